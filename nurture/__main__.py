@@ -1,0 +1,5 @@
+"""Allow `python -m nurture`."""
+
+from nurture.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""Appointments booked by the clinic's systems or staff."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nurture import clock
+from nurture.db import Base, BigId, UTCDateTime
+
+
+class AppointmentStatus(StrEnum):
+    """Lifecycle of an appointment."""
+
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class Appointment(Base):
+    """A visit; reminders are planned as outbox rows keyed by (appointment, reminder)."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int] = mapped_column(default=30)
+    timezone: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.BOOKED)
+    # Raised on every change so calendar updates supersede earlier ones (RFC 5545 SEQUENCE).
+    revision: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

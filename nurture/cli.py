@@ -1,0 +1,271 @@
+"""The `nurture` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import click
+from pydantic import ValidationError
+
+from nurture.config import Settings, get_settings, reset_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from exc
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+@click.version_option(package_name="nurture")
+def main() -> None:
+    """Nurture: turn landing-page signups into booked, kept appointments."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply database migrations."""
+    from nurture.migrate import upgrade
+
+    settings = _settings()
+    click.echo(f"Migrating {_redact(settings.resolved_database_url)} to {revision}...")
+    upgrade(revision)
+    click.echo("Database is up to date.")
+
+
+@main.group()
+def sequences() -> None:
+    """Sequence commands."""
+
+
+@sequences.command("load")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def sequences_load(path: Path) -> None:
+    """Load sequence YAML files (a file or a folder); publish any that changed."""
+    from nurture.db import session_scope
+    from nurture.sequences import service
+
+    _settings()
+    try:
+        with session_scope() as session:
+            results = service.load_path(session, path=path)
+    except (ValidationError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(f"nothing loaded: {exc}") from exc
+    for r in results:
+        state = (
+            f"published version {r.version}" if r.changed else f"unchanged (version {r.version})"
+        )
+        click.echo(f"{r.slug}: {state}")
+
+
+@main.command()
+@click.option("--now", "now_text", metavar="ISO-8601", help="Run as if the clock read this time.")
+def tick(now_text: str | None) -> None:
+    """Run one dispatch pass in this process and print what it sent."""
+    from nurture import clock
+    from nurture.delivery import service
+    from nurture.delivery.backends import get_backend
+
+    _settings()
+    _logging("WARNING")
+    moment = _parse_now(now_text) if now_text else clock.now()
+    backend = get_backend()
+    outcomes: list[service.Outcome] = []
+
+    def deliver_all(ids: list[int]) -> None:
+        outcomes.extend(service.deliver(i, backend=backend) for i in ids)
+
+    with clock.frozen_at(moment):
+        result = service.tick(dispatch=deliver_all)
+    click.echo(f"tick at {moment.isoformat()}: {len(result.claimed)} due")
+    for o in outcomes:
+        line = f"  #{o.message_id} {o.status}"
+        if o.subject:
+            line += f": {o.subject}"
+        if o.detail and o.status != "sent":
+            line += f" ({o.detail})"
+        click.echo(line)
+    if result.released or result.unknown:
+        click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not ISO-8601; try 2026-12-01T09:30:00+01:00", param_hint="--now"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def web(host: str, port: int) -> None:
+    """Serve the web app (landing page, API, outbox)."""
+    import uvicorn
+
+    _settings()
+    uvicorn.run("nurture.web:create_app", factory=True, host=host, port=port, proxy_headers=True)
+
+
+@main.command()
+@click.option("--pool", default=None, help="Celery pool (prefork, threads, solo).")
+@click.option("--concurrency", "-c", default=None, type=int)
+def worker(pool: str | None, concurrency: int | None) -> None:
+    """Run a Celery worker that sends due emails."""
+    from nurture.celery_app import app
+
+    settings = _settings()
+    embedded = settings.resolved_broker_url.startswith("filesystem")
+    argv = ["worker", "--loglevel=INFO", f"--pool={pool or ('threads' if embedded else 'prefork')}"]
+    argv.append(f"--concurrency={concurrency or (4 if embedded else os.cpu_count() or 2)}")
+    if embedded:
+        argv += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+    app.worker_main(argv)
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat: the clock that starts a tick every NURTURE_TICK_SECONDS."""
+    from nurture.celery_app import app
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--loglevel=INFO"])
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Migrate, load default sequences, and run web, worker and beat together."""
+    from nurture.db import session_scope
+    from nurture.migrate import upgrade
+    from nurture.sequences import service
+
+    if "NURTURE_BASE_URL" not in os.environ:
+        os.environ["NURTURE_BASE_URL"] = f"http://{host}:{port}"
+        reset_settings()
+    settings = _settings()
+    _check_port_free(host, port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    click.echo(f"[1/3] Migrating {_redact(settings.resolved_database_url)}")
+    upgrade()
+    with session_scope() as session:
+        if not service.has_sequences(session):
+            folder = settings.templates_dir / "sequences"
+            click.echo(f"[2/3] Loading default sequences from {folder}")
+            for r in service.load_path(session, path=folder):
+                click.echo(f"      {r.slug} (version {r.version})")
+        else:
+            click.echo("[2/3] Sequences already loaded")
+    click.echo("[3/3] Starting web, worker and beat")
+    me = [sys.executable, "-m", "nurture"]
+    children = {
+        "web": subprocess.Popen([*me, "web", "--host", host, "--port", str(port)]),
+        "worker": subprocess.Popen([*me, "worker"]),
+        "beat": subprocess.Popen([*me, "beat"]),
+    }
+    _announce(settings, host, port)
+    _supervise(children)
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    backend = settings.resolved_email_backend
+    click.echo("")
+    click.echo(f"  Nurture is running at {base}/")
+    click.echo(f"  Landing page   {base}/")
+    if backend == "outbox":
+        click.echo(
+            f"  Outbox         {base}/outbox  (emails also in {settings.resolved_outbox_dir})"
+        )
+    click.echo(f"  API docs       {base}/docs")
+    click.echo(f"  Database       {_redact(settings.resolved_database_url)}")
+    click.echo(f"  Broker         {_redact(settings.resolved_broker_url)}")
+    click.echo(f"  Email backend  {backend}")
+    click.echo("  Press Ctrl-C to stop.")
+    click.echo("", nl=True)
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                click.echo(
+                    f"{name} exited with code {child.returncode}; stopping the rest.", err=True
+                )
+                exit_code = 1
+                stopping = True
+                break
+        time.sleep(0.3)
+    click.echo("Stopping...")
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    click.echo("Stopped.")
+    sys.exit(exit_code)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"port {port} on {host} is in use ({exc.strerror}); "
+                f"try `nurture up --port {port + 1}`"
+            ) from exc
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

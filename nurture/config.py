@@ -1,0 +1,135 @@
+"""Settings read from NURTURE_* environment variables; unset means the embedded default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me-in-production"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _default_templates_dir() -> Path:
+    """Prefer the checkout's templates/emails; fall back to the copy bundled in the wheel."""
+    checkout = PACKAGE_DIR.parent / "templates" / "emails"
+    if checkout.is_dir():
+        return checkout
+    return PACKAGE_DIR / "_bundled" / "emails"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with defaults that run on a bare machine."""
+
+    model_config = SettingsConfigDict(env_prefix="NURTURE_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("nurture-data")
+    database_url: str | None = None
+    broker_url: str | None = None
+    email_backend: Literal["outbox", "sendgrid", "smtp"] | None = None
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_seconds: float = 10.0
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    outbox_dir: Path | None = None
+    templates_dir: Path = Field(default_factory=_default_templates_dir)
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    tick_seconds: float = 30.0
+    tick_batch_size: int = Field(default=200, ge=1, le=10_000)
+    claim_lease_seconds: int = Field(default=300, ge=10)
+    max_send_attempts: int = Field(default=5, ge=1)
+    confirm_link_max_age_hours: int = Field(default=72, ge=1)
+    max_request_bytes: int = 16 * 1024
+
+    clinic_name: str = "Example Spine & Nerve Clinic"
+    clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
+    clinic_phone: str = "+1 555 010 0000"
+    clinic_timezone: str = "America/New_York"
+    booking_url: str = "https://booking.example.com/example-spine-and-nerve"
+    marketing_from_email: str = "news@clinic.example"
+    marketing_from_name: str = "Example Spine & Nerve Clinic"
+    transactional_from_email: str = "appointments@clinic.example"
+    transactional_from_name: str = "Example Spine & Nerve Clinic"
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("base_url", "sendgrid_api_host")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.env == "production":
+            secret = self.secret_key.get_secret_value()
+            if secret == PLACEHOLDER_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "NURTURE_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "outside development (try: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+        if self.resolved_email_backend == "sendgrid" and self.sendgrid_api_key is None:
+            raise ValueError("NURTURE_EMAIL_BACKEND=sendgrid needs NURTURE_SENDGRID_API_KEY")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'nurture.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """Return the broker URL, defaulting to kombu's serverless filesystem transport."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        """Return the folder the filesystem transport keeps its messages in."""
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        """Return where the outbox backend writes .eml files."""
+        return (self.outbox_dir or self.data_dir / "outbox").resolve()
+
+    @property
+    def resolved_email_backend(self) -> str:
+        """Return the delivery backend: explicit choice, else SendGrid when a key is set."""
+        if self.email_backend:
+            return self.email_backend
+        return "sendgrid" if self.sendgrid_api_key is not None else "outbox"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Tell whether the database is SQLite."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings so the next call re-reads the environment (tests, CLI)."""
+    get_settings.cache_clear()

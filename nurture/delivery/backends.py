@@ -1,0 +1,168 @@
+"""Delivery backends behind one small interface: outbox files, SendGrid, SMTP."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import urllib.error
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+from nurture import clock
+from nurture.config import Settings, get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """A fully rendered email, ready for any backend."""
+
+    to_email: str
+    from_email: str
+    from_name: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+    # Opaque, non-personal identifiers the provider echoes back in its events.
+    custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    reply_to: str | None = None
+
+
+class DeliveryError(Exception):
+    """Base class: the email was not accepted by the provider."""
+
+
+class PermanentError(DeliveryError):
+    """The provider refused this email; retrying will not help."""
+
+
+class TransientError(DeliveryError):
+    """The provider did not take the email this time; retry later, at `retry_at` if given."""
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class UnknownOutcome(DeliveryError):
+    """The request went out but no answer came back: the email may have been sent."""
+
+
+class Backend(Protocol):
+    """Hands one email to a provider and returns the provider's message id."""
+
+    name: str
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Deliver `email`; raise a DeliveryError subclass when it was not accepted."""
+        ...
+
+
+_MIME_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
+    """Build a standard multipart/alternative message (text first, then HTML)."""
+    # Long tokens in List-Unsubscribe must not be folded into encoded words; RFC 5322 allows
+    # lines up to 998 characters.
+    msg = EmailMessage(policy=_MIME_POLICY)
+    msg["From"] = formataddr((email.from_name, email.from_email))
+    msg["To"] = email.to_email
+    msg["Subject"] = email.subject
+    msg["Date"] = format_datetime(clock.now())
+    msg["Message-ID"] = message_id
+    if email.reply_to:
+        msg["Reply-To"] = email.reply_to
+    for name, value in email.headers.items():
+        msg[name] = value
+    msg.set_content(email.text)
+    msg.add_alternative(email.html, subtype="html")
+    return msg
+
+
+class OutboxBackend:
+    """Writes each email as an .eml file a person can open (the embedded default)."""
+
+    name = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Write the email atomically to `<directory>/<time>-<id>.eml`."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        message_id = make_msgid(domain="nurture.local")
+        stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
+        partial = final.with_suffix(".eml.part")
+        partial.write_bytes(bytes(build_mime(email, message_id)))
+        os.replace(partial, final)
+        return message_id
+
+
+class SMTPBackend:
+    """Sends through an SMTP relay (Mailpit in docker-compose, or the clinic's own)."""
+
+    name = "smtp"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Send one message over a fresh SMTP session."""
+        s = self.settings
+        message_id = make_msgid(domain=email.from_email.rpartition("@")[2] or "nurture.local")
+        try:
+            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30) as smtp:
+                if s.smtp_starttls:
+                    smtp.starttls()
+                if s.smtp_username and s.smtp_password:
+                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+                smtp.send_message(build_mime(email, message_id))
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"recipient refused: {exc.recipients}") from exc
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+            raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientError(f"SMTP connection failed: {exc}") from exc
+        return message_id
+
+
+def get_backend(settings: Settings | None = None) -> Backend:
+    """Return the backend the settings choose."""
+    settings = settings or get_settings()
+    backend = settings.resolved_email_backend
+    if backend == "sendgrid":
+        from nurture.delivery.sendgrid_backend import SendGridBackend
+
+        return SendGridBackend(settings)
+    if backend == "smtp":
+        return SMTPBackend(settings)
+    return OutboxBackend(settings.resolved_outbox_dir)
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Tell whether a network error happened before the request could have been sent."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        return True  # urllib wraps failures to connect (refused, DNS, connect timeout)
+    return isinstance(exc, ConnectionRefusedError | socket.gaierror)
+
+
+def utc_from_epoch(value: str | None) -> datetime | None:
+    """Parse an epoch-seconds header such as X-RateLimit-Reset."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(int(float(value)), UTC)
+    except (ValueError, OverflowError):
+        return None

@@ -1,0 +1,115 @@
+"""The outbox (one row per email), suppressions, provider events and heartbeats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from nurture import clock
+from nurture.db import Base, BigId, UTCDateTime
+from nurture.leads.models import Lead
+
+
+class MessageStatus(StrEnum):
+    """Where an email stands; only `pending` rows are ever claimed."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # the request may have reached the provider; never re-sent blindly
+
+
+class Stream(StrEnum):
+    """Marketing mail needs consent and unsubscribe headers; transactional mail does not."""
+
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+
+
+class Message(Base):
+    """One email to send at `due_at`; the unique keys make planning it twice a no-op."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id"),
+        UniqueConstraint("appointment_id", "reminder"),
+        Index("ix_messages_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    stream: Mapped[str] = mapped_column(String(20))
+    template: Mapped[str | None] = mapped_column(String(80))
+    lead_id: Mapped[int | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    enrollment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"))
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE")
+    )
+    reminder: Mapped[str | None] = mapped_column(String(40))
+    to_email: Mapped[str | None] = mapped_column(String(320))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set (and committed) just before the provider is called: a row whose worker died after
+    # this point may have been sent, so it becomes `unknown` instead of being sent again.
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(300))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+    lead: Mapped[Lead | None] = relationship()
+
+
+class Suppression(Base):
+    """An address that must never be mailed again (bounce, complaint, unsubscribe, staff)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class DeliveryEvent(Base):
+    """A provider event (delivered, bounce, open...), stored once per provider event id."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Heartbeat(Base):
+    """When a periodic process (beat's tick) last ran, for health checks."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,102 @@
+"""Outbox table operations: plan a row once, claim due rows, reclaim abandoned ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nurture.delivery.models import Message, MessageStatus
+
+
+def plan(
+    session: Session,
+    *,
+    key: str,
+    stream: str,
+    due_at: datetime,
+    lead_id: int | None = None,
+    enrollment_id: int | None = None,
+    step_id: int | None = None,
+    appointment_id: int | None = None,
+    reminder: str | None = None,
+    template: str | None = None,
+    to_email: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> Message:
+    """Insert the outbox row for `key` unless it exists; return the row either way."""
+    existing = session.scalar(select(Message).where(Message.key == key))
+    if existing is not None:
+        return existing
+    message = Message(
+        key=key,
+        stream=stream,
+        due_at=due_at,
+        lead_id=lead_id,
+        enrollment_id=enrollment_id,
+        step_id=step_id,
+        appointment_id=appointment_id,
+        reminder=reminder,
+        template=template,
+        to_email=to_email,
+        context=context or {},
+        status=MessageStatus.PENDING,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # Another transaction planned the same email first; the unique key keeps one copy.
+        found = session.scalar(select(Message).where(Message.key == key))
+        if found is None:
+            raise
+        return found
+    return message
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:
+    """Mark up to `limit` due rows as `sending` and return their ids, oldest first.
+
+    On PostgreSQL concurrent claimers skip each other's locked rows instead of waiting; SQLite
+    has a single writer, so the one UPDATE statement is already atomic.
+    """
+    due = (
+        select(Message.id)
+        .where(Message.status == MessageStatus.PENDING, Message.due_at <= now)
+        .order_by(Message.due_at, Message.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    result = session.execute(
+        update(Message)
+        .where(Message.id.in_(due.scalar_subquery()))
+        .values(status=MessageStatus.SENDING, claimed_at=now, lease_expires_at=now + lease)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all())
+
+
+def reclaim_expired(session: Session, *, now: datetime) -> tuple[int, int]:
+    """Release rows whose worker died: unsent ones go back to pending, in-flight to unknown."""
+    expired = and_(Message.status == MessageStatus.SENDING, Message.lease_expires_at < now)
+    released = session.execute(
+        update(Message)
+        .where(expired, Message.attempt_started_at.is_(None))
+        .values(status=MessageStatus.PENDING, claimed_at=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    unknown = session.execute(
+        update(Message)
+        .where(expired, Message.attempt_started_at.is_not(None))
+        .values(
+            status=MessageStatus.UNKNOWN,
+            last_error="the worker stopped while sending; the provider may have it",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(released.rowcount), int(unknown.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,104 @@
+"""The local outbox pages: read the .eml files the outbox backend wrote."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from nurture.config import get_settings
+from nurture.pages import render_page
+
+router = APIRouter()
+
+_NAME = re.compile(r"^[0-9TZ]+-[0-9a-f]{12}\.eml$")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One email file in the outbox."""
+
+    name: str
+    to: str
+    subject: str
+    date: str
+
+
+def _outbox_dir() -> Path:
+    settings = get_settings()
+    if settings.env == "production":
+        raise HTTPException(status_code=404)
+    return settings.resolved_outbox_dir
+
+
+def _parse(path: Path) -> EmailMessage:
+    with path.open("rb") as fh:
+        message = BytesParser(policy=policy.default).parse(fh)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _part(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    return str(part.get_content()) if part is not None else ""
+
+
+@router.get("/outbox", response_class=HTMLResponse, include_in_schema=False)
+def outbox_list(request: Request) -> HTMLResponse:
+    """List the emails written to the local outbox, newest first."""
+    folder = _outbox_dir()
+    entries = []
+    files = sorted(folder.glob("*.eml"), reverse=True) if folder.is_dir() else []
+    for path in files[:500]:
+        message = _parse(path)
+        entries.append(
+            OutboxEntry(
+                path.name, str(message["To"]), str(message["Subject"]), str(message["Date"])
+            )
+        )
+    return render_page(
+        request, "outbox_list.html", title="Outbox", entries=entries, folder=str(folder)
+    )
+
+
+@router.get("/outbox/{name}", response_class=HTMLResponse, include_in_schema=False)
+def outbox_view(name: str, request: Request) -> HTMLResponse:
+    """Show one email: its headers, the plain-text part and the HTML part."""
+    path = _outbox_file(name)
+    message = _parse(path)
+    headers = [(k, str(v)) for k, v in message.items()]
+    return render_page(
+        request,
+        "outbox_view.html",
+        title=str(message["Subject"]),
+        name=name,
+        headers=headers,
+        text=_part(message, "plain"),
+        html=_part(message, "html"),
+    )
+
+
+@router.get("/outbox/{name}/raw", include_in_schema=False)
+def outbox_raw(name: str) -> Response:
+    """Download the .eml file to open in a mail program."""
+    path = _outbox_file(name)
+    return Response(
+        path.read_bytes(),
+        media_type="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _outbox_file(name: str) -> Path:
+    if not _NAME.match(name):
+        raise HTTPException(status_code=404, detail="No such email in the outbox.")
+    path = _outbox_dir() / name
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="No such email in the outbox.")
+    return path

@@ -1,0 +1,109 @@
+"""Enroll leads, advance them step by step, and end enrollments on a goal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nurture.config import get_settings
+from nurture.delivery import outbox
+from nurture.delivery.models import Message, MessageStatus, Stream
+from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.leads.models import Lead
+from nurture.sequences import service as sequences
+from nurture.sequences.models import Step
+from nurture.sequences.schedule import add_delay, next_opening
+
+
+def lead_zone(lead: Lead) -> ZoneInfo:
+    """Return the lead's time zone, or the clinic's when it is unknown."""
+    return ZoneInfo(lead.timezone or get_settings().clinic_timezone)
+
+
+def step_key(enrollment_id: int, step_id: int) -> str:
+    """Return the outbox key of one step for one enrollment."""
+    return f"step:{enrollment_id}:{step_id}"
+
+
+def enroll(session: Session, *, lead: Lead, now: datetime) -> Enrollment | None:
+    """Start `lead` on the live version of its audience's sequence (once per sequence)."""
+    sequence = sequences.sequence_for_audience(session, lead.numbness_type)
+    if sequence is None:
+        return None
+    active = session.scalar(
+        select(Enrollment).where(
+            Enrollment.lead_id == lead.id,
+            Enrollment.sequence_id == sequence.id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+    )
+    if active is not None:
+        return active
+    version = sequences.live_version(session, sequence.id)
+    if version is None or not version.steps:
+        return None
+    enrollment = Enrollment(
+        lead_id=lead.id, sequence_id=sequence.id, version_id=version.id, enrolled_at=now
+    )
+    session.add(enrollment)
+    session.flush()
+    _plan_step(session, enrollment=enrollment, lead=lead, step=version.steps[0], after=now)
+    return enrollment
+
+
+def _plan_step(
+    session: Session, *, enrollment: Enrollment, lead: Lead, step: Step, after: datetime
+) -> None:
+    tz = lead_zone(lead)
+    due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
+    # The first email right after confirming goes at once: the lead has just acted on it.
+    immediate = step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0
+    if not immediate:
+        due = next_opening(due, tz=tz, window=sequences.window_of(enrollment.version))
+    outbox.plan(
+        session,
+        key=step_key(enrollment.id, step.id),
+        stream=Stream.MARKETING,
+        due_at=due,
+        lead_id=lead.id,
+        enrollment_id=enrollment.id,
+        step_id=step.id,
+    )
+
+
+def advance(session: Session, *, enrollment: Enrollment, step: Step, at: datetime) -> Step | None:
+    """Record that `step` is done (sent or skipped) and plan the next one; return it."""
+    enrollment.last_position = max(enrollment.last_position, step.position)
+    following = [s for s in enrollment.version.steps if s.position > step.position]
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        return None
+    if not following:
+        enrollment.status = EnrollmentStatus.COMPLETED
+        enrollment.ended_at = at
+        return None
+    _plan_step(session, enrollment=enrollment, lead=enrollment.lead, step=following[0], after=at)
+    return following[0]
+
+
+def exit_active(session: Session, *, lead_id: int, reason: str, at: datetime) -> int:
+    """End a lead's active enrollments and cancel their unsent emails; return how many ended."""
+    ended = session.execute(
+        update(Enrollment)
+        .where(Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE)
+        .values(status=EnrollmentStatus.EXITED, exit_reason=reason, ended_at=at)
+        .execution_options(synchronize_session="fetch")
+    )
+    session.execute(
+        update(Message)
+        .where(
+            Message.lead_id == lead_id,
+            Message.stream == Stream.MARKETING,
+            Message.status == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELLED, last_error=f"enrollment ended: {reason}")
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(ended.rowcount)  # type: ignore[attr-defined]

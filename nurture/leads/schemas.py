@@ -1,0 +1,75 @@
+"""What the signup form and API accept, validated before anything is written."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from nurture.leads.models import NumbnessType
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ZONES = frozenset(available_timezones())
+
+
+def normalise_email(value: str) -> str:
+    """Validate an address's syntax and return it trimmed and lower-cased."""
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from exc
+    return result.normalized.lower()
+
+
+def check_timezone(value: str) -> str:
+    """Return `value` if it names an IANA time zone."""
+    if value not in _ZONES:
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+class SubscribeRequest(BaseModel):
+    """A signup from the landing page or a clinic's own site."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    email: str = Field(max_length=254, description="The lead's email address.")
+    first_name: str = Field(min_length=1, max_length=100, description="How emails greet them.")
+    numbness_type: NumbnessType = Field(description="acute, chronic, intermittent or unsure.")
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
+    )
+    consent: Literal[True] = Field(description="Must be true: the lead agrees to receive emails.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("first_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain line breaks or control characters")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        return check_timezone(value)
+
+
+class SubscribeAccepted(BaseModel):
+    """The one answer every valid signup gets, whether or not the address is known."""
+
+    status: Literal["pending_confirmation"] = "pending_confirmation"
+    message: str = "Thanks! Check your inbox for a link to confirm your email address."

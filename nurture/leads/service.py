@@ -1,0 +1,146 @@
+"""Subscribe, confirm (double opt-in) and unsubscribe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nurture.config import get_settings
+from nurture.delivery import outbox
+from nurture.delivery.models import Message, Stream
+from nurture.enrollments import service as enrollments
+from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.leads.schemas import SubscribeRequest
+from nurture.tokens import InvalidToken, read_token
+
+CONSENT_VERSION = "2026-11-v1"
+CONSENT_TEXT = (
+    "Yes, email me helpful information about leg numbness and occasional invitations to book "
+    "an assessment. I can unsubscribe at any time with one click."
+)
+RESEND_BUCKET_SECONDS = 600  # at most one confirmation email per address per ten minutes
+
+
+@dataclass(frozen=True, slots=True)
+class SignupMeta:
+    """Where a signup came from, for the consent record."""
+
+    source: str
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+def subscribe(
+    session: Session, *, request: SubscribeRequest, meta: SignupMeta, now: datetime
+) -> Message | None:
+    """Record a signup and plan its confirmation email; return that email if one was planned.
+
+    Known addresses get no second row; an active lead gets nothing, so the answer never tells
+    a stranger whether an address is subscribed.
+    """
+    lead = session.scalar(select(Lead).where(Lead.email == request.email))
+    if lead is None:
+        lead = Lead(
+            email=request.email,
+            first_name=request.first_name,
+            numbness_type=request.numbness_type,
+            timezone=request.timezone,
+            status=LeadStatus.PENDING,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(lead)
+        except IntegrityError:
+            # The same address signed up concurrently; carry on with the row that won.
+            lead = session.scalar(select(Lead).where(Lead.email == request.email))
+            if lead is None:
+                raise
+    if lead.status == LeadStatus.ACTIVE:
+        return None
+    if lead.status == LeadStatus.PENDING:
+        # Unconfirmed: the latest form wins, since nobody has confirmed the earlier answers.
+        lead.first_name = request.first_name
+        lead.numbness_type = request.numbness_type
+        lead.timezone = request.timezone
+    session.add(
+        ConsentRecord(
+            lead_id=lead.id,
+            text_version=CONSENT_VERSION,
+            text=CONSENT_TEXT,
+            source=meta.source[:500],
+            ip_address=meta.ip_address,
+            user_agent=(meta.user_agent or "")[:500] or None,
+            given_at=now,
+        )
+    )
+    bucket = int(now.timestamp()) // RESEND_BUCKET_SECONDS
+    return outbox.plan(
+        session,
+        key=f"confirm:{lead.id}:{lead.token_version}:{bucket}",
+        stream=Stream.TRANSACTIONAL,
+        template="confirm",
+        due_at=now,
+        lead_id=lead.id,
+    )
+
+
+class ConfirmOutcome(StrEnum):
+    """What following a confirmation link did."""
+
+    CONFIRMED = "confirmed"
+    ALREADY = "already_confirmed"
+
+
+def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
+    """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
+    max_age = get_settings().confirm_link_max_age_hours * 3600
+    payload = read_token("confirm", token, max_age_seconds=max_age)
+    lead = _lead_in(session, payload, lock=True)
+    if lead is None or payload.get("v") != lead.token_version:
+        raise InvalidToken("This link is no longer valid. Please sign up again.")
+    if lead.status == LeadStatus.ACTIVE:
+        return ConfirmOutcome.ALREADY, lead
+    lead.status = LeadStatus.ACTIVE
+    lead.confirmed_at = now
+    lead.unsubscribed_at = None
+    for consent in lead.consents:
+        if consent.confirmed_at is None and consent.withdrawn_at is None:
+            consent.confirmed_at = now
+    session.flush()
+    enrollments.enroll(session, lead=lead, now=now)
+    return ConfirmOutcome.CONFIRMED, lead
+
+
+def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
+    """Stop all marketing mail to `lead` at once; return False if it was already stopped."""
+    if lead.status == LeadStatus.UNSUBSCRIBED:
+        return False
+    lead.status = LeadStatus.UNSUBSCRIBED
+    lead.unsubscribed_at = now
+    lead.token_version += 1  # old confirmation links must not resubscribe
+    for consent in lead.consents:
+        if consent.withdrawn_at is None:
+            consent.withdrawn_at = now
+    enrollments.exit_active(session, lead_id=lead.id, reason="unsubscribed", at=now)
+    return True
+
+
+def lead_from_unsubscribe_token(session: Session, token: str) -> Lead:
+    """Return the lead an unsubscribe token names; raise InvalidToken if there is none."""
+    lead = _lead_in(session, read_token("unsubscribe", token))
+    if lead is None:
+        raise InvalidToken("This link is not valid.")
+    return lead
+
+
+def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
+    lead_id = payload.get("lead")
+    if not isinstance(lead_id, int):
+        return None
+    return session.get(Lead, lead_id, with_for_update=lock)

@@ -1,0 +1,35 @@
+"""Absolute URLs placed in emails; each carries only an opaque signed token."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from nurture.config import get_settings
+from nurture.leads.models import Lead
+from nurture.tokens import make_token
+
+
+def absolute(path: str) -> str:
+    """Join `path` onto the public base URL."""
+    return f"{get_settings().base_url}{path}"
+
+
+def confirm_url(lead: Lead) -> str:
+    """Return the double opt-in link for `lead`."""
+    token = make_token("confirm", {"lead": lead.id, "v": lead.token_version})
+    return absolute(f"/confirm/{token}")
+
+
+def unsubscribe_url(lead: Lead) -> str:
+    """Return the unsubscribe link (also the RFC 8058 one-click POST target)."""
+    token = make_token("unsubscribe", {"lead": lead.id})
+    return absolute(f"/unsubscribe/{token}")
+
+
+def booking_url(*, content: str) -> str:
+    """Return the clinic's booking page with campaign parameters that name no condition."""
+    parts = urlsplit(get_settings().booking_url)
+    params = {"utm_source": "nurture", "utm_medium": "email", "utm_campaign": "nurture"}
+    params["utm_content"] = content
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit(parts._replace(query=query))

@@ -1,0 +1,25 @@
+"""Import every domain's models so the metadata (and Alembic) sees all tables."""
+
+from nurture.appointments.models import Appointment
+from nurture.db import Base
+from nurture.delivery.models import DeliveryEvent, Heartbeat, Message, Suppression
+from nurture.enrollments.models import Enrollment
+from nurture.leads.models import ConsentRecord, Lead
+from nurture.sequences.models import Sequence, SequenceVersion, Step
+from nurture.studio.models import StaffUser
+
+__all__ = [
+    "Appointment",
+    "Base",
+    "ConsentRecord",
+    "DeliveryEvent",
+    "Enrollment",
+    "Heartbeat",
+    "Lead",
+    "Message",
+    "Sequence",
+    "SequenceVersion",
+    "StaffUser",
+    "Step",
+    "Suppression",
+]

@@ -1,0 +1,144 @@
+"""Load sequences from files, and find the live version for an audience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nurture import clock
+from nurture.sequences.files import SequenceSpec, read_sequence_file, sequence_files
+from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
+from nurture.sequences.schedule import SendWindow
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What loading one sequence file did."""
+
+    slug: str
+    version: int
+    changed: bool
+
+
+def live_version(session: Session, sequence_id: int) -> SequenceVersion | None:
+    """Return the newest published version of a sequence."""
+    return session.scalar(
+        select(SequenceVersion)
+        .where(
+            SequenceVersion.sequence_id == sequence_id,
+            SequenceVersion.state == VersionState.PUBLISHED,
+        )
+        .order_by(SequenceVersion.number.desc())
+        .limit(1)
+    )
+
+
+def sequence_for_audience(session: Session, audience: str) -> Sequence | None:
+    """Return the sequence that targets `audience` (the oldest, if several do)."""
+    return session.scalar(
+        select(Sequence).where(Sequence.audience == audience).order_by(Sequence.id).limit(1)
+    )
+
+
+def window_of(version: SequenceVersion) -> SendWindow:
+    """Return the send window a version declares."""
+    return SendWindow(
+        start_hour=version.window_start_hour,
+        end_hour=version.window_end_hour,
+        weekdays=frozenset(int(d) for d in version.window_weekdays),
+    )
+
+
+def spec_of(version: SequenceVersion) -> SequenceSpec:
+    """Describe a stored version in the file format (for comparison and export)."""
+    seq = version.sequence
+    return SequenceSpec.model_validate(
+        {
+            "slug": seq.slug,
+            "name": seq.name,
+            "audience": seq.audience,
+            "window": {
+                "start_hour": version.window_start_hour,
+                "end_hour": version.window_end_hour,
+                "weekdays": [int(d) for d in version.window_weekdays],
+            },
+            "steps": [
+                {
+                    "key": s.key,
+                    "kind": s.kind,
+                    "delay_days": s.delay_days,
+                    "delay_minutes": s.delay_minutes,
+                    "subject": s.subject,
+                    "preheader": s.preheader,
+                    "condition": s.condition,
+                    "html": s.body_html,
+                    "text": s.body_text,
+                }
+                for s in version.steps
+            ],
+        }
+    )
+
+
+def publish_spec(session: Session, *, spec: SequenceSpec) -> LoadResult:
+    """Publish `spec` as a new version unless the live version already says the same."""
+    sequence = session.scalar(select(Sequence).where(Sequence.slug == spec.slug))
+    if sequence is None:
+        sequence = Sequence(slug=spec.slug, name=spec.name, audience=spec.audience)
+        session.add(sequence)
+        session.flush()
+    current = live_version(session, sequence.id)
+    if current is not None and spec_of(current) == spec:
+        return LoadResult(spec.slug, current.number, changed=False)
+    sequence.name, sequence.audience = spec.name, spec.audience
+    number = (
+        session.scalar(
+            select(func.max(SequenceVersion.number)).where(
+                SequenceVersion.sequence_id == sequence.id
+            )
+        )
+        or 0
+    ) + 1
+    version = SequenceVersion(
+        sequence_id=sequence.id,
+        number=number,
+        state=VersionState.PUBLISHED,
+        window_start_hour=spec.window.start_hour,
+        window_end_hour=spec.window.end_hour,
+        window_weekdays="".join(str(d) for d in sorted(set(spec.window.weekdays))),
+        published_at=clock.now(),
+    )
+    version.steps = [
+        Step(
+            position=i,
+            key=s.key,
+            kind=s.kind,
+            delay_days=s.delay_days,
+            delay_minutes=s.delay_minutes,
+            subject=s.subject,
+            preheader=s.preheader,
+            condition=s.condition,
+            body_html=s.html,
+            body_text=s.text,
+        )
+        for i, s in enumerate(spec.steps, start=1)
+    ]
+    session.add(version)
+    session.flush()
+    return LoadResult(spec.slug, number, changed=True)
+
+
+def load_path(session: Session, *, path: Path) -> list[LoadResult]:
+    """Load every sequence file at `path`; all of them or, on any error, none."""
+    specs = [read_sequence_file(p) for p in sequence_files(path)]
+    if not specs:
+        raise FileNotFoundError(f"no sequence files (*.yml) at {path}")
+    return [publish_spec(session, spec=spec) for spec in specs]
+
+
+def has_sequences(session: Session) -> bool:
+    """Tell whether any sequence exists yet."""
+    return session.scalar(select(Sequence.id).limit(1)) is not None

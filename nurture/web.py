@@ -1,0 +1,142 @@
+"""The ASGI app factory: mounts each domain's routes and the shared error handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nurture import __version__
+from nurture.config import get_settings
+from nurture.db import session_factory
+
+
+def get_session() -> Iterator[Session]:
+    """Yield a session for one request; views commit what they change."""
+    session = session_factory()()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def field_errors(errors: Any) -> dict[str, str]:
+    """Map pydantic errors to {field: message}, naming each field once."""
+    fields: dict[str, str] = {}
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        name = ".".join(loc) or "body"
+        message = str(error.get("msg", "is invalid"))
+        message = message.removeprefix("Value error, ")
+        if error.get("type") == "literal_error" and name == "consent":
+            message = "consent must be true: tick the box to agree to receive emails"
+        fields.setdefault(name, message)
+    return fields
+
+
+def validation_response(errors: Any) -> JSONResponse:
+    """Answer 422 with a JSON body that names every bad field."""
+    fields = field_errors(errors)
+    return JSONResponse(
+        status_code=422,
+        content={
+            "error": "validation_failed",
+            "message": "Some fields are missing or invalid: " + ", ".join(sorted(fields)),
+            "fields": fields,
+        },
+    )
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `limit` bytes with 413, before any view reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, send)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.limit:
+                await self._too_large(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        payload = json.dumps(
+            {
+                "error": "payload_too_large",
+                "message": f"The request body is larger than {self.limit} bytes.",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def create_app() -> FastAPI:
+    """Build the web application."""
+    from nurture.delivery.views import router as delivery_router
+    from nurture.health import router as health_router
+    from nurture.leads.views import router as leads_router
+
+    settings = get_settings()
+    app = FastAPI(
+        title="Nurture",
+        version=__version__,
+        description="Signup, consent and delivery API of a clinic's email nurture service.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(exc.errors())
+
+    app.include_router(leads_router)
+    app.include_router(delivery_router)
+    app.include_router(health_router)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    return app
