@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from nurture import clock
 from nurture.config import get_settings
 
 
@@ -17,9 +18,16 @@ class InvalidToken(Exception):
         self.expired = expired
 
 
+class _ClockSigner(TimestampSigner):
+    """Stamp and age tokens by nurture's clock, so `tick --now` and tests move link expiry too."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     secret = get_settings().secret_key.get_secret_value()
-    return URLSafeTimedSerializer(secret, salt=f"nurture.{purpose}")
+    return URLSafeTimedSerializer(secret, salt=f"nurture.{purpose}", signer=_ClockSigner)
 
 
 def make_token(purpose: str, payload: dict[str, Any]) -> str:

@@ -1,0 +1,224 @@
+"""A local HTTP server that speaks SendGrid's v3 Mail Send protocol, for tests and benchmarks.
+
+It checks the bearer key, validates the request body the way the real endpoint does for the
+fields Nurture uses, answers 202 with `X-Message-Id`, 400 with SendGrid's error body, 401 for a
+bad key, 413 for oversized bodies, 429 with `X-RateLimit-*` headers when its per-second limit
+is exceeded, and any scripted status (5xx) or delay a test asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_BODY = 30 * 1024 * 1024
+RESERVED_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+                    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+
+
+@dataclass
+class Scripted:
+    """One forced answer: a status (with optional headers/body) or a stall before answering."""
+
+    status: int = 500
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    accept: bool = False  # stall, then accept normally (a timeout after the send went out)
+
+
+class SendGridState:
+    """What the server has received, and how it should misbehave next."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.lock = threading.Lock()
+        self.accepted: list[dict[str, Any]] = []
+        self.requests = 0
+        self.script: deque[Scripted] = deque()
+        self.latency = 0.0
+        self.rate_limit: int | None = None
+        self._window_start = 0
+        self._window_count = 0
+
+    def recipients(self) -> list[str]:
+        """Return the `to` address of every accepted message, in arrival order."""
+        with self.lock:
+            return [m["personalizations"][0]["to"][0]["email"] for m in self.accepted]
+
+    def custom_ids(self) -> list[str]:
+        """Return Nurture's message id from each accepted message's custom_args."""
+        with self.lock:
+            return [m.get("custom_args", {}).get("nurture_message_id", "") for m in self.accepted]
+
+
+def _errors(*items: tuple[str | None, str]) -> dict[str, Any]:
+    return {
+        "errors": [
+            {"message": msg, "field": fld, "help": "http://sendgrid.com/docs/API_Reference/"
+             "Web_API_v3/Mail/errors.html"}
+            for fld, msg in items
+        ]
+    }
+
+
+def validate_mail(body: Any) -> list[tuple[str | None, str]]:
+    """Return (field, message) for every problem SendGrid would report in a mail/send body."""
+    if not isinstance(body, dict):
+        return [(None, "Bad Request")]
+    problems: list[tuple[str | None, str]] = []
+    pers = body.get("personalizations")
+    if not isinstance(pers, list) or not pers:
+        problems.append(("personalizations", "The personalizations field is required and must "
+                         "have at least one personalization."))
+    else:
+        for i, p in enumerate(pers):
+            to = p.get("to") if isinstance(p, dict) else None
+            if not isinstance(to, list) or not to:
+                problems.append((f"personalizations.{i}.to", "The to array is required for all "
+                                 "personalization objects, and must have at least one email "
+                                 "object with a valid email address."))
+                continue
+            for j, r in enumerate(to):
+                if not isinstance(r, dict) or "@" not in str(r.get("email", "")):
+                    problems.append((f"personalizations.{i}.to.{j}.email", "Does not contain a "
+                                     "valid address."))
+    sender = body.get("from")
+    if not isinstance(sender, dict) or "@" not in str(sender.get("email", "")):
+        problems.append(("from.email", "The from object must be provided for every email send. "
+                         "It is an object that requires the email parameter, but may also "
+                         "contain a name parameter."))
+    if not body.get("subject") and not body.get("template_id"):
+        problems.append(("subject", "The subject is required. You can get around this "
+                         "requirement if you use a template with a subject defined or if "
+                         "every personalization has a subject defined."))
+    content = body.get("content")
+    if not body.get("template_id"):
+        if not isinstance(content, list) or not content:
+            problems.append(("content", "Unless a valid template_id is provided, the content "
+                             "parameter is required. There must be at least one defined "
+                             "content block."))
+        else:
+            types = [c.get("type") for c in content if isinstance(c, dict)]
+            if "text/plain" in types and types[0] != "text/plain":
+                problems.append(("content.0.type", "If present, text/plain content must be "
+                                 "first, followed by any other content."))
+            for k, c in enumerate(content):
+                if not isinstance(c, dict) or not c.get("value"):
+                    problems.append((f"content.{k}.value", "The content value must be a string "
+                                     "at least one character in length."))
+    for name in (body.get("headers") or {}):
+        if name.lower() in RESERVED_HEADERS:
+            problems.append((f"headers.{name}", "This header is reserved and cannot be set."))
+    for key, value in (body.get("custom_args") or {}).items():
+        if not isinstance(value, str):
+            problems.append((f"custom_args.{key}", "Custom args values must be strings."))
+    return problems
+
+
+def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+        def _answer(self, status: int, body: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None) -> None:
+            payload = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._answer(413, _errors((None, "Payload Too Large")))
+                return
+            raw = self.rfile.read(length)
+            with state.lock:
+                state.requests += 1
+                scripted = state.script.popleft() if state.script else None
+            if state.latency:
+                time.sleep(state.latency)
+            if self.path.rstrip("/") != "/v3/mail/send":
+                self._answer(404, _errors((None, "resource not found")))
+                return
+            if self.headers.get("Authorization") != f"Bearer {state.api_key}":
+                self._answer(401, _errors((None, "The provided authorization grant is invalid, "
+                                           "expired, or revoked")))
+                return
+            if scripted is not None:
+                time.sleep(scripted.delay)
+                if not scripted.accept:
+                    self._answer(scripted.status, scripted.body or _errors(
+                        (None, "Internal server error")), scripted.headers)
+                    return
+            if state.rate_limit is not None and self._over_limit():
+                reset = int(time.time()) + 1
+                self._answer(429, _errors((None, "too many requests")), {
+                    "X-RateLimit-Limit": str(state.rate_limit),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(reset),
+                })
+                return
+            if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+                self._answer(415, _errors((None, "Content-Type should be application/json.")))
+                return
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                self._answer(400, _errors((None, "Bad Request")))
+                return
+            problems = validate_mail(body)
+            if problems:
+                self._answer(400, _errors(*problems))
+                return
+            with state.lock:
+                state.accepted.append(body)
+            self._answer(202, None, {"X-Message-Id": uuid.uuid4().hex[:22]})
+
+        def _over_limit(self) -> bool:
+            now = int(time.time())
+            with state.lock:
+                if now != state._window_start:
+                    state._window_start, state._window_count = now, 0
+                state._window_count += 1
+                return state._window_count > (state.rate_limit or 0)
+
+    return Handler
+
+
+class SendGridServer:
+    """Run the fake API on 127.0.0.1 in a background thread."""
+
+    def __init__(self, api_key: str = "SG.test-key") -> None:
+        self.state = SendGridState(api_key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Return the base URL to use as NURTURE_SENDGRID_API_HOST."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> SendGridServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
