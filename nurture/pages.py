@@ -14,11 +14,11 @@ templates = Jinja2Templates(directory=str(PACKAGE_DIR / "pages"))
 
 
 def render_page(
-    request: Request, name: str, status_code: int = 200, **context: Any
+    request: Request, template_name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     """Render a page template with the clinic's name available."""
     context.setdefault("clinic_name", get_settings().clinic_name)
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    return templates.TemplateResponse(request, template_name, context, status_code=status_code)
 
 
 def message_page(

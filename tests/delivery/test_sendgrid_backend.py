@@ -1,0 +1,122 @@
+"""The sendgrid backend against the local SendGrid server, through the real client code."""
+
+from __future__ import annotations
+
+import socket
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from nurture.config import get_settings
+from nurture.delivery.backends import (
+    OutgoingEmail,
+    PermanentError,
+    TransientError,
+    UnknownOutcome,
+    get_backend,
+)
+from nurture.delivery.sendgrid_backend import SendGridBackend
+from tests.sendgrid_server import Scripted
+
+EMAIL = OutgoingEmail(
+    to_email="pat@example.com",
+    from_email="news@clinic.example",
+    from_name="Clinic",
+    subject="Hello",
+    html="<p>Hello</p>",
+    text="Hello\n",
+    headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+    custom_args={"nurture_message_id": "41"},
+    categories=("marketing",),
+)
+
+
+def test_accepted_email_returns_message_id_and_payload_is_complete(sendgrid) -> None:
+    backend = get_backend()
+    assert isinstance(backend, SendGridBackend)
+    message_id = backend.send(EMAIL)
+    assert len(message_id) >= 10
+    [body] = sendgrid.state.accepted
+    assert body["personalizations"][0]["to"] == [{"email": "pat@example.com"}]
+    assert body["from"] == {"email": "news@clinic.example", "name": "Clinic"}
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert body["headers"] == {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert body["custom_args"] == {"nurture_message_id": "41"}
+    assert body["categories"] == ["marketing"]
+
+
+def test_wrong_key_is_permanent_with_providers_message(sendgrid, settings) -> None:
+    settings(sendgrid_api_key="SG.wrong")
+    with pytest.raises(PermanentError, match="401: .*authorization grant is invalid"):
+        get_backend().send(EMAIL)
+    assert sendgrid.state.accepted == []
+
+
+def test_invalid_request_is_permanent_and_names_the_field(sendgrid) -> None:
+    broken = OutgoingEmail(
+        to_email="pat@example.com",
+        from_email="not-an-address",
+        from_name="Clinic",
+        subject="Hello",
+        html="<p>Hello</p>",
+        text="Hello\n",
+    )
+    with pytest.raises(PermanentError, match=r"400: from\.email: The from object"):
+        get_backend().send(broken)
+
+
+def test_rate_limited_is_transient_until_reset(sendgrid) -> None:
+    reset = int(time.time()) + 42
+    sendgrid.state.script.append(
+        Scripted(
+            status=429,
+            headers={
+                "X-RateLimit-Limit": "600",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(reset),
+            },
+        )
+    )
+    with pytest.raises(TransientError) as caught:
+        get_backend().send(EMAIL)
+    assert caught.value.retry_at == datetime.fromtimestamp(reset, UTC)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_transient(sendgrid, status) -> None:
+    sendgrid.state.script.append(Scripted(status=status))
+    with pytest.raises(TransientError, match=str(status)):
+        get_backend().send(EMAIL)
+    assert sendgrid.state.accepted == []
+
+
+def test_refused_connection_is_transient(settings) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings(
+        email_backend="sendgrid",
+        sendgrid_api_key="SG.x",
+        sendgrid_api_host=f"http://127.0.0.1:{port}",
+    )
+    with pytest.raises(TransientError, match="could not reach SendGrid"):
+        get_backend().send(EMAIL)
+
+
+def test_timeout_after_sending_is_unknown(sendgrid, settings) -> None:
+    settings(sendgrid_timeout_seconds="0.5")
+    sendgrid.state.script.append(Scripted(delay=1.5, accept=True))
+    with pytest.raises(UnknownOutcome):
+        get_backend().send(EMAIL)
+    deadline = time.monotonic() + 5
+    while not sendgrid.state.accepted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The provider did take it: exactly why an unknown outcome must never be re-sent blindly.
+    assert len(sendgrid.state.accepted) == 1
+
+
+def test_sendgrid_key_selects_backend_by_default(settings) -> None:
+    s = settings(sendgrid_api_key="SG.abc")
+    assert s.resolved_email_backend == "sendgrid"
+    assert get_settings().resolved_email_backend == "sendgrid"
