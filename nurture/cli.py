@@ -161,30 +161,51 @@ def beat() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-def up(host: str, port: int) -> None:
-    """Migrate, load default sequences, and run web, worker and beat together."""
+def setup() -> None:
+    """Migrate the database and load the default sequences if there are none yet."""
+    _prepare(_settings())
+
+
+@main.command()
+@click.option("--port", default=5555, show_default=True, type=int)
+@click.option("--address", default="127.0.0.1", show_default=True)
+def flower(port: int, address: str) -> None:
+    """Run Flower, Celery's monitoring UI, against the configured broker."""
+    from nurture.celery_app import app
+
+    _settings()
+    app.start(["flower", f"--port={port}", f"--address={address}"])
+
+
+def _prepare(settings: Settings) -> None:
     from nurture.db import session_scope
     from nurture.migrate import upgrade
     from nurture.sequences import service
 
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    click.echo(f"[1/3] Migrating {_redact(settings.resolved_database_url)}")
+    upgrade()
+    with session_scope() as session:
+        if service.has_sequences(session):
+            click.echo("[2/3] Sequences already loaded")
+            return
+        folder = settings.templates_dir / "sequences"
+        click.echo(f"[2/3] Loading default sequences from {folder}")
+        for r in service.load_path(session, path=folder):
+            click.echo(f"      {r.slug} (version {r.version})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Migrate, load default sequences, and run web, worker and beat together."""
     if "NURTURE_BASE_URL" not in os.environ:
         os.environ["NURTURE_BASE_URL"] = f"http://{host}:{port}"
         reset_settings()
     settings = _settings()
     _check_port_free(host, port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    click.echo(f"[1/3] Migrating {_redact(settings.resolved_database_url)}")
-    upgrade()
-    with session_scope() as session:
-        if not service.has_sequences(session):
-            folder = settings.templates_dir / "sequences"
-            click.echo(f"[2/3] Loading default sequences from {folder}")
-            for r in service.load_path(session, path=folder):
-                click.echo(f"      {r.slug} (version {r.version})")
-        else:
-            click.echo("[2/3] Sequences already loaded")
+    _prepare(settings)
     click.echo("[3/3] Starting web, worker and beat")
     me = [sys.executable, "-m", "nurture"]
     children = {

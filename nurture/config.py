@@ -70,6 +70,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
+    @field_validator(
+        "sendgrid_api_key", "smtp_password", "database_url", "broker_url", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("base_url", "sendgrid_api_host")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -18,8 +18,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_BODY = 30 * 1024 * 1024
-RESERVED_HEADERS = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-                    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+RESERVED_HEADERS = {
+    "x-sg-id",
+    "x-sg-eid",
+    "received",
+    "dkim-signature",
+    "content-type",
+    "content-transfer-encoding",
+    "to",
+    "from",
+    "subject",
+    "reply-to",
+    "cc",
+    "bcc",
+}
 
 
 @dataclass
@@ -61,8 +73,11 @@ class SendGridState:
 def _errors(*items: tuple[str | None, str]) -> dict[str, Any]:
     return {
         "errors": [
-            {"message": msg, "field": fld, "help": "http://sendgrid.com/docs/API_Reference/"
-             "Web_API_v3/Mail/errors.html"}
+            {
+                "message": msg,
+                "field": fld,
+                "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html",
+            }
             for fld, msg in items
         ]
     }
@@ -75,45 +90,80 @@ def validate_mail(body: Any) -> list[tuple[str | None, str]]:
     problems: list[tuple[str | None, str]] = []
     pers = body.get("personalizations")
     if not isinstance(pers, list) or not pers:
-        problems.append(("personalizations", "The personalizations field is required and must "
-                         "have at least one personalization."))
+        problems.append(
+            (
+                "personalizations",
+                "The personalizations field is required and must "
+                "have at least one personalization.",
+            )
+        )
     else:
         for i, p in enumerate(pers):
             to = p.get("to") if isinstance(p, dict) else None
             if not isinstance(to, list) or not to:
-                problems.append((f"personalizations.{i}.to", "The to array is required for all "
-                                 "personalization objects, and must have at least one email "
-                                 "object with a valid email address."))
+                problems.append(
+                    (
+                        f"personalizations.{i}.to",
+                        "The to array is required for all "
+                        "personalization objects, and must have at least one email "
+                        "object with a valid email address.",
+                    )
+                )
                 continue
             for j, r in enumerate(to):
                 if not isinstance(r, dict) or "@" not in str(r.get("email", "")):
-                    problems.append((f"personalizations.{i}.to.{j}.email", "Does not contain a "
-                                     "valid address."))
+                    problems.append(
+                        (f"personalizations.{i}.to.{j}.email", "Does not contain a valid address.")
+                    )
     sender = body.get("from")
     if not isinstance(sender, dict) or "@" not in str(sender.get("email", "")):
-        problems.append(("from.email", "The from object must be provided for every email send. "
-                         "It is an object that requires the email parameter, but may also "
-                         "contain a name parameter."))
+        problems.append(
+            (
+                "from.email",
+                "The from object must be provided for every email send. "
+                "It is an object that requires the email parameter, but may also "
+                "contain a name parameter.",
+            )
+        )
     if not body.get("subject") and not body.get("template_id"):
-        problems.append(("subject", "The subject is required. You can get around this "
-                         "requirement if you use a template with a subject defined or if "
-                         "every personalization has a subject defined."))
+        problems.append(
+            (
+                "subject",
+                "The subject is required. You can get around this "
+                "requirement if you use a template with a subject defined or if "
+                "every personalization has a subject defined.",
+            )
+        )
     content = body.get("content")
     if not body.get("template_id"):
         if not isinstance(content, list) or not content:
-            problems.append(("content", "Unless a valid template_id is provided, the content "
-                             "parameter is required. There must be at least one defined "
-                             "content block."))
+            problems.append(
+                (
+                    "content",
+                    "Unless a valid template_id is provided, the content "
+                    "parameter is required. There must be at least one defined "
+                    "content block.",
+                )
+            )
         else:
             types = [c.get("type") for c in content if isinstance(c, dict)]
             if "text/plain" in types and types[0] != "text/plain":
-                problems.append(("content.0.type", "If present, text/plain content must be "
-                                 "first, followed by any other content."))
+                problems.append(
+                    (
+                        "content.0.type",
+                        "If present, text/plain content must be "
+                        "first, followed by any other content.",
+                    )
+                )
             for k, c in enumerate(content):
                 if not isinstance(c, dict) or not c.get("value"):
-                    problems.append((f"content.{k}.value", "The content value must be a string "
-                                     "at least one character in length."))
-    for name in (body.get("headers") or {}):
+                    problems.append(
+                        (
+                            f"content.{k}.value",
+                            "The content value must be a string at least one character in length.",
+                        )
+                    )
+    for name in body.get("headers") or {}:
         if name.lower() in RESERVED_HEADERS:
             problems.append((f"headers.{name}", "This header is reserved and cannot be set."))
     for key, value in (body.get("custom_args") or {}).items():
@@ -129,8 +179,12 @@ def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             return
 
-        def _answer(self, status: int, body: dict[str, Any] | None = None,
-                    headers: dict[str, str] | None = None) -> None:
+        def _answer(
+            self,
+            status: int,
+            body: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             payload = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             if payload:
@@ -156,22 +210,33 @@ def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, _errors((None, "resource not found")))
                 return
             if self.headers.get("Authorization") != f"Bearer {state.api_key}":
-                self._answer(401, _errors((None, "The provided authorization grant is invalid, "
-                                           "expired, or revoked")))
+                self._answer(
+                    401,
+                    _errors(
+                        (None, "The provided authorization grant is invalid, expired, or revoked")
+                    ),
+                )
                 return
             if scripted is not None:
                 time.sleep(scripted.delay)
                 if not scripted.accept:
-                    self._answer(scripted.status, scripted.body or _errors(
-                        (None, "Internal server error")), scripted.headers)
+                    self._answer(
+                        scripted.status,
+                        scripted.body or _errors((None, "Internal server error")),
+                        scripted.headers,
+                    )
                     return
             if state.rate_limit is not None and self._over_limit():
                 reset = int(time.time()) + 1
-                self._answer(429, _errors((None, "too many requests")), {
-                    "X-RateLimit-Limit": str(state.rate_limit),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(reset),
-                })
+                self._answer(
+                    429,
+                    _errors((None, "too many requests")),
+                    {
+                        "X-RateLimit-Limit": str(state.rate_limit),
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(reset),
+                    },
+                )
                 return
             if not (self.headers.get("Content-Type") or "").startswith("application/json"):
                 self._answer(415, _errors((None, "Content-Type should be application/json.")))

@@ -39,10 +39,12 @@ def _confirmations(session, count: int) -> list[int]:  # type: ignore[no-untyped
 
 def test_planning_the_same_key_twice_keeps_one_row(session) -> None:
     lead = make_lead(session)
-    a = outbox.plan(session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id,
-                    template="confirm")
-    b = outbox.plan(session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id,
-                    template="confirm")
+    a = outbox.plan(
+        session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id, template="confirm"
+    )
+    b = outbox.plan(
+        session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id, template="confirm"
+    )
     session.commit()
     assert a.id == b.id
     assert len(session.scalars(select(Message)).all()) == 1
@@ -50,8 +52,15 @@ def test_planning_the_same_key_twice_keeps_one_row(session) -> None:
 
 def test_claims_only_due_rows_and_never_twice(session) -> None:
     ids = _confirmations(session, 5)
-    later = outbox.plan(session, key="later", stream="transactional", template="confirm",
-                        due_at=NOW + timedelta(hours=1), lead_id=None, to_email="x@example.com")
+    later = outbox.plan(
+        session,
+        key="later",
+        stream="transactional",
+        template="confirm",
+        due_at=NOW + timedelta(hours=1),
+        lead_id=None,
+        to_email="x@example.com",
+    )
     session.commit()
     with session_scope() as s:
         first = outbox.claim_due(s, now=NOW, limit=3, lease=LEASE)
@@ -59,7 +68,9 @@ def test_claims_only_due_rows_and_never_twice(session) -> None:
         second = outbox.claim_due(s, now=NOW, limit=10, lease=LEASE)
     with session_scope() as s:
         third = outbox.claim_due(s, now=NOW, limit=10, lease=LEASE)
-    assert len(first) == 3 and len(second) == 2 and third == []
+    assert len(first) == 3
+    assert len(second) == 2
+    assert third == []
     assert sorted(first + second) == ids
     assert later.id not in first + second
 
@@ -126,14 +137,17 @@ def test_transient_failure_retries_later_then_sends(session, sendgrid) -> None:
     session.expire_all()
     row = session.get(Message, mid)
     assert row is not None
-    assert row.status == MessageStatus.PENDING and row.attempts == 1
+    assert row.status == MessageStatus.PENDING
+    assert row.attempts == 1
     assert "503" in (row.last_error or "")
     assert NOW + timedelta(seconds=15) <= row.due_at <= NOW + timedelta(seconds=30)
     with clock.frozen_at(NOW + timedelta(minutes=1)):
         service.tick(dispatch=lambda ids: [service.deliver(i, backend=backend) for i in ids])
     session.expire_all()
     row = session.get(Message, mid)
-    assert row is not None and row.status == MessageStatus.SENT and row.attempts == 2
+    assert row is not None
+    assert row.status == MessageStatus.SENT
+    assert row.attempts == 2
     assert len(sendgrid.state.accepted) == 1
 
 
@@ -145,7 +159,8 @@ def test_rejected_email_fails_at_once_with_providers_message(session, sendgrid, 
         service.tick(dispatch=lambda ids: [service.deliver(i, backend=backend) for i in ids])
     session.expire_all()
     row = session.get(Message, mid)
-    assert row is not None and row.status == MessageStatus.FAILED
+    assert row is not None
+    assert row.status == MessageStatus.FAILED
     assert "from.email" in (row.last_error or "")
 
 
@@ -158,7 +173,8 @@ def test_rate_limit_waits_until_reset(session, sendgrid) -> None:
         service.tick(dispatch=lambda ids: [service.deliver(i, backend=backend) for i in ids])
     session.expire_all()
     row = session.get(Message, mid)
-    assert row is not None and row.status == MessageStatus.PENDING
+    assert row is not None
+    assert row.status == MessageStatus.PENDING
     assert row.due_at == datetime.fromtimestamp(reset, UTC)
 
 
@@ -181,12 +197,14 @@ def test_outbox_files_are_standard_and_readable_on_the_outbox_page(session, clie
         service.tick(dispatch=lambda ids: [service.deliver(i, backend=backend) for i in ids])
     [eml] = outbox_messages(backend.directory)  # type: ignore[attr-defined]
     assert eml["From"].addresses[0].addr_spec == "appointments@clinic.example"
-    assert eml.get_body(("plain",)) is not None and eml.get_body(("html",)) is not None
+    assert eml.get_body(("plain",)) is not None
+    assert eml.get_body(("html",)) is not None
     listing = client.get("/outbox")
     assert listing.status_code == 200
     assert "Please confirm your email address" in listing.text
     name = next(p.name for p in backend.directory.glob("*.eml"))  # type: ignore[attr-defined]
     page = client.get(f"/outbox/{name}")
-    assert page.status_code == 200 and "srcdoc=" in page.text
+    assert page.status_code == 200
+    assert "srcdoc=" in page.text
     assert client.get("/outbox/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert client.get(f"/outbox/{name}/raw").headers["content-type"] == "message/rfc822"

@@ -128,9 +128,8 @@ def test_landing_page_form_signup_and_errors(client, session) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert '<label for="email">' in page.text
-    assert 'type="checkbox" id="consent"' in page.text and "checked" not in page.text.split(
-        'id="consent"'
-    )[1].split(">")[0]
+    assert 'type="checkbox" id="consent"' in page.text
+    assert "checked" not in page.text.split('id="consent"')[1].split(">")[0]
     bad = client.post(
         "/subscribe",
         data={"first_name": "<script>alert(1)</script>", "email": "nope", "numbness_type": "acute"},

@@ -1,0 +1,18 @@
+# One image for every Nurture process; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    NURTURE_DATA_DIR=/var/lib/nurture
+
+WORKDIR /app
+COPY pyproject.toml README.md celeryconfig.py ./
+COPY nurture ./nurture
+COPY templates ./templates
+RUN pip install ".[flower]" \
+    && useradd --system --home-dir /var/lib/nurture --create-home nurture
+
+USER nurture
+EXPOSE 8000
+CMD ["nurture", "web", "--host", "0.0.0.0", "--port", "8000"]
