@@ -97,7 +97,7 @@ def tick(now_text: str | None) -> None:
     outcomes: list[service.Outcome] = []
 
     def deliver_all(ids: list[int]) -> None:
-        outcomes.extend(service.deliver(i, backend=backend) for i in ids)
+        outcomes.extend(service.deliver_batch(ids, backend=backend))
 
     with clock.frozen_at(moment):
         result = service.tick(dispatch=deliver_all)

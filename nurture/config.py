@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me-in-production"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_seconds: float = 10.0
+    sendgrid_transport: Literal["pooled", "package"] = "pooled"
+    send_concurrency: int = Field(default=32, ge=1, le=256)
+    send_rate_per_second: int = Field(default=0, ge=0)
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -55,6 +59,7 @@ class Settings(BaseSettings):
     clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
     clinic_phone: str = "+1 555 010 0000"
     clinic_timezone: str = "America/New_York"
+    clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     booking_url: str = "https://booking.example.com/example-spine-and-nerve"
     marketing_from_email: str = "news@clinic.example"
     marketing_from_name: str = "Example Spine & Nerve Clinic"
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("clinic_closures", mode="before")
+    @classmethod
+    def _comma_dates(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("base_url", "sendgrid_api_host")
     @classmethod

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from nurture.celery_app import app
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.backends import Backend, get_backend
+from nurture.delivery.ratelimit import get_limiter
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,16 @@ def tick() -> int:
     return len(result.claimed)
 
 
+@lru_cache(maxsize=1)
+def _backend() -> Backend:
+    # One backend per worker process, so its HTTP connections are reused across batches.
+    return get_backend()
+
+
 @app.task(name="nurture.deliver_batch", ignore_result=True)
 def deliver_batch(message_ids: list[int]) -> None:
     """Send a batch of claimed outbox rows."""
-    backend = get_backend()
-    for message_id in message_ids:
-        service.deliver(message_id, backend=backend)
+    service.deliver_batch(message_ids, backend=_backend(), limiter=get_limiter())
 
 
 def nudge() -> None:

@@ -143,8 +143,10 @@ def get_backend(settings: Settings | None = None) -> Backend:
     settings = settings or get_settings()
     backend = settings.resolved_email_backend
     if backend == "sendgrid":
-        from nurture.delivery.sendgrid_backend import SendGridBackend
+        from nurture.delivery.sendgrid_backend import SendGridBackend, SendGridPackageBackend
 
+        if settings.sendgrid_transport == "package":
+            return SendGridPackageBackend(settings)
         return SendGridBackend(settings)
     if backend == "smtp":
         return SMTPBackend(settings)

@@ -1,23 +1,28 @@
-"""Turn an outbox row into a rendered email, or say why it must not be sent now."""
+"""Turn outbox rows into rendered emails, or say why one must not be sent now.
+
+Everything a batch needs (leads, enrollments, steps, suppressions, bookings) is read in a few
+queries up front, so checking and rendering a batch costs no query per email.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from nurture import links
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.config import get_settings
 from nurture.delivery.backends import OutgoingEmail
-from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
+from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.sequences.models import Step
+from nurture.sequences.models import SequenceVersion, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +34,97 @@ class Hold:
     until: datetime | None = None
 
 
+@dataclass(slots=True)
+class Facts:
+    """What send-time checks need about a batch, loaded in a handful of queries."""
+
+    suppressed: set[str] = field(default_factory=set)
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    steps: dict[int, Step] = field(default_factory=dict)
+    booked_leads: set[int] = field(default_factory=set)
+    clicked_steps: set[tuple[int, int]] = field(default_factory=set)  # (enrollment, position)
+
+
+def gather(session: Session, messages: Sequence[Message], now: datetime) -> Facts:
+    """Load the facts for `messages` (their leads must already be loaded)."""
+    facts = Facts()
+    addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
+    if addresses:
+        facts.suppressed = set(
+            session.scalars(select(Suppression.email).where(Suppression.email.in_(addresses)))
+        )
+    enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
+    if enrollment_ids:
+        rows = session.scalars(
+            select(Enrollment)
+            .where(Enrollment.id.in_(enrollment_ids))
+            .options(
+                selectinload(Enrollment.version).selectinload(SequenceVersion.steps),
+                selectinload(Enrollment.lead),
+            )
+        )
+        facts.enrollments = {e.id: e for e in rows}
+        facts.steps = {s.id: s for e in facts.enrollments.values() for s in e.version.steps}
+    conditions = {s.condition for s in facts.steps.values()}
+    lead_ids = {m.lead_id for m in messages if m.lead_id is not None}
+    if "not_booked" in conditions and lead_ids:
+        facts.booked_leads = set(
+            session.scalars(
+                select(Appointment.lead_id).where(
+                    Appointment.lead_id.in_(lead_ids),
+                    Appointment.status == AppointmentStatus.BOOKED,
+                    Appointment.starts_at > now,
+                )
+            )
+        )
+    if "clicked_previous" in conditions and enrollment_ids:
+        clicked = session.execute(
+            select(Message.enrollment_id, Step.position)
+            .join(DeliveryEvent, DeliveryEvent.message_id == Message.id)
+            .join(Step, Step.id == Message.step_id)
+            .where(Message.enrollment_id.in_(enrollment_ids), DeliveryEvent.event == "click")
+        )
+        facts.clicked_steps = {(int(e or 0), int(p)) for e, p in clicked}
+    return facts
+
+
+def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
+    """Re-check suppression, lead state, enrollment, pause and step condition at send time."""
+    lead = message.lead
+    address = message.to_email or (lead.email if lead else None)
+    if address is None:
+        return Hold(MessageStatus.CANCELLED, "the lead no longer exists")
+    if address in facts.suppressed:
+        return Hold(MessageStatus.SUPPRESSED, "address is suppressed")
+    if message.template == "confirm":
+        if lead is None or lead.status == LeadStatus.ACTIVE:
+            return Hold(MessageStatus.SKIPPED, "already confirmed")
+        return None
+    if message.stream != Stream.MARKETING:
+        return None
+    if lead is None or lead.status != LeadStatus.ACTIVE:
+        return Hold(MessageStatus.CANCELLED, "lead is not subscribed")
+    if message.enrollment_id is not None:
+        enrollment = facts.enrollments.get(message.enrollment_id)
+        if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+            return Hold(MessageStatus.CANCELLED, "enrollment has ended")
+    if lead.paused_until is not None and lead.paused_until > now:
+        return Hold(MessageStatus.PENDING, "lead paused emails", until=lead.paused_until)
+    step = facts.steps.get(message.step_id) if message.step_id else None
+    if step is not None and step.condition == "not_booked" and lead.id in facts.booked_leads:
+        return Hold(MessageStatus.SKIPPED, "condition not_booked: the lead has booked")
+    if step is not None and step.condition == "clicked_previous":
+        previous = (message.enrollment_id or 0, step.position - 1)
+        if previous not in facts.clicked_steps:
+            return Hold(MessageStatus.SKIPPED, "condition clicked_previous: no click")
+    return None
+
+
 def clinic_context() -> dict[str, Any]:
     """Return the clinic details every template may use."""
     s = get_settings()
     return {
-        "clinic": {
-            "name": s.clinic_name,
-            "address": s.clinic_address,
-            "phone": s.clinic_phone,
-        },
+        "clinic": {"name": s.clinic_name, "address": s.clinic_address, "phone": s.clinic_phone},
         "base_url": s.base_url,
     }
 
@@ -53,70 +140,21 @@ def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
     }
 
 
-def is_suppressed(session: Session, email: str) -> bool:
-    """Tell whether an address is on the suppression list."""
-    return session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None
-
-
-def _has_upcoming_visit(session: Session, lead_id: int, now: datetime) -> bool:
-    return (
-        session.scalar(
-            select(Appointment.id).where(
-                Appointment.lead_id == lead_id,
-                Appointment.status == AppointmentStatus.BOOKED,
-                Appointment.starts_at > now,
-            )
-        )
-        is not None
-    )
-
-
-def check(session: Session, message: Message, now: datetime) -> Hold | None:
-    """Re-check suppression, lead state, enrollment and step condition at send time."""
-    lead = message.lead
-    address = message.to_email or (lead.email if lead else None)
-    if address is None:
-        return Hold(MessageStatus.CANCELLED, "the lead no longer exists")
-    if is_suppressed(session, address):
-        return Hold(MessageStatus.SUPPRESSED, "address is suppressed")
-    if message.template == "confirm":
-        if lead is None or lead.status == LeadStatus.ACTIVE:
-            return Hold(MessageStatus.SKIPPED, "already confirmed")
-        return None
-    if message.stream != Stream.MARKETING:
-        return None
-    if lead is None or lead.status != LeadStatus.ACTIVE:
-        return Hold(MessageStatus.CANCELLED, "lead is not subscribed")
-    if message.enrollment_id is not None:
-        enrollment = session.get(Enrollment, message.enrollment_id)
-        if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
-            return Hold(MessageStatus.CANCELLED, "enrollment has ended")
-    if lead.paused_until is not None and lead.paused_until > now:
-        return Hold(MessageStatus.PENDING, "lead paused emails", until=lead.paused_until)
-    step = session.get(Step, message.step_id) if message.step_id else None
-    if step is not None and step.condition == "not_booked":
-        if _has_upcoming_visit(session, lead.id, now):
-            return Hold(MessageStatus.SKIPPED, "condition not_booked: lead has booked")
-    return None
-
-
-def compose(session: Session, message: Message) -> OutgoingEmail:
+def compose(message: Message, facts: Facts) -> OutgoingEmail:
     """Render `message` for its recipient with the right sender and headers."""
     s = get_settings()
     lead = message.lead
     renderer = get_renderer()
     address = message.to_email or (lead.email if lead else "")
     custom_args = {"nurture_message_id": str(message.id)}
-    if message.step_id is not None and lead is not None:
-        step = session.get(Step, message.step_id)
-        assert step is not None
-        context = lead_context(lead, content=f"step-{step.id}")
+    step = facts.steps.get(message.step_id) if message.step_id is not None else None
+    if step is not None and lead is not None:
         rendered: RenderedEmail = renderer.render_step(
             subject=step.subject,
             preheader=step.preheader,
             body_html=step.body_html,
             body_text=step.body_text,
-            context=context,
+            context=lead_context(lead, content=f"step-{step.id}"),
         )
     else:
         context = {**clinic_context(), "marketing": False, **message.context}
@@ -125,16 +163,9 @@ def compose(session: Session, message: Message) -> OutgoingEmail:
             if message.template == "confirm":
                 context["confirm_url"] = links.confirm_url(lead)
         rendered = renderer.render_named(message.template or "", context)
-    headers: dict[str, str] = {}
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = links.unsubscribe_url(lead)
         sender_domain = s.marketing_from_email.rpartition("@")[2]
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{s.marketing_from_email}"
-            f"?subject=unsubscribe-{message.lead_id}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
-        }
         return OutgoingEmail(
             to_email=address,
             from_email=s.marketing_from_email,
@@ -142,7 +173,12 @@ def compose(session: Session, message: Message) -> OutgoingEmail:
             subject=rendered.subject,
             html=rendered.html,
             text=rendered.text,
-            headers=headers,
+            headers={
+                "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{s.marketing_from_email}"
+                f"?subject=unsubscribe-{message.lead_id}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
+            },
             custom_args=custom_args,
             categories=("marketing",),
         )

@@ -1,14 +1,23 @@
-"""SendGrid v3 Mail Send through the official `sendgrid` package."""
+"""SendGrid v3 Mail Send: the payload is built with the `sendgrid` package's Mail helper.
+
+Two transports post it. `pooled` (the default) keeps HTTP connections open across sends with
+one shared httpx client; `package` is the `sendgrid` package's own client, which opens a new
+connection per request. bench/bench_sendgrid_transport.py measures both; see
+docs/benchmarks.md.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+import httpx
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, ReplyTo, To
 
+from nurture import __version__
 from nurture.config import Settings
 from nurture.delivery.backends import (
     OutgoingEmail,
@@ -53,31 +62,77 @@ def _error_text(body: Any) -> str:
         return str(body)[:500]
 
 
+def raise_for_status(status: int, body: Any, headers: Mapping[str, str] | None) -> None:
+    """Map a non-2xx answer onto the delivery error classes."""
+    if 200 <= status < 300:
+        return
+    detail = f"SendGrid {status}: {_error_text(body)}"
+    if status == 429:
+        reset = utc_from_epoch((headers or {}).get("X-RateLimit-Reset"))
+        raise TransientError(detail, retry_at=reset)
+    if status >= 500:
+        raise TransientError(detail)
+    raise PermanentError(detail)
+
+
 class SendGridBackend:
-    """Posts each email to `<NURTURE_SENDGRID_API_HOST>/v3/mail/send`."""
+    """Posts each email to `<NURTURE_SENDGRID_API_HOST>/v3/mail/send` over pooled connections."""
 
     name = "sendgrid"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, max_connections: int | None = None) -> None:
         assert settings.sendgrid_api_key is not None  # checked when settings load
+        size = max_connections or max(settings.send_concurrency, 1)
+        self.url = f"{settings.sendgrid_api_host}/v3/mail/send"
+        self.client = httpx.Client(
+            headers={
+                "Authorization": f"Bearer {settings.sendgrid_api_key.get_secret_value()}",
+                "User-Agent": f"nurture/{__version__}",
+            },
+            timeout=httpx.Timeout(settings.sendgrid_timeout_seconds),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        )
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Send one email; map SendGrid's answers onto the delivery error classes."""
+        payload = build_mail(email).get()
+        try:
+            response = self.client.post(self.url, json=payload)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"could not reach SendGrid: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            # The request may have been written before the connection failed or timed out.
+            raise UnknownOutcome(f"no answer from SendGrid after sending: {exc!r}") from exc
+        raise_for_status(response.status_code, response.content, response.headers)
+        message_id = response.headers.get("X-Message-Id")
+        if not message_id:
+            raise UnknownOutcome(f"SendGrid answered {response.status_code} without X-Message-Id")
+        return str(message_id)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.client.close()
+
+
+class SendGridPackageBackend:
+    """The same payload through the `sendgrid` package's client (one connection per request)."""
+
+    name = "sendgrid-package"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.sendgrid_api_key is not None
         self.client = SendGridAPIClient(
             api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_api_host
         )
         self.client.client.timeout = settings.sendgrid_timeout_seconds
 
     def send(self, email: OutgoingEmail) -> str:
-        """Send one email; map SendGrid's answers onto the delivery error classes."""
+        """Send one email through the package's urllib-based client."""
         try:
             response = self.client.send(build_mail(email))
         except http_errors.HTTPError as exc:
-            status = int(exc.status_code)
-            detail = f"SendGrid {status}: {_error_text(exc.body)}"
-            if status == 429:
-                reset = utc_from_epoch((exc.headers or {}).get("X-RateLimit-Reset"))
-                raise TransientError(detail, retry_at=reset) from exc
-            if status >= 500:
-                raise TransientError(detail) from exc
-            raise PermanentError(detail) from exc
+            raise_for_status(int(exc.status_code), exc.body, exc.headers)
+            raise  # pragma: no cover - raise_for_status always raises for an HTTPError
         except OSError as exc:
             if is_connect_failure(exc):
                 raise TransientError(f"could not reach SendGrid: {exc}") from exc

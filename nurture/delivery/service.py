@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from nurture import clock
 from nurture.config import get_settings
@@ -18,16 +20,15 @@ from nurture.db import session_scope
 from nurture.delivery import outbox
 from nurture.delivery.backends import (
     Backend,
+    DeliveryError,
     OutgoingEmail,
-    PermanentError,
     TransientError,
     UnknownOutcome,
 )
-from nurture.delivery.compose import check, compose
+from nurture.delivery.compose import Facts, check, compose, gather
 from nurture.delivery.models import Heartbeat, Message, MessageStatus
+from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.enrollments import service as enrollments
-from nurture.enrollments.models import Enrollment
-from nurture.sequences.models import Step
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,43 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
 
 
-def _advance_if_step(session: Session, message: Message, at: datetime) -> None:
+def _advance_if_step(session: Session, message: Message, facts: Facts, at: datetime) -> None:
     if message.enrollment_id is None or message.step_id is None:
         return
-    enrollment = session.get(Enrollment, message.enrollment_id)
-    step = session.get(Step, message.step_id)
+    enrollment = facts.enrollments.get(message.enrollment_id)
+    step = facts.steps.get(message.step_id)
     if enrollment is not None and step is not None:
         enrollments.advance(session, enrollment=enrollment, step=step, at=at)
 
 
-def _prepare(message_id: int) -> OutgoingEmail | Outcome:
-    """Re-check and render a claimed row, then mark the attempt as started (committed)."""
+def _load(session: Session, ids: Sequence[int]) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.id.in_(ids))
+            .options(selectinload(Message.lead))
+            .order_by(Message.id)
+        )
+    )
+
+
+def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[Outcome]]:
+    """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
+    ready: list[tuple[int, OutgoingEmail]] = []
+    settled: list[Outcome] = []
     with session_scope() as session:
-        message = session.get(Message, message_id, with_for_update=True)
-        if message is None or message.status != MessageStatus.SENDING:
-            return Outcome(message_id, "not-claimed")
-        hold = check(session, message, now)
-        if hold is not None:
+        messages = _load(session, ids)
+        found = {m.id for m in messages}
+        settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
+        claimed = [m for m in messages if m.status == MessageStatus.SENDING]
+        settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
+        facts = gather(session, claimed, now)
+        for message in claimed:
+            hold = check(message, facts, now)
+            if hold is None:
+                ready.append((message.id, compose(message, facts)))
+                continue
             message.last_error = hold.reason
             message.claimed_at = message.lease_expires_at = None
             if hold.until is not None:
@@ -76,61 +96,127 @@ def _prepare(message_id: int) -> OutgoingEmail | Outcome:
             else:
                 message.status = hold.status
                 if hold.status == MessageStatus.SKIPPED:
-                    _advance_if_step(session, message, now)
-            return Outcome(message_id, str(message.status), detail=hold.reason)
-        email = compose(session, message)
-        message.attempts += 1
-        message.attempt_started_at = now
-        message.subject = email.subject
-        return email
+                    _advance_if_step(session, message, facts, now)
+            settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
+    return ready, settled
 
 
-def _record(message_id: int, *, provider_id: str | None, error: Exception | None) -> Outcome:
-    """Write the provider's answer to the row (and advance the enrollment once sent)."""
+def _mark_started(ids: Sequence[int]) -> set[int]:
+    """Commit "the provider is about to be called" for rows still claimed and not yet started.
+
+    Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
+    """
+    now = clock.now()
+    with session_scope() as session:
+        started = session.scalars(
+            update(Message)
+            .where(
+                Message.id.in_(ids),
+                Message.status == MessageStatus.SENDING,
+                Message.attempt_started_at.is_(None),
+            )
+            .values(attempt_started_at=now, attempts=Message.attempts + 1)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        return set(started)
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    message_id: int
+    subject: str
+    provider_id: str | None
+    error: DeliveryError | None
+
+
+def _send(backend: Backend, message_id: int, email: OutgoingEmail) -> _Result:
+    try:
+        provider_id = backend.send(email)
+    except DeliveryError as exc:
+        return _Result(message_id, email.subject, None, exc)
+    return _Result(message_id, email.subject, provider_id, None)
+
+
+def _record(results: Sequence[_Result]) -> list[Outcome]:
+    """Write the provider's answers (and advance enrollments of sent steps) in one transaction."""
     now = clock.now()
     settings = get_settings()
+    outcomes: list[Outcome] = []
+    by_id = {r.message_id: r for r in results}
     with session_scope() as session:
-        message = session.get(Message, message_id, with_for_update=True)
-        if message is None:
-            return Outcome(message_id, "gone")
-        message.attempt_started_at = None
-        message.claimed_at = message.lease_expires_at = None
-        if error is None:
-            message.status = MessageStatus.SENT
-            message.provider_message_id = provider_id
-            message.sent_at = now
-            message.last_error = None
-            _advance_if_step(session, message, now)
-        elif isinstance(error, TransientError):
-            message.last_error = str(error)[:2000]
-            if message.attempts >= settings.max_send_attempts:
-                message.status = MessageStatus.FAILED
+        messages = _load(session, list(by_id))
+        facts = gather(session, [m for m in messages if m.enrollment_id is not None], now)
+        for message in messages:
+            result = by_id[message.id]
+            error = result.error
+            message.attempt_started_at = None
+            message.claimed_at = message.lease_expires_at = None
+            message.subject = result.subject
+            if error is None:
+                message.status = MessageStatus.SENT
+                message.provider_message_id = result.provider_id
+                message.sent_at = now
+                message.last_error = None
+                _advance_if_step(session, message, facts, now)
+            elif isinstance(error, TransientError):
+                message.last_error = str(error)[:2000]
+                if message.attempts >= settings.max_send_attempts:
+                    message.status = MessageStatus.FAILED
+                else:
+                    message.status = MessageStatus.PENDING
+                    # A 429 says when the limit resets; anything else backs off with jitter.
+                    retry_at = error.retry_at or now + retry_delay(message.attempts)
+                    message.due_at = max(retry_at, now)
+            elif isinstance(error, UnknownOutcome):
+                message.status, message.last_error = MessageStatus.UNKNOWN, str(error)[:2000]
             else:
-                message.status = MessageStatus.PENDING
-                # A 429 says when the limit resets; anything else backs off with jitter.
-                retry_at = error.retry_at or now + retry_delay(message.attempts)
-                message.due_at = max(retry_at, now)
-        elif isinstance(error, UnknownOutcome):
-            message.status, message.last_error = MessageStatus.UNKNOWN, str(error)[:2000]
+                message.status, message.last_error = MessageStatus.FAILED, str(error)[:2000]
+            outcomes.append(
+                Outcome(message.id, str(message.status), message.subject, message.last_error)
+            )
+    return outcomes
+
+
+def deliver_batch(
+    ids: Sequence[int],
+    *,
+    backend: Backend,
+    concurrency: int | None = None,
+    limiter: SendRateLimiter | None = None,
+) -> list[Outcome]:
+    """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
+
+    Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
+    killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
+    """
+    width = concurrency or get_settings().send_concurrency
+    ready, outcomes = _prepare(ids)
+    if not ready:
+        return outcomes
+    with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
+        for start in range(0, len(ready), width):
+            chunk = ready[start : start + width]
+            allowed = _mark_started([mid for mid, _ in chunk])
+            outcomes += [Outcome(mid, "not-claimed") for mid, _ in chunk if mid not in allowed]
+            chunk = [(mid, email) for mid, email in chunk if mid in allowed]
+            if not chunk:
+                continue
+            if limiter is not None:
+                limiter.acquire(len(chunk))
+            results = list(pool.map(lambda item: _send(backend, *item), chunk))
+            outcomes += _record(results)
+    for outcome in outcomes:
+        if outcome.status in ("sent", "not-claimed"):
+            log.info("message %s %s", outcome.message_id, outcome.status)
         else:
-            message.status, message.last_error = MessageStatus.FAILED, str(error)[:2000]
-        return Outcome(message_id, str(message.status), message.subject, message.last_error)
+            log.warning("message %s %s: %s", outcome.message_id, outcome.status, outcome.detail)
+    return outcomes
 
 
 def deliver(message_id: int, *, backend: Backend) -> Outcome:
     """Send one claimed outbox row through `backend`, at most once."""
-    prepared = _prepare(message_id)
-    if isinstance(prepared, Outcome):
-        log.info("message %s not sent: %s (%s)", message_id, prepared.status, prepared.detail)
-        return prepared
-    try:
-        provider_id = backend.send(prepared)
-    except (TransientError, PermanentError, UnknownOutcome) as exc:
-        outcome = _record(message_id, provider_id=None, error=exc)
-        log.warning("message %s %s: %s", message_id, outcome.status, outcome.detail)
-        return outcome
-    outcome = _record(message_id, provider_id=provider_id, error=None)
-    log.info("message %s sent via %s", message_id, backend.name)
+    [outcome] = deliver_batch([message_id], backend=backend, concurrency=1)
     return outcome
 
 

@@ -16,8 +16,15 @@ from nurture.delivery.backends import (
     UnknownOutcome,
     get_backend,
 )
-from nurture.delivery.sendgrid_backend import SendGridBackend
 from tests.sendgrid_server import Scripted
+
+
+@pytest.fixture(autouse=True, params=["pooled", "package"])
+def transport(request, sendgrid, settings):  # type: ignore[no-untyped-def]
+    """Run every test through both transports: pooled httpx and the package's own client."""
+    settings(sendgrid_transport=request.param)
+    return request.param
+
 
 EMAIL = OutgoingEmail(
     to_email="pat@example.com",
@@ -34,7 +41,7 @@ EMAIL = OutgoingEmail(
 
 def test_accepted_email_returns_message_id_and_payload_is_complete(sendgrid) -> None:
     backend = get_backend()
-    assert isinstance(backend, SendGridBackend)
+    assert backend.name.startswith("sendgrid")
     message_id = backend.send(EMAIL)
     assert len(message_id) >= 10
     [body] = sendgrid.state.accepted

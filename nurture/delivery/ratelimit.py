@@ -1,0 +1,43 @@
+"""A per-account send rate shared by every worker (through Redis when the broker is Redis)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from nurture.config import get_settings
+
+
+class SendRateLimiter:
+    """Blocks until `count` sends fit in the account's per-second limit."""
+
+    def __init__(self, per_second: int, storage_url: str) -> None:
+        self.item = RateLimitItemPerSecond(per_second)
+        self.per_second = per_second
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+
+    def acquire(self, count: int = 1) -> None:
+        """Take `count` send slots, waiting for the window to move as needed."""
+        remaining = count
+        while remaining > 0:
+            take = min(remaining, self.per_second)
+            if self.limiter.hit(self.item, "sendgrid-mail-send", cost=take):
+                remaining -= take
+                continue
+            stats = self.limiter.get_window_stats(self.item, "sendgrid-mail-send")
+            time.sleep(min(max(stats.reset_time - time.time(), 0.005), 1.0))
+
+
+@lru_cache(maxsize=1)
+def get_limiter() -> SendRateLimiter | None:
+    """Return the configured limiter, or None when NURTURE_SEND_RATE_PER_SECOND is 0."""
+    settings = get_settings()
+    if settings.send_rate_per_second <= 0:
+        return None
+    broker = settings.resolved_broker_url
+    storage = broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+    return SendRateLimiter(settings.send_rate_per_second, storage)
