@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +11,15 @@ from typing import Any
 
 import css_inline
 import html2text
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -18,6 +27,8 @@ from nurture.config import get_settings
 
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
+LAYOUT = "layouts/base.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +58,78 @@ def html_to_text(html: str) -> str:
     return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
 
 
+def _jinja_tokens(env: Environment, source: str) -> list[tuple[str, str]]:
+    return [(kind, value) for _, kind, value in env.lex(source) if kind != "data"]
+
+
+def inline_source(env: Environment, source: str, css: str | None) -> str | None:
+    """Inline CSS into a template's source once, or return None if that would alter its Jinja.
+
+    Inlining the source (not each rendered email) makes it a once-per-template-version cost.
+    A template whose tags the HTML parser would move or escape is left for per-email inlining.
+    """
+    try:
+        inlined = (
+            css_inline.inline(source, keep_style_tags=True)
+            if css is None
+            else css_inline.inline_fragment(source, css)
+        )
+    except (css_inline.InlineError, ValueError):
+        return None
+    try:
+        same = _jinja_tokens(env, str(inlined)) == _jinja_tokens(env, source)
+    except TemplateSyntaxError:
+        return None  # a broken source reports its own error when it is compiled
+    return str(inlined) if same else None
+
+
+class InliningLoader(BaseLoader):
+    """Loads file templates with their CSS inlined at load time (cached by Jinja after that)."""
+
+    def __init__(self, inner: FileSystemLoader, css: Callable[[], str]) -> None:
+        self.inner = inner
+        self.css = css
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        if template.endswith(".html"):
+            css = None if template.startswith("layouts/") else self.css()
+            inlined = inline_source(environment, source, css)
+            if inlined is None:
+                raise ValueError(f"template {template} cannot have its CSS inlined safely")
+            source = inlined
+        return source, filename, uptodate
+
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
+
 class EmailRenderer:
     """Renders staff-editable step templates and file-based transactional templates."""
 
     def __init__(self, templates_dir: Path) -> None:
-        loader = FileSystemLoader(str(templates_dir))
+        files = FileSystemLoader(str(templates_dir))
+        self._layout_css: str | None = None
+
+        def layout_css() -> str:
+            if self._layout_css is None:
+                raw = (templates_dir / LAYOUT).read_text(encoding="utf-8")
+                self._layout_css = "\n".join(_STYLE.findall(raw))
+            return self._layout_css
+
+        self._css = layout_css
         common: dict[str, Any] = {
-            "loader": loader,
             "undefined": StrictUndefined,
             "trim_blocks": True,
             "lstrip_blocks": True,
         }
-        self.html_env = ImmutableSandboxedEnvironment(autoescape=True, **common)
-        self.text_env = ImmutableSandboxedEnvironment(autoescape=False, **common)
+        self.html_env = ImmutableSandboxedEnvironment(
+            autoescape=True, loader=InliningLoader(files, layout_css), **common
+        )
+        self.text_env = ImmutableSandboxedEnvironment(autoescape=False, loader=files, **common)
         self._strings: dict[tuple[bool, str], Template] = {}
-        self._inliner = css_inline.CSSInliner(keep_style_tags=True)
 
     def compile(self, source: str, *, html: bool) -> Template:
         """Return the compiled template for `source`, compiling each distinct source once."""
@@ -71,6 +139,9 @@ class EmailRenderer:
             if len(self._strings) > 2048:
                 self._strings.clear()
             env = self.html_env if html else self.text_env
+            if html:
+                # Staff HTML gets the layout's CSS inlined once, when first compiled.
+                source = inline_source(env, source, self._css()) or source
             template = self._strings[key] = env.from_string(source)
         return template
 
@@ -94,7 +165,7 @@ class EmailRenderer:
         else:
             text_body = html_to_text(str(body))
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
-        return RenderedEmail(rendered_subject, rendered_preheader, self._inline(html), text)
+        return RenderedEmail(rendered_subject, rendered_preheader, html, text)
 
     def render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """Render a file template `transactional/<name>.html` (and `.txt` when present)."""
@@ -112,10 +183,7 @@ class EmailRenderer:
         else:
             text_body = text_template.render(layout_vars).strip() + "\n"
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
-        return RenderedEmail(subject, preheader, self._inline(html), text)
-
-    def _inline(self, html: str) -> str:
-        return str(self._inliner.inline(html))
+        return RenderedEmail(subject, preheader, html, text)
 
 
 @lru_cache(maxsize=4)

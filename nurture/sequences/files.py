@@ -40,7 +40,7 @@ class StepSpec(BaseModel):
     delay_minutes: int = Field(default=0, ge=0, le=60 * 24)
     subject: str = Field(min_length=1, max_length=300)
     preheader: str = Field(default="", max_length=300)
-    condition: Literal["not_booked"] | None = None
+    condition: Literal["not_booked", "clicked_previous"] | None = None
     html: str = Field(min_length=1)
     text: str | None = None
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nurture import clock
+from nurture.config import get_settings
 from nurture.sequences.files import SequenceSpec, read_sequence_file, sequence_files
 from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
 from nurture.sequences.schedule import SendWindow
@@ -49,6 +50,7 @@ def window_of(version: SequenceVersion) -> SendWindow:
         start_hour=version.window_start_hour,
         end_hour=version.window_end_hour,
         weekdays=frozenset(int(d) for d in version.window_weekdays),
+        closures=frozenset(get_settings().clinic_closures),
     )
 
 
@@ -83,17 +85,47 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
     )
 
 
-def publish_spec(session: Session, *, spec: SequenceSpec) -> LoadResult:
-    """Publish `spec` as a new version unless the live version already says the same."""
+def _sequence_for(session: Session, spec: SequenceSpec) -> Sequence:
     sequence = session.scalar(select(Sequence).where(Sequence.slug == spec.slug))
     if sequence is None:
         sequence = Sequence(slug=spec.slug, name=spec.name, audience=spec.audience)
         session.add(sequence)
         session.flush()
+    return sequence
+
+
+def create_draft(session: Session, *, spec: SequenceSpec) -> SequenceVersion:
+    """Store `spec` as a new draft version (the live version keeps sending)."""
+    sequence = _sequence_for(session, spec)
+    version = _version_from_spec(session, sequence, spec, state=VersionState.DRAFT)
+    session.flush()
+    return version
+
+
+def publish(session: Session, *, version: SequenceVersion) -> None:
+    """Make a draft the live version; older published versions keep serving their enrollments."""
+    if version.state != VersionState.DRAFT:
+        raise ValueError(f"version {version.number} is {version.state}, not a draft")
+    version.state = VersionState.PUBLISHED
+    version.published_at = clock.now()
+    session.flush()
+
+
+def publish_spec(session: Session, *, spec: SequenceSpec) -> LoadResult:
+    """Publish `spec` as a new version unless the live version already says the same."""
+    sequence = _sequence_for(session, spec)
     current = live_version(session, sequence.id)
     if current is not None and spec_of(current) == spec:
         return LoadResult(spec.slug, current.number, changed=False)
     sequence.name, sequence.audience = spec.name, spec.audience
+    version = _version_from_spec(session, sequence, spec, state=VersionState.DRAFT)
+    publish(session, version=version)
+    return LoadResult(spec.slug, version.number, changed=True)
+
+
+def _version_from_spec(
+    session: Session, sequence: Sequence, spec: SequenceSpec, *, state: str
+) -> SequenceVersion:
     number = (
         session.scalar(
             select(func.max(SequenceVersion.number)).where(
@@ -105,11 +137,10 @@ def publish_spec(session: Session, *, spec: SequenceSpec) -> LoadResult:
     version = SequenceVersion(
         sequence_id=sequence.id,
         number=number,
-        state=VersionState.PUBLISHED,
+        state=state,
         window_start_hour=spec.window.start_hour,
         window_end_hour=spec.window.end_hour,
         window_weekdays="".join(str(d) for d in sorted(set(spec.window.weekdays))),
-        published_at=clock.now(),
     )
     version.steps = [
         Step(
@@ -128,7 +159,7 @@ def publish_spec(session: Session, *, spec: SequenceSpec) -> LoadResult:
     ]
     session.add(version)
     session.flush()
-    return LoadResult(spec.slug, number, changed=True)
+    return version
 
 
 def load_path(session: Session, *, path: Path) -> list[LoadResult]:
