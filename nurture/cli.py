@@ -113,6 +113,42 @@ def tick(now_text: str | None) -> None:
         click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
 
 
+@main.command()
+def status() -> None:
+    """Print what is due, in flight, failed or unknown, and how old the backlog is."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery.stats import snapshot
+
+    _settings()
+    now = clock.now()
+    with session_scope() as session:
+        snap = snapshot(session, now=now)
+    s = snap.by_status
+    age = snap.oldest_due_age_seconds
+    click.echo(f"due now        {snap.due_now}")
+    click.echo(f"in flight      {s.get('sending', 0)}")
+    click.echo(f"pending later  {s.get('pending', 0) - snap.due_now}")
+    click.echo(f"sent           {s.get('sent', 0)}")
+    click.echo(f"failed         {s.get('failed', 0)}")
+    click.echo(f"unknown        {s.get('unknown', 0)}")
+    click.echo(f"oldest due     {_age(age) if age is not None else '-'}")
+    if snap.last_tick_at is None:
+        click.echo("last tick      never (is beat running?)")
+    else:
+        since = (now - snap.last_tick_at).total_seconds()
+        took = f", took {snap.last_tick_seconds * 1000:.1f} ms" if snap.last_tick_seconds else ""
+        click.echo(f"last tick      {_age(since)} ago{took}")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
 def _parse_now(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)

@@ -2,7 +2,13 @@
 
 from nurture.appointments.models import Appointment
 from nurture.db import Base
-from nurture.delivery.models import DeliveryEvent, Heartbeat, Message, Suppression
+from nurture.delivery.models import (
+    DeliveryEvent,
+    Heartbeat,
+    Message,
+    MessageAttempt,
+    Suppression,
+)
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead
 from nurture.sequences.models import Sequence, SequenceVersion, Step
@@ -17,6 +23,7 @@ __all__ = [
     "Heartbeat",
     "Lead",
     "Message",
+    "MessageAttempt",
     "Sequence",
     "SequenceVersion",
     "StaffUser",

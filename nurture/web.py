@@ -123,6 +123,7 @@ def create_app() -> FastAPI:
     from nurture.delivery.views import router as delivery_router
     from nurture.health import router as health_router
     from nurture.leads.views import router as leads_router
+    from nurture.metrics import router as metrics_router
 
     settings = get_settings()
     app = FastAPI(
@@ -138,5 +139,6 @@ def create_app() -> FastAPI:
     app.include_router(leads_router)
     app.include_router(delivery_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     return app

@@ -39,21 +39,35 @@ class OutgoingEmail:
 class DeliveryError(Exception):
     """Base class: the email was not accepted by the provider."""
 
+    default_reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or self.default_reason
+
 
 class PermanentError(DeliveryError):
     """The provider refused this email; retrying will not help."""
+
+    default_reason = "rejected"
 
 
 class TransientError(DeliveryError):
     """The provider did not take the email this time; retry later, at `retry_at` if given."""
 
-    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
-        super().__init__(message)
+    default_reason = "server_error"
+
+    def __init__(
+        self, message: str, *, retry_at: datetime | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
         self.retry_at = retry_at
 
 
 class UnknownOutcome(DeliveryError):
     """The request went out but no answer came back: the email may have been sent."""
+
+    default_reason = "no_answer"
 
 
 class Backend(Protocol):
@@ -134,7 +148,7 @@ class SMTPBackend:
                 raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"SMTP connection failed: {exc}") from exc
+            raise TransientError(f"SMTP connection failed: {exc}", reason="connection") from exc
         return message_id
 
 

@@ -78,6 +78,21 @@ class Message(Base):
     lead: Mapped[Lead | None] = relationship()
 
 
+class MessageAttempt(Base):
+    """One try at handing an email to the provider, and how it went."""
+
+    __tablename__ = "message_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))  # sent, retry, failed, unknown
+    reason: Mapped[str | None] = mapped_column(String(40))  # e.g. rate_limited, server_error
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 class Suppression(Base):
     """An address that must never be mailed again (bounce, complaint, unsubscribe, staff)."""
 
@@ -113,3 +128,4 @@ class Heartbeat(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_seconds: Mapped[float | None]

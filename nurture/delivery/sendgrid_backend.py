@@ -69,7 +69,7 @@ def raise_for_status(status: int, body: Any, headers: Mapping[str, str] | None) 
     detail = f"SendGrid {status}: {_error_text(body)}"
     if status == 429:
         reset = utc_from_epoch((headers or {}).get("X-RateLimit-Reset"))
-        raise TransientError(detail, retry_at=reset)
+        raise TransientError(detail, retry_at=reset, reason="rate_limited")
     if status >= 500:
         raise TransientError(detail)
     raise PermanentError(detail)
@@ -99,7 +99,7 @@ class SendGridBackend:
         try:
             response = self.client.post(self.url, json=payload)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(f"could not reach SendGrid: {exc!r}") from exc
+            raise TransientError(f"could not reach SendGrid: {exc!r}", reason="connection") from exc
         except httpx.TransportError as exc:
             # The request may have been written before the connection failed or timed out.
             raise UnknownOutcome(f"no answer from SendGrid after sending: {exc!r}") from exc
@@ -135,7 +135,9 @@ class SendGridPackageBackend:
             raise  # pragma: no cover - raise_for_status always raises for an HTTPError
         except OSError as exc:
             if is_connect_failure(exc):
-                raise TransientError(f"could not reach SendGrid: {exc}") from exc
+                raise TransientError(
+                    f"could not reach SendGrid: {exc}", reason="connection"
+                ) from exc
             raise UnknownOutcome(f"no answer from SendGrid after sending: {exc!r}") from exc
         message_id = response.headers.get("X-Message-Id") or ""
         if not message_id:

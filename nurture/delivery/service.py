@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from nurture.delivery.backends import (
     UnknownOutcome,
 )
 from nurture.delivery.compose import Facts, check, compose, gather
-from nurture.delivery.models import Heartbeat, Message, MessageStatus
+from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.enrollments import service as enrollments
 
@@ -149,33 +150,54 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
         facts = gather(session, [m for m in messages if m.enrollment_id is not None], now)
         for message in messages:
             result = by_id[message.id]
-            error = result.error
-            message.attempt_started_at = None
-            message.claimed_at = message.lease_expires_at = None
-            message.subject = result.subject
-            if error is None:
-                message.status = MessageStatus.SENT
-                message.provider_message_id = result.provider_id
-                message.sent_at = now
-                message.last_error = None
-                _advance_if_step(session, message, facts, now)
-            elif isinstance(error, TransientError):
-                message.last_error = str(error)[:2000]
-                if message.attempts >= settings.max_send_attempts:
-                    message.status = MessageStatus.FAILED
-                else:
-                    message.status = MessageStatus.PENDING
-                    # A 429 says when the limit resets; anything else backs off with jitter.
-                    retry_at = error.retry_at or now + retry_delay(message.attempts)
-                    message.due_at = max(retry_at, now)
-            elif isinstance(error, UnknownOutcome):
-                message.status, message.last_error = MessageStatus.UNKNOWN, str(error)[:2000]
-            else:
-                message.status, message.last_error = MessageStatus.FAILED, str(error)[:2000]
+            outcome = _apply(session, message, result, facts, now, settings.max_send_attempts)
+            session.add(
+                MessageAttempt(
+                    message_id=message.id,
+                    attempted_at=now,
+                    outcome=outcome,
+                    reason=result.error.reason if result.error else None,
+                    detail=message.last_error,
+                )
+            )
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
     return outcomes
+
+
+def _apply(
+    session: Session,
+    message: Message,
+    result: _Result,
+    facts: Facts,
+    now: datetime,
+    max_attempts: int,
+) -> str:
+    """Apply one provider answer to its row; return the attempt's outcome."""
+    error = result.error
+    message.attempt_started_at = None
+    message.claimed_at = message.lease_expires_at = None
+    message.subject = result.subject
+    if error is None:
+        message.status = MessageStatus.SENT
+        message.provider_message_id = result.provider_id
+        message.sent_at = now
+        message.last_error = None
+        _advance_if_step(session, message, facts, now)
+        return "sent"
+    message.last_error = str(error)[:2000]
+    if isinstance(error, UnknownOutcome):
+        message.status = MessageStatus.UNKNOWN
+        return "unknown"
+    if isinstance(error, TransientError) and message.attempts < max_attempts:
+        message.status = MessageStatus.PENDING
+        # A 429 says when the limit resets; anything else backs off with jitter.
+        retry_at = error.retry_at or now + retry_delay(message.attempts)
+        message.due_at = max(retry_at, now)
+        return "retry"
+    message.status = MessageStatus.FAILED
+    return "failed"
 
 
 def deliver_batch(
@@ -227,27 +249,34 @@ class TickResult:
     released: int = 0
     unknown: int = 0
     claimed: list[int] = field(default_factory=list)
+    duration: float = 0.0
 
 
-def beat_heartbeat(session: Session, *, name: str, at: datetime) -> None:
-    """Upsert the time a periodic process last ran."""
+def beat_heartbeat(
+    session: Session, *, name: str, at: datetime, duration: float | None = None
+) -> None:
+    """Upsert the time a periodic process last ran (and how long it took)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Heartbeat).values(name=name, beat_at=at)
-    session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"beat_at": at}))
+    values = {"beat_at": at, "duration_seconds": duration}
+    stmt = insert(Heartbeat).values(name=name, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> TickResult:
-    """Release abandoned rows, claim what is due in batches and hand each batch to `dispatch`."""
+    """Release abandoned rows, claim what is due in batches and hand each batch to `dispatch`.
+
+    On PostgreSQL concurrent ticks skip each other's rows rather than wait for them.
+    """
+    started = time.perf_counter()
     settings = get_settings()
     lease = timedelta(seconds=settings.claim_lease_seconds)
     result = TickResult()
     now = clock.now()
-    with session_scope() as session:
-        result.released, result.unknown = outbox.reclaim_expired(session, now=now)
-        beat_heartbeat(session, name="tick", at=now)
-    for _ in range(max_batches):
+    for batch in range(max_batches):
         with session_scope() as session:
+            if batch == 0:
+                result.released, result.unknown = outbox.reclaim_expired(session, now=now)
             ids = outbox.claim_due(session, now=now, limit=settings.tick_batch_size, lease=lease)
         if not ids:
             break
@@ -255,4 +284,7 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         result.claimed.extend(ids)
         if len(ids) < settings.tick_batch_size:
             break
+    result.duration = time.perf_counter() - started
+    with session_scope() as session:
+        beat_heartbeat(session, name="tick", at=now, duration=result.duration)
     return result

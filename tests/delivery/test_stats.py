@@ -1,0 +1,80 @@
+"""`nurture status`, `/metrics` and `/healthz` read the outbox as it is."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from nurture import clock
+from nurture.cli import main
+from nurture.delivery import outbox, service
+from nurture.delivery.backends import get_backend
+from nurture.delivery.models import MessageStatus, Stream
+from tests.factories import make_lead
+from tests.sendgrid_server import Scripted
+
+
+def _seed(session, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    lead = make_lead(session, status="pending")
+    for i, (status, due) in enumerate(
+        [
+            (MessageStatus.PENDING, now - timedelta(minutes=10)),
+            (MessageStatus.PENDING, now - timedelta(minutes=1)),
+            (MessageStatus.PENDING, now + timedelta(days=1)),
+            (MessageStatus.UNKNOWN, now - timedelta(hours=1)),
+            (MessageStatus.FAILED, now - timedelta(hours=1)),
+        ]
+    ):
+        msg = outbox.plan(
+            session,
+            key=f"k{i}",
+            stream=Stream.TRANSACTIONAL,
+            template="confirm",
+            due_at=due,
+            lead_id=lead.id,
+        )
+        msg.status = status
+    session.commit()
+
+
+def test_status_prints_the_backlog(session) -> None:
+    now = datetime.now(UTC)
+    _seed(session, now)
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "due now        2" in out
+    assert "pending later  1" in out
+    assert "unknown        1" in out
+    assert "failed         1" in out
+    assert "oldest due     600s" in out or "oldest due     10m" in out
+    assert "last tick      never" in out
+    assert "@" not in out  # no addresses
+
+
+def test_metrics_and_health_follow_the_tick(session, client, sendgrid) -> None:
+    now = datetime.now(UTC)
+    _seed(session, now)
+    assert client.get("/healthz").status_code == 503  # beat has never ticked
+    sendgrid.state.script.append(Scripted(status=503))
+    backend = get_backend()
+    with clock.frozen_at(now):
+        service.tick(dispatch=lambda ids: service.deliver_batch(ids, backend=backend))
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    text = client.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    assert samples[("nurture_emails_sent_total", ())] == 1
+    assert samples[("nurture_send_retries_total", (("reason", "server_error"),))] == 1
+    assert samples[("nurture_messages", (("status", "pending"),))] == 2  # retry + tomorrow's
+    assert samples[("nurture_due_backlog", ())] == 0
+    assert samples[("nurture_tick_duration_seconds", ())] > 0
+    assert "@" not in text
