@@ -113,6 +113,34 @@ def tick(now_text: str | None) -> None:
         click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
 
 
+@main.group()
+def outbox() -> None:
+    """Outbox commands."""
+
+
+@outbox.command("resolve")
+@click.argument("message_id", type=int)
+@click.option("--sent", "verdict", flag_value="sent", help="The provider had it: mark it sent.")
+@click.option("--resend", "verdict", flag_value="resend", help="It never arrived: send again.")
+def outbox_resolve(message_id: int, verdict: str | None) -> None:
+    """Settle an email whose outcome is unknown (check the provider's activity first)."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery import service
+
+    if verdict is None:
+        raise click.UsageError("say --sent or --resend")
+    _settings()
+    try:
+        with session_scope() as session:
+            message = service.resolve_unknown(
+                session, message_id=message_id, sent=verdict == "sent", now=clock.now()
+            )
+            click.echo(f"#{message.id} is now {message.status}")
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 def status() -> None:
     """Print what is due, in flight, failed or unknown, and how old the backlog is."""

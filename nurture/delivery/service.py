@@ -108,6 +108,9 @@ def _mark_started(ids: Sequence[int]) -> set[int]:
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
     """
     now = clock.now()
+    # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
+    # send itself has outlived the lease.
+    lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
     with session_scope() as session:
         started = session.scalars(
             update(Message)
@@ -116,7 +119,11 @@ def _mark_started(ids: Sequence[int]) -> set[int]:
                 Message.status == MessageStatus.SENDING,
                 Message.attempt_started_at.is_(None),
             )
-            .values(attempt_started_at=now, attempts=Message.attempts + 1)
+            .values(
+                attempt_started_at=now,
+                attempts=Message.attempts + 1,
+                lease_expires_at=lease_until,
+            )
             .returning(Message.id)
             .execution_options(synchronize_session=False)
         )
@@ -198,6 +205,27 @@ def _apply(
         return "retry"
     message.status = MessageStatus.FAILED
     return "failed"
+
+
+def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datetime) -> Message:
+    """Settle an `unknown` row: the provider had it (sent) or provably did not (send again)."""
+    message = session.get(Message, message_id, with_for_update=True)
+    if message is None:
+        raise LookupError(f"no email #{message_id}")
+    if message.status != MessageStatus.UNKNOWN:
+        raise ValueError(f"email #{message_id} is {message.status}, not unknown")
+    if sent:
+        message.status = MessageStatus.SENT
+        message.sent_at = message.sent_at or now
+        message.last_error = "resolved: the provider had it"
+        # Exactly as after a send: the enrollment moves on to its next step.
+        _advance_if_step(session, message, gather(session, [message], now), now)
+    else:
+        message.status = MessageStatus.PENDING
+        message.due_at = now
+        message.last_error = "resolved: the provider never got it; sending again"
+    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
+    return message
 
 
 def deliver_batch(
