@@ -82,6 +82,50 @@ def sequences_load(path: Path) -> None:
         click.echo(f"{r.slug}: {state}")
 
 
+@sequences.command("migrate")
+@click.argument("slug")
+@click.option("--to", "to_number", type=int, help="Target version (default: the live one).")
+@click.option("--map", "pairs", multiple=True, metavar="OLD=NEW", help="Map a step key.")
+def sequences_migrate(slug: str, to_number: int | None, pairs: tuple[str, ...]) -> None:
+    """Move a sequence's active enrollments onto another version, mapping steps by key."""
+    from sqlalchemy import select
+
+    from nurture.db import session_scope
+    from nurture.enrollments import service as enrollments
+    from nurture.sequences import service as seqs
+    from nurture.sequences.models import Sequence, SequenceVersion
+
+    _settings()
+    step_map = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old or not new:
+            raise click.BadParameter(f"{pair!r} is not OLD=NEW", param_hint="--map")
+        step_map[old] = new
+    try:
+        with session_scope() as session:
+            sequence = session.scalar(select(Sequence).where(Sequence.slug == slug))
+            if sequence is None:
+                raise click.ClickException(f"no sequence {slug!r}")
+            if to_number is None:
+                target = seqs.live_version(session, sequence.id)
+            else:
+                target = session.scalar(
+                    select(SequenceVersion).where(
+                        SequenceVersion.sequence_id == sequence.id,
+                        SequenceVersion.number == to_number,
+                    )
+                )
+            if target is None:
+                raise click.ClickException(f"{slug} has no such version")
+            report = enrollments.migrate_version(session, to_version=target, step_map=step_map)
+    except ValueError as exc:
+        raise click.ClickException(f"nothing moved: {exc}") from exc
+    click.echo(f"{slug}: moved {report.moved} enrollments to version {target.number}")
+    if report.waiting:
+        click.echo(f"{report.waiting} have an email in flight; run this again in a minute")
+
+
 @main.command()
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run as if the clock read this time.")
 def tick(now_text: str | None) -> None:

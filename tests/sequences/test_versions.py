@@ -176,3 +176,30 @@ def test_sequence_for_audience_is_the_published_one(session) -> None:
     assert sequences.live_version(session, seq.id) is None
     sequences.publish(session, version=draft)
     assert sequences.live_version(session, seq.id) == draft
+
+
+def test_migrate_command_moves_enrollments_and_explains_refusals(session, enrolled) -> None:
+    from click.testing import CliRunner
+
+    from nurture.cli import main
+
+    _run(T0)
+    sequences.publish_spec(
+        session,
+        spec=_spec(
+            steps=[
+                {"key": "one", "subject": "One", "html": "<p>1</p>"},
+                {"key": "deux", "delay_days": 1, "subject": "Deux", "html": "<p>2</p>"},
+            ]
+        ),
+    )
+    session.commit()
+    refused = CliRunner().invoke(main, ["sequences", "migrate", "test-seq"])
+    assert refused.exit_code == 1
+    assert "nothing moved: step 'two' has no counterpart" in refused.output
+    bad = CliRunner().invoke(main, ["sequences", "migrate", "test-seq", "--map", "two"])
+    assert bad.exit_code == 2
+    ok = CliRunner().invoke(main, ["sequences", "migrate", "test-seq", "--map", "two=deux"])
+    assert ok.exit_code == 0, ok.output
+    assert "moved 1 enrollments to version 2" in ok.output
+    assert _run(T0 + timedelta(days=1, minutes=1)) == ["Deux"]
