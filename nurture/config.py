@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     sendgrid_transport: Literal["pooled", "package"] = "pooled"
     send_concurrency: int = Field(default=32, ge=1, le=256)
     send_rate_per_second: int = Field(default=0, ge=0)
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_tolerance_seconds: int = Field(default=600, ge=1)
+    unknown_resend_after_seconds: int = Field(default=0, ge=0)
+    track_marketing_opens: bool = True
+    track_marketing_clicks: bool = True
+    refuse_role_addresses: bool = False
+    refuse_disposable_addresses: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -76,7 +83,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "sendgrid_api_key", "smtp_password", "database_url", "broker_url", mode="before"
+        "sendgrid_api_key",
+        "smtp_password",
+        "database_url",
+        "broker_url",
+        "sendgrid_webhook_public_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

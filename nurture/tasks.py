@@ -39,6 +39,17 @@ def deliver_batch(message_ids: list[int]) -> None:
     service.deliver_batch(message_ids, backend=_backend(), limiter=get_limiter())
 
 
+@app.task(name="nurture.process_events", ignore_result=True)
+def process_events() -> int:
+    """Act on stored provider events (suppressions, settling unknown emails)."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery import events
+
+    with session_scope() as session:
+        return events.process_pending(session, now=clock.now())
+
+
 def nudge() -> None:
     """Ask for a tick now (after a signup) instead of waiting for beat; harmless if it fails."""
     try:

@@ -121,6 +121,7 @@ class BodySizeLimit:
 def create_app() -> FastAPI:
     """Build the web application."""
     from nurture.delivery.views import router as delivery_router
+    from nurture.delivery.webhooks import router as webhooks_router
     from nurture.health import router as health_router
     from nurture.leads.views import router as leads_router
     from nurture.metrics import router as metrics_router
@@ -140,5 +141,6 @@ def create_app() -> FastAPI:
     app.include_router(delivery_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(webhooks_router)
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     return app

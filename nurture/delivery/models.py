@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture import clock
@@ -73,6 +73,9 @@ class Message(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the outcome became unknown, and whether it was already sent again once for that.
+    unknown_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resent_after_unknown: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
     lead: Mapped[Lead | None] = relationship()
@@ -118,6 +121,7 @@ class DeliveryEvent(Base):
     event: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -95,6 +95,7 @@ def reclaim_expired(session: Session, *, now: datetime) -> tuple[int, int]:
         .where(expired, Message.attempt_started_at.is_not(None))
         .values(
             status=MessageStatus.UNKNOWN,
+            unknown_since=now,
             last_error="the worker stopped while sending; the provider may have it",
         )
         .execution_options(synchronize_session=False)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from nurture import clock
 from nurture.config import get_settings
 from nurture.db import session_scope
-from nurture.delivery import outbox
+from nurture.delivery import events, outbox
 from nurture.delivery.backends import (
     Backend,
     DeliveryError,
@@ -196,6 +196,7 @@ def _apply(
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
         message.status = MessageStatus.UNKNOWN
+        message.unknown_since = now
         return "unknown"
     if isinstance(error, TransientError) and message.attempts < max_attempts:
         message.status = MessageStatus.PENDING
@@ -278,6 +279,8 @@ class TickResult:
     unknown: int = 0
     claimed: list[int] = field(default_factory=list)
     duration: float = 0.0
+    events: int = 0
+    resent: int = 0
 
 
 def beat_heartbeat(
@@ -301,6 +304,12 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
     lease = timedelta(seconds=settings.claim_lease_seconds)
     result = TickResult()
     now = clock.now()
+    with session_scope() as session:
+        # Catch up on provider events a lost task left unprocessed, then settle unknowns.
+        result.events = events.process_pending(session, now=now)
+        result.resent = events.resend_unanswered(
+            session, now=now, after_seconds=settings.unknown_resend_after_seconds
+        )
     for batch in range(max_batches):
         with session_scope() as session:
             if batch == 0:

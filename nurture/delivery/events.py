@@ -1,0 +1,242 @@
+"""SendGrid's Event Webhook: verify, store each event once, then act on it.
+
+Storing is all the webhook request does; acting (suppressing, ending enrollments, settling
+`unknown` emails) happens in a task and, as a catch-up, in every tick.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sendgrid.helpers.eventwebhook import EventWebhook
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, selectinload
+
+from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
+from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead, LeadStatus
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+MESSAGE_ARG = "nurture_message_id"
+
+SUPPRESSING = {
+    "bounce": "bounce",
+    "spamreport": "complaint",
+    "unsubscribe": "unsubscribe",
+    "group_unsubscribe": "unsubscribe",
+}
+# `dropped` events name why SendGrid would not send; these mean "never mail again".
+DROPPED_SUPPRESSING = {
+    "bounced address": "bounce",
+    "invalid": "invalid",
+    "spam reporting address": "complaint",
+    "unsubscribed address": "unsubscribe",
+}
+SETTLES_AS_SENT = {"processed", "delivered", "open", "click", "deferred", "bounce", "spamreport"}
+
+
+class SendGridEvent(BaseModel):
+    """One event of a batch; unknown extra fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    email: str = Field(min_length=3, max_length=320)
+    event: str = Field(min_length=1, max_length=40)
+    sg_event_id: str = Field(min_length=1, max_length=200)
+    timestamp: int = Field(ge=0)
+    reason: str | None = None
+    type: str | None = None
+
+
+BATCH = TypeAdapter(list[SendGridEvent])
+
+
+class SignatureError(Exception):
+    """The request is not signed by SendGrid's key, or the signature is too old."""
+
+
+def verify(
+    *,
+    public_key: str,
+    body: str,
+    signature: str | None,
+    timestamp: str | None,
+    now: datetime,
+    tolerance_seconds: int,
+) -> None:
+    """Check the ECDSA signature over timestamp + body, and that the timestamp is fresh."""
+    if not signature or not timestamp:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
+    try:
+        stamp = int(timestamp)
+    except ValueError as exc:
+        raise SignatureError("the timestamp header is not a Unix time") from exc
+    if abs(now.timestamp() - stamp) > tolerance_seconds:
+        raise SignatureError("the signature is too old (or from the future); replay refused")
+    verifier = EventWebhook()
+    try:
+        key = verifier.convert_public_key_to_ecdsa(public_key)
+        valid = verifier.verify_signature(body, signature, timestamp, key)
+    except (ValueError, binascii.Error) as exc:
+        raise SignatureError("the signature could not be read") from exc
+    if not valid:
+        raise SignatureError("the signature does not match the body")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """How many events of a batch were new."""
+
+    stored: int
+    duplicates: int
+
+
+def _recipient(message: Message) -> str | None:
+    return message.to_email or (message.lead.email if message.lead else None)
+
+
+def store(session: Session, *, events: list[SendGridEvent], now: datetime) -> StoreResult:
+    """Insert each event once (by sg_event_id), matched to its email through custom_args.
+
+    A message id in custom_args only counts when the event's address is that email's
+    recipient, so a colliding or forged id cannot touch someone else's email.
+    """
+    if not events:
+        return StoreResult(0, 0)
+    wanted = {
+        int(v) for e in events if str(v := (e.model_extra or {}).get(MESSAGE_ARG, "")).isdigit()
+    }
+    messages = (
+        {
+            m.id: m
+            for m in session.scalars(
+                select(Message).where(Message.id.in_(wanted)).options(selectinload(Message.lead))
+            )
+        }
+        if wanted
+        else {}
+    )
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        raw = str((event.model_extra or {}).get(MESSAGE_ARG, ""))
+        message = messages.get(int(raw)) if raw.isdigit() else None
+        if message is not None and _recipient(message) != event.email.strip().lower():
+            message = None
+        rows.append(
+            {
+                "provider_event_id": event.sg_event_id,
+                "message_id": message.id if message else None,
+                "event": event.event,
+                "occurred_at": datetime.fromtimestamp(event.timestamp, UTC),
+                "received_at": now,
+                "payload": event.model_dump(mode="json"),
+            }
+        )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(DeliveryEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["provider_event_id"])
+        .returning(DeliveryEvent.id)
+    )
+    stored = len(result.all())
+    return StoreResult(stored, len(rows) - stored)
+
+
+def _suppression_reason(event: DeliveryEvent) -> str | None:
+    if event.event == "bounce" and (event.payload.get("type") or "bounce") == "blocked":
+        return None  # a block is about the sending IP, not the address
+    if event.event in SUPPRESSING:
+        return SUPPRESSING[event.event]
+    if event.event == "dropped":
+        reason = str(event.payload.get("reason") or "").lower()
+        for phrase, kind in DROPPED_SUPPRESSING.items():
+            if phrase in reason:
+                return kind
+    return None
+
+
+def suppress(session: Session, *, email: str, reason: str, source: str, now: datetime) -> bool:
+    """Add an address to the suppression list and end its marketing; False if already there."""
+    address = email.strip().lower()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = session.execute(
+        insert(Suppression)
+        .values(email=address, reason=reason, source=source, created_at=now)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Suppression.id)
+    ).first()
+    lead = session.scalar(select(Lead).where(Lead.email == address))
+    if lead is not None:
+        if reason in ("unsubscribe", "complaint") and lead.status == LeadStatus.ACTIVE:
+            lead.status = LeadStatus.UNSUBSCRIBED
+            lead.unsubscribed_at = now
+        enrollments.exit_active(session, lead_id=lead.id, reason=reason, at=now)
+    return added is not None
+
+
+def process_pending(session: Session, *, now: datetime, limit: int = 1000) -> int:
+    """Act on stored events not yet processed, oldest first; return how many."""
+    from nurture.delivery.service import resolve_unknown
+
+    query = (
+        select(DeliveryEvent)
+        .where(DeliveryEvent.processed_at.is_(None))
+        .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    events = list(session.scalars(query))
+    for event in events:
+        reason = _suppression_reason(event)
+        if reason is not None:
+            suppress(
+                session,
+                email=str(event.payload.get("email", "")),
+                reason=reason,
+                source=f"sendgrid:{event.event}",
+                now=now,
+            )
+        message = session.get(Message, event.message_id) if event.message_id else None
+        if message is not None and message.status == MessageStatus.UNKNOWN:
+            if event.event in SETTLES_AS_SENT:
+                resolve_unknown(session, message_id=message.id, sent=True, now=now)
+            elif event.event == "dropped":
+                message.status = MessageStatus.FAILED
+                message.last_error = f"dropped by SendGrid: {event.payload.get('reason', '')}"
+        event.processed_at = now
+    return len(events)
+
+
+def resend_unanswered(session: Session, *, now: datetime, after_seconds: int) -> int:
+    """Send `unknown` emails again, once, when no provider event came for them in time."""
+    if after_seconds <= 0:
+        return 0
+    heard = exists().where(DeliveryEvent.message_id == Message.id)
+    result = session.execute(
+        update(Message)
+        .where(
+            and_(
+                Message.status == MessageStatus.UNKNOWN,
+                Message.unknown_since < now - timedelta(seconds=after_seconds),
+                Message.resent_after_unknown.is_(False),
+                ~heard,
+            )
+        )
+        .values(
+            status=MessageStatus.PENDING,
+            due_at=now,
+            resent_after_unknown=True,
+            last_error="sent again: SendGrid reported nothing for it within the window",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
