@@ -185,6 +185,84 @@ def outbox_resolve(message_id: int, verdict: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@main.group()
+def suppressions() -> None:
+    """Suppression list commands."""
+
+
+@suppressions.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def suppressions_import(path: Path) -> None:
+    """Suppress the addresses in a CSV (columns: email, optional reason); all rows or none."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery import suppressions as sup
+
+    _settings()
+    try:
+        with session_scope() as session:
+            result = sup.import_csv(session, path=path, now=clock.now())
+    except sup.ImportError_ as exc:
+        raise click.ClickException("nothing imported:\n" + "\n".join(exc.problems)) from exc
+    click.echo(f"{result.added} addresses suppressed, {result.already} were already")
+
+
+@suppressions.command("sync")
+def suppressions_sync() -> None:
+    """Copy SendGrid's bounce, spam report and unsubscribe lists into the suppression list."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery import suppressions as sup
+
+    settings = _settings()
+    try:
+        with session_scope() as session:
+            result = sup.sync_from_sendgrid(session, settings=settings, now=clock.now())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, count in result.by_list.items():
+        click.echo(f"{name}: {count} addresses")
+    click.echo(f"{result.added} newly suppressed, {result.already} were already")
+
+
+@suppressions.command("add")
+@click.argument("email")
+@click.option("--reason", default="staff", show_default=True)
+def suppressions_add(email: str, reason: str) -> None:
+    """Suppress one address by hand."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery.events import suppress
+    from nurture.delivery.suppressions import REASONS
+    from nurture.leads.schemas import normalise_email
+
+    _settings()
+    if reason not in REASONS:
+        raise click.BadParameter(f"one of {', '.join(sorted(REASONS))}", param_hint="--reason")
+    try:
+        address = normalise_email(email)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+    with session_scope() as session:
+        added = suppress(session, email=address, reason=reason, source="staff", now=clock.now())
+    click.echo("suppressed" if added else "already suppressed")
+
+
+@main.command()
+def doctor() -> None:
+    """Check a configuration before going live; exits 1 if anything must be fixed."""
+    from nurture.doctor import run_checks
+
+    results = run_checks(_settings())
+    for check in results:
+        mark = {"ok": "ok  ", "fail": "FAIL", "note": "note"}[check.level]
+        click.echo(f"[{mark}] {check.message}")
+    failures = sum(1 for c in results if c.level == "fail")
+    if failures:
+        raise click.ClickException(f"{failures} problem(s) to fix before going live")
+    click.echo("Ready to go live.")
+
+
 @main.command()
 def status() -> None:
     """Print what is due, in flight, failed or unknown, and how old the backlog is."""

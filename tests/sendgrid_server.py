@@ -56,6 +56,12 @@ class SendGridState:
         self.script: deque[Scripted] = deque()
         self.latency = 0.0
         self.rate_limit: int | None = None
+        # GET /v3/suppression/<list>: entries as SendGrid returns them.
+        self.suppression_lists: dict[str, list[dict[str, Any]]] = {
+            "bounces": [],
+            "spam_reports": [],
+            "unsubscribes": [],
+        }
         self._window_start = 0
         self._window_count = 0
 
@@ -192,6 +198,30 @@ def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            path, _, query = self.path.partition("?")
+            if self.headers.get("Authorization") != f"Bearer {state.api_key}":
+                self._answer(
+                    401,
+                    _errors(
+                        (None, "The provided authorization grant is invalid, expired, or revoked")
+                    ),
+                )
+                return
+            name = path.rstrip("/").removeprefix("/v3/suppression/")
+            if name not in state.suppression_lists:
+                self._answer(404, _errors((None, "resource not found")))
+                return
+            params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            limit, offset = int(params.get("limit", 500)), int(params.get("offset", 0))
+            entries = state.suppression_lists[name][offset : offset + limit]
+            payload = json.dumps(entries).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 

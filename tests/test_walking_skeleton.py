@@ -170,6 +170,9 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
     tick(start)
     [confirmation] = sendgrid.state.accepted
     assert confirmation["from"]["email"] == get_settings().transactional_from_email
+    # Transactional mail is never tracked; marketing mail follows the tracking settings.
+    assert confirmation["tracking_settings"]["open_tracking"] == {"enable": False}
+    assert confirmation["tracking_settings"]["click_tracking"]["enable"] is False
     text = confirmation["content"][0]["value"]
     link = link_in(text, "/confirm/")
     client.get(link.removeprefix("https://nurture.test"))
@@ -177,6 +180,8 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
     welcome = sendgrid.state.accepted[-1]
     assert welcome["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert welcome["categories"] == ["marketing"]
+    assert welcome["tracking_settings"]["open_tracking"] == {"enable": True}
+    assert welcome["from"]["email"] == get_settings().marketing_from_email
     session.expire_all()
     sent = session.scalars(select(Message).where(Message.status == "sent")).all()
     assert len(sent) == 2

@@ -34,6 +34,9 @@ class OutgoingEmail:
     custom_args: dict[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
     reply_to: str | None = None
+    # Provider open/click tracking; always off for transactional mail such as reminders.
+    track_opens: bool = False
+    track_clicks: bool = False
 
 
 class DeliveryError(Exception):

@@ -181,6 +181,8 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             },
             custom_args=custom_args,
             categories=("marketing",),
+            track_opens=s.track_marketing_opens,
+            track_clicks=s.track_marketing_clicks,
         )
     return OutgoingEmail(
         to_email=address,

@@ -15,7 +15,18 @@ from typing import Any
 import httpx
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Category, CustomArg, From, Header, Mail, ReplyTo, To
+from sendgrid.helpers.mail import (
+    Category,
+    ClickTracking,
+    CustomArg,
+    From,
+    Header,
+    Mail,
+    OpenTracking,
+    ReplyTo,
+    To,
+    TrackingSettings,
+)
 
 from nurture import __version__
 from nurture.config import Settings
@@ -46,6 +57,10 @@ def build_mail(email: OutgoingEmail) -> Mail:
         mail.category = Category(category)
     if email.reply_to:
         mail.reply_to = ReplyTo(email.reply_to)
+    mail.tracking_settings = TrackingSettings(
+        click_tracking=ClickTracking(email.track_clicks, email.track_clicks),
+        open_tracking=OpenTracking(email.track_opens),
+    )
     return mail
 
 

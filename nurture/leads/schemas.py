@@ -6,13 +6,20 @@ import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nurture.config import get_settings
 from nurture.leads.models import NumbnessType
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ZONES = frozenset(available_timezones())
+# Local parts that reach a team or a machine rather than one person.
+ROLE_LOCAL_PARTS = frozenset(
+    "abuse admin administrator billing contact help hostmaster info mail marketing no-reply "
+    "noreply office postmaster sales security support team webmaster".split()
+)
 
 
 def normalise_email(value: str) -> str:
@@ -51,7 +58,18 @@ class SubscribeRequest(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        return normalise_email(value)
+        address = normalise_email(value)
+        local, _, domain = address.rpartition("@")
+        settings = get_settings()
+        if settings.refuse_role_addresses and local in ROLE_LOCAL_PARTS:
+            raise ValueError(
+                f"{local}@ addresses usually reach a shared inbox; please use your own address"
+            )
+        if settings.refuse_disposable_addresses and domain in DISPOSABLE_DOMAINS:
+            raise ValueError(
+                "this looks like a temporary address; please use one you will keep reading"
+            )
+        return address
 
     @field_validator("first_name")
     @classmethod
