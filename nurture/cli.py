@@ -185,6 +185,46 @@ def outbox_resolve(message_id: int, verdict: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@main.group("tokens")
+def tokens_group() -> None:
+    """API tokens for the clinic's booking systems."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create an API token; it is shown once, so store it now."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.studio import tokens
+
+    _settings()
+    try:
+        with session_scope() as session:
+            token = tokens.create(session, name=name, now=clock.now())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(token)
+    click.echo(f"Token {name!r} created. It is not stored in readable form: keep it now.", err=True)
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke an API token."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.studio import tokens
+
+    _settings()
+    try:
+        with session_scope() as session:
+            tokens.revoke(session, name=name, now=clock.now())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Token {name!r} revoked.")
+
+
 @main.group()
 def suppressions() -> None:
     """Suppression list commands."""

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     track_marketing_opens: bool = True
     track_marketing_clicks: bool = True
     refuse_role_addresses: bool = False
+    reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
+    quiet_start_hour: int = Field(default=21, ge=0, le=23)
+    quiet_end_hour: int = Field(default=8, ge=0, le=23)
+    calcom_webhook_secret: SecretStr | None = None
+    rebook_audience: str | None = "rebook"
+    no_show_audience: str | None = "no-show"
     refuse_disposable_addresses: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 1025
@@ -88,11 +94,21 @@ class Settings(BaseSettings):
         "database_url",
         "broker_url",
         "sendgrid_webhook_public_key",
+        "calcom_webhook_secret",
+        "rebook_audience",
+        "no_show_audience",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("reminder_offsets_hours", mode="before")
+    @classmethod
+    def _comma_ints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("clinic_closures", mode="before")
     @classmethod

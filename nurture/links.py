@@ -33,3 +33,8 @@ def booking_url(*, content: str) -> str:
     params["utm_content"] = content
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return urlunsplit(parts._replace(query=query))
+
+
+def visit_url(appointment_id: int) -> str:
+    """Return the page where a patient sees their visit and how to move or cancel it."""
+    return absolute(f"/visit/{make_token('visit', {'appointment': appointment_id})}")

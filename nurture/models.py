@@ -12,9 +12,10 @@ from nurture.delivery.models import (
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead
 from nurture.sequences.models import Sequence, SequenceVersion, Step
-from nurture.studio.models import StaffUser
+from nurture.studio.models import ApiToken, StaffUser
 
 __all__ = [
+    "ApiToken",
     "Appointment",
     "Base",
     "ConsentRecord",

@@ -120,6 +120,7 @@ class BodySizeLimit:
 
 def create_app() -> FastAPI:
     """Build the web application."""
+    from nurture.appointments.views import router as appointments_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
     from nurture.health import router as health_router
@@ -138,6 +139,7 @@ def create_app() -> FastAPI:
         return validation_response(exc.errors())
 
     app.include_router(leads_router)
+    app.include_router(appointments_router)
     app.include_router(delivery_router)
     app.include_router(health_router)
     app.include_router(metrics_router)

@@ -20,6 +20,15 @@ from nurture.config import Settings, get_settings
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an email."""
+
+    filename: str
+    content: bytes
+    mime_type: str  # e.g. "text/calendar; method=REQUEST"
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingEmail:
     """A fully rendered email, ready for any backend."""
 
@@ -37,6 +46,7 @@ class OutgoingEmail:
     # Provider open/click tracking; always off for transactional mail such as reminders.
     track_opens: bool = False
     track_clicks: bool = False
+    attachments: tuple[Attachment, ...] = ()
 
 
 class DeliveryError(Exception):
@@ -102,6 +112,13 @@ def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
         msg[name] = value
     msg.set_content(email.text)
     msg.add_alternative(email.html, subtype="html")
+    for item in email.attachments:
+        kind, _, params = item.mime_type.partition(";")
+        maintype, _, subtype = kind.strip().partition("/")
+        extra = dict(p.strip().split("=", 1) for p in params.split(";") if "=" in p)
+        msg.add_attachment(
+            item.content, maintype=maintype, subtype=subtype, filename=item.filename, params=extra
+        )
     return msg
 
 

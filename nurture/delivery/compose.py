@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import links
+from nurture import clock, links
+from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.config import get_settings
-from nurture.delivery.backends import OutgoingEmail
+from nurture.delivery.backends import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
@@ -42,6 +44,7 @@ class Facts:
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     steps: dict[int, Step] = field(default_factory=dict)
     booked_leads: set[int] = field(default_factory=set)
+    appointments: dict[int, Appointment] = field(default_factory=dict)
     clicked_steps: set[tuple[int, int]] = field(default_factory=set)  # (enrollment, position)
 
 
@@ -65,6 +68,12 @@ def gather(session: Session, messages: Sequence[Message], now: datetime) -> Fact
         )
         facts.enrollments = {e.id: e for e in rows}
         facts.steps = {s.id: s for e in facts.enrollments.values() for s in e.version.steps}
+    appointment_ids = {m.appointment_id for m in messages if m.appointment_id is not None}
+    if appointment_ids:
+        facts.appointments = {
+            a.id: a
+            for a in session.scalars(select(Appointment).where(Appointment.id.in_(appointment_ids)))
+        }
     conditions = {s.condition for s in facts.steps.values()}
     lead_ids = {m.lead_id for m in messages if m.lead_id is not None}
     if "not_booked" in conditions and lead_ids:
@@ -100,6 +109,8 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         if lead is None or lead.status == LeadStatus.ACTIVE:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         return None
+    if message.appointment_id is not None:
+        return _check_appointment(message, facts)
     if message.stream != Stream.MARKETING:
         return None
     if lead is None or lead.status != LeadStatus.ACTIVE:
@@ -118,6 +129,40 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         if previous not in facts.clicked_steps:
             return Hold(MessageStatus.SKIPPED, "condition clicked_previous: no click")
     return None
+
+
+def _check_appointment(message: Message, facts: Facts) -> Hold | None:
+    """A reminder goes only for the visit as it stands now (same revision, still on)."""
+    appointment = facts.appointments.get(message.appointment_id or 0)
+    if appointment is None:
+        return Hold(MessageStatus.CANCELLED, "the appointment no longer exists")
+    if message.context.get("revision") != appointment.revision:
+        return Hold(MessageStatus.CANCELLED, "the visit has changed since this was planned")
+    wanted = (
+        AppointmentStatus.CANCELLED
+        if message.context.get("kind") == "cancellation"
+        else AppointmentStatus.BOOKED
+    )
+    if appointment.status != wanted:
+        return Hold(MessageStatus.CANCELLED, f"the visit is {appointment.status}")
+    return None
+
+
+def appointment_context(appointment: Appointment) -> dict[str, Any]:
+    """Return what an appointment email may say: when, where, how to change it. Nothing more."""
+    s = get_settings()
+    local = appointment.starts_at.astimezone(ZoneInfo(appointment.timezone))
+    return {
+        "visit": {
+            "date": f"{local:%A}, {local.day} {local:%B %Y}",
+            "time": f"{local:%H:%M}",
+            "timezone": appointment.timezone,
+            "address": appointment.location or s.clinic_address,
+            "duration_minutes": appointment.duration_minutes,
+        },
+        "manage_url": links.visit_url(appointment.id),
+        "booking_url": s.booking_url,
+    }
 
 
 def clinic_context() -> dict[str, Any]:
@@ -147,6 +192,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     renderer = get_renderer()
     address = message.to_email or (lead.email if lead else "")
     custom_args = {"nurture_message_id": str(message.id)}
+    attachments: tuple[Attachment, ...] = ()
     step = facts.steps.get(message.step_id) if message.step_id is not None else None
     if step is not None and lead is not None:
         rendered: RenderedEmail = renderer.render_step(
@@ -162,6 +208,17 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             context["first_name"] = lead.first_name
             if message.template == "confirm":
                 context["confirm_url"] = links.confirm_url(lead)
+        appointment = facts.appointments.get(message.appointment_id or 0)
+        if appointment is not None:
+            context.update(appointment_context(appointment))
+            cancel = message.context.get("kind") == "cancellation"
+            attachments = (
+                Attachment(
+                    "appointment.ics",
+                    ics.build(appointment, attendee=address, cancel=cancel, now=clock.now()),
+                    f"text/calendar; method={'CANCEL' if cancel else 'REQUEST'}",
+                ),
+            )
         rendered = renderer.render_named(message.template or "", context)
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = links.unsubscribe_url(lead)
@@ -193,4 +250,5 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         text=rendered.text,
         custom_args=custom_args,
         categories=("transactional",),
+        attachments=attachments,
     )

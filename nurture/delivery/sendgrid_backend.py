@@ -8,6 +8,7 @@ docs/benchmarks.md.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -15,10 +16,15 @@ from typing import Any
 import httpx
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Attachment as SendGridAttachment
 from sendgrid.helpers.mail import (
     Category,
     ClickTracking,
     CustomArg,
+    Disposition,
+    FileContent,
+    FileName,
+    FileType,
     From,
     Header,
     Mail,
@@ -57,6 +63,13 @@ def build_mail(email: OutgoingEmail) -> Mail:
         mail.category = Category(category)
     if email.reply_to:
         mail.reply_to = ReplyTo(email.reply_to)
+    for item in email.attachments:
+        mail.attachment = SendGridAttachment(
+            FileContent(base64.b64encode(item.content).decode("ascii")),
+            FileName(item.filename),
+            FileType(item.mime_type),
+            Disposition("attachment"),
+        )
     mail.tracking_settings = TrackingSettings(
         click_tracking=ClickTracking(email.track_clicks, email.track_clicks),
         open_tracking=OpenTracking(email.track_opens),

@@ -29,9 +29,11 @@ def step_key(enrollment_id: int, step_id: int) -> str:
     return f"step:{enrollment_id}:{step_id}"
 
 
-def enroll(session: Session, *, lead: Lead, now: datetime) -> Enrollment | None:
-    """Start `lead` on the live version of its audience's sequence (once per sequence)."""
-    sequence = sequences.sequence_for_audience(session, lead.numbness_type)
+def enroll(
+    session: Session, *, lead: Lead, now: datetime, audience: str | None = None
+) -> Enrollment | None:
+    """Start `lead` on the live version of an audience's sequence (its type's by default)."""
+    sequence = sequences.sequence_for_audience(session, audience or lead.numbness_type)
     if sequence is None:
         return None
     active = session.scalar(

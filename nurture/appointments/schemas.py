@@ -1,0 +1,78 @@
+"""What the appointments API and the Cal.com webhook accept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from nurture.leads.schemas import check_timezone, normalise_email
+
+
+class AppointmentIn(BaseModel):
+    """A booking from the clinic's systems."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    email: str = Field(max_length=254)
+    first_name: str = Field(default="", max_length=100)
+    starts_at: AwareDatetime = Field(description="Start, with its UTC offset.")
+    timezone: str = Field(max_length=64, description="The patient's IANA time zone.")
+    duration_minutes: int = Field(default=30, ge=5, le=480)
+    location: str = Field(default="", max_length=300)
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("first_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain line breaks or control characters")
+        return value
+
+
+class AppointmentPatch(BaseModel):
+    """A change to a booking: a new time or place, or an outcome."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    starts_at: AwareDatetime | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    duration_minutes: int | None = Field(default=None, ge=5, le=480)
+    location: str | None = Field(default=None, max_length=300)
+    status: Literal["attended", "no_show"] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ReminderOut(BaseModel):
+    """One planned email of an appointment."""
+
+    name: str
+    due_at: datetime
+    status: str
+
+
+class AppointmentOut(BaseModel):
+    """An appointment as the API reports it."""
+
+    id: int
+    external_id: str | None
+    status: str
+    starts_at: datetime
+    timezone: str
+    revision: int
+    reminders: list[ReminderOut]

@@ -1,0 +1,266 @@
+"""Book, move and cancel appointments; plan the reminders each one needs.
+
+Every change raises the appointment's revision. Reminder rows are keyed by
+(appointment, name@revision), so a change never edits a row a worker may be sending: it
+cancels the old revision's unsent rows and plans new ones, and a send-time check refuses any
+row whose revision is no longer current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.config import get_settings
+from nurture.delivery import outbox
+from nurture.delivery.models import Message, MessageStatus, Stream
+from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead, LeadStatus, NumbnessType
+
+# The email each kind of row sends, and whether it needs the current revision still booked.
+TEMPLATES = {
+    "confirmation": "appointment_confirmation",
+    "reminder": "appointment_reminder",
+    "update": "appointment_update",
+    "cancellation": "appointment_cancellation",
+}
+
+
+class AppointmentError(ValueError):
+    """A booking request that cannot be honoured (a visit in the past, for example)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookResult:
+    """The appointment and whether this call created or changed it."""
+
+    appointment: Appointment
+    created: bool
+    changed: bool
+
+
+def in_quiet_hours(hour: int) -> bool:
+    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
+    s = get_settings()
+    start, end = s.quiet_start_hour, s.quiet_end_hour
+    return start <= hour or hour < end if start > end else start <= hour < end
+
+
+def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
+    """When an `hours`-before reminder goes out, kept out of quiet hours where it can be.
+
+    A reminder a day or more ahead that would land at night moves to the evening before
+    (never later than due); a short one (a 2 h reminder for an 08:00 visit) goes at its time.
+    """
+    due = starts_at - timedelta(hours=hours)
+    local = due.astimezone(tz)
+    if hours < 12 or not in_quiet_hours(local.hour):
+        return due
+    evening_hour = (get_settings().quiet_start_hour - 1) % 24
+    day = (
+        local.date()
+        if local.hour >= get_settings().quiet_start_hour
+        else (local.date() - timedelta(days=1))
+    )
+    evening = datetime(day.year, day.month, day.day, evening_hour, tzinfo=tz)
+    return min(evening, due)
+
+
+def _lead_for(session: Session, data: AppointmentIn, now: datetime) -> Lead:
+    lead = session.scalar(select(Lead).where(Lead.email == data.email))
+    if lead is None:
+        # Booking is no marketing consent: the lead gets reminders, never the drip.
+        lead = Lead(
+            email=data.email,
+            first_name=data.first_name,
+            numbness_type=NumbnessType.UNSURE,
+            timezone=data.timezone,
+            status=LeadStatus.NO_CONSENT,
+            created_at=now,
+        )
+        session.add(lead)
+        session.flush()
+    elif data.first_name and not lead.first_name:
+        lead.first_name = data.first_name
+    return lead
+
+
+def _plan(
+    session: Session,
+    appointment: Appointment,
+    kind: str,
+    name: str,
+    due: datetime,
+    *,
+    skipped: bool = False,
+) -> Message:
+    message = outbox.plan(
+        session,
+        key=f"appt:{appointment.id}:{name}@r{appointment.revision}",
+        stream=Stream.TRANSACTIONAL,
+        template=TEMPLATES[kind],
+        due_at=due,
+        lead_id=appointment.lead_id,
+        appointment_id=appointment.id,
+        reminder=f"{name}@r{appointment.revision}",
+        context={"kind": kind, "revision": appointment.revision},
+    )
+    if skipped:
+        message.status = MessageStatus.SKIPPED
+        message.last_error = "its moment had passed when the booking arrived"
+    return message
+
+
+def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -> None:
+    tz = ZoneInfo(appointment.timezone)
+    for hours in sorted(set(get_settings().reminder_offsets_hours), reverse=True):
+        due = reminder_due(appointment.starts_at, hours, tz)
+        _plan(
+            session,
+            appointment,
+            "reminder",
+            f"{hours}h",
+            max(due, now),
+            skipped=appointment.starts_at - timedelta(hours=hours) <= now,
+        )
+
+
+def _cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
+    session.execute(
+        update(Message)
+        .where(Message.appointment_id == appointment.id, Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED, last_error=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _check_future(starts_at: datetime, now: datetime) -> None:
+    if starts_at <= now:
+        raise AppointmentError("starts_at is in the past; a visit must be in the future")
+
+
+def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
+    """Create (or, by external id, update) an appointment in one transaction."""
+    existing = (
+        session.scalar(select(Appointment).where(Appointment.external_id == data.external_id))
+        if data.external_id
+        else None
+    )
+    if existing is not None:
+        same = (
+            existing.starts_at == data.starts_at
+            and existing.timezone == data.timezone
+            and existing.duration_minutes == data.duration_minutes
+            and existing.location == data.location
+            and existing.status == AppointmentStatus.BOOKED
+        )
+        if same:
+            return BookResult(existing, created=False, changed=False)
+        patch = AppointmentPatch(
+            starts_at=data.starts_at,
+            timezone=data.timezone,
+            duration_minutes=data.duration_minutes,
+            location=data.location,
+        )
+        return BookResult(
+            reschedule(session, appointment=existing, patch=patch, now=now),
+            created=False,
+            changed=True,
+        )
+    _check_future(data.starts_at, now)
+    lead = _lead_for(session, data, now)
+    appointment = Appointment(
+        lead_id=lead.id,
+        external_id=data.external_id,
+        starts_at=data.starts_at,
+        timezone=data.timezone,
+        duration_minutes=data.duration_minutes,
+        location=data.location,
+        status=AppointmentStatus.BOOKED,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(appointment)
+    session.flush()
+    enrollments.exit_active(session, lead_id=lead.id, reason="booked", at=now)
+    _plan(session, appointment, "confirmation", "confirmation", now)
+    _plan_reminders(session, appointment, now)
+    return BookResult(appointment, created=True, changed=True)
+
+
+def reschedule(
+    session: Session, *, appointment: Appointment, patch: AppointmentPatch, now: datetime
+) -> Appointment:
+    """Move a visit (or record its outcome); re-plan every unsent reminder."""
+    if patch.status is not None:
+        return _outcome(session, appointment=appointment, status=patch.status, now=now)
+    starts_at = patch.starts_at or appointment.starts_at
+    _check_future(starts_at, now)
+    if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.CANCELLED):
+        raise AppointmentError(f"the appointment is {appointment.status}; it cannot be moved")
+    appointment.starts_at = starts_at
+    appointment.timezone = patch.timezone or appointment.timezone
+    appointment.duration_minutes = patch.duration_minutes or appointment.duration_minutes
+    if patch.location is not None:
+        appointment.location = patch.location
+    reopened = appointment.status == AppointmentStatus.CANCELLED
+    appointment.status = AppointmentStatus.BOOKED
+    appointment.revision += 1
+    appointment.updated_at = now
+    _cancel_unsent(session, appointment, "the visit moved")
+    _plan(session, appointment, "confirmation" if reopened else "update", "notice", now)
+    _plan_reminders(session, appointment, now)
+    session.flush()
+    return appointment
+
+
+def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appointment:
+    """Cancel a visit: stop its reminders, send a notice, offer the rebook sequence."""
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return appointment
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.revision += 1
+    appointment.updated_at = now
+    _cancel_unsent(session, appointment, "the visit was cancelled")
+    _plan(session, appointment, "cancellation", "notice", now)
+    _follow_up(session, appointment, get_settings().rebook_audience, now)
+    session.flush()
+    return appointment
+
+
+def _outcome(
+    session: Session, *, appointment: Appointment, status: str, now: datetime
+) -> Appointment:
+    appointment.status = status
+    appointment.updated_at = now
+    _cancel_unsent(session, appointment, f"the visit is marked {status}")
+    if status == AppointmentStatus.NO_SHOW:
+        _follow_up(session, appointment, get_settings().no_show_audience, now)
+    session.flush()
+    return appointment
+
+
+def _follow_up(
+    session: Session, appointment: Appointment, audience: str | None, now: datetime
+) -> None:
+    lead = session.get(Lead, appointment.lead_id)
+    # Only people who opted in to marketing get a follow-up sequence.
+    if audience and lead is not None and lead.status == LeadStatus.ACTIVE:
+        enrollments.enroll(session, lead=lead, now=now, audience=audience)
+
+
+def reminders_of(session: Session, appointment: Appointment) -> list[Message]:
+    """Return every planned email of an appointment, in due order."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.appointment_id == appointment.id)
+            .order_by(Message.due_at, Message.id)
+        )
+    )
