@@ -25,6 +25,7 @@ enable_utc = True
 beat_schedule_filename = str((_settings.data_dir / "celerybeat-schedule").resolve())
 beat_schedule = {
     "tick": {"task": "nurture.tick", "schedule": _settings.tick_seconds},
+    "purge-unconfirmed": {"task": "nurture.purge_unconfirmed", "schedule": 6 * 3600},
 }
 
 if broker_url.startswith("filesystem"):

@@ -185,6 +185,49 @@ def outbox_resolve(message_id: int, verdict: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@main.group()
+def consent() -> None:
+    """Consent records."""
+
+
+@consent.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def consent_export(path: Path) -> None:
+    """Write every consent record to a CSV file (for staff and auditors)."""
+    import csv
+
+    from nurture.db import session_scope
+    from nurture.leads.consent import export_rows
+
+    _settings()
+    with session_scope() as session, path.open("w", newline="", encoding="utf-8") as fh:
+        rows = export_rows(session)
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["lead_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    click.echo(f"{len(rows)} consent records written to {path}")
+
+
+@main.group()
+def leads() -> None:
+    """Lead commands."""
+
+
+@leads.command("purge")
+def leads_purge() -> None:
+    """Delete leads that never confirmed within NURTURE_PURGE_UNCONFIRMED_DAYS."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.leads import service
+
+    settings = _settings()
+    with session_scope() as session:
+        count = service.purge_unconfirmed(
+            session, now=clock.now(), days=settings.purge_unconfirmed_days
+        )
+    click.echo(f"{count} unconfirmed leads deleted")
+
+
 @main.group("tokens")
 def tokens_group() -> None:
     """API tokens for the clinic's booking systems."""

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     track_marketing_opens: bool = True
     track_marketing_clicks: bool = True
     refuse_role_addresses: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    signup_rate_per_ip: str = "10/minute"
+    signup_rate_per_address: str = "5/hour"
+    purge_unconfirmed_days: int = Field(default=30, ge=1)
     reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
     quiet_end_hour: int = Field(default=8, ge=0, le=23)
@@ -108,6 +112,24 @@ class Settings(BaseSettings):
     def _comma_ints(cls, value: object) -> object:
         if isinstance(value, str):
             return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("signup_rate_per_ip", "signup_rate_per_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate such as 10/minute") from exc
         return value
 
     @field_validator("clinic_closures", mode="before")

@@ -26,6 +26,11 @@ def unsubscribe_url(lead: Lead) -> str:
     return absolute(f"/unsubscribe/{token}")
 
 
+def preferences_url(lead: Lead) -> str:
+    """Return the signed link to the lead's email preferences."""
+    return absolute(f"/preferences/{make_token('preferences', {'lead': lead.id})}")
+
+
 def booking_url(*, content: str) -> str:
     """Return the clinic's booking page with campaign parameters that name no condition."""
     parts = urlsplit(get_settings().booking_url)

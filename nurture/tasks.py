@@ -50,6 +50,20 @@ def process_events() -> int:
         return events.process_pending(session, now=clock.now())
 
 
+@app.task(name="nurture.purge_unconfirmed", ignore_result=True)
+def purge_unconfirmed() -> int:
+    """Delete leads that never confirmed their address in time."""
+    from nurture import clock
+    from nurture.config import get_settings
+    from nurture.db import session_scope
+    from nurture.leads import service as leads
+
+    with session_scope() as session:
+        return leads.purge_unconfirmed(
+            session, now=clock.now(), days=get_settings().purge_unconfirmed_days
+        )
+
+
 def nudge() -> None:
     """Ask for a tick now (after a signup) instead of waiting for beat; harmless if it fails."""
     try:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -144,5 +145,14 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(webhooks_router)
+    if settings.cors_origins:
+        # Only the clinic's own sites may post signups from a browser.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
     return app

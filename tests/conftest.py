@@ -23,6 +23,9 @@ for _name in [n for n in os.environ if n.startswith("NURTURE_")]:
 os.environ["NURTURE_DATA_DIR"] = str(_TMP / "data")
 os.environ["NURTURE_SECRET_KEY"] = "test-secret-key-that-is-long-enough-0123456789"
 os.environ["NURTURE_BASE_URL"] = "https://nurture.test"
+# Tests sign up many times from one client; the limits themselves are tested on their own.
+os.environ["NURTURE_SIGNUP_RATE_PER_IP"] = "10000/minute"
+os.environ["NURTURE_SIGNUP_RATE_PER_ADDRESS"] = "10000/minute"
 
 _ADMIN_URL = os.environ.get("NURTURE_DATABASE_URL")
 _TEST_DB: str | None = None
@@ -107,8 +110,10 @@ def _clean_state() -> Iterator[None]:
 
     yield
     from nurture.db import get_engine
+    from nurture.leads import throttle
     from nurture.models import Base
 
+    throttle.reset()
     reset_settings()
     with get_engine().begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):

@@ -62,7 +62,8 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     assert get_settings().clinic_address in text_part(welcome)
     html = welcome.get_body(preferencelist=("html",))
     assert html is not None
-    assert "Unsubscribe" in html.get_content()
+    assert "unsubscribe</a>" in html.get_content()
+    assert "/preferences/" in html.get_content()
 
     # Step 2 waits three days (then the send window); nothing goes early.
     assert "0 due" in tick(start + timedelta(days=2, hours=23))

@@ -181,6 +181,7 @@ def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
         "first_name": lead.first_name,
         "booking_url": links.booking_url(content=content),
         "unsubscribe_url": links.unsubscribe_url(lead),
+        "preferences_url": links.preferences_url(lead),
         "marketing": True,
     }
 

@@ -30,9 +30,17 @@ def step_key(enrollment_id: int, step_id: int) -> str:
 
 
 def enroll(
-    session: Session, *, lead: Lead, now: datetime, audience: str | None = None
+    session: Session,
+    *,
+    lead: Lead,
+    now: datetime,
+    audience: str | None = None,
+    skip_keys: frozenset[str] = frozenset(),
 ) -> Enrollment | None:
-    """Start `lead` on the live version of an audience's sequence (its type's by default)."""
+    """Start `lead` on the live version of an audience's sequence (its type's by default).
+
+    Steps whose key is in `skip_keys` (content the lead already read) are passed over.
+    """
     sequence = sequences.sequence_for_audience(session, audience or lead.numbness_type)
     if sequence is None:
         return None
@@ -46,15 +54,31 @@ def enroll(
     if active is not None:
         return active
     version = sequences.live_version(session, sequence.id)
-    if version is None or not version.steps:
+    steps = [s for s in version.steps if s.key not in skip_keys] if version else []
+    if version is None or not steps:
         return None
     enrollment = Enrollment(
-        lead_id=lead.id, sequence_id=sequence.id, version_id=version.id, enrolled_at=now
+        lead_id=lead.id,
+        sequence_id=sequence.id,
+        version_id=version.id,
+        enrolled_at=now,
+        last_position=steps[0].position - 1,
     )
     session.add(enrollment)
     session.flush()
-    _plan_step(session, enrollment=enrollment, lead=lead, step=version.steps[0], after=now)
+    _plan_step(session, enrollment=enrollment, lead=lead, step=steps[0], after=now)
     return enrollment
+
+
+def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
+    """Return the step keys of every drip email this lead has been sent."""
+    return frozenset(
+        session.scalars(
+            select(Step.key)
+            .join(Message, Message.step_id == Step.id)
+            .where(Message.lead_id == lead_id, Message.status == MessageStatus.SENT)
+        )
+    )
 
 
 def _plan_step(

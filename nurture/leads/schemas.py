@@ -54,6 +54,9 @@ class SubscribeRequest(BaseModel):
         default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
     )
     consent: Literal[True] = Field(description="Must be true: the lead agrees to receive emails.")
+    website: str | None = Field(
+        default=None, max_length=300, description="Leave empty: a trap for bots."
+    )
 
     @field_validator("email")
     @classmethod

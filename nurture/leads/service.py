@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.config import get_settings
 from nurture.delivery import outbox
-from nurture.delivery.models import Message, Stream
+from nurture.delivery.models import DeliveryEvent, Message, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest
@@ -144,3 +144,71 @@ def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False
     if not isinstance(lead_id, int):
         return None
     return session.get(Lead, lead_id, with_for_update=lock)
+
+
+def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
+    """Return the lead a signed link names; raise InvalidToken if there is none."""
+    lead = _lead_in(session, read_token(purpose, token))
+    if lead is None:
+        raise InvalidToken("This link is not valid.")
+    return lead
+
+
+def pause(session: Session, *, lead: Lead, weeks: int, now: datetime) -> datetime:
+    """Hold all marketing email for `weeks`; due emails wait and then carry on."""
+    lead.paused_until = now + timedelta(weeks=weeks)
+    return lead.paused_until
+
+
+def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
+    """Move an active lead to the sequence for a new type, skipping what it already read."""
+    if numbness_type == lead.numbness_type:
+        return False
+    lead.numbness_type = numbness_type
+    if lead.status == LeadStatus.ACTIVE:
+        enrollments.exit_active(session, lead_id=lead.id, reason="type_changed", at=now)
+        enrollments.enroll(
+            session, lead=lead, now=now, skip_keys=enrollments.keys_sent(session, lead_id=lead.id)
+        )
+    return True
+
+
+def erase(session: Session, *, lead: Lead, now: datetime) -> None:
+    """Delete a lead and its personal data; keep a suppression entry and an anonymous trail.
+
+    The suppression entry is what guarantees the address is never mailed again; the consent
+    records stay without lead, IP address or browser so the history of consent can be shown.
+    """
+    from nurture.delivery.events import suppress
+
+    address = lead.email
+    suppress(session, email=address, reason="unsubscribe", source="erasure", now=now)
+    for consent in lead.consents:
+        consent.lead_id = None
+        consent.ip_address = None
+        consent.user_agent = None
+        consent.withdrawn_at = consent.withdrawn_at or now
+    message_ids = select(Message.id).where(Message.lead_id == lead.id)
+    session.execute(
+        delete(DeliveryEvent).where(
+            DeliveryEvent.message_id.in_(message_ids)
+            | (DeliveryEvent.payload["email"].as_string() == address)
+        )
+    )
+    session.delete(lead)
+    session.flush()
+
+
+def purge_unconfirmed(session: Session, *, now: datetime, days: int) -> int:
+    """Delete leads that never confirmed within `days` (they never really consented)."""
+    cutoff = now - timedelta(days=days)
+    stale = list(
+        session.scalars(
+            select(Lead).where(Lead.status == LeadStatus.PENDING, Lead.created_at < cutoff)
+        )
+    )
+    for lead in stale:
+        session.execute(delete(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
+        session.delete(lead)
+    session.flush()
+    return len(stale)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from nurture import clock
 from nurture.config import get_settings
-from nurture.leads import service
+from nurture.leads import service, throttle
 from nurture.leads.models import NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest
 from nurture.pages import message_page, render_page
@@ -44,6 +44,11 @@ LABELS = {
 }
 
 
+def _throttled(request: Request, data: SubscribeRequest) -> int | None:
+    ip = request.client.host if request.client else None
+    return throttle.allow_signup(ip=ip, email=data.email)
+
+
 def _meta(request: Request, source: str) -> service.SignupMeta:
     return service.SignupMeta(
         source=source,
@@ -55,6 +60,8 @@ def _meta(request: Request, source: str) -> service.SignupMeta:
 def _accept(
     session: SessionDep, background: BackgroundTasks, data: SubscribeRequest, meta: Any
 ) -> None:
+    if data.website:
+        return  # the hidden honeypot field was filled in: a bot; answer as usual, keep nothing
     planned = service.subscribe(session, request=data, meta=meta, now=clock.now())
     session.commit()
     if planned is not None:
@@ -106,9 +113,19 @@ async def subscribe_form(
     }
     data = {**form, "consent": raw.get("consent") == "true"}
     try:
-        parsed = SubscribeRequest.model_validate(data)
+        parsed = SubscribeRequest.model_validate(
+            {**data, "website": str(raw.get("website", "")) or None}
+        )
     except ValidationError as exc:
         return _landing(request, form=form, errors=field_errors(exc.errors()), status=422)
+    retry = _throttled(request, parsed)
+    if retry is not None:
+        return message_page(
+            request,
+            title="Please wait a moment",
+            message=f"Too many signups from here just now. Please try again in {retry} seconds.",
+            status_code=429,
+        )
     _accept(session, background, parsed, _meta(request, str(request.url.path)))
     return message_page(
         request,
@@ -134,6 +151,7 @@ async def subscribe_form(
         413: {"description": "The body is larger than 16 KiB."},
         415: {"description": "The body is not application/json."},
         422: {"description": "A field is missing or invalid; `fields` names each one."},
+        429: {"description": "Too many signups from this client or for this address."},
     },
 )
 async def subscribe_api(
@@ -161,6 +179,13 @@ async def subscribe_api(
         data = SubscribeRequest.model_validate(payload)
     except ValidationError as exc:
         return validation_response(exc.errors())
+    retry = _throttled(request, data)
+    if retry is not None:
+        return JSONResponse(
+            {"error": "rate_limited", "message": f"Too many signups; retry in {retry} seconds."},
+            status_code=429,
+            headers={"Retry-After": str(retry)},
+        )
     _accept(session, background, data, _meta(request, request.headers.get("origin") or "api"))
     return JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
 
@@ -229,3 +254,83 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
         message="You will not get any more marketing emails from us.",
         show_button=False,
     )
+
+
+def _lead_or_page(
+    session: SessionDep, request: Request, token: str
+) -> tuple[Any, HTMLResponse | None]:
+    try:
+        return service.lead_from_token(session, "preferences", token), None
+    except InvalidToken as exc:
+        page = message_page(
+            request, title="This link does not work", message=str(exc), status_code=400
+        )
+        return None, page
+
+
+def _preferences(
+    request: Request, lead: Any, notice: str | None = None, status: int = 200
+) -> HTMLResponse:
+    paused = lead.paused_until if lead.paused_until and lead.paused_until > clock.now() else None
+    return render_page(
+        request,
+        "preferences.html",
+        status,
+        title="Email preferences",
+        types=TYPE_CHOICES,
+        current=lead.numbness_type,
+        notice=notice,
+        paused_until=f"{paused:%d %B %Y}" if paused else None,
+    )
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
+def preferences_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Show a lead's preferences (reached from a signed link in every marketing email)."""
+    lead, error = _lead_or_page(session, request, token)
+    return error or _preferences(request, lead)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def preferences_update(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Change type, pause, unsubscribe or delete, as the pressed button says."""
+    lead, error = _lead_or_page(session, request, token)
+    if error is not None:
+        return error
+    form = await request.form()
+    action = str(form.get("action", ""))
+    now = clock.now()
+    if action == "type":
+        choice = str(form.get("numbness_type", ""))
+        if choice not in {t[0] for t in TYPE_CHOICES}:
+            return _preferences(request, lead, "Please pick one of the options.", 422)
+        changed = service.change_type(session, lead=lead, numbness_type=choice, now=now)
+        notice = "Saved. Your next emails will match." if changed else "No change needed."
+    elif action in ("pause2", "pause4"):
+        until = service.pause(session, lead=lead, weeks=int(action[-1]), now=now)
+        notice = f"Paused. We'll be back in touch after {until:%d %B %Y}."
+    elif action == "unsubscribe":
+        service.unsubscribe(session, lead=lead, now=now)
+        session.commit()
+        return message_page(
+            request,
+            title="You're unsubscribed",
+            message="You will not get any more marketing emails from us.",
+        )
+    elif action == "delete":
+        if form.get("confirm_delete") != "yes":
+            return _preferences(
+                request, lead, "Tick the box to confirm that you want your data deleted.", 422
+            )
+        service.erase(session, lead=lead, now=now)
+        session.commit()
+        return message_page(
+            request,
+            title="Your data is deleted",
+            message="We removed your details. We keep only a note of your address so that we "
+            "never email it again.",
+        )
+    else:
+        return _preferences(request, lead, "Please use one of the buttons.", 422)
+    session.commit()
+    return _preferences(request, lead, notice)

@@ -16,6 +16,7 @@ def _render(html: str, subject: str = "Hi {{ first_name }}", **extra: object):  
         "first_name": "<b>Jo</b>",
         "marketing": True,
         "unsubscribe_url": "https://nurture.test/u/x",
+        "preferences_url": "https://nurture.test/p/x",
         **extra,
     }
     return get_renderer().render_step(
