@@ -347,6 +347,35 @@ def doctor() -> None:
 
 
 @main.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--screenshots/--no-screenshots",
+    default=True,
+    show_default=True,
+    help="Also save PNGs at phone and desktop width (needs Chromium).",
+)
+def preview(out: Path, screenshots: bool) -> None:
+    """Render every shipped email for sample leads into a gallery folder."""
+    from nurture.rendering.preview import all_samples, problems, write_gallery
+
+    settings = _settings()
+    samples = list(all_samples())
+    pages = write_gallery(out, samples)
+    click.echo(f"Wrote {len(samples)} emails to {out}/ (open index.html)")
+    for sample in samples:
+        for problem in problems(sample, require_https=settings.base_url.startswith("https")):
+            click.echo(f"  warning: {sample.name}: {problem}", err=True)
+    if screenshots:
+        from nurture.rendering.screenshots import screenshot_pages
+
+        try:
+            for done, page in screenshot_pages(pages, widths={"phone": 390, "desktop": 800}):
+                click.echo(f"  [{done}/{len(pages)}] {page.name}")
+        except FileNotFoundError as exc:
+            raise click.ClickException(f"{exc}; or run with --no-screenshots") from exc
+
+
+@main.command()
 def status() -> None:
     """Print what is due, in flight, failed or unknown, and how old the backlog is."""
     from nurture import clock

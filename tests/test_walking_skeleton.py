@@ -68,22 +68,24 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     # Step 2 waits three days (then the send window); nothing goes early.
     assert "0 due" in tick(start + timedelta(days=2, hours=23))
     out = tick(start + timedelta(days=4))
-    assert "sent: What a hard knock can do" in out
-    # Step 3 is four days after step 2 was sent.
-    assert "0 due" in tick(start + timedelta(days=7, hours=12))
-    out = tick(start + timedelta(days=9))
+    assert "sent: What a hard knock to the leg can do" in out
+    # Step 3 (a booking reminder) is three days after step 2 was sent, step 4 a week later.
+    assert "0 due" in tick(start + timedelta(days=6, hours=12))
+    out = tick(start + timedelta(days=7, hours=1))
     assert "sent: Ready to find the cause? Book an assessment" in out
-    assert len(outbox_messages(outbox)) == 4
+    out = tick(start + timedelta(days=14, hours=2))
+    assert "sent: When a short-lived problem needs a second look" in out
+    assert len(outbox_messages(outbox)) == 5
 
     session.expire_all()
     enrollment = session.scalars(select(Enrollment)).one()
     assert enrollment.status == EnrollmentStatus.COMPLETED
-    assert enrollment.last_position == 3
+    assert enrollment.last_position == 4
     statuses = session.scalars(select(Message.status)).all()
-    assert statuses == [MessageStatus.SENT] * 4
+    assert statuses == [MessageStatus.SENT] * 5
     # Nothing more to do, and a repeated tick sends no duplicate.
     assert "0 due" in tick(start + timedelta(days=30))
-    assert len(outbox_messages(outbox)) == 4
+    assert len(outbox_messages(outbox)) == 5
 
 
 def test_drip_emails_respect_the_send_window_in_the_leads_zone(
@@ -125,8 +127,10 @@ def test_unsubscribe_one_click_stops_pending_email(client, session, sequences_lo
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.UNSUBSCRIBED
     assert session.scalars(select(Enrollment)).one().status == EnrollmentStatus.EXITED
+    # One goodbye note confirms it; no drip email follows.
+    assert "sent: You're unsubscribed" in tick(start + timedelta(seconds=2))
     assert "0 due" in tick(start + timedelta(days=30))
-    assert len(outbox_messages(outbox)) == 2
+    assert len(outbox_messages(outbox)) == 3
 
 
 @pytest.mark.parametrize("tamper", ["flip", "other-purpose", "garbage"])

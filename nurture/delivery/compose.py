@@ -207,6 +207,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         context = {**clinic_context(), "marketing": False, **message.context}
         if lead is not None:
             context["first_name"] = lead.first_name
+            context["preferences_url"] = links.preferences_url(lead)
             if message.template == "confirm":
                 context["confirm_url"] = links.confirm_url(lead)
         appointment = facts.appointments.get(message.appointment_id or 0)

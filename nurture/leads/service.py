@@ -117,10 +117,30 @@ def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutc
     return ConfirmOutcome.CONFIRMED, lead
 
 
+def notify(
+    session: Session, *, lead: Lead, template: str, now: datetime, **context: str
+) -> Message:
+    """Plan a transactional email about the lead's own request (goodbye, preferences)."""
+    return outbox.plan(
+        session,
+        key=f"{template}:{lead.id}:{now.timestamp():.6f}",
+        stream=Stream.TRANSACTIONAL,
+        template=template,
+        due_at=now,
+        lead_id=lead.id,
+        context=context,
+    )
+
+
 def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
-    """Stop all marketing mail to `lead` at once; return False if it was already stopped."""
+    """Stop all marketing mail to `lead` at once; return False if it was already stopped.
+
+    One short transactional note confirms it; nothing else follows.
+    """
     if lead.status == LeadStatus.UNSUBSCRIBED:
         return False
+    if lead.status == LeadStatus.ACTIVE:
+        notify(session, lead=lead, template="goodbye", now=now)
     lead.status = LeadStatus.UNSUBSCRIBED
     lead.unsubscribed_at = now
     lead.token_version += 1  # old confirmation links must not resubscribe
@@ -157,6 +177,13 @@ def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
 def pause(session: Session, *, lead: Lead, weeks: int, now: datetime) -> datetime:
     """Hold all marketing email for `weeks`; due emails wait and then carry on."""
     lead.paused_until = now + timedelta(weeks=weeks)
+    notify(
+        session,
+        lead=lead,
+        template="preferences_changed",
+        now=now,
+        change=f"emails are paused until {lead.paused_until:%d %B %Y}",
+    )
     return lead.paused_until
 
 
@@ -165,6 +192,13 @@ def change_type(session: Session, *, lead: Lead, numbness_type: str, now: dateti
     if numbness_type == lead.numbness_type:
         return False
     lead.numbness_type = numbness_type
+    notify(
+        session,
+        lead=lead,
+        template="preferences_changed",
+        now=now,
+        change="your emails now match the kind of numbness you picked",
+    )
     if lead.status == LeadStatus.ACTIVE:
         enrollments.exit_active(session, lead_id=lead.id, reason="type_changed", at=now)
         enrollments.enroll(

@@ -27,6 +27,7 @@ from nurture.config import get_settings
 
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_HEADING_MARKS = re.compile(r"^#{1,6} ", re.M)
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 LAYOUT = "layouts/base.html"
 
@@ -55,6 +56,8 @@ def html_to_text(html: str) -> str:
     converter.protect_links = True
     converter.inline_links = True
     text = converter.handle(html)
+    # Markdown heading marks mean nothing in a mail client; a heading stands on its own line.
+    text = _HEADING_MARKS.sub("", text)
     return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
 
 

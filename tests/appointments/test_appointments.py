@@ -155,7 +155,7 @@ def test_bad_bookings_get_422_and_change_nothing(api, session, change, field) ->
 def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -> None:
     booked = api("POST", "/api/appointments", json=_booking()).json()
     appointment_id = booked["id"]
-    assert _tick(NOW) == ["Your appointment is booked: Friday, 27 March 2026, 10:00"]
+    assert _tick(NOW) == ["Booked: your visit on Friday, 27 March 2026, 10:00"]
     first = _ics(sendgrid.state.accepted[-1])
     assert first.method == "REQUEST"
     uid = first.uid
@@ -180,7 +180,7 @@ def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -
         json={"starts_at": later.isoformat()},
     )
     assert _tick(NOW + timedelta(hours=2)) == [
-        "Your appointment has moved to Thursday, 2 April 2026, 09:15"
+        "Your visit has moved to Thursday, 2 April 2026, 09:15"
     ]  # the first update was superseded before it went out
     update = _ics(sendgrid.state.accepted[-1])
     assert update.uid == uid
@@ -190,12 +190,12 @@ def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -
     # The old visit's 48 h reminder (25 March 10:00) never goes.
     assert _tick(datetime(2026, 3, 25, 12, 0, tzinfo=UTC)) == []
     assert _tick(later - timedelta(hours=47)) == [
-        "Reminder: your appointment on Thursday, 2 April 2026 at 09:15"
+        "Reminder: your visit on Thursday, 2 April 2026, 09:15"
     ]
     cancelled = api("DELETE", f"/api/appointments/{appointment_id}", later - timedelta(hours=20))
     assert cancelled.json()["status"] == "cancelled"
     assert _tick(later - timedelta(hours=20)) == [
-        "Your appointment on Thursday, 2 April 2026 is cancelled"
+        "Your visit on Thursday, 2 April 2026 is cancelled"
     ]
     cancel_ics = _ics(sendgrid.state.accepted[-1])
     assert cancel_ics.method == "CANCEL"
@@ -258,7 +258,7 @@ def test_reschedule_racing_a_claimed_reminder_stops_it(api, session, sendgrid) -
     assert outcome.status == MessageStatus.CANCELLED
     assert "changed" in (outcome.detail or "")
     assert [m["subject"] for m in sendgrid.state.accepted] == [
-        "Your appointment is booked: Monday, 23 March 2026, 13:00"
+        "Booked: your visit on Monday, 23 March 2026, 13:00"
     ]
 
 

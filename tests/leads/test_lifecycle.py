@@ -79,20 +79,21 @@ def test_changing_type_moves_sequence_without_repeating(client, session, sequenc
         ("exited", "type_changed"),
         ("active", None),
     ]
+    assert _tick() == ["Your email preferences are updated"]
     # The chronic welcome has the same key as the one already read: it is skipped.
     later = _tick(datetime.now(UTC) + timedelta(days=4))
-    assert later == ["The nerve that runs from your back to your foot"]
+    assert later == ["A common cause that starts slowly"]
 
 
 def test_pause_holds_email_until_it_ends(client, session, sequences_loaded) -> None:
     lead = _confirmed_lead(client, session)
     response = client.post(_path(preferences_url(lead)), data={"action": "pause2"})
     assert "Paused" in response.text
-    assert _tick(datetime.now(UTC) + timedelta(days=5)) == []
+    assert _tick(datetime.now(UTC) + timedelta(days=5)) == ["Your email preferences are updated"]
     session.expire_all()
     held = session.scalars(select(Message).where(Message.status == "pending")).one()
     assert held.due_at >= datetime.now(UTC) + timedelta(days=13)
-    assert _tick(datetime.now(UTC) + timedelta(days=15)) == ["What a hard knock can do"]
+    assert _tick(datetime.now(UTC) + timedelta(days=15)) == ["What a hard knock to the leg can do"]
 
 
 def test_delete_my_data_keeps_only_suppression_and_anonymous_trail(
@@ -143,7 +144,7 @@ def test_resubscribing_needs_a_new_opt_in(client, session, sequences_loaded) -> 
     client.post("/api/subscribe", json=SIGNUP)
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.UNSUBSCRIBED
-    assert _tick() == ["Please confirm your email address"]
+    assert _tick() == ["You're unsubscribed", "Please confirm your email address"]
     fresh = link_in(text_part(outbox_messages(get_settings().resolved_outbox_dir)[-1]), "/confirm/")
     assert client.get(_path(fresh)).status_code == 200
     session.expire_all()

@@ -1,0 +1,167 @@
+"""Every shipped email rendered for sample people: for `nurture preview` and for checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nurture.appointments.models import Appointment
+from nurture.config import get_settings
+from nurture.delivery.compose import appointment_context, clinic_context, lead_context
+from nurture.leads.models import Lead, NumbnessType
+from nurture.links import confirm_url, preferences_url
+from nurture.rendering.environment import RenderedEmail, get_renderer
+from nurture.sequences.files import read_sequence_file, sequence_files
+
+# Words that name a condition or a numbness type: never in a subject line (privacy rule).
+CONDITION_WORDS = re.compile(
+    r"numb|tingl|pins and needles|sciatic|neuropath|diabet|paresthesi|chronic|acute|"
+    r"intermittent|\bdisc\b|stroke|injur|inflamm",
+    re.I,
+)
+MAX_BYTES = 100 * 1024  # Gmail clips larger messages
+_HREF = re.compile(r"""href=["']([^"']+)["']""", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One rendered email and what kind of email it is."""
+
+    name: str
+    marketing: bool
+    email: RenderedEmail
+
+
+def sample_lead(numbness_type: str) -> Lead:
+    """Return an unsaved lead to render for."""
+    return Lead(
+        id=1,
+        email="sam@example.com",
+        first_name="Sam",
+        numbness_type=numbness_type,
+        timezone=get_settings().clinic_timezone,
+        token_version=0,
+    )
+
+
+def _appointment() -> Appointment:
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(
+        hour=14, minute=30, second=0, microsecond=0
+    )
+    return Appointment(
+        id=1,
+        lead_id=1,
+        starts_at=start,
+        timezone=get_settings().clinic_timezone,
+        duration_minutes=45,
+        location="",
+        revision=0,
+        status="booked",
+    )
+
+
+def all_samples() -> Iterator[Sample]:
+    """Render every shipped sequence step and transactional email."""
+    s = get_settings()
+    renderer = get_renderer()
+    for path in sequence_files(s.templates_dir / "sequences"):
+        spec = read_sequence_file(path)
+        audience = spec.audience if spec.audience in set(NumbnessType) else "unsure"
+        lead = sample_lead(audience)
+        for position, step in enumerate(spec.steps, start=1):
+            # The same opaque campaign tag a real send uses: never the sequence's audience.
+            context = lead_context(lead, content=f"step-{position}")
+            yield Sample(
+                f"{spec.slug}/{step.key}",
+                True,
+                renderer.render_step(
+                    subject=step.subject,
+                    preheader=step.preheader,
+                    body_html=step.html,
+                    body_text=step.text,
+                    context=context,
+                ),
+            )
+    for kind in sorted(NumbnessType):
+        lead = sample_lead(kind)
+        base: dict[str, Any] = {
+            **clinic_context(),
+            "marketing": False,
+            "first_name": "Sam",
+            "preferences_url": preferences_url(lead),
+        }
+        named: dict[str, dict[str, Any]] = {
+            "confirm": {"confirm_url": confirm_url(lead)},
+            "goodbye": {},
+            "preferences_changed": {"change": "emails are paused until 8 December 2026"},
+        }
+        appointment = _appointment()
+        for name in (
+            "appointment_confirmation",
+            "appointment_reminder",
+            "appointment_update",
+            "appointment_cancellation",
+        ):
+            named[name] = appointment_context(appointment)
+        for name, extra in named.items():
+            yield Sample(
+                f"transactional/{name}/{kind}",
+                False,
+                renderer.render_named(name, {**base, **extra}),
+            )
+
+
+def problems(sample: Sample, *, require_https: bool) -> list[str]:
+    """Return what is wrong with a rendered email (empty when it is fit to send)."""
+    email = sample.email
+    found: list[str] = []
+    s = get_settings()
+    if CONDITION_WORDS.search(email.subject) or CONDITION_WORDS.search(email.preheader):
+        found.append(f"subject or preheader names a condition: {email.subject!r}")
+    if len(email.subject) > 60:
+        found.append(f"subject is {len(email.subject)} characters (keep it under 60)")
+    if not email.text.strip() or not email.html.strip():
+        found.append("a part is empty")
+    if "<" in email.text and re.search(r"</?[a-z]+[ >]", email.text):
+        found.append("the text part has HTML left in it")
+    size = len(email.html.encode()) + len(email.text.encode())
+    if size > MAX_BYTES:
+        found.append(f"{size} bytes; Gmail clips emails over {MAX_BYTES}")
+    if sample.marketing:
+        if "/unsubscribe/" not in email.html or "/unsubscribe/" not in email.text:
+            found.append("no unsubscribe link")
+        if s.clinic_address not in email.html or s.clinic_address not in email.text:
+            found.append("no postal address")
+        if "emergency" not in email.text.lower():
+            found.append("no safety box")
+    if require_https:
+        for href in _HREF.findall(email.html):
+            if not href.startswith(("https://", "mailto:", "tel:")):
+                found.append(f"link is not absolute https: {href}")
+    return found
+
+
+def write_gallery(out: Path, samples: list[Sample]) -> list[Path]:
+    """Write each sample as .html and .txt plus an index page; return the HTML files."""
+    out.mkdir(parents=True, exist_ok=True)
+    pages: list[Path] = []
+    rows = []
+    for sample in samples:
+        stem = sample.name.replace("/", "__")
+        html_path = out / f"{stem}.html"
+        html_path.write_text(sample.email.html, encoding="utf-8")
+        (out / f"{stem}.txt").write_text(
+            f"Subject: {sample.email.subject}\n\n{sample.email.text}", encoding="utf-8"
+        )
+        pages.append(html_path)
+        rows.append(f'<li><a href="{stem}.html">{sample.name}</a>: {sample.email.subject}</li>')
+    (out / "index.html").write_text(
+        "<!DOCTYPE html><meta charset=utf-8><title>Nurture emails</title><h1>Every email</h1>"
+        f"<ul>{''.join(rows)}</ul>",
+        encoding="utf-8",
+    )
+    return pages

@@ -1,0 +1,96 @@
+"""Every shipped email, rendered for a lead of each type, is fit to send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nurture.cli import main
+from nurture.config import get_settings
+from nurture.rendering.preview import CONDITION_WORDS, Sample, all_samples, problems
+from nurture.sequences.files import read_sequence_file, sequence_files
+
+
+@pytest.fixture
+def samples(settings) -> list[Sample]:  # type: ignore[no-untyped-def]
+    settings(base_url="https://nurture.clinic.example.org", env="production", secret_key="p" * 40)
+    return list(all_samples())
+
+
+def test_every_email_passes_the_checks(samples: list[Sample]) -> None:
+    found = {s.name: problems(s, require_https=True) for s in samples}
+    assert {name: p for name, p in found.items() if p} == {}
+    marketing = [s for s in samples if s.marketing]
+    transactional = [s for s in samples if not s.marketing]
+    assert len(marketing) >= 20
+    assert len(transactional) == 4 * 7  # seven transactional emails for each type
+
+
+def test_checks_catch_what_they_should(samples: list[Sample]) -> None:
+    import dataclasses
+
+    good = next(s for s in samples if s.marketing)
+    bad_email = dataclasses.replace(
+        good.email,
+        subject="Your sciatica update",
+        html=good.email.html.replace("/unsubscribe/", "/x/").replace(
+            'href="https://', 'href="http://'
+        ),
+    )
+    found = problems(dataclasses.replace(good, email=bad_email), require_https=True)
+    assert any("names a condition" in p for p in found)
+    assert any("unsubscribe" in p for p in found)
+    assert any("not absolute https" in p for p in found)
+
+
+def test_sequences_have_the_planned_shape() -> None:
+    specs = {
+        read_sequence_file(p).audience: read_sequence_file(p)
+        for p in sequence_files(get_settings().templates_dir / "sequences")
+    }
+    lengths = {k: len(specs[k].steps) for k in ("acute", "chronic", "intermittent", "unsure")}
+    assert 3 <= lengths["acute"] <= 4
+    assert 6 <= lengths["chronic"] <= 7
+    assert 4 <= lengths["intermittent"] <= 5
+    assert 3 <= lengths["unsure"] <= 4
+    for audience in ("acute", "chronic", "intermittent", "unsure"):
+        steps = specs[audience].steps
+        kinds = [s.kind for s in steps]
+        assert kinds[-1] == "booking_reminder"  # the series ends with a call to book
+        assert "booking_reminder" in kinds[1:-1]  # and one is woven in earlier
+        assert all(not CONDITION_WORDS.search(s.subject) for s in steps)
+    assert "preferences_url" in specs["unsure"].steps[0].html
+
+
+def test_booking_links_carry_campaign_tracking_but_no_health_detail(samples) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    for sample in samples:
+        if not sample.marketing:
+            continue
+        for url in re.findall(r'href="([^"]*booking[^"]*)"', sample.email.html):
+            assert "utm_source=nurture" in url
+            assert not CONDITION_WORDS.search(url)
+
+
+def test_preview_writes_a_gallery(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["preview", "--out", str(tmp_path), "--no-screenshots"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "index.html").is_file()
+    assert (tmp_path / "chronic-basics__sciatic-nerve.html").is_file()
+    text = (tmp_path / "chronic-basics__sciatic-nerve.txt").read_text()
+    assert text.startswith("Subject: The longest nerve in your body")
+
+
+@pytest.mark.slow
+def test_preview_screenshots_in_chromium(tmp_path: Path) -> None:
+    from tests.browser import chromium_path
+
+    chromium_path()  # skip (or fail when required) without Chromium
+    result = CliRunner().invoke(main, ["preview", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    pages = [p for p in tmp_path.glob("*.html") if p.name != "index.html"]
+    assert len(list(tmp_path.glob("*.png"))) == 2 * len(pages)
+    assert (tmp_path / "unsure-basics__welcome.phone.png").stat().st_size > 10_000
