@@ -424,12 +424,21 @@ def _parse_now(text: str) -> datetime:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def web(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+def web(host: str, port: int, workers: int) -> None:
     """Serve the web app (landing page, API, outbox)."""
     import uvicorn
 
     _settings()
-    uvicorn.run("nurture.web:create_app", factory=True, host=host, port=port, proxy_headers=True)
+    uvicorn.run(
+        "nurture.web:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        workers=workers,
+        log_level="warning" if workers > 1 else "info",
+    )
 
 
 @main.command()
