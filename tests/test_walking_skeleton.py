@@ -32,8 +32,12 @@ def tick(at: datetime) -> str:
 
 
 def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loaded) -> None:
-    assert client.post("/api/subscribe", json=SIGNUP).status_code == 202
-    start = datetime.now(UTC)
+    from nurture import clock
+
+    # A fixed Monday, 09:00 in Chicago, so the send window gives the same answer every run.
+    start = datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
+    with clock.frozen_at(start - timedelta(seconds=5)):
+        assert client.post("/api/subscribe", json=SIGNUP).status_code == 202
     out = tick(start)
     assert "sent: Please confirm your email address" in out
     outbox = get_settings().resolved_outbox_dir
@@ -43,7 +47,8 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     link = link_in(text_part(confirmation), "/confirm/")
     assert link.startswith("https://nurture.test/confirm/")
 
-    page = client.get(link.removeprefix("https://nurture.test"))
+    with clock.frozen_at(start + timedelta(seconds=30)):
+        page = client.get(link.removeprefix("https://nurture.test"))
     assert page.status_code == 200
     assert "confirmed" in page.text
     session.expire_all()
@@ -54,7 +59,7 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     assert enrollment.status == EnrollmentStatus.ACTIVE
 
     # The welcome step has no delay: the next tick sends it.
-    out = tick(start + timedelta(seconds=1))
+    out = tick(start + timedelta(minutes=1))
     assert "sent: Welcome, Sam: your first short read" in out
     welcome = outbox_messages(outbox)[-1]
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
