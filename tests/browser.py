@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from nurture.rendering.screenshots import CHROMIUM_FLAGS, chromium
 
 
 def chromium_path() -> str:
     """Return the system Chromium, or skip (fail when the run requires it)."""
-    path = os.environ.get("NURTURE_CHROMIUM") or shutil.which("chromium")
-    if path:
-        return path
-    required = "chromium" in os.environ.get("NURTURE_TEST_REQUIRE", "")
-    message = "Chromium is not installed (apt-get install chromium)"
-    if required:
-        pytest.fail(message)
-    pytest.skip(message)
+    try:
+        return chromium()
+    except FileNotFoundError as exc:
+        if "chromium" in os.environ.get("NURTURE_TEST_REQUIRE", ""):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
     raise AssertionError("unreachable")
 
 

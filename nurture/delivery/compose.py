@@ -222,35 +222,34 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
                 ),
             )
         rendered = renderer.render_named(message.template or "", context)
+    common: dict[str, Any] = {
+        "to_email": address,
+        "subject": rendered.subject,
+        "html": rendered.html,
+        "text": rendered.text,
+        "custom_args": custom_args,
+    }
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = links.unsubscribe_url(lead)
         sender_domain = s.marketing_from_email.rpartition("@")[2]
         return OutgoingEmail(
-            to_email=address,
+            **common,
             from_email=s.marketing_from_email,
             from_name=s.marketing_from_name,
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
             headers={
                 "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{s.marketing_from_email}"
                 f"?subject=unsubscribe-{message.lead_id}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
             },
-            custom_args=custom_args,
             categories=("marketing",),
             track_opens=s.track_marketing_opens,
             track_clicks=s.track_marketing_clicks,
         )
     return OutgoingEmail(
-        to_email=address,
+        **common,
         from_email=s.transactional_from_email,
         from_name=s.transactional_from_name,
-        subject=rendered.subject,
-        html=rendered.html,
-        text=rendered.text,
-        custom_args=custom_args,
         categories=("transactional",),
         attachments=attachments,
     )
