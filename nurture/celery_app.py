@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
+
+# One line per HTTP request to SendGrid is noise at INFO; delivery logs its own outcomes.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 app = Celery("nurture", include=["nurture.tasks"])
 app.config_from_object("celeryconfig")

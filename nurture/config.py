@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     tick_seconds: float = 30.0
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
+    max_in_flight: int = Field(default=5000, ge=1)
     max_send_attempts: int = Field(default=5, ge=1)
     confirm_link_max_age_hours: int = Field(default=72, ge=1)
     max_request_bytes: int = 16 * 1024

@@ -42,6 +42,8 @@ class Message(Base):
         UniqueConstraint("enrollment_id", "step_id"),
         UniqueConstraint("appointment_id", "reminder"),
         Index("ix_messages_status_due_at", "status", "due_at"),
+        # reclaim_expired reads only rows in flight whose lease ran out.
+        Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +57,27 @@ def plan(
             raise
         return found
     return message
+
+
+def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert many outbox rows in one statement; rows whose key exists are left alone."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(Message)
+        .values([{"status": MessageStatus.PENDING, "context": {}, **row} for row in rows])
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def in_flight(session: Session) -> int:
+    """Count rows claimed and not yet settled."""
+    return int(
+        session.scalar(select(func.count()).where(Message.status == MessageStatus.SENDING)) or 0
+    )
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:

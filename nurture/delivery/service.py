@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -53,13 +54,19 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
 
 
-def _advance_if_step(session: Session, message: Message, facts: Facts, at: datetime) -> None:
+def _advance_if_step(
+    session: Session,
+    message: Message,
+    facts: Facts,
+    at: datetime,
+    batch: list[dict[str, Any]] | None = None,
+) -> None:
     if message.enrollment_id is None or message.step_id is None:
         return
     enrollment = facts.enrollments.get(message.enrollment_id)
     step = facts.steps.get(message.step_id)
     if enrollment is not None and step is not None:
-        enrollments.advance(session, enrollment=enrollment, step=step, at=at)
+        enrollments.advance(session, enrollment=enrollment, step=step, at=at, batch=batch)
 
 
 def _load(session: Session, ids: Sequence[int]) -> list[Message]:
@@ -78,17 +85,25 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
     now = clock.now()
     ready: list[tuple[int, OutgoingEmail]] = []
     settled: list[Outcome] = []
-    with session_scope() as session:
+    lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
+    with session_scope() as session, session.no_autoflush:
         messages = _load(session, ids)
         found = {m.id for m in messages}
         settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
         claimed = [m for m in messages if m.status == MessageStatus.SENDING]
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
         facts = gather(session, claimed, now)
+        plans: list[dict[str, Any]] = []
         for message in claimed:
+            # Work on the batch has started: a queue that was slow to reach it must not make
+            # the tick take these rows for lost.
+            message.lease_expires_at = lease_until
             hold = check(message, facts, now)
             if hold is None:
-                ready.append((message.id, compose(message, facts)))
+                try:
+                    ready.append((message.id, compose(message, facts)))
+                except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
+                    settled.append(_render_failed(session, message, exc, now))
                 continue
             message.last_error = hold.reason
             message.claimed_at = message.lease_expires_at = None
@@ -97,9 +112,30 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             else:
                 message.status = hold.status
                 if hold.status == MessageStatus.SKIPPED:
-                    _advance_if_step(session, message, facts, now)
+                    _advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
+        outbox.plan_many(session, plans)
     return ready, settled
+
+
+def _render_failed(session: Session, message: Message, exc: Exception, now: datetime) -> Outcome:
+    """Fail a row whose template cannot render, with the reason staff need to fix it."""
+    detail = f"could not render the email: {type(exc).__name__}: {exc}"[:2000]
+    message.status = MessageStatus.FAILED
+    message.last_error = detail
+    message.attempts += 1
+    message.claimed_at = message.lease_expires_at = None
+    session.add(
+        MessageAttempt(
+            message_id=message.id,
+            attempted_at=now,
+            outcome="failed",
+            reason="render",
+            detail=detail,
+        )
+    )
+    log.error("message %s could not be rendered: %s", message.id, type(exc).__name__)
+    return Outcome(message.id, str(message.status), detail=detail)
 
 
 def _mark_started(ids: Sequence[int]) -> set[int]:
@@ -152,12 +188,15 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
     settings = get_settings()
     outcomes: list[Outcome] = []
     by_id = {r.message_id: r for r in results}
-    with session_scope() as session:
+    plans: list[dict[str, Any]] = []
+    with session_scope() as session, session.no_autoflush:
         messages = _load(session, list(by_id))
         facts = gather(session, [m for m in messages if m.enrollment_id is not None], now)
         for message in messages:
             result = by_id[message.id]
-            outcome = _apply(session, message, result, facts, now, settings.max_send_attempts)
+            outcome = _apply(
+                session, message, result, facts, now, settings.max_send_attempts, plans
+            )
             session.add(
                 MessageAttempt(
                     message_id=message.id,
@@ -170,6 +209,7 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
+        outbox.plan_many(session, plans)
     return outcomes
 
 
@@ -180,6 +220,7 @@ def _apply(
     facts: Facts,
     now: datetime,
     max_attempts: int,
+    plans: list[dict[str, Any]],
 ) -> str:
     """Apply one provider answer to its row; return the attempt's outcome."""
     error = result.error
@@ -191,7 +232,7 @@ def _apply(
         message.provider_message_id = result.provider_id
         message.sent_at = now
         message.last_error = None
-        _advance_if_step(session, message, facts, now)
+        _advance_if_step(session, message, facts, now, plans)
         return "sent"
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
@@ -310,16 +351,23 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         result.resent = events.resend_unanswered(
             session, now=now, after_seconds=settings.unknown_resend_after_seconds
         )
+    room = settings.max_in_flight
     for batch in range(max_batches):
         with session_scope() as session:
             if batch == 0:
                 result.released, result.unknown = outbox.reclaim_expired(session, now=now)
-            ids = outbox.claim_due(session, now=now, limit=settings.tick_batch_size, lease=lease)
+                # Claim no more than the workers can start before the lease runs out.
+                room = settings.max_in_flight - outbox.in_flight(session)
+            if room <= 0:
+                break
+            limit = min(settings.tick_batch_size, room)
+            ids = outbox.claim_due(session, now=now, limit=limit, lease=lease)
+            room -= len(ids)
         if not ids:
             break
         dispatch(ids)
         result.claimed.extend(ids)
-        if len(ids) < settings.tick_batch_size:
+        if len(ids) < limit:
             break
     result.duration = time.perf_counter() - started
     with session_scope() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -82,7 +83,13 @@ def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
 
 
 def _plan_step(
-    session: Session, *, enrollment: Enrollment, lead: Lead, step: Step, after: datetime
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    lead: Lead,
+    step: Step,
+    after: datetime,
+    batch: list[dict[str, Any]] | None = None,
 ) -> None:
     tz = lead_zone(lead)
     due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
@@ -90,18 +97,29 @@ def _plan_step(
     immediate = step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0
     if not immediate:
         due = next_opening(due, tz=tz, window=sequences.window_of(enrollment.version))
-    outbox.plan(
-        session,
-        key=step_key(enrollment.id, step.id),
-        stream=Stream.MARKETING,
-        due_at=due,
-        lead_id=lead.id,
-        enrollment_id=enrollment.id,
-        step_id=step.id,
-    )
+    row: dict[str, Any] = {
+        "key": step_key(enrollment.id, step.id),
+        "stream": Stream.MARKETING,
+        "due_at": due,
+        "lead_id": lead.id,
+        "enrollment_id": enrollment.id,
+        "step_id": step.id,
+    }
+    if batch is not None:
+        # The caller inserts a whole chunk's next steps in one statement (outbox.plan_many).
+        batch.append({**row, "created_at": after})
+        return
+    outbox.plan(session, **row)
 
 
-def advance(session: Session, *, enrollment: Enrollment, step: Step, at: datetime) -> Step | None:
+def advance(
+    session: Session,
+    *,
+    enrollment: Enrollment,
+    step: Step,
+    at: datetime,
+    batch: list[dict[str, Any]] | None = None,
+) -> Step | None:
     """Record that `step` is done (sent or skipped) and plan the next one; return it."""
     enrollment.last_position = max(enrollment.last_position, step.position)
     following = [s for s in enrollment.version.steps if s.position > step.position]
@@ -111,7 +129,14 @@ def advance(session: Session, *, enrollment: Enrollment, step: Step, at: datetim
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.ended_at = at
         return None
-    _plan_step(session, enrollment=enrollment, lead=enrollment.lead, step=following[0], after=at)
+    _plan_step(
+        session,
+        enrollment=enrollment,
+        lead=enrollment.lead,
+        step=following[0],
+        after=at,
+        batch=batch,
+    )
     return following[0]
 
 

@@ -208,3 +208,54 @@ def test_outbox_files_are_standard_and_readable_on_the_outbox_page(session, clie
     assert "srcdoc=" in page.text
     assert client.get("/outbox/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert client.get(f"/outbox/{name}/raw").headers["content-type"] == "message/rfc822"
+
+
+def test_a_row_that_cannot_render_fails_alone(session, settings) -> None:
+    from nurture.enrollments import service as enrollments
+    from nurture.sequences import service as sequences
+    from nurture.sequences.files import SequenceSpec
+
+    broken = SequenceSpec.model_validate(
+        {
+            "slug": "broken",
+            "name": "Broken",
+            "audience": "acute",
+            "steps": [{"key": "one", "subject": "Hi", "html": "<p>{{ no_such_variable }}</p>"}],
+        }
+    )
+    sequences.publish_spec(session, spec=broken)
+    lead = make_lead(session, email_address="broken@example.com", numbness_type="acute")
+    enrollments.enroll(session, lead=lead, now=NOW - timedelta(minutes=1))
+    ids = _confirmations(session, 2)
+    backend = OutboxBackend(settings().resolved_outbox_dir)
+    with clock.frozen_at(NOW):
+        outcomes = []
+        service.tick(
+            dispatch=lambda batch: outcomes.extend(service.deliver_batch(batch, backend=backend))
+        )
+    by_status = sorted(o.status for o in outcomes)
+    assert by_status == ["failed", "sent", "sent"]
+    session.expire_all()
+    failed = session.scalars(select(Message).where(Message.status == "failed")).one()
+    assert "could not render" in (failed.last_error or "")
+    assert "no_such_variable" in (failed.last_error or "")
+    assert failed.attempts == 1
+    assert (
+        sorted(m.id for m in session.scalars(select(Message).where(Message.status == "sent")))
+        == ids
+    )
+
+
+def test_ticks_claim_no_more_than_can_be_in_flight(session, settings) -> None:
+    settings(max_in_flight="3")
+    _confirmations(session, 5)
+    with clock.frozen_at(NOW):
+        first = service.tick(dispatch=lambda ids: None)
+        second = service.tick(dispatch=lambda ids: None)
+    assert len(first.claimed) == 3
+    assert second.claimed == []
+    backend = OutboxBackend(settings().resolved_outbox_dir)
+    with clock.frozen_at(NOW):
+        service.deliver_batch(first.claimed, backend=backend)
+        third = service.tick(dispatch=lambda ids: None)
+    assert len(third.claimed) == 2
