@@ -2,8 +2,10 @@
 
 Posts the same rendered email (payload built with the sendgrid Mail helper, as both backends
 do) N times with bounded concurrency against the local fake SendGrid (in its own process), at
-each injected latency. Rounds alternate the order of the two transports; the figures are the
-median over rounds, and the ratio pooled/package is taken within each round (same conditions).
+each injected latency, over HTTPS (self-signed certificate, as the real API is HTTPS only, so
+a new connection per request pays a TLS handshake) and over plain HTTP. Rounds alternate
+the order of the two transports; the figures are the median over rounds, and the ratio
+pooled/package is taken within each round (same conditions).
 
     /work/venv/bin/python bench/bench_sendgrid_transport.py [--n 2000] [--concurrency 32]
 """
@@ -11,6 +13,7 @@ median over rounds, and the ratio pooled/package is taken within each round (sam
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +28,8 @@ def run_once(backend, email, n: int, concurrency: int, server: FakeSendGrid) -> 
         ids = list(pool.map(lambda _: backend.send(email), range(n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     stats = server.stats()
-    assert stats["accepted"] == n and all(ids), (stats, n)
+    assert stats["accepted"] == n, (stats, n)
+    assert all(ids)
     return {"rate": n / wall, "cpu_ms": cpu / n * 1e3, "wall": wall}
 
 
@@ -34,10 +38,31 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="POSTs per transport per round")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--latencies", default="0,0.05", help="server latencies, seconds")
+    parser.add_argument("--modes", default="https,http", help="https (as the real API), http")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    print(benchlib.describe_code())
 
-    with FakeSendGrid(latency=0.0) as server:
+    summary = []
+    for mode in args.modes.split(","):
+        summary += run_mode(args, tls=(mode == "https"))
+
+    print("\nsummary (median of rounds)")
+    print(
+        f"  {'scheme':>6} {'latency':>8} {'package/s':>10} {'pooled/s':>10} {'pooled/package':>15}"
+    )
+    for row in summary:
+        print(
+            f"  {row['mode']:>6} {row['latency_ms']:6.0f}ms {row['package']:10.0f} "
+            f"{row['pooled']:10.0f} {row['ratio']:14.2f}x"
+        )
+
+
+def run_mode(args: argparse.Namespace, *, tls: bool) -> list[dict[str, float | str]]:
+    mode = "https" if tls else "http"
+    with FakeSendGrid(latency=0.0, tls=tls) as server:
+        if server.cert is not None:
+            os.environ["SSL_CERT_FILE"] = str(server.cert)  # urllib and httpx both honour it
         benchlib.configure(
             email_backend="sendgrid",
             sendgrid_api_key=server.api_key,
@@ -54,11 +79,11 @@ def main() -> None:
         }
         email = benchlib.sample_email()
         print(
-            f"SendGrid transport: {args.n} POSTs x {args.rounds} rounds per transport, "
+            f"\n=== {mode}: {args.n} POSTs x {args.rounds} rounds per transport, "
             f"{args.concurrency} in flight, payload {len(str(email.html)) + len(email.text)} "
-            f"chars of body; fake server pid {server.pid}"
+            f"chars of body; fake server pid {server.pid} ({server.url})"
         )
-        summary = []
+        summary: list[dict[str, float | str]] = []
         for latency in [float(x) for x in args.latencies.split(",")]:
             server.set_latency(latency)
             for backend in backends.values():  # warm up: imports, pools, server threads
@@ -67,30 +92,30 @@ def main() -> None:
             ratios = []
             for r in range(args.rounds):
                 order = list(backends) if r % 2 == 0 else list(reversed(backends))
-                this = {name: run_once(backends[name], email, args.n, args.concurrency, server)
-                        for name in order}  # fmt: skip
+                this = {
+                    name: run_once(backends[name], email, args.n, args.concurrency, server)
+                    for name in order
+                }
                 for name, res in this.items():
                     results[name].append(res)
                 ratios.append(this["pooled"]["rate"] / this["package"]["rate"])
             ceiling = args.concurrency / latency if latency else float("inf")
-            print(f"\nlatency {latency * 1e3:.0f} ms (ceiling {ceiling:.0f}/s if latency-bound):")
-            row = {"latency_ms": latency * 1e3}
+            print(f"latency {latency * 1e3:.0f} ms (ceiling {ceiling:.0f}/s if latency-bound):")
+            row: dict[str, float | str] = {"mode": mode, "latency_ms": latency * 1e3}
             for name in backends:
                 rate = benchlib.median([x["rate"] for x in results[name]])
                 cpu = benchlib.median([x["cpu_ms"] for x in results[name]])
                 row[name] = rate
                 print(f"  {name:<8} {rate:8.0f} emails/s   client CPU {cpu:.3f} ms/email")
             row["ratio"] = benchlib.median(ratios)
-            print(f"  ratio pooled/package: {row['ratio']:.2f}x "
-                  f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")  # fmt: skip
+            print(
+                f"  ratio pooled/package: {row['ratio']:.2f}x "
+                f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})"
+            )
             summary.append(row)
         backends["pooled"].close()  # type: ignore[attr-defined]
-
-    print("\nsummary (median of rounds)")
-    print(f"  {'latency':>8} {'package/s':>10} {'pooled/s':>10} {'pooled/package':>15}")
-    for row in summary:
-        print(f"  {row['latency_ms']:6.0f}ms {row['package']:10.0f} {row['pooled']:10.0f} "
-              f"{row['ratio']:14.2f}x")  # fmt: skip
+        os.environ.pop("SSL_CERT_FILE", None)
+    return summary
 
 
 if __name__ == "__main__":

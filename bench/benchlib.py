@@ -34,6 +34,43 @@ SECRET_KEY = "bench-secret-key-that-is-long-enough-0123456789abcdef"
 AUDIENCES = ("acute", "chronic", "intermittent", "unsure")
 
 
+# --------------------------------------------------------------------------- provenance
+
+
+def describe_code() -> str:
+    """Which nurture is measured: its path and commit (plus 'dirty' for local changes)."""
+    import nurture
+
+    where = Path(nurture.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(where),
+                "status",
+                "--porcelain",
+                "nurture",
+                "templates",
+                "celeryconfig.py",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        commit = sha + (" + uncommitted changes" if dirty else "")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        marker = where / ".snapshot-commit"
+        commit = marker.read_text().strip() if marker.exists() else "unknown commit"
+    return f"nurture from {where} ({commit})"
+
+
 # --------------------------------------------------------------------------- databases
 
 
@@ -271,18 +308,37 @@ def sample_message(i: int = 1, audience: str = "chronic"):  # type: ignore[no-un
     spec = read_sequence_file(get_settings().templates_dir / "sequences" / f"{audience}.yml")
     s = spec.steps[0]
     step = Step(
-        id=1, position=1, key=s.key, kind=s.kind, delay_days=0, delay_minutes=0,
-        subject=s.subject, preheader=s.preheader, condition=s.condition,
-        body_html=s.html, body_text=s.text,
-    )  # fmt: skip
+        id=1,
+        position=1,
+        key=s.key,
+        kind=s.kind,
+        delay_days=0,
+        delay_minutes=0,
+        subject=s.subject,
+        preheader=s.preheader,
+        condition=s.condition,
+        body_html=s.html,
+        body_text=s.text,
+    )
     lead = Lead(
-        id=i, email=f"lead-{i}@example.com", first_name="Robin", numbness_type=audience,
-        timezone="Europe/Berlin", status="active", token_version=0,
-    )  # fmt: skip
+        id=i,
+        email=f"lead-{i}@example.com",
+        first_name="Robin",
+        numbness_type=audience,
+        timezone="Europe/Berlin",
+        status="active",
+        token_version=0,
+    )
     message = Message(
-        id=i, key=f"step:{i}:1", stream="marketing", lead_id=i, enrollment_id=None, step_id=1,
-        context={}, status="sending",
-    )  # fmt: skip
+        id=i,
+        key=f"step:{i}:1",
+        stream="marketing",
+        lead_id=i,
+        enrollment_id=None,
+        step_id=1,
+        context={},
+        status="sending",
+    )
     message.lead = lead
     return message, Facts(steps={1: step}), step, lead
 
@@ -447,7 +503,7 @@ class CpuMeter:
             "busy_share": (total - idle) / total if total else 0.0,
             "busy_cores": (total - idle) / total * psutil.cpu_count() if total else 0.0,
         }
-        used: dict[str, float] = {name: 0.0 for name in self.groups}
+        used: dict[str, float] = dict.fromkeys(self.groups, 0.0)
         for (name, pid), last in self._last.items():
             used[name] += max(last - self._first.get((name, pid), 0.0), 0.0)
         return used
@@ -458,10 +514,12 @@ class CpuMeter:
             f"  CPU over {self.wall:.1f}s wall on {cores} cores "
             f"(machine busy {self.system['busy_share'] * 100:.0f}%):"
         ]
-        for name, sec in used.items():
+        rows = dict(used)
+        rows["(all others)"] = max(self.system["busy_cores"] * self.wall - sum(used.values()), 0.0)
+        for name, sec in rows.items():
             share = sec / self.wall if self.wall else 0
             extra = f", {sec / per * 1e3:.3f} ms/{unit}" if per else ""
-            lines.append(f"    {name:<14} {sec:7.2f} s  = {share:5.2f} cores{extra}")
+            lines.append(f"    {name:<16} {sec:7.2f} s  = {share:5.2f} cores{extra}")
         return "\n".join(lines)
 
 
@@ -482,3 +540,77 @@ def rss_mb(processes: Iterable[psutil.Process]) -> float:
         except psutil.NoSuchProcess:
             pass
     return total / 2**20
+
+
+# --------------------------------------------------------------------------- the real stack
+
+
+@dataclass
+class Stack:
+    """`python -m nurture worker` and `python -m nurture beat` as child processes."""
+
+    worker: Child
+    beat: Child | None
+    logdir: Path
+
+    def stop(self) -> None:
+        if self.beat is not None:
+            stop(self.beat)
+        stop(self.worker, timeout=60)
+
+
+def start_stack(
+    *, env: dict[str, str], logdir: Path, procs: int, beat: bool = True, pool: str = "prefork"
+) -> Stack:
+    """Start a nurture worker (prefork, `procs` children) and beat; wait until ready."""
+    worker = spawn(
+        "worker",
+        [python(), "-m", "nurture", "worker", "--pool", pool, "--concurrency", str(procs)],
+        env=env,
+        cwd=logdir,
+        logdir=logdir,
+    )
+    try:
+        wait_ready(worker, timeout=90)
+    except BaseException:
+        stop(worker)
+        raise
+    beat_child = None
+    if beat:
+        beat_child = spawn(
+            "beat", [python(), "-m", "nurture", "beat"], env=env, cwd=logdir, logdir=logdir
+        )
+        wait_for(lambda: "Starting..." in beat_child.log_text(), timeout=60, what="beat start")
+    return Stack(worker, beat_child, logdir)
+
+
+def make_due(first: int, last: int) -> float:
+    """Set due_at = now() on messages first..last; return the wall time right after commit."""
+    from sqlalchemy import text
+
+    from nurture.db import get_engine
+
+    with get_engine().begin() as conn:
+        conn.execute(
+            text("UPDATE messages SET due_at = now() WHERE id BETWEEN :a AND :b"),
+            {"a": first, "b": last},
+        )
+    return time.time()
+
+
+def sent_window(first: int, last: int) -> tuple[int, float | None, float | None]:
+    """(sent count, first sent_at, last sent_at) as epoch seconds, for messages first..last."""
+    from sqlalchemy import text
+
+    from nurture.db import get_engine
+
+    with get_engine().connect() as conn:
+        n, lo, hi = conn.execute(
+            text(
+                "SELECT count(*), extract(epoch FROM min(sent_at)),"
+                " extract(epoch FROM max(sent_at)) FROM messages"
+                " WHERE id BETWEEN :a AND :b AND status = 'sent'"
+            ),
+            {"a": first, "b": last},
+        ).one()
+    return int(n), (float(lo) if lo is not None else None), (float(hi) if hi is not None else None)

@@ -2,6 +2,8 @@
 
 The server must not share a GIL with the code being measured, so benchmarks start it with
 `FakeSendGrid()` (a spawned child process, controlled over a pipe: latency, counters, stop).
+`FakeSendGrid(tls=True)` serves HTTPS with a throwaway self-signed certificate, like the real
+API (which is HTTPS only), so a new connection per request also pays a TLS handshake.
 
 Two changes from the test setup, both on the server side only:
 - the listen backlog is raised from socketserver's default of 5 to 1024, so bursts of new
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,7 +53,55 @@ class _CountingSink:
         return iter(self.last)
 
 
-def _start_server(latency: float, api_key: str):  # type: ignore[no-untyped-def]
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed EC certificate for 127.0.0.1 (clients trust it via SSL_CERT_FILE)."""
+    cert, key = folder / "fake-sendgrid.crt", folder / "fake-sendgrid.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _enable_tls(server: Any, cert: Path, key: Path) -> None:
+    """Serve HTTPS; each connection's handshake runs in its own handler thread."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd = server.httpd
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+    base = httpd.RequestHandlerClass
+
+    class TLSHandler(base):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            self.request.do_handshake()
+            super().setup()
+
+    httpd.RequestHandlerClass = TLSHandler
+
+
+def _start_server(latency: float, api_key: str, tls_files: tuple[str, str] | None = None):  # type: ignore[no-untyped-def]
     from http.server import ThreadingHTTPServer
 
     ThreadingHTTPServer.request_queue_size = 1024
@@ -58,13 +110,18 @@ def _start_server(latency: float, api_key: str):  # type: ignore[no-untyped-def]
     server = SendGridServer(api_key=api_key)
     server.state.latency = latency
     server.state.accepted = _CountingSink()  # type: ignore[assignment]
+    if tls_files:
+        _enable_tls(server, Path(tls_files[0]), Path(tls_files[1]))
     server.__enter__()
     return server
 
 
-def _child(conn: Any, latency: float, api_key: str) -> None:
-    server = _start_server(latency, api_key)
-    conn.send(server.url)
+def _child(
+    conn: Any, latency: float, api_key: str, tls_files: tuple[str, str] | None = None
+) -> None:
+    server = _start_server(latency, api_key, tls_files)
+    url = server.url.replace("http://", "https://") if tls_files else server.url
+    conn.send(url)
     state = server.state
     while True:
         try:
@@ -94,14 +151,33 @@ def _child(conn: Any, latency: float, api_key: str) -> None:
 class FakeSendGrid:
     """The fake SendGrid API in a separate (spawned) process."""
 
-    def __init__(self, latency: float = 0.0, api_key: str = API_KEY) -> None:
+    def __init__(self, latency: float = 0.0, api_key: str = API_KEY, *, tls: bool = False) -> None:
+        """Start the server; with `tls`, serve HTTPS with a fresh self-signed certificate.
+
+        With TLS, clients must trust `self.cert`: set SSL_CERT_FILE to it before creating
+        them (both urllib, used by the sendgrid package, and httpx honour it).
+        """
         self.api_key = api_key
+        self.cert: Path | None = None
+        tls_files = None
+        if tls:
+            self._certdir = tempfile.TemporaryDirectory(prefix="fake-sendgrid-tls-")
+            cert, key = make_certificate(Path(self._certdir.name))
+            self.cert, tls_files = cert, (str(cert), str(key))
         ctx = mp.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self.process = ctx.Process(
-            target=_child, args=(child_conn, latency, api_key), daemon=True, name="fake-sendgrid"
+            target=_child,
+            args=(child_conn, latency, api_key, tls_files),
+            daemon=True,
+            name="fake-sendgrid",
         )
         self.process.start()
+        child_conn.close()
+        # (spawn re-imports the caller's __main__: scripts need an `if __name__ == "__main__"`)
+        if not self._conn.poll(60):
+            self.process.terminate()
+            raise RuntimeError("the fake SendGrid process did not start")
         self.url: str = self._conn.recv()
         self._lock = threading.Lock()
 
