@@ -195,13 +195,16 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     custom_args = {"nurture_message_id": str(message.id)}
     attachments: tuple[Attachment, ...] = ()
     step = facts.steps.get(message.step_id) if message.step_id is not None else None
+    unsubscribe = ""
     if step is not None and lead is not None:
+        context = lead_context(lead, content=f"step-{step.id}")
+        unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
         rendered: RenderedEmail = renderer.render_step(
             subject=step.subject,
             preheader=step.preheader,
             body_html=step.body_html,
             body_text=step.body_text,
-            context=lead_context(lead, content=f"step-{step.id}"),
+            context=context,
         )
     else:
         context = {**clinic_context(), "marketing": False, **message.context}
@@ -230,7 +233,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         "custom_args": custom_args,
     }
     if message.stream == Stream.MARKETING and lead is not None:
-        unsubscribe = links.unsubscribe_url(lead)
+        unsubscribe = unsubscribe or links.unsubscribe_url(lead)
         sender_domain = s.marketing_from_email.rpartition("@")[2]
         return OutgoingEmail(
             **common,
