@@ -90,8 +90,8 @@ def measure(label: str, url: str, args: argparse.Namespace) -> dict[str, float]:
         raise SystemExit(f"{label}: {failures} requests did not answer 202")
     return {
         "rate": args.requests / seconds,
-        "p50": benchlib.pct(latencies, 50) * 1000,
-        "p99": benchlib.pct(latencies, 99) * 1000,
+        "p50": benchlib.pct(latencies, 0.50) * 1000,
+        "p99": benchlib.pct(latencies, 0.99) * 1000,
     }
 
 
