@@ -82,6 +82,20 @@ def sequences_load(path: Path) -> None:
         click.echo(f"{r.slug}: {state}")
 
 
+@sequences.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def sequences_export(folder: Path) -> None:
+    """Write every live sequence as YAML (the format `load` reads), e.g. to keep them in git."""
+    from nurture.db import session_scope
+    from nurture.sequences.export import export_all
+
+    _settings()
+    with session_scope() as session:
+        files = export_all(session, folder=folder)
+    for path in files:
+        click.echo(f"wrote {path}")
+
+
 @sequences.command("migrate")
 @click.argument("slug")
 @click.option("--to", "to_number", type=int, help="Target version (default: the live one).")
