@@ -227,6 +227,46 @@ def leads() -> None:
     """Lead commands."""
 
 
+@leads.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def leads_import(path: Path) -> None:
+    """Import leads from CSV (email, first_name, numbness_type, timezone, consent_at,
+    consent_source); rows with consent are enrolled, bad rows stop the whole import."""
+    import time
+
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.leads.imports import LeadImportError, import_csv
+
+    _settings()
+    started = time.perf_counter()
+    try:
+        with session_scope() as session:
+            report = import_csv(session, path=path, now=clock.now())
+    except LeadImportError as exc:
+        shown = exc.problems[:50]
+        more = f"\n... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
+        raise click.ClickException("nothing imported:\n" + "\n".join(shown) + more) from exc
+    click.echo(
+        f"{report.created} leads imported ({report.consented} with consent, "
+        f"{report.enrolled} enrolled), {report.already_known} already known; "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@leads.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def leads_export(path: Path) -> None:
+    """Write every lead as CSV: the import columns plus status."""
+    from nurture.db import session_scope
+    from nurture.leads.imports import export_csv
+
+    _settings()
+    with session_scope() as session, path.open("w", newline="", encoding="utf-8") as fh:
+        count = export_csv(session, fh)
+    click.echo(f"{count} leads written to {path}")
+
+
 @leads.command("purge")
 def leads_purge() -> None:
     """Delete leads that never confirmed within NURTURE_PURGE_UNCONFIRMED_DAYS."""

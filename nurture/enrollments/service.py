@@ -82,6 +82,15 @@ def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
     )
 
 
+def due_for(step: Step, *, version: SequenceVersion, tz: ZoneInfo, after: datetime) -> datetime:
+    """When `step` falls due for a lead in `tz`, counted from `after`, inside the window."""
+    due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
+    # The first email right after confirming goes at once: the lead has just acted on it.
+    if step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0:
+        return due
+    return next_opening(due, tz=tz, window=sequences.window_of(version))
+
+
 def _plan_step(
     session: Session,
     *,
@@ -91,12 +100,7 @@ def _plan_step(
     after: datetime,
     batch: list[dict[str, Any]] | None = None,
 ) -> None:
-    tz = lead_zone(lead)
-    due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
-    # The first email right after confirming goes at once: the lead has just acted on it.
-    immediate = step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0
-    if not immediate:
-        due = next_opening(due, tz=tz, window=sequences.window_of(enrollment.version))
+    due = due_for(step, version=enrollment.version, tz=lead_zone(lead), after=after)
     row: dict[str, Any] = {
         "key": step_key(enrollment.id, step.id),
         "stream": Stream.MARKETING,
