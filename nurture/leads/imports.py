@@ -142,7 +142,7 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
         found = session.execute(
             select(Lead.email, Lead.id).where(Lead.email.in_([r.email for r in chunk]))
         )
-        ids.update(dict(found.tuples().all()))
+        ids.update(dict(found.all()))
     report.created = len(fresh)
     consented = [r for r in fresh if r.consent_at]
     report.consented = len(consented)
@@ -198,7 +198,7 @@ def _enroll(session: Session, rows: list[_Row], ids: dict[str, int], now: dateti
                 Enrollment.status == "active",
             )
         )
-        by_lead = dict(found.tuples().all())
+        by_lead = dict(found.all())
         plans = []
         for r in chunk:
             _, version, step = targets[r.numbness_type]
