@@ -86,16 +86,7 @@ def main() -> None:
     print(benchlib.describe_code())
 
     server = FakeSendGrid(latency=args.latency)
-    url = benchlib.create_database(DB)
-    benchlib.flush_redis()
-    try:
-        with benchlib.tempdir("nurture-bench-e2e-") as tmp:
-            run(args, server, url, tmp)
-    finally:
-        server.close()
-        benchlib.flush_redis()
-        if not args.keep_db:
-            benchlib.drop_database(DB)
+    benchlib.run_isolated(DB, "nurture-bench-e2e-", server, args, run)
 
 
 def run(args: argparse.Namespace, server: FakeSendGrid, url: str, tmp: Path) -> None:

@@ -118,6 +118,22 @@ def drop_database(name: str) -> None:
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def run_isolated(
+    db: str, prefix: str, server: Any, args: Any, run: Callable[[Any, Any, str, Path], None]
+) -> None:
+    """Run `run(args, server, url, tmp)` on a fresh database and Redis db, then clean up."""
+    url = create_database(db)
+    flush_redis()
+    try:
+        with tempdir(prefix) as tmp:
+            run(args, server, url, tmp)
+    finally:
+        server.close()
+        flush_redis()
+        if not args.keep_db:
+            drop_database(db)
+
+
 def flush_redis(url: str = BROKER_URL) -> None:
     import redis
 

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         return self.broker_url or "filesystem://"
 
     @property
+    def shared_counter_url(self) -> str:
+        """Where rate-limit counters live: Redis when it is the broker, else this process."""
+        broker = self.resolved_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+
+    @property
     def broker_folder(self) -> Path:
         """Return the folder the filesystem transport keeps its messages in."""
         return (self.data_dir / "broker").resolve()

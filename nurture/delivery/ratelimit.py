@@ -38,6 +38,4 @@ def get_limiter() -> SendRateLimiter | None:
     settings = get_settings()
     if settings.send_rate_per_second <= 0:
         return None
-    broker = settings.resolved_broker_url
-    storage = broker if broker.startswith(("redis://", "rediss://")) else "memory://"
-    return SendRateLimiter(settings.send_rate_per_second, storage)
+    return SendRateLimiter(settings.send_rate_per_second, settings.shared_counter_url)

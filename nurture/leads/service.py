@@ -151,14 +151,6 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
     return True
 
 
-def lead_from_unsubscribe_token(session: Session, token: str) -> Lead:
-    """Return the lead an unsubscribe token names; raise InvalidToken if there is none."""
-    lead = _lead_in(session, read_token("unsubscribe", token))
-    if lead is None:
-        raise InvalidToken("This link is not valid.")
-    return lead
-
-
 def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
     lead_id = payload.get("lead")
     if not isinstance(lead_id, int):

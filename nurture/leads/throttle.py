@@ -23,15 +23,10 @@ def _limiter(storage_url: str) -> tuple[MovingWindowRateLimiter, Storage]:
     return _LIMITERS[storage_url]
 
 
-def _storage_url() -> str:
-    broker = get_settings().resolved_broker_url
-    return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
-
-
 def allow_signup(*, ip: str | None, email: str) -> int | None:
     """Count a signup; return None if allowed, else seconds until the client may retry."""
     settings = get_settings()
-    limiter, _ = _limiter(_storage_url())
+    limiter, _ = _limiter(settings.shared_counter_url)
     digest = hashlib.sha256(email.encode()).hexdigest()[:32]  # no addresses in Redis keys
     checks: list[tuple[RateLimitItem, str]] = [
         (parse(settings.signup_rate_per_address), f"signup-address:{digest}")

@@ -222,7 +222,7 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
 def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """Show a one-button unsubscribe page (a GET never changes anything)."""
     try:
-        service.lead_from_unsubscribe_token(session, token)
+        service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
         return message_page(
             request, title="This link does not work", message=str(exc), status_code=400
@@ -240,7 +240,7 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLR
 def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """Unsubscribe at once; this is also the RFC 8058 one-click target (no cookie, no login)."""
     try:
-        lead = service.lead_from_unsubscribe_token(session, token)
+        lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
         return message_page(
             request, title="This link does not work", message=str(exc), status_code=400
