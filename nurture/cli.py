@@ -208,18 +208,13 @@ def consent() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def consent_export(path: Path) -> None:
     """Write every consent record to a CSV file (for staff and auditors)."""
-    import csv
-
     from nurture.db import session_scope
-    from nurture.leads.consent import export_rows
+    from nurture.leads.consent import write_csv
 
     _settings()
     with session_scope() as session, path.open("w", newline="", encoding="utf-8") as fh:
-        rows = export_rows(session)
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["lead_id"])
-        writer.writeheader()
-        writer.writerows(rows)
-    click.echo(f"{len(rows)} consent records written to {path}")
+        count = write_csv(session, fh)
+    click.echo(f"{count} consent records written to {path}")
 
 
 @main.group()
@@ -280,6 +275,59 @@ def leads_purge() -> None:
             session, now=clock.now(), days=settings.purge_unconfirmed_days
         )
     click.echo(f"{count} unconfirmed leads deleted")
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Studio accounts for clinic staff."""
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "editor"]),
+    default="editor",
+    show_default=True,
+    help="Editors work on sequences, leads and the outbox; admins also manage staff and data.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of prompting (for scripts).",
+)
+def staff_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a studio account that signs in at /studio."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.studio import audit
+    from nurture.studio.auth import MIN_PASSWORD_LENGTH, StaffError, create_staff
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(
+            f"Password (at least {MIN_PASSWORD_LENGTH} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    try:
+        with session_scope() as session:
+            staff = create_staff(
+                session, email=email, password=password, role=role, now=clock.now()
+            )
+            audit.record(
+                session,
+                staff=None,
+                action="staff.create",
+                target=staff.email,
+                after={"role": role, "disabled": False},
+            )
+            address = staff.email
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{address} ({role}) can sign in at {settings.base_url}/studio")
 
 
 @main.group("tokens")
@@ -588,6 +636,10 @@ def _announce(settings: Settings, host: str, port: int) -> None:
         click.echo(
             f"  Outbox         {base}/outbox  (emails also in {settings.resolved_outbox_dir})"
         )
+    click.echo(
+        f"  Studio         {base}/studio  "
+        "(make an account: nurture staff create you@clinic.example --role admin)"
+    )
     click.echo(f"  API docs       {base}/docs")
     click.echo(f"  Database       {_redact(settings.resolved_database_url)}")
     click.echo(f"  Broker         {_redact(settings.resolved_broker_url)}")

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1)
     confirm_link_max_age_hours: int = Field(default=72, ge=1)
     max_request_bytes: int = 16 * 1024
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    studio_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    studio_lockout_failures: int = Field(default=5, ge=1)
+    studio_lockout_minutes: int = Field(default=15, ge=1)
 
     clinic_name: str = "Example Spine & Nerve Clinic"
     clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"

@@ -12,11 +12,12 @@ from nurture.delivery.models import (
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead
 from nurture.sequences.models import Sequence, SequenceVersion, Step
-from nurture.studio.models import ApiToken, StaffUser
+from nurture.studio.models import ApiToken, AuditEntry, StaffUser
 
 __all__ = [
     "ApiToken",
     "Appointment",
+    "AuditEntry",
     "Base",
     "ConsentRecord",
     "DeliveryEvent",

@@ -60,17 +60,24 @@ def validation_response(errors: Any) -> JSONResponse:
 class BodySizeLimit:
     """Refuse request bodies over `limit` bytes with 413, before any view reads them."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        # Path prefixes allowed more (the studio's editor and file uploads), longest first.
+        self.larger = sorted((larger or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        """The largest body accepted at `path`."""
+        return next((n for prefix, n in self.larger if path.startswith(prefix)), self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, limit)
             return
         chunks: list[bytes] = []
         total = 0
@@ -80,8 +87,8 @@ class BodySizeLimit:
                 return
             chunk = message.get("body", b"")
             total += len(chunk)
-            if total > self.limit:
-                await self._too_large(scope, send)
+            if total > limit:
+                await self._too_large(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -98,11 +105,11 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         payload = json.dumps(
             {
                 "error": "payload_too_large",
-                "message": f"The request body is larger than {self.limit} bytes.",
+                "message": f"The request body is larger than {limit} bytes.",
             }
         ).encode()
         await send(
@@ -127,6 +134,7 @@ def create_app() -> FastAPI:
     from nurture.health import router as health_router
     from nurture.leads.views import router as leads_router
     from nurture.metrics import router as metrics_router
+    from nurture.studio import web as studio
 
     settings = get_settings()
     app = FastAPI(
@@ -145,6 +153,7 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(webhooks_router)
+    studio.install(app)
     if settings.cors_origins:
         # Only the clinic's own sites may post signups from a browser.
         app.add_middleware(
@@ -154,5 +163,12 @@ def create_app() -> FastAPI:
             allow_headers=["Content-Type"],
             max_age=600,
         )
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_request_bytes,
+        larger={
+            "/studio/": max(settings.max_request_bytes, 1024 * 1024),
+            "/studio/leads/import": settings.max_upload_bytes,
+        },
+    )
     return app

@@ -270,6 +270,23 @@ def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datet
     return message
 
 
+def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message:
+    """Give a `failed` email another full set of attempts, from now.
+
+    Suppression, consent and enrollment are checked again when it is sent, as for any email.
+    """
+    message = session.get(Message, message_id, with_for_update=True)
+    if message is None:
+        raise LookupError(f"no email #{message_id}")
+    if message.status != MessageStatus.FAILED:
+        raise ValueError(f"email #{message_id} is {message.status}; only failed emails are retried")
+    message.status = MessageStatus.PENDING
+    message.due_at = now
+    message.attempts = 0
+    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
+    return message
+
+
 def deliver_batch(
     ids: Sequence[int],
     *,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,3 +34,12 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
         }
         for record, email in rows
     ]
+
+
+def write_csv(session: Session, fh: TextIO) -> int:
+    """Write the consent trail as CSV to `fh`; return how many records."""
+    rows = export_rows(session)
+    writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["lead_id"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return len(rows)

@@ -36,10 +36,15 @@ class Sample:
     email: RenderedEmail
 
 
+# Ids no stored row has (ids start at 1): a link in a sample or test email, if followed,
+# can never act on a real lead or visit.
+SAMPLE_ID = 0
+
+
 def sample_lead(numbness_type: str) -> Lead:
     """Return an unsaved lead to render for."""
     return Lead(
-        id=1,
+        id=SAMPLE_ID,
         email="sam@example.com",
         first_name="Sam",
         numbness_type=numbness_type,
@@ -53,8 +58,8 @@ def _appointment() -> Appointment:
         hour=14, minute=30, second=0, microsecond=0
     )
     return Appointment(
-        id=1,
-        lead_id=1,
+        id=SAMPLE_ID,
+        lead_id=SAMPLE_ID,
         starts_at=start,
         timezone=get_settings().clinic_timezone,
         duration_minutes=45,

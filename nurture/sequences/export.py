@@ -9,6 +9,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture.sequences.files import SequenceSpec
 from nurture.sequences.models import Sequence
 from nurture.sequences.service import live_version, spec_of
 
@@ -25,6 +26,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> Any:
 _BlockDumper.add_representer(str, _str)
 
 
+def dump_spec(spec: SequenceSpec) -> str:
+    """Return a sequence as the YAML text of a sequence file."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
 def export_all(session: Session, *, folder: Path) -> list[Path]:
     """Write each sequence's live version to `<folder>/<slug>.yml`; return the files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,11 +40,7 @@ def export_all(session: Session, *, folder: Path) -> list[Path]:
         version = live_version(session, sequence.id)
         if version is None:
             continue
-        data = spec_of(version).model_dump(mode="json", exclude_none=True)
         path = folder / f"{sequence.slug}.yml"
-        path.write_text(
-            yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100),
-            encoding="utf-8",
-        )
+        path.write_text(dump_spec(spec_of(version)), encoding="utf-8")
         written.append(path)
     return written

@@ -1,0 +1,208 @@
+"""Editing a sequence's draft version in the studio, and what publishing it would do."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nurture.delivery.models import Message, MessageStatus
+from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.sequences.export import dump_spec
+from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
+from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
+from nurture.sequences.service import create_draft, live_version, spec_of
+
+NEW_STEP_HTML = (
+    "<h1>Hello{% if first_name %} {{ first_name }}{% endif %}</h1>\n"
+    "<p>Write the email here.</p>\n"
+    '<p><a href="{{ booking_url }}">Book an assessment</a></p>\n'
+)
+
+
+def draft_of(session: Session, sequence: Sequence) -> SequenceVersion | None:
+    """Return the sequence's draft, if one is being edited."""
+    return session.scalar(
+        select(SequenceVersion)
+        .where(
+            SequenceVersion.sequence_id == sequence.id,
+            SequenceVersion.state == VersionState.DRAFT,
+        )
+        .order_by(SequenceVersion.number.desc())
+        .limit(1)
+    )
+
+
+def ensure_draft(session: Session, sequence: Sequence) -> SequenceVersion:
+    """Return the draft, starting one as a copy of the live version when there is none."""
+    draft = draft_of(session, sequence)
+    if draft is not None:
+        return draft
+    live = live_version(session, sequence.id)
+    if live is None:
+        raise ValueError(f"sequence {sequence.slug} has no version to copy")
+    return create_draft(session, spec=spec_of(live))
+
+
+def _renumber(session: Session, version: SequenceVersion, steps: list[Step]) -> None:
+    # Positions are unique per version, so park them out of the way before the final order.
+    for i, step in enumerate(steps, start=1):
+        step.position = -i
+    session.flush()
+    for i, step in enumerate(steps, start=1):
+        step.position = i
+    session.flush()
+    session.expire(version, ["steps"])
+
+
+def add_step(session: Session, version: SequenceVersion) -> Step:
+    """Append a new step with starter content and a unique key."""
+    keys = {s.key for s in version.steps}
+    n = len(version.steps) + 1
+    while f"step-{n}" in keys:
+        n += 1
+    step = Step(
+        version_id=version.id,
+        position=len(version.steps) + 1,
+        key=f"step-{n}",
+        delay_days=2,
+        subject="A new email",
+        preheader="",
+        body_html=NEW_STEP_HTML,
+        body_text=None,
+    )
+    session.add(step)
+    session.flush()
+    session.expire(version, ["steps"])
+    return step
+
+
+def move_step(session: Session, version: SequenceVersion, step: Step, offset: int) -> None:
+    """Move a step up (-1) or down (+1)."""
+    steps = list(version.steps)
+    i = steps.index(step)
+    j = max(0, min(len(steps) - 1, i + offset))
+    steps.insert(j, steps.pop(i))
+    _renumber(session, version, steps)
+
+
+def remove_step(session: Session, version: SequenceVersion, step: Step) -> None:
+    """Delete a step; a sequence keeps at least one."""
+    steps = list(version.steps)
+    if len(steps) == 1:
+        raise ValueError("a sequence needs at least one step")
+    steps.remove(step)
+    session.delete(step)
+    session.flush()
+    _renumber(session, version, steps)
+
+
+def update_step(step: Step, spec: StepSpec) -> None:
+    """Write validated content into a draft step."""
+    step.key = spec.key
+    step.kind = spec.kind
+    step.delay_days = spec.delay_days
+    step.delay_minutes = spec.delay_minutes
+    step.condition = spec.condition
+    step.subject = spec.subject
+    step.preheader = spec.preheader
+    step.body_html = spec.html
+    step.body_text = spec.text
+
+
+def set_window(version: SequenceVersion, window: WindowSpec) -> None:
+    """Change a draft's send window."""
+    version.window_start_hour = window.start_hour
+    version.window_end_hour = window.end_hour
+    version.window_weekdays = "".join(str(d) for d in sorted(set(window.weekdays)))
+
+
+def replace_with(session: Session, sequence: Sequence, spec: SequenceSpec) -> SequenceVersion:
+    """Make an imported file the draft (any earlier draft is dropped)."""
+    if spec.slug != sequence.slug:
+        raise ValueError(f"the file is for sequence '{spec.slug}', not '{sequence.slug}'")
+    old = draft_of(session, sequence)
+    if old is not None:
+        session.delete(old)
+        session.flush()
+    return create_draft(session, spec=spec)
+
+
+def diff(session: Session, draft: SequenceVersion) -> list[str]:
+    """Lines of a unified diff from the live version's file to the draft's."""
+    live = live_version(session, draft.sequence_id)
+    before = dump_spec(spec_of(live)).splitlines() if live else []
+    after = dump_spec(spec_of(draft)).splitlines()
+    label = f"version {live.number} (live)" if live else "nothing"
+    return list(
+        difflib.unified_diff(
+            before, after, fromfile=label, tofile=f"version {draft.number} (draft)", lineterm=""
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """People already in the sequence whose next email is one step of one version."""
+
+    version: int
+    position: int
+    key: str
+    subject: str
+    people: int
+    first_due: datetime
+    last_due: datetime
+    in_draft: bool  # the draft has a step with this key, so they could move to it
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """What publishing a draft means for people already in the sequence."""
+
+    active: int
+    waiting: list[Waiting]
+    in_flight: int  # active, with no email pending right now (one is being sent)
+
+
+def impact(session: Session, draft: SequenceVersion) -> Impact:
+    """Count active enrollments by their next email, per version."""
+    sequence_id = draft.sequence_id
+    active = int(
+        session.scalar(
+            select(func.count(Enrollment.id)).where(
+                Enrollment.sequence_id == sequence_id,
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+            )
+        )
+        or 0
+    )
+    rows = session.execute(
+        select(
+            SequenceVersion.number,
+            Step.position,
+            Step.key,
+            Step.subject,
+            func.count(Message.id),
+            func.min(Message.due_at),
+            func.max(Message.due_at),
+        )
+        .join(Enrollment, Enrollment.id == Message.enrollment_id)
+        .join(Step, Step.id == Message.step_id)
+        .join(SequenceVersion, SequenceVersion.id == Step.version_id)
+        .where(
+            Enrollment.sequence_id == sequence_id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+            Message.status == MessageStatus.PENDING,
+        )
+        .group_by(SequenceVersion.number, Step.position, Step.key, Step.subject)
+        .order_by(SequenceVersion.number, Step.position)
+    ).all()
+    draft_keys = {s.key for s in draft.steps}
+    waiting = [
+        Waiting(int(v), int(p), str(k), str(subj), int(n), first, last, str(k) in draft_keys)
+        for v, p, k, subj, n, first, last in rows
+    ]
+    return Impact(active, waiting, max(0, active - sum(w.people for w in waiting)))

@@ -1,0 +1,203 @@
+"""Admin pages: staff accounts, API tokens, settings, data exports and the audit log."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from nurture import clock
+from nurture.config import get_settings
+from nurture.leads.consent import write_csv
+from nurture.studio import audit, tokens
+from nurture.studio.auth import Role, StaffError, create_staff, set_password
+from nurture.studio.models import ApiToken, StaffUser
+from nurture.studio.web import PREFIX, AdminDep, page, redirect
+from nurture.web import SessionDep
+
+router = APIRouter(include_in_schema=False)
+
+
+def _staff_state(member: StaffUser) -> dict[str, Any]:
+    return {"role": member.role, "disabled": member.disabled_at is not None}
+
+
+def _shown(name: str, value: object) -> object:
+    """A setting as admins may see it: secrets and credentials in URLs stay hidden."""
+    if isinstance(value, SecretStr):
+        return "(secret, set)"
+    if name in ("database_url", "broker_url") and isinstance(value, str) and "@" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://(credentials hidden)@{rest.rpartition('@')[2]}"
+    return value
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request, staff: AdminDep, session: SessionDep) -> HTMLResponse:
+    """Staff, API tokens, exports and settings on one page."""
+    settings_rows = [(name, _shown(name, value)) for name, value in sorted(get_settings())]
+    return page(
+        request,
+        "admin.html",
+        staff,
+        title="Admin",
+        members=list(session.scalars(select(StaffUser).order_by(StaffUser.email))),
+        api_tokens=list(session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc()))),
+        settings_rows=settings_rows,
+        roles=[r.value for r in Role],
+        now=clock.now(),
+        new_token=request.session.pop("new_token", None),
+    )
+
+
+@router.post("/admin/staff", response_class=HTMLResponse)
+def add_staff(
+    request: Request,
+    staff: AdminDep,
+    session: SessionDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    role: Annotated[str, Form()] = Role.EDITOR.value,
+) -> Response:
+    """Create a staff account."""
+    try:
+        member = create_staff(session, email=email, password=password, role=role, now=clock.now())
+    except StaffError as exc:
+        session.rollback()
+        return redirect(request, f"{PREFIX}/admin", f"Not created: {exc}.")
+    audit.record(
+        session,
+        staff=staff,
+        action="staff.create",
+        target=member.email,
+        after=_staff_state(member),
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/admin", f"{member.email} can now sign in.")
+
+
+@router.post("/admin/staff/{member_id}")
+def change_staff(
+    member_id: int,
+    request: Request,
+    staff: AdminDep,
+    session: SessionDep,
+    action: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Change a role, disable or enable, unlock, or set a new password."""
+    member = session.get(StaffUser, member_id)
+    if member is None:
+        raise HTTPException(status_code=404, detail="No such staff member.")
+    back = f"{PREFIX}/admin"
+    if member.id == staff.id and action in ("disable", "role"):
+        return redirect(request, back, "You cannot disable yourself or change your own role.")
+    before = _staff_state(member)
+    now = clock.now()
+    if action == "role":
+        if role not in set(Role):
+            return redirect(request, back, f"Role must be one of: {', '.join(Role)}.")
+        member.role = role
+        member.session_epoch += 1  # the new role applies from their next sign-in
+    elif action == "disable":
+        member.disabled_at = now
+        member.session_epoch += 1
+    elif action == "enable":
+        member.disabled_at = None
+    elif action == "unlock":
+        member.locked_until = None
+        member.failed_logins = 0
+    elif action == "password":
+        try:
+            set_password(member, password)
+        except StaffError as exc:
+            return redirect(request, back, f"Password not changed: {exc}.")
+    else:
+        raise HTTPException(status_code=422, detail="Unknown action.")
+    audit.record(
+        session,
+        staff=staff,
+        action=f"staff.{action}",
+        target=member.email,
+        before=before,
+        after=_staff_state(member),
+        at=now,
+    )
+    session.commit()
+    return redirect(request, back, f"{member.email}: done ({action}).")
+
+
+@router.post("/admin/tokens")
+def create_token(
+    request: Request,
+    staff: AdminDep,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Create an API token for the booking system; it is shown once."""
+    name = name.strip()
+    if not name:
+        return redirect(request, f"{PREFIX}/admin", "Give the token a name.")
+    try:
+        token = tokens.create(session, name=name, now=clock.now())
+    except ValueError as exc:
+        session.rollback()
+        return redirect(request, f"{PREFIX}/admin", f"Not created: {exc}.")
+    audit.record(session, staff=staff, action="token.create", target=name)
+    session.commit()
+    request.session["new_token"] = {"name": name, "token": token}
+    return redirect(request, f"{PREFIX}/admin#tokens")
+
+
+@router.post("/admin/tokens/revoke")
+def revoke_token(
+    request: Request,
+    staff: AdminDep,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Stop a token from working."""
+    try:
+        tokens.revoke(session, name=name, now=clock.now())
+    except LookupError as exc:
+        return redirect(request, f"{PREFIX}/admin", f"Not revoked: {exc}.")
+    audit.record(session, staff=staff, action="token.revoke", target=name)
+    session.commit()
+    return redirect(request, f"{PREFIX}/admin#tokens", f"Token {name} revoked.")
+
+
+@router.get("/admin/exports/consent")
+def consent_export(staff: AdminDep, session: SessionDep) -> Response:
+    """Download the consent trail as CSV."""
+    buffer = io.StringIO()
+    count = write_csv(session, buffer)
+    audit.record(session, staff=staff, action="consent.export", target=f"{count} records")
+    session.commit()
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="consent.csv"'},
+    )
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_log(
+    request: Request, staff: AdminDep, session: SessionDep, offset: int = 0
+) -> HTMLResponse:
+    """Who changed what, when, with the values before and after."""
+    offset = max(0, offset)
+    entries = audit.recent(session, limit=101, offset=offset)
+    return page(
+        request,
+        "audit.html",
+        staff,
+        title="Audit log",
+        entries=entries[:100],
+        more=len(entries) > 100,
+        offset=offset,
+    )

@@ -1,0 +1,124 @@
+"""Staff accounts: argon2 password hashes, sign-in with lockout, roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nurture.config import get_settings
+from nurture.leads.schemas import normalise_email
+from nurture.studio.models import StaffUser
+
+MIN_PASSWORD_LENGTH = 12
+_hasher = PasswordHasher()
+# Verified against when the address is unknown, so a wrong address costs as long as a wrong
+# password and the answer time does not tell which addresses have accounts.
+_DUMMY_HASH = _hasher.hash("no such account")
+
+
+class Role(StrEnum):
+    """Editors work on sequences, leads and the outbox; admins also manage staff and data."""
+
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class StaffError(ValueError):
+    """A staff account cannot be created or changed as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """How a sign-in attempt went; `staff` is set only on success."""
+
+    staff: StaffUser | None
+    message: str = ""
+
+
+def check_password(password: str) -> str:
+    """Refuse passwords too short to resist guessing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def create_staff(
+    session: Session, *, email: str, password: str, role: str, now: datetime
+) -> StaffUser:
+    """Create a staff account; the address must be new."""
+    try:
+        address = normalise_email(email)
+    except ValueError as exc:
+        raise StaffError(str(exc)) from exc
+    if role not in set(Role):
+        raise StaffError(f"role must be one of: {', '.join(Role)}")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == address)) is not None:
+        raise StaffError(f"a staff account for {address} exists already")
+    staff = StaffUser(
+        email=address,
+        password_hash=_hasher.hash(check_password(password)),
+        role=role,
+        created_at=now,
+    )
+    session.add(staff)
+    session.flush()
+    return staff
+
+
+def set_password(staff: StaffUser, password: str) -> None:
+    """Change a password and end the person's other sessions."""
+    staff.password_hash = _hasher.hash(check_password(password))
+    staff.session_epoch += 1
+
+
+def sign_in(session: Session, *, email: str, password: str, now: datetime) -> SignIn:
+    """Check a password, counting failures and locking the account after too many."""
+    s = get_settings()
+    refused = SignIn(None, "That email and password do not match an account.")
+    try:
+        address = normalise_email(email)
+    except ValueError:
+        address = email.strip().lower()
+    staff = session.scalar(select(StaffUser).where(StaffUser.email == address).with_for_update())
+    if staff is None:
+        _verify(_DUMMY_HASH, password)
+        return refused
+    if staff.locked_until is not None and staff.locked_until > now:
+        minutes = max(1, round((staff.locked_until - now).total_seconds() / 60))
+        return SignIn(
+            None,
+            f"Too many failed attempts: this account is locked for {minutes} more minute(s). "
+            "An admin can unlock it sooner.",
+        )
+    if not _verify(staff.password_hash, password):
+        staff.failed_logins += 1
+        if staff.failed_logins >= s.studio_lockout_failures:
+            staff.locked_until = now + timedelta(minutes=s.studio_lockout_minutes)
+            staff.failed_logins = 0
+            return SignIn(
+                None,
+                f"Too many failed attempts: this account is locked for "
+                f"{s.studio_lockout_minutes} minutes.",
+            )
+        return refused
+    if staff.disabled_at is not None:
+        return SignIn(None, "This account has been disabled. Ask an admin.")
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.last_login_at = now
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = _hasher.hash(password)
+    return SignIn(staff)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

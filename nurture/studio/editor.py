@@ -1,0 +1,724 @@
+"""Sequences in the studio: list, draft editor with live preview, test sends, publish, YAML."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from nurture import clock
+from nurture.config import get_settings
+from nurture.delivery.backends import DeliveryError
+from nurture.delivery.proofs import send_proof
+from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.enrollments.service import migrate_version
+from nurture.leads.models import NumbnessType
+from nurture.rendering.environment import html_to_text
+from nurture.sequences import checks, drafts
+from nurture.sequences.export import dump_spec
+from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
+from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
+from nurture.sequences.service import live_version, publish, spec_of
+from nurture.sequences.simulate import simulate
+from nurture.studio import audit
+from nurture.studio.web import PREFIX, StaffDep, page, redirect
+from nurture.web import SessionDep, field_errors
+
+router = APIRouter(include_in_schema=False)
+CONDITIONS = {
+    "": "Always send",
+    "not_booked": "Only if they have not booked",
+    "clicked_previous": "Only if they clicked the previous email",
+}
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class StepForm(BaseModel):
+    """The step editor's fields as typed; checked by StepSpec before anything is saved."""
+
+    key: str = ""
+    kind: str = StepKind.EDUCATION.value
+    delay_days: str = "0"
+    delay_minutes: str = "0"
+    condition: str = ""
+    subject: str = ""
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+
+    @classmethod
+    def of(cls, step: Step) -> StepForm:
+        return cls(
+            key=step.key,
+            kind=step.kind,
+            delay_days=str(step.delay_days),
+            delay_minutes=str(step.delay_minutes),
+            condition=step.condition or "",
+            subject=step.subject,
+            preheader=step.preheader,
+            html=step.body_html,
+            text=step.body_text or "",
+        )
+
+    def source(self) -> checks.StepSource:
+        return checks.StepSource(self.subject, self.preheader, self.html, self.text or None)
+
+
+def _sequence(session: Session, slug: str) -> Sequence:
+    sequence = session.scalar(select(Sequence).where(Sequence.slug == slug))
+    if sequence is None:
+        raise HTTPException(status_code=404, detail=f"No sequence called {slug}.")
+    return sequence
+
+
+def _draft(session: Session, sequence: Sequence) -> SequenceVersion:
+    draft = drafts.draft_of(session, sequence)
+    if draft is None:
+        raise HTTPException(
+            status_code=409, detail="This sequence has no draft; start editing it first."
+        )
+    return draft
+
+
+def _draft_step(session: Session, draft: SequenceVersion, step_id: int) -> Step:
+    step = session.get(Step, step_id)
+    if step is None or step.version_id != draft.id:
+        raise HTTPException(status_code=404, detail="No such step in the draft.")
+    return step
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    return StepForm.of(step).model_dump() | {"position": step.position}
+
+
+def _validate(form: StepForm) -> tuple[StepSpec | None, list[checks.Problem]]:
+    """Check the fields, then the templates; return the spec only when nothing blocks it."""
+    try:
+        spec = StepSpec.model_validate(
+            {
+                "key": form.key.strip(),
+                "kind": form.kind,
+                "delay_days": form.delay_days.strip() or "0",
+                "delay_minutes": form.delay_minutes.strip() or "0",
+                "condition": form.condition or None,
+                "subject": form.subject,
+                "preheader": form.preheader,
+                "html": form.html,
+                "text": form.text if form.text.strip() else None,
+            }
+        )
+    except ValidationError as exc:
+        fields = field_errors(exc.errors())
+        return None, [checks.Problem(name, message) for name, message in fields.items()]
+    found = checks.check_step(form.source())
+    return (None if checks.errors(found) else spec), found
+
+
+@router.get("/sequences", response_class=HTMLResponse)
+def sequence_list(request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
+    """Every sequence with its audience, state, live version and enrollment counts."""
+    counts = {
+        sid: (int(total), int(active or 0), int(done or 0))
+        for sid, total, active, done in session.execute(
+            select(
+                Enrollment.sequence_id,
+                func.count(Enrollment.id),
+                func.sum(case((Enrollment.status == EnrollmentStatus.ACTIVE, 1), else_=0)),
+                func.sum(case((Enrollment.status == EnrollmentStatus.COMPLETED, 1), else_=0)),
+            ).group_by(Enrollment.sequence_id)
+        )
+    }
+    rows = []
+    for sequence in session.scalars(select(Sequence).order_by(Sequence.audience, Sequence.slug)):
+        live = live_version(session, sequence.id)
+        draft = drafts.draft_of(session, sequence)
+        rows.append(
+            {
+                "sequence": sequence,
+                "live": live,
+                "draft": draft,
+                "steps": len(live.steps) if live else 0,
+                "counts": counts.get(sequence.id, (0, 0, 0)),
+            }
+        )
+    return page(request, "sequences.html", staff, title="Sequences", rows=rows)
+
+
+@router.get("/sequences/{slug}", response_class=HTMLResponse)
+def sequence_view(
+    slug: str, request: Request, staff: StaffDep, session: SessionDep
+) -> HTMLResponse:
+    """One sequence: its live steps, its versions and what can be done with it."""
+    sequence = _sequence(session, slug)
+    return page(
+        request,
+        "sequence.html",
+        staff,
+        title=sequence.name,
+        sequence=sequence,
+        live=live_version(session, sequence.id),
+        draft=drafts.draft_of(session, sequence),
+        versions=list(reversed(sequence.versions)),
+        conditions=CONDITIONS,
+    )
+
+
+@router.post("/sequences/{slug}/draft")
+def start_draft(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """Start editing: copy the live version into a draft (or reopen the draft)."""
+    sequence = _sequence(session, slug)
+    existed = drafts.draft_of(session, sequence) is not None
+    draft = drafts.ensure_draft(session, sequence)
+    if not existed:
+        audit.record(
+            session, staff=staff, action="sequence.draft", target=f"{slug} v{draft.number}"
+        )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}/edit")
+
+
+@router.get("/sequences/{slug}/edit", response_class=HTMLResponse)
+def edit(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """The draft: its send window and its steps, to reorder, add or remove."""
+    sequence = _sequence(session, slug)
+    draft = drafts.draft_of(session, sequence)
+    if draft is None:
+        return redirect(request, f"{PREFIX}/sequences/{slug}", "Start a draft to edit.")
+    return page(
+        request,
+        "edit.html",
+        staff,
+        title=f"Editing {sequence.name}",
+        sequence=sequence,
+        draft=draft,
+        weekdays=WEEKDAYS,
+        conditions=CONDITIONS,
+    )
+
+
+@router.post("/sequences/{slug}/edit/window", response_class=HTMLResponse)
+def save_window(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    start_hour: Annotated[str, Form()] = "",
+    end_hour: Annotated[str, Form()] = "",
+    weekdays: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Change the draft's send window."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    try:
+        window = WindowSpec.model_validate(
+            {"start_hour": start_hour, "end_hour": end_hour, "weekdays": weekdays or []}
+        )
+    except ValidationError as exc:
+        message = "; ".join(field_errors(exc.errors()).values())
+        return page(
+            request,
+            "edit.html",
+            staff,
+            status_code=422,
+            title=f"Editing {sequence.name}",
+            sequence=sequence,
+            draft=draft,
+            weekdays=WEEKDAYS,
+            conditions=CONDITIONS,
+            window_error=f"The send window was not saved: {message}.",
+        )
+    before = spec_of(draft).window.model_dump()
+    drafts.set_window(draft, window)
+    audit.record(
+        session,
+        staff=staff,
+        action="sequence.window",
+        target=f"{slug} v{draft.number}",
+        before=before,
+        after=window.model_dump(),
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", "Send window saved.")
+
+
+@router.post("/sequences/{slug}/edit/steps")
+def add_step(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """Append a step to the draft and open it."""
+    draft = _draft(session, _sequence(session, slug))
+    step = drafts.add_step(session, draft)
+    audit.record(
+        session,
+        staff=staff,
+        action="step.add",
+        target=f"{slug} v{draft.number} {step.key}",
+        after=_step_dict(step),
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}", "Step added.")
+
+
+@router.post("/sequences/{slug}/edit/steps/{step_id}/move")
+def move_step(
+    slug: str,
+    step_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    direction: Annotated[str, Form()] = "",
+) -> Response:
+    """Move a step earlier or later in the draft."""
+    if direction not in ("up", "down"):
+        raise HTTPException(status_code=422, detail="direction must be up or down")
+    draft = _draft(session, _sequence(session, slug))
+    step = _draft_step(session, draft, step_id)
+    before = step.position
+    drafts.move_step(session, draft, step, -1 if direction == "up" else 1)
+    audit.record(
+        session,
+        staff=staff,
+        action="step.move",
+        target=f"{slug} v{draft.number} {step.key}",
+        before={"position": before},
+        after={"position": step.position},
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Moved '{step.key}' {direction}.")
+
+
+@router.post("/sequences/{slug}/edit/steps/{step_id}/remove")
+def remove_step(
+    slug: str, step_id: int, request: Request, staff: StaffDep, session: SessionDep
+) -> Response:
+    """Remove a step from the draft."""
+    draft = _draft(session, _sequence(session, slug))
+    step = _draft_step(session, draft, step_id)
+    before = _step_dict(step)
+    try:
+        drafts.remove_step(session, draft, step)
+    except ValueError as exc:
+        session.rollback()
+        return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Not removed: {exc}.")
+    audit.record(
+        session,
+        staff=staff,
+        action="step.remove",
+        target=f"{slug} v{draft.number} {before['key']}",
+        before=before,
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Removed '{before['key']}'.")
+
+
+def _step_page(
+    request: Request,
+    staff: Any,
+    sequence: Sequence,
+    draft: SequenceVersion,
+    step: Step,
+    form: StepForm,
+    found: list[checks.Problem],
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "step.html",
+        staff,
+        status_code=status_code,
+        title=f"{sequence.name}: step {step.position}",
+        sequence=sequence,
+        draft=draft,
+        step=step,
+        form=form,
+        problems=[p for p in found if p.severity == "error"],
+        warnings=[p for p in found if p.severity == "warning"],
+        conditions=CONDITIONS,
+        kinds=[k.value for k in StepKind],
+        types=sorted(NumbnessType),
+        variables=checks.VARIABLES,
+    )
+
+
+@router.get("/sequences/{slug}/edit/steps/{step_id}", response_class=HTMLResponse)
+def step_form(
+    slug: str, step_id: int, request: Request, staff: StaffDep, session: SessionDep
+) -> HTMLResponse:
+    """The step editor, with its live preview."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    step = _draft_step(session, draft, step_id)
+    form = StepForm.of(step)
+    found = checks.check_step(form.source())
+    return _step_page(request, staff, sequence, draft, step, form, found)
+
+
+@router.post("/sequences/{slug}/edit/steps/{step_id}", response_class=HTMLResponse)
+def save_step(
+    slug: str,
+    step_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Annotated[StepForm, Form()],
+) -> Response:
+    """Save a step if it passes every check; otherwise show what to fix and keep nothing."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    step = _draft_step(session, draft, step_id)
+    spec, found = _validate(form)
+    if spec is not None and spec.key != step.key and spec.key in {s.key for s in draft.steps}:
+        found.append(checks.Problem("key", f"another step is called '{spec.key}'"))
+        spec = None
+    if spec is None:
+        return _step_page(request, staff, sequence, draft, step, form, found, 422)
+    before = _step_dict(step)
+    drafts.update_step(step, spec)
+    audit.record(
+        session,
+        staff=staff,
+        action="step.edit",
+        target=f"{slug} v{draft.number} {spec.key}",
+        before=before,
+        after=_step_dict(step),
+    )
+    session.commit()
+    return redirect(
+        request, f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}", "Step saved to the draft."
+    )
+
+
+@router.post("/sequences/{slug}/edit/steps/{step_id}/preview")
+def preview_step(
+    slug: str,
+    step_id: int,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Annotated[StepForm, Form()],
+    numbness_type: Annotated[str, Form()] = "unsure",
+    fill_text: Annotated[str, Form()] = "",
+) -> JSONResponse:
+    """Render the fields as typed (not saved) for a sample lead of one numbness type."""
+    draft = _draft(session, _sequence(session, slug))
+    _draft_step(session, draft, step_id)
+    if numbness_type not in set(NumbnessType):
+        numbness_type = NumbnessType.UNSURE
+    found = checks.check_step(form.source())
+    result: dict[str, Any] = {
+        "problems": [
+            {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
+            for p in found
+        ]
+    }
+    if not checks.errors(found) or all(p.field == "subject" for p in checks.errors(found)):
+        try:
+            email = checks.render_for(form.source(), numbness_type)
+        except Exception as exc:  # noqa: BLE001 - every rendering error is shown, not raised
+            result["problems"].append({"message": str(checks.render_problem(exc))})
+        else:
+            result.update(
+                subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
+            )
+    if fill_text:
+        try:
+            result["derived_text"] = html_to_text(form.html)
+        except Exception:  # noqa: BLE001
+            result["derived_text"] = ""
+    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/sequences/{slug}/edit/steps/{step_id}/test", response_class=HTMLResponse)
+def send_test(
+    slug: str,
+    step_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Annotated[StepForm, Form()],
+    numbness_type: Annotated[str, Form()] = "unsure",
+) -> Response:
+    """Send the step as typed to the signed-in staff member, marked as a test."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    step = _draft_step(session, draft, step_id)
+    spec, found = _validate(form)
+    if spec is None:
+        return _step_page(request, staff, sequence, draft, step, form, found, 422)
+    kind = numbness_type if numbness_type in set(NumbnessType) else NumbnessType.UNSURE
+    try:
+        send_proof(checks.render_for(form.source(), kind), to_email=staff.email)
+    except DeliveryError as exc:
+        found.append(checks.Problem("html", f"the test was not sent: {exc}"))
+        return _step_page(request, staff, sequence, draft, step, form, found, 502)
+    audit.record(
+        session, staff=staff, action="step.test_send", target=f"{slug} v{draft.number} {spec.key}"
+    )
+    session.commit()
+    return _sent_page(request, staff, sequence, draft, step, form, found, kind)
+
+
+def _sent_page(
+    request: Request,
+    staff: Any,
+    sequence: Sequence,
+    draft: SequenceVersion,
+    step: Step,
+    form: StepForm,
+    found: list[checks.Problem],
+    kind: str,
+) -> HTMLResponse:
+    request.session["flash"] = (
+        f"Test sent to {staff.email} as a {kind} lead would get it (marked [Test], not counted "
+        "in results). The form below still holds your unsaved changes."
+    )
+    return _step_page(request, staff, sequence, draft, step, form, found)
+
+
+@router.post("/sequences/{slug}/edit/discard")
+def discard(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """Throw the draft away; the live version is untouched."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    before = spec_of(draft).model_dump(mode="json")
+    session.delete(draft)
+    audit.record(
+        session,
+        staff=staff,
+        action="sequence.discard",
+        target=f"{slug} v{draft.number}",
+        before=before,
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/sequences/{slug}", "Draft discarded.")
+
+
+def _draft_problems(draft: SequenceVersion) -> list[str]:
+    found: list[str] = []
+    try:
+        spec_of(draft)
+    except ValidationError as exc:
+        found.extend(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+    for step in draft.steps:
+        for problem in checks.errors(checks.check_step(StepForm.of(step).source())):
+            found.append(f"step {step.position} ({step.key}): {problem}")
+    return found
+
+
+@router.get("/sequences/{slug}/publish", response_class=HTMLResponse)
+def publish_form(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """The diff against the live version and what publishing means for people in it."""
+    sequence = _sequence(session, slug)
+    draft = drafts.draft_of(session, sequence)
+    if draft is None:
+        return redirect(request, f"{PREFIX}/sequences/{slug}", "There is no draft to publish.")
+    return _publish_page(request, staff, session, sequence, draft)
+
+
+def _publish_page(
+    request: Request,
+    staff: Any,
+    session: Session,
+    sequence: Sequence,
+    draft: SequenceVersion,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "publish.html",
+        staff,
+        status_code=status_code,
+        title=f"Publish {sequence.name}",
+        sequence=sequence,
+        draft=draft,
+        live=live_version(session, sequence.id),
+        diff=drafts.diff(session, draft),
+        impact=drafts.impact(session, draft),
+        problems=_draft_problems(draft),
+        error=error,
+    )
+
+
+@router.post("/sequences/{slug}/publish", response_class=HTMLResponse)
+def publish_draft(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    move_people: Annotated[str, Form()] = "",
+) -> Response:
+    """Publish the draft as the new live version; optionally move people onto it."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    problems = _draft_problems(draft)
+    if problems:
+        return _publish_page(
+            request, staff, session, sequence, draft, "Fix the problems listed first.", 422
+        )
+    live = live_version(session, sequence.id)
+    publish(session, version=draft)
+    moved = ""
+    if move_people:
+        try:
+            report = migrate_version(session, to_version=draft)
+        except ValueError as exc:
+            session.rollback()
+            session.refresh(draft)
+            return _publish_page(
+                request, staff, session, sequence, draft, f"Nothing was published: {exc}.", 409
+            )
+        moved = f" {report.moved} people moved to it"
+        if report.waiting:
+            moved += f"; {report.waiting} had an email in flight and stay on their version"
+        moved += "."
+    audit.record(
+        session,
+        staff=staff,
+        action="sequence.publish",
+        target=f"{slug} v{draft.number}",
+        before=spec_of(live).model_dump(mode="json") if live else None,
+        after=spec_of(draft).model_dump(mode="json") | {"moved_people": bool(move_people)},
+    )
+    session.commit()
+    return redirect(
+        request, f"{PREFIX}/sequences/{slug}", f"Version {draft.number} is live.{moved}"
+    )
+
+
+@router.get("/sequences/{slug}/export")
+def export_yaml(slug: str, _: StaffDep, session: SessionDep, version: str = "live") -> Response:
+    """Download the live version (or the draft) as a sequence file for git."""
+    sequence = _sequence(session, slug)
+    chosen = (
+        drafts.draft_of(session, sequence)
+        if version == "draft"
+        else live_version(session, sequence.id)
+    )
+    if chosen is None:
+        raise HTTPException(status_code=404, detail=f"{slug} has no {version} version.")
+    return Response(
+        dump_spec(spec_of(chosen)),
+        media_type="application/yaml; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{slug}.yml"'},
+    )
+
+
+@router.post("/sequences/{slug}/import", response_class=HTMLResponse)
+async def import_yaml(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """Make an uploaded sequence file the draft, after checking it like `nurture sequences load`."""
+    sequence = _sequence(session, slug)
+    raw = await file.read()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+        spec = SequenceSpec.model_validate(data)
+        draft = drafts.replace_with(session, sequence, spec)
+    except UnicodeDecodeError:
+        return redirect(request, f"{PREFIX}/sequences/{slug}", "Not imported: not UTF-8 text.")
+    except yaml.YAMLError as exc:
+        return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: bad YAML: {exc}")
+    except ValidationError as exc:
+        fields = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: {fields}")
+    except ValueError as exc:
+        session.rollback()
+        return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: {exc}.")
+    audit.record(
+        session,
+        staff=staff,
+        action="sequence.import",
+        target=f"{slug} v{draft.number}",
+        after=spec.model_dump(mode="json"),
+    )
+    session.commit()
+    return redirect(
+        request,
+        f"{PREFIX}/sequences/{slug}/edit",
+        f"Imported {file.filename or 'the file'} as draft version {draft.number}.",
+    )
+
+
+@router.get("/simulator", response_class=HTMLResponse)
+def simulator(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    sequence: str = "",
+    version: str = "live",
+    day: str = "",
+    at: str = "21:00",
+    timezone: str = "",
+) -> HTMLResponse:
+    """When each email would reach a lead who confirms at a given local time and zone."""
+    s = get_settings()
+    sequences = list(session.scalars(select(Sequence).order_by(Sequence.audience)))
+    zone_name = timezone.strip() or s.clinic_timezone
+    today = clock.now().astimezone(
+        ZoneInfo(zone_name if _zone_ok(zone_name) else s.clinic_timezone)
+    )
+    form = {
+        "sequence": sequence or (sequences[0].slug if sequences else ""),
+        "version": version,
+        "day": day or today.date().isoformat(),
+        "at": at,
+        "timezone": zone_name,
+    }
+    error = ""
+    timeline = None
+    chosen: SequenceVersion | None = None
+    if sequence:
+        try:
+            tz = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+            error = f"'{zone_name}' is not a time zone; use a name like Europe/Berlin."
+        try:
+            local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(at))
+        except ValueError:
+            error = error or "Give the date as YYYY-MM-DD and the time as HH:MM."
+            local = None
+        seq = next((q for q in sequences if q.slug == sequence), None)
+        if seq is None:
+            error = error or f"No sequence called {sequence}."
+        elif tz is not None and local is not None:
+            chosen = (
+                drafts.draft_of(session, seq)
+                if version == "draft"
+                else live_version(session, seq.id)
+            )
+            if chosen is None:
+                error = f"{seq.name} has no {version} version."
+            else:
+                timeline = simulate(chosen, confirmed_at=local.replace(tzinfo=tz), tz=tz)
+    return page(
+        request,
+        "simulator.html",
+        staff,
+        status_code=422 if error else 200,
+        title="Timeline simulator",
+        sequences=sequences,
+        form=form,
+        error=error,
+        timeline=timeline,
+        chosen=chosen,
+        conditions=CONDITIONS,
+        closures=s.clinic_closures,
+    )
+
+
+def _zone_ok(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -1,0 +1,164 @@
+"""The outbox in the studio: emails by status, what each one said, retry and resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from nurture import clock
+from nurture.delivery.compose import compose, gather
+from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
+from nurture.delivery.service import resolve_unknown, retry_failed
+from nurture.studio import audit
+from nurture.studio.web import PREFIX, StaffDep, page, redirect
+from nurture.web import SessionDep
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 100
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    status: str = "failed",
+    offset: int = 0,
+) -> HTMLResponse:
+    """Emails with one status, most recent first, with a count for every status."""
+    if status not in set(MessageStatus):
+        status = MessageStatus.FAILED
+    counts = {
+        str(k): int(n)
+        for k, n in session.execute(
+            select(Message.status, func.count(Message.id)).group_by(Message.status)
+        )
+    }
+    offset = max(0, offset)
+    rows = list(
+        session.scalars(
+            select(Message)
+            .where(Message.status == status)
+            .options(selectinload(Message.lead))
+            .order_by(Message.due_at.desc(), Message.id.desc())
+            .limit(PAGE_SIZE + 1)
+            .offset(offset)
+        )
+    )
+    return page(
+        request,
+        "outbox.html",
+        staff,
+        title="Outbox",
+        status=status,
+        statuses=[s.value for s in MessageStatus],
+        counts=counts,
+        messages=rows[:PAGE_SIZE],
+        more=len(rows) > PAGE_SIZE,
+        offset=offset,
+        page_size=PAGE_SIZE,
+    )
+
+
+def _message(session: SessionDep, message_id: int) -> Message:
+    message = session.get(Message, message_id)
+    if message is None:
+        raise HTTPException(status_code=404, detail="No such email.")
+    return message
+
+
+@router.get("/outbox/{message_id}", response_class=HTMLResponse)
+def outbox_email(
+    message_id: int, request: Request, staff: StaffDep, session: SessionDep
+) -> HTMLResponse:
+    """One email: its status and attempts, provider events, and its content."""
+    message = _message(session, message_id)
+    attempts = list(
+        session.scalars(
+            select(MessageAttempt)
+            .where(MessageAttempt.message_id == message.id)
+            .order_by(MessageAttempt.attempted_at)
+        )
+    )
+    events = list(
+        session.scalars(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.message_id == message.id)
+            .order_by(DeliveryEvent.occurred_at)
+        )
+    )
+    email = None
+    render_error = ""
+    try:
+        # Steps and templates of a published version never change, so rendering again gives
+        # what was sent (only the signed links carry a new timestamp).
+        email = compose(message, gather(session, [message], clock.now()))
+    except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page
+        render_error = f"This email cannot be shown again: {exc}"
+    return page(
+        request,
+        "outbox_email.html",
+        staff,
+        title=message.subject or f"Email #{message.id}",
+        message=message,
+        attempts=attempts,
+        events=events,
+        email=email,
+        render_error=render_error,
+    )
+
+
+@router.post("/outbox/{message_id}/retry")
+def retry(message_id: int, request: Request, staff: StaffDep, session: SessionDep) -> Response:
+    """Send a failed email again (checks for suppression and consent still apply)."""
+    back = f"{PREFIX}/outbox/{message_id}"
+    try:
+        message = retry_failed(session, message_id=message_id, now=clock.now())
+    except (LookupError, ValueError) as exc:
+        session.rollback()
+        return redirect(request, back, f"Not retried: {exc}.")
+    audit.record(
+        session,
+        staff=staff,
+        action="outbox.retry",
+        target=f"email {message.id}",
+        before={"status": "failed"},
+        after={"status": message.status},
+    )
+    session.commit()
+    return redirect(request, back, "Queued again: it goes out on the next tick.")
+
+
+@router.post("/outbox/{message_id}/resolve")
+def resolve(
+    message_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    outcome: Annotated[str, Form()] = "",
+) -> Response:
+    """Settle an `unknown` email: the provider had it, or it never got it and must go again."""
+    back = f"{PREFIX}/outbox/{message_id}"
+    if outcome not in ("sent", "not_sent"):
+        return redirect(request, back, "Choose whether the provider had the email or not.")
+    try:
+        message = resolve_unknown(
+            session, message_id=message_id, sent=outcome == "sent", now=clock.now()
+        )
+    except (LookupError, ValueError) as exc:
+        session.rollback()
+        return redirect(request, back, f"Not resolved: {exc}.")
+    audit.record(
+        session,
+        staff=staff,
+        action="outbox.resolve",
+        target=f"email {message.id}",
+        before={"status": "unknown"},
+        after={"status": message.status},
+    )
+    session.commit()
+    return redirect(request, back, f"Resolved: the email is now {message.status}.")

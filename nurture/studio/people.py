@@ -1,0 +1,367 @@
+"""Leads and their appointments in the studio: search, timeline, actions, CSV import/export."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from nurture import clock
+from nurture.appointments import service as appointments
+from nurture.appointments.models import Appointment
+from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.config import get_settings
+from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.enrollments.service import exit_active
+from nurture.leads import service as leads
+from nurture.leads import timeline
+from nurture.leads.imports import LeadImportError, export_csv, import_csv
+from nurture.leads.models import Lead
+from nurture.sequences.models import Sequence
+from nurture.studio import audit
+from nurture.studio.web import PREFIX, AdminDep, StaffDep, page, redirect
+from nurture.web import SessionDep, field_errors
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+
+
+def _lead(session: Session, lead_id: int) -> Lead:
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise HTTPException(status_code=404, detail="No such lead (it may have been deleted).")
+    return lead
+
+
+def _summary(lead: Lead) -> dict[str, object]:
+    return {
+        "status": lead.status,
+        "numbness_type": lead.numbness_type,
+        "paused_until": lead.paused_until.isoformat() if lead.paused_until else None,
+    }
+
+
+@router.get("/leads", response_class=HTMLResponse)
+def lead_list(
+    request: Request, staff: StaffDep, session: SessionDep, q: str = "", offset: int = 0
+) -> HTMLResponse:
+    """Search leads by address or first name."""
+    query = select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc())
+    term = q.strip()[:200]
+    if term:
+        like = f"%{term.replace('%', '').replace('_', '')}%"
+        query = query.where(or_(Lead.email.ilike(like), Lead.first_name.ilike(like)))
+    offset = max(0, offset)
+    found = list(session.scalars(query.limit(PAGE_SIZE + 1).offset(offset)))
+    return page(
+        request,
+        "leads.html",
+        staff,
+        title="Leads",
+        q=term,
+        leads=found[:PAGE_SIZE],
+        offset=offset,
+        more=len(found) > PAGE_SIZE,
+        page_size=PAGE_SIZE,
+    )
+
+
+@router.get("/leads/export")
+def leads_export(staff: AdminDep, session: SessionDep) -> Response:
+    """Download every lead as CSV (the import's columns plus status)."""
+    buffer = io.StringIO()
+    count = export_csv(session, buffer)
+    audit.record(session, staff=staff, action="leads.export", target=f"{count} leads")
+    session.commit()
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+    )
+
+
+@router.post("/leads/import", response_class=HTMLResponse)
+async def leads_import(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """Import a CSV of leads: every row checked first, then all of them or none."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "leads.csv"
+        with path.open("wb") as fh:
+            while chunk := await file.read(1 << 20):
+                fh.write(chunk)
+        try:
+            report = import_csv(session, path=path, now=clock.now())
+        except LeadImportError as exc:
+            session.rollback()
+            return page(
+                request,
+                "leads.html",
+                staff,
+                status_code=422,
+                title="Leads",
+                q="",
+                leads=[],
+                offset=0,
+                more=False,
+                page_size=PAGE_SIZE,
+                import_problems=exc.problems[:100],
+                import_more=max(0, len(exc.problems) - 100),
+            )
+        except UnicodeDecodeError:
+            session.rollback()
+            return redirect(request, f"{PREFIX}/leads", "Not imported: the file is not UTF-8.")
+    audit.record(
+        session,
+        staff=staff,
+        action="leads.import",
+        target=file.filename or "upload",
+        after={
+            "created": report.created,
+            "already_known": report.already_known,
+            "consented": report.consented,
+            "enrolled": report.enrolled,
+        },
+    )
+    session.commit()
+    return redirect(
+        request,
+        f"{PREFIX}/leads",
+        f"Imported {report.created} new leads ({report.consented} with consent, "
+        f"{report.enrolled} enrolled); {report.already_known} were already known and left as "
+        "they are.",
+    )
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+def lead_view(lead_id: int, request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
+    """A lead's details, timeline, sequences and visits, with what staff can do."""
+    lead = _lead(session, lead_id)
+    active = list(
+        session.execute(
+            select(Enrollment, Sequence.name)
+            .join(Sequence, Sequence.id == Enrollment.sequence_id)
+            .where(Enrollment.lead_id == lead.id, Enrollment.status == EnrollmentStatus.ACTIVE)
+        )
+    )
+    visits = list(
+        session.scalars(
+            select(Appointment)
+            .where(Appointment.lead_id == lead.id)
+            .order_by(Appointment.starts_at.desc())
+        )
+    )
+    return page(
+        request,
+        "lead.html",
+        staff,
+        title=lead.email,
+        lead=lead,
+        entries=timeline.timeline(session, lead),
+        active=active,
+        visits=visits,
+        zone=lead.timezone or get_settings().clinic_timezone,
+        now=clock.now(),
+    )
+
+
+@router.get("/leads/{lead_id}/export")
+def lead_export(lead_id: int, staff: AdminDep, session: SessionDep) -> Response:
+    """Download everything stored about one lead as JSON (a data access request)."""
+    lead = _lead(session, lead_id)
+    data = timeline.export(session, lead)
+    audit.record(session, staff=staff, action="lead.export", target=f"lead {lead.id}")
+    session.commit()
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="lead-{lead.id}.json"'},
+    )
+
+
+@router.post("/leads/{lead_id}/action")
+def lead_action(
+    lead_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    action: Annotated[str, Form()] = "",
+    weeks: Annotated[str, Form()] = "2",
+    confirm_email: Annotated[str, Form()] = "",
+) -> Response:
+    """Pause, remove from sequences, unsubscribe, or delete a lead."""
+    lead = _lead(session, lead_id)
+    back = f"{PREFIX}/leads/{lead.id}"
+    before = _summary(lead)
+    now = clock.now()
+    if action == "pause":
+        if weeks not in ("2", "4"):
+            return redirect(request, back, "Pause for 2 or 4 weeks.")
+        until = leads.pause(session, lead=lead, weeks=int(weeks), now=now)
+        message = f"Paused until {until:%d %B %Y}."
+    elif action == "remove":
+        ended = exit_active(session, lead_id=lead.id, reason="staff", at=now)
+        message = f"Removed from {ended} sequence(s); their unsent emails are cancelled."
+    elif action == "unsubscribe":
+        changed = leads.unsubscribe(session, lead=lead, now=now)
+        message = "Unsubscribed." if changed else "Already unsubscribed."
+    elif action == "delete":
+        if confirm_email.strip().lower() != lead.email:
+            return redirect(request, back, "Not deleted: type the lead's address to confirm.")
+        target = f"lead {lead.id}"
+        leads.erase(session, lead=lead, now=now)
+        audit.record(session, staff=staff, action="lead.delete", target=target, before=before)
+        session.commit()
+        return redirect(
+            request,
+            f"{PREFIX}/leads",
+            "Deleted. The address stays on the suppression list so it is never mailed again.",
+        )
+    else:
+        raise HTTPException(status_code=422, detail="Unknown action.")
+    audit.record(
+        session,
+        staff=staff,
+        action=f"lead.{action}",
+        target=f"lead {lead.id}",
+        before=before,
+        after=_summary(lead),
+    )
+    session.commit()
+    return redirect(request, back, message)
+
+
+def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, f"'{zone}' is not a time zone; use a name like America/New_York."
+    try:
+        local = datetime.fromisoformat(day_time)
+    except ValueError:
+        return None, "Give the visit's date and time."
+    return local.replace(tzinfo=tz), ""
+
+
+@router.post("/leads/{lead_id}/appointments")
+def book(
+    lead_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    starts_at: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+    duration_minutes: Annotated[str, Form()] = "30",
+    location: Annotated[str, Form()] = "",
+) -> Response:
+    """Book a visit for a lead (ends their drip, plans reminders)."""
+    lead = _lead(session, lead_id)
+    back = f"{PREFIX}/leads/{lead.id}"
+    start, error = _local_start(starts_at, timezone)
+    if start is None:
+        return redirect(request, back, f"Not booked: {error}")
+    try:
+        data = AppointmentIn(
+            email=lead.email,
+            first_name=lead.first_name,
+            starts_at=start,
+            timezone=timezone,
+            duration_minutes=int(duration_minutes or 30),
+            location=location,
+        )
+        result = appointments.book(session, data=data, now=clock.now())
+    except ValidationError as exc:
+        detail = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        return redirect(request, back, f"Not booked: {detail}")
+    except (appointments.AppointmentError, ValueError) as exc:
+        session.rollback()
+        return redirect(request, back, f"Not booked: {exc}")
+    audit.record(
+        session,
+        staff=staff,
+        action="appointment.book",
+        target=f"lead {lead.id} appointment {result.appointment.id}",
+        after={"starts_at": start.isoformat(), "timezone": timezone},
+    )
+    session.commit()
+    return redirect(request, back, "Visit booked; confirmation and reminders are planned.")
+
+
+def _appointment(session: Session, lead_id: int, appointment_id: int) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or appointment.lead_id != lead_id:
+        raise HTTPException(status_code=404, detail="No such visit for this lead.")
+    return appointment
+
+
+@router.post("/leads/{lead_id}/appointments/{appointment_id}/move")
+def move(
+    lead_id: int,
+    appointment_id: int,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    starts_at: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+) -> Response:
+    """Move a visit; its reminders are planned again."""
+    appointment = _appointment(session, lead_id, appointment_id)
+    back = f"{PREFIX}/leads/{lead_id}"
+    zone = timezone or appointment.timezone
+    start, error = _local_start(starts_at, zone)
+    if start is None:
+        return redirect(request, back, f"Not moved: {error}")
+    before = {"starts_at": appointment.starts_at.isoformat(), "timezone": appointment.timezone}
+    try:
+        appointments.reschedule(
+            session,
+            appointment=appointment,
+            patch=AppointmentPatch(starts_at=start, timezone=zone),
+            now=clock.now(),
+        )
+    except (appointments.AppointmentError, ValueError) as exc:
+        session.rollback()
+        return redirect(request, back, f"Not moved: {exc}")
+    audit.record(
+        session,
+        staff=staff,
+        action="appointment.move",
+        target=f"appointment {appointment.id}",
+        before=before,
+        after={"starts_at": start.isoformat(), "timezone": zone},
+    )
+    session.commit()
+    return redirect(request, back, "Visit moved; the lead gets an update and new reminders.")
+
+
+@router.post("/leads/{lead_id}/appointments/{appointment_id}/cancel")
+def cancel(
+    lead_id: int, appointment_id: int, request: Request, staff: StaffDep, session: SessionDep
+) -> Response:
+    """Cancel a visit; its reminders stop."""
+    appointment = _appointment(session, lead_id, appointment_id)
+    before = {"status": appointment.status}
+    appointments.cancel(session, appointment=appointment, now=clock.now())
+    audit.record(
+        session,
+        staff=staff,
+        action="appointment.cancel",
+        target=f"appointment {appointment.id}",
+        before=before,
+        after={"status": appointment.status},
+    )
+    session.commit()
+    return redirect(request, f"{PREFIX}/leads/{lead_id}", "Visit cancelled; reminders stopped.")

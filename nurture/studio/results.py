@@ -1,0 +1,110 @@
+"""Results in the studio: per sequence and step, as numbers and charts."""
+
+from __future__ import annotations
+
+import pygal
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from pygal.style import Style
+from sqlalchemy import select
+
+from nurture import clock
+from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
+from nurture.sequences.models import Sequence
+from nurture.studio.web import StaffDep, page
+from nurture.web import SessionDep
+
+router = APIRouter(include_in_schema=False)
+FUNNEL = ("sent", "delivered", "opened", "clicked", "booked")
+_STYLE = Style(
+    background="transparent",
+    plot_background="transparent",
+    foreground="#55626e",
+    foreground_strong="#1f2a33",
+    foreground_subtle="#a0a8b0",
+    colors=("#0b5cad", "#2f8f5b", "#d98e04", "#7a4fbf", "#c0392b"),
+    font_family="system-ui, sans-serif",
+)
+
+
+def _svg(chart: pygal.Graph) -> Markup:
+    # No script (js=[]): the chart is a plain, self-contained SVG; the table carries the numbers.
+    svg = chart.render(is_unicode=True, disable_xml_declaration=True)
+    return Markup(svg)  # noqa: S704 - pygal escapes every label it writes
+
+
+def funnel_chart(result: SequenceResult) -> Markup:
+    """Sent, delivered, opened, clicked and booked for the whole sequence."""
+    chart = pygal.HorizontalBar(
+        style=_STYLE, js=[], height=260, show_legend=False, print_values=True, margin=10
+    )
+    chart.title = "Funnel (all steps)"
+    chart.x_labels = list(reversed(FUNNEL))
+    chart.add("emails", [result.total[c] for c in reversed(FUNNEL)])
+    return _svg(chart)
+
+
+def per_day_chart(result: SequenceResult) -> Markup:
+    """Emails sent per day over the last weeks."""
+    chart = pygal.Bar(
+        style=_STYLE,
+        js=[],
+        height=260,
+        show_legend=False,
+        x_label_rotation=45,
+        show_minor_x_labels=False,
+        margin=10,
+    )
+    chart.title = f"Sends per day, last {len(result.per_day)} days"
+    chart.x_labels = [d.strftime("%d %b") for d, _ in result.per_day]
+    chart.x_labels_major = chart.x_labels[::7]
+    chart.add("sent", [n for _, n in result.per_day])
+    return _svg(chart)
+
+
+def _days(value: int) -> int:
+    return max(1, min(90, value))
+
+
+@router.get("/results", response_class=HTMLResponse)
+def results_index(
+    request: Request, staff: StaffDep, session: SessionDep, days: int = 7
+) -> HTMLResponse:
+    """Totals for every sequence."""
+    now = clock.now()
+    rows = [
+        sequence_results(session, s, booked_within_days=_days(days), now=now)
+        for s in session.scalars(select(Sequence).order_by(Sequence.audience, Sequence.slug))
+    ]
+    return page(
+        request,
+        "results_index.html",
+        staff,
+        title="Results",
+        rows=rows,
+        days=_days(days),
+        columns=COLUMNS,
+    )
+
+
+@router.get("/results/{slug}", response_class=HTMLResponse)
+def results(
+    slug: str, request: Request, staff: StaffDep, session: SessionDep, days: int = 7
+) -> HTMLResponse:
+    """Per-step results of one sequence with its funnel and sends per day."""
+    sequence = session.scalar(select(Sequence).where(Sequence.slug == slug))
+    if sequence is None:
+        raise HTTPException(status_code=404, detail=f"No sequence called {slug}.")
+    result = sequence_results(session, sequence, booked_within_days=_days(days), now=clock.now())
+    return page(
+        request,
+        "results.html",
+        staff,
+        title=f"Results: {sequence.name}",
+        result=result,
+        columns=COLUMNS,
+        days=_days(days),
+        funnel=funnel_chart(result),
+        per_day=per_day_chart(result),
+    )

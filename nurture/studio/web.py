@@ -1,0 +1,176 @@
+"""What every studio page shares: the signed-in staff member, roles, CSRF, page rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.templating import Jinja2Templates
+from starlette.types import Scope, Send
+
+from nurture.config import PACKAGE_DIR, get_settings
+from nurture.studio.auth import Role
+from nurture.studio.models import StaffUser
+from nurture.web import SessionDep
+
+PREFIX = "/studio"
+SESSION_COOKIE = "nurture_studio"
+CSRF_COOKIE = "nurture_csrf"
+CSRF_FIELD = "csrftoken"
+
+templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
+
+
+def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a stored UTC time in the clinic's zone (the studio's working time)."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
+
+
+templates.env.filters["local"] = _local
+templates.env.filters["tz"] = ZoneInfo
+
+
+class SignInRequired(Exception):
+    """The request has no valid studio session."""
+
+
+class AdminOnly(Exception):
+    """The signed-in staff member is an editor, and the page is for admins."""
+
+
+def current_staff(request: Request, session: SessionDep) -> StaffUser:
+    """Return the signed-in staff member, or refuse the request."""
+    data = request.session
+    staff_id = data.get("staff")
+    staff = session.get(StaffUser, staff_id) if isinstance(staff_id, int) else None
+    if staff is None or staff.disabled_at is not None or data.get("epoch") != staff.session_epoch:
+        request.session.clear()
+        raise SignInRequired
+    return staff
+
+
+def admin_staff(staff: Annotated[StaffUser, Depends(current_staff)]) -> StaffUser:
+    """Return the signed-in staff member if they are an admin."""
+    if staff.role != Role.ADMIN:
+        raise AdminOnly
+    return staff
+
+
+StaffDep = Annotated[StaffUser, Depends(current_staff)]
+AdminDep = Annotated[StaffUser, Depends(admin_staff)]
+
+
+def page(
+    request: Request,
+    template: str,
+    staff: StaffUser | None,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a studio page with the navigation, the CSRF token and any flash message."""
+    s = get_settings()
+    context.update(
+        staff=staff,
+        clinic_name=s.clinic_name,
+        csrftoken=request.scope["csrftoken"]() if "csrftoken" in request.scope else "",
+        flash=request.session.pop("flash", None),
+        is_admin=staff is not None and staff.role == Role.ADMIN,
+        clinic_timezone=s.clinic_timezone,
+    )
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
+    """Answer a form post with a redirect (post/redirect/get) and a message for the next page."""
+    if flash:
+        request.session["flash"] = flash
+    return RedirectResponse(url, status_code=303)
+
+
+async def _csrf_failed(scope: Scope, send: Send, _reason: object) -> None:
+    body = (
+        "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Form expired</title>"
+        "<main style='font:17px/1.5 system-ui;max-width:40rem;margin:2rem auto'>"
+        "<h1>This form has expired</h1><p>The form was missing its security token, or it came "
+        "from another site. Nothing was changed. Go back, reload the page and try again.</p>"
+        f"<p><a href='{PREFIX}'>Back to the studio</a></p></main>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI) -> None:
+    """Mount the studio's routes, its session and CSRF middleware and its error pages."""
+    from asgi_csrf import asgi_csrf
+
+    from nurture.studio import admin, editor, people, results, signin
+    from nurture.studio import outbox as outbox_views
+
+    s = get_settings()
+    secure = s.base_url.startswith("https://")
+    for module in (signin, editor, people, outbox_views, results, admin):
+        app.include_router(module.router, prefix=PREFIX)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
+        return HTMLResponse(
+            "<!DOCTYPE html><title>Sign in needed</title><p>Sign in to the studio first: "
+            f"<a href='{PREFIX}/login'>sign in</a>. Nothing was changed.</p>",
+            status_code=401,
+        )
+
+    @app.exception_handler(AdminOnly)
+    async def _admin_only(request: Request, _: AdminOnly) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=403,
+            title="Admins only",
+            message="This page is for admins. Ask an admin if you need something here.",
+        )
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=s.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=s.studio_session_hours * 3600,
+        path=PREFIX,
+        same_site="lax",
+        https_only=secure,
+    )
+    skip: Callable[[Scope], bool] = lambda scope: not scope["path"].startswith(PREFIX)  # noqa: E731
+    app.add_middleware(
+        asgi_csrf,
+        cookie_name=CSRF_COOKIE,
+        signing_secret=s.secret_key.get_secret_value(),
+        always_protect={f"{PREFIX}/login"},
+        skip_if_scope=skip,
+        cookie_path=PREFIX,
+        cookie_secure=secure,
+        cookie_samesite="Strict",
+        send_csrf_failed=_csrf_failed,
+    )
