@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -16,10 +16,10 @@ from nurture.leads.consent import write_csv
 from nurture.studio import audit, tokens
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
 from nurture.studio.models import ApiToken, StaffUser
-from nurture.studio.web import PREFIX, AdminDep, page, redirect
+from nurture.studio.web import PREFIX, AdminDep, page, redirect, studio_router
 from nurture.web import SessionDep
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 
 
 def _staff_state(member: StaffUser) -> dict[str, Any]:

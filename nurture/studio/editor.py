@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import case, func, select
@@ -28,10 +28,10 @@ from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.sequences.service import live_version, publish, spec_of
 from nurture.sequences.simulate import simulate
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, StaffDep, page, redirect
+from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
 from nurture.web import SessionDep, field_errors
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 CONDITIONS = {
     "": "Always send",
     "not_booked": "Only if they have not booked",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -14,10 +14,10 @@ from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.delivery.service import resolve_unknown, retry_failed
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, StaffDep, page, redirect
+from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
 from nurture.web import SessionDep
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 PAGE_SIZE = 100
 
 

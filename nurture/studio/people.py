@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import or_, select
@@ -29,10 +29,10 @@ from nurture.leads.imports import LeadImportError, export_csv, import_csv
 from nurture.leads.models import Lead
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, AdminDep, StaffDep, page, redirect
+from nurture.studio.web import PREFIX, AdminDep, StaffDep, page, redirect, studio_router
 from nurture.web import SessionDep, field_errors
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 PAGE_SIZE = 50
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pygal
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from pygal.style import Style
@@ -12,10 +12,10 @@ from sqlalchemy import select
 from nurture import clock
 from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
 from nurture.sequences.models import Sequence
-from nurture.studio.web import StaffDep, page
+from nurture.studio.web import StaffDep, page, studio_router
 from nurture.web import SessionDep
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 FUNNEL = ("sent", "delivered", "opened", "clicked", "booked")
 _STYLE = Style(
     background="transparent",

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from nurture import clock
 from nurture.studio import audit
 from nurture.studio.auth import sign_in
-from nurture.studio.web import PREFIX, StaffDep, page, redirect
+from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
 from nurture.web import SessionDep
 
-router = APIRouter(include_in_schema=False)
+router = studio_router()
 
 
 def _safe_next(target: str | None) -> str:

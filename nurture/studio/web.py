@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
+import secrets
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
-from starlette.types import Scope, Send
 
 from nurture.config import PACKAGE_DIR, get_settings
 from nurture.studio.auth import Role
@@ -21,7 +21,6 @@ from nurture.web import SessionDep
 
 PREFIX = "/studio"
 SESSION_COOKIE = "nurture_studio"
-CSRF_COOKIE = "nurture_csrf"
 CSRF_FIELD = "csrftoken"
 
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
@@ -81,7 +80,7 @@ def page(
     context.update(
         staff=staff,
         clinic_name=s.clinic_name,
-        csrftoken=request.scope["csrftoken"]() if "csrftoken" in request.scope else "",
+        csrftoken=csrf_token(request),
         flash=request.session.pop("flash", None),
         is_admin=staff is not None and staff.role == Role.ADMIN,
         clinic_timezone=s.clinic_timezone,
@@ -98,38 +97,71 @@ def redirect(request: Request, url: str, flash: str | None = None) -> RedirectRe
     return RedirectResponse(url, status_code=303)
 
 
-async def _csrf_failed(scope: Scope, send: Send, _reason: object) -> None:
-    body = (
-        "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Form expired</title>"
-        "<main style='font:17px/1.5 system-ui;max-width:40rem;margin:2rem auto'>"
-        "<h1>This form has expired</h1><p>The form was missing its security token, or it came "
-        "from another site. Nothing was changed. Go back, reload the page and try again.</p>"
-        f"<p><a href='{PREFIX}'>Back to the studio</a></p></main>"
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"text/html; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+class CsrfFailed(Exception):
+    """A state-changing request without this session's CSRF token."""
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token (synchronizer pattern), made on first use."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse any unsafe request that does not carry the session's token.
+
+    Forms send it as a hidden field, scripts as the X-CSRFToken header. The token lives in
+    the signed session cookie, so a page on another site can neither read nor forge it.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    if "staff" not in request.session and request.url.path != f"{PREFIX}/login":
+        raise SignInRequired
+    expected = request.session.get("csrf")
+    sent: object = request.headers.get("x-csrftoken")
+    if sent is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            sent = (await request.form()).get(CSRF_FIELD)
+    if not (isinstance(expected, str) and isinstance(sent, str)) or not hmac.compare_digest(
+        sent, expected
+    ):
+        raise CsrfFailed
+
+
+def studio_router() -> APIRouter:
+    """A router whose every route checks the CSRF token first."""
+    return APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
+
+
+_EXPIRED = (
+    "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Form expired</title>"
+    "<main style='font:17px/1.5 system-ui;max-width:40rem;margin:2rem auto'>"
+    "<h1>This form has expired</h1><p>The form was missing its security token, or it came "
+    "from another site. Nothing was changed. Go back, reload the page and try again.</p>"
+    f"<p><a href='{PREFIX}'>Back to the studio</a></p></main>"
+)
+
+
+def routers() -> list[APIRouter]:
+    """The studio's routers, each mounted under PREFIX."""
+    from nurture.studio import admin, editor, people, results, signin
+    from nurture.studio import outbox as outbox_views
+
+    return [m.router for m in (signin, editor, people, outbox_views, results, admin)]
 
 
 def install(app: FastAPI) -> None:
     """Mount the studio's routes, its session and CSRF middleware and its error pages."""
-    from asgi_csrf import asgi_csrf
-
-    from nurture.studio import admin, editor, people, results, signin
-    from nurture.studio import outbox as outbox_views
-
     s = get_settings()
     secure = s.base_url.startswith("https://")
-    for module in (signin, editor, people, outbox_views, results, admin):
-        app.include_router(module.router, prefix=PREFIX)
+    for router in routers():
+        app.include_router(router, prefix=PREFIX)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:
@@ -141,6 +173,10 @@ def install(app: FastAPI) -> None:
             f"<a href='{PREFIX}/login'>sign in</a>. Nothing was changed.</p>",
             status_code=401,
         )
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf_failed(_: Request, __: CsrfFailed) -> Response:
+        return HTMLResponse(_EXPIRED, status_code=403)
 
     @app.exception_handler(AdminOnly)
     async def _admin_only(request: Request, _: AdminOnly) -> Response:
@@ -161,16 +197,4 @@ def install(app: FastAPI) -> None:
         path=PREFIX,
         same_site="lax",
         https_only=secure,
-    )
-    skip: Callable[[Scope], bool] = lambda scope: not scope["path"].startswith(PREFIX)  # noqa: E731
-    app.add_middleware(
-        asgi_csrf,
-        cookie_name=CSRF_COOKIE,
-        signing_secret=s.secret_key.get_secret_value(),
-        always_protect={f"{PREFIX}/login"},
-        skip_if_scope=skip,
-        cookie_path=PREFIX,
-        cookie_secure=secure,
-        cookie_samesite="Strict",
-        send_csrf_failed=_csrf_failed,
     )

@@ -43,7 +43,10 @@ class Studio:
 
     def sign_in(self, email: str, password: str = PASSWORD) -> httpx.Response:
         self.get("/studio/login")
-        return self.post("/studio/login", {"email": email, "password": password})
+        response = self.post("/studio/login", {"email": email, "password": password})
+        if response.status_code == 303:
+            self.get("/studio/sequences")  # signing in starts a new session with a new token
+        return response
 
 
 @pytest.fixture
