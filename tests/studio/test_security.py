@@ -204,7 +204,7 @@ def test_a_template_reaching_for_python_internals_is_refused_by_the_sandbox(
     page = studio.get("/studio/sequences/chronic-basics/edit").text
     step_id = int(re.search(r"/edit/steps/(\d+)\"", page).group(1))
     form = {
-        "key": "what-it-can-mean",
+        "key": "welcome",
         "kind": "education",
         "delay_days": "0",
         "delay_minutes": "0",
@@ -241,3 +241,33 @@ def test_sign_ins_and_changes_are_in_the_audit_log(admin_studio: Studio, session
     assert entry.actor == "admin@clinic.example"
     assert entry.target == "new@clinic.example"
     assert entry.after == {"role": "editor", "disabled": False}
+
+
+def test_staff_create_command_makes_an_account_with_an_argon2_hash(session) -> None:
+    from click.testing import CliRunner
+
+    from nurture.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["staff", "create", "Boss@Clinic.example", "--role", "admin", "--password-stdin"],
+        input="a very long password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "boss@clinic.example (admin) can sign in at" in result.output
+    staff = session.scalar(select(StaffUser))
+    assert staff.password_hash.startswith("$argon2id$")
+    assert "a very long password" not in staff.password_hash
+    again = CliRunner().invoke(
+        main,
+        ["staff", "create", "boss@clinic.example", "--password-stdin"],
+        input="a very long password\n",
+    )
+    assert again.exit_code != 0
+    assert "exists already" in again.output
+    short = CliRunner().invoke(
+        main, ["staff", "create", "x@clinic.example", "--password-stdin"], input="short\n"
+    )
+    assert "at least 12 characters" in short.output
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "staff.create"))
+    assert entry.actor == "command line"
