@@ -109,7 +109,7 @@ def test_csv_upload_imports_every_row_or_none(studio: Studio, session, sequences
         follow_redirects=True,
     )
     assert "Imported 2 new leads (1 with consent, 1 enrolled)" in response.text
-    statuses = {e: s for e, s in session.execute(select(Lead.email, Lead.status))}
+    statuses = dict(session.execute(select(Lead.email, Lead.status)).all())
     assert statuses == {"a@example.com": "active", "b@example.com": "no_consent"}
 
 
