@@ -16,7 +16,7 @@ from nurture.leads.consent import write_csv
 from nurture.studio import audit, tokens
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
 from nurture.studio.models import ApiToken, StaffUser
-from nurture.studio.web import PREFIX, AdminDep, page, redirect, studio_router
+from nurture.studio.web import PREFIX, AdminDep, download, page, redirect, studio_router
 from nurture.web import SessionDep
 
 router = studio_router()
@@ -178,11 +178,7 @@ def consent_export(staff: AdminDep, session: SessionDep) -> Response:
     count = write_csv(session, buffer)
     audit.record(session, staff=staff, action="consent.export", target=f"{count} records")
     session.commit()
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="consent.csv"'},
-    )
+    return download(buffer.getvalue(), filename="consent.csv", media_type="text/csv; charset=utf-8")
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

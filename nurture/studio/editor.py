@@ -28,7 +28,7 @@ from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.sequences.service import live_version, publish, spec_of
 from nurture.sequences.simulate import simulate
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
+from nurture.studio.web import PREFIX, StaffDep, download, page, redirect, studio_router
 from nurture.web import SessionDep, field_errors
 
 router = studio_router()
@@ -191,15 +191,28 @@ def edit(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> R
     draft = drafts.draft_of(session, sequence)
     if draft is None:
         return redirect(request, f"{PREFIX}/sequences/{slug}", "Start a draft to edit.")
+    return _edit_page(request, staff, sequence, draft)
+
+
+def _edit_page(
+    request: Request,
+    staff: Any,
+    sequence: Sequence,
+    draft: SequenceVersion,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
     return page(
         request,
         "edit.html",
         staff,
+        status_code=status_code,
         title=f"Editing {sequence.name}",
         sequence=sequence,
         draft=draft,
         weekdays=WEEKDAYS,
         conditions=CONDITIONS,
+        **extra,
     )
 
 
@@ -222,16 +235,12 @@ def save_window(
         )
     except ValidationError as exc:
         message = "; ".join(field_errors(exc.errors()).values())
-        return page(
+        return _edit_page(
             request,
-            "edit.html",
             staff,
-            status_code=422,
-            title=f"Editing {sequence.name}",
-            sequence=sequence,
-            draft=draft,
-            weekdays=WEEKDAYS,
-            conditions=CONDITIONS,
+            sequence,
+            draft,
+            422,
             window_error=f"The send window was not saved: {message}.",
         )
     before = spec_of(draft).window.model_dump()
@@ -601,10 +610,10 @@ def export_yaml(slug: str, _: StaffDep, session: SessionDep, version: str = "liv
     )
     if chosen is None:
         raise HTTPException(status_code=404, detail=f"{slug} has no {version} version.")
-    return Response(
+    return download(
         dump_spec(spec_of(chosen)),
+        filename=f"{slug}.yml",
         media_type="application/yaml; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{slug}.yml"'},
     )
 
 

@@ -29,7 +29,7 @@ from nurture.leads.imports import LeadImportError, export_csv, import_csv
 from nurture.leads.models import Lead
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, AdminDep, StaffDep, page, redirect, studio_router
+from nurture.studio.web import PREFIX, AdminDep, StaffDep, download, page, redirect, studio_router
 from nurture.web import SessionDep, field_errors
 
 router = studio_router()
@@ -83,11 +83,7 @@ def leads_export(staff: AdminDep, session: SessionDep) -> Response:
     count = export_csv(session, buffer)
     audit.record(session, staff=staff, action="leads.export", target=f"{count} leads")
     session.commit()
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
-    )
+    return download(buffer.getvalue(), filename="leads.csv", media_type="text/csv; charset=utf-8")
 
 
 @router.post("/leads/import", response_class=HTMLResponse)
@@ -185,10 +181,10 @@ def lead_export(lead_id: int, staff: AdminDep, session: SessionDep) -> Response:
     data = timeline.export(session, lead)
     audit.record(session, staff=staff, action="lead.export", target=f"lead {lead.id}")
     session.commit()
-    return Response(
+    return download(
         json.dumps(data, indent=2, ensure_ascii=False),
+        filename=f"lead-{lead.id}.json",
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="lead-{lead.id}.json"'},
     )
 
 

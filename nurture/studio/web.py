@@ -90,6 +90,15 @@ def page(
     return response
 
 
+def download(content: str, *, filename: str, media_type: str) -> Response:
+    """Answer with a file to save (CSV, YAML or JSON exports)."""
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
     """Answer a form post with a redirect (post/redirect/get) and a message for the next page."""
     if flash:
