@@ -271,3 +271,20 @@ def test_staff_create_command_makes_an_account_with_an_argon2_hash(session) -> N
     assert "at least 12 characters" in short.output
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "staff.create"))
     assert entry.actor == "command line"
+
+
+def test_studio_bodies_have_their_own_size_limits(studio: Studio, settings) -> None:
+    # The editor may post a large email (up to 1 MiB); uploads get NURTURE_MAX_UPLOAD_BYTES;
+    # the public API keeps its 16 KiB.
+    huge = studio.post("/studio/sequences/x/edit/window", {"start_hour": "9" * (1100 * 1024)})
+    assert huge.status_code == 413
+    big = studio.post("/studio/sequences/x/edit/window", {"start_hour": "9" * (200 * 1024)})
+    assert big.status_code == 404  # got through to the view: no such sequence
+    upload = studio.client.post(
+        "/studio/leads/import",
+        data={"csrftoken": studio.token},
+        files={"file": ("leads.csv", b"email\n" + b"x" * (2 * 1024 * 1024), "text/csv")},
+    )
+    assert upload.status_code == 422  # read and checked, not refused for its size
+    api = studio.client.post("/api/subscribe", content=b"{" + b" " * (20 * 1024) + b"}")
+    assert api.status_code == 413
