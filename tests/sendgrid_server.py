@@ -295,12 +295,18 @@ def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Listener(ThreadingHTTPServer):
+    # A real API accepts many connections at once; socketserver's default backlog of 5
+    # makes a busy test drop connections that a real provider would take.
+    request_queue_size = 128
+
+
 class SendGridServer:
     """Run the fake API on 127.0.0.1 in a background thread."""
 
     def __init__(self, api_key: str = "SG.test-key") -> None:
         self.state = SendGridState(api_key)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
+        self.httpd = _Listener(("127.0.0.1", 0), _handler(self.state))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -107,10 +107,17 @@ def test_kill_9_worker_mid_batch_with_two_racing_beats(
                 wait_for(lambda: _open_rows(session) == 0, timeout=180, what="drain", log=log)
                 accepted = collections.Counter(sendgrid.state.custom_ids())
                 assert max(accepted.values()) == 1, "an email was sent twice"
-                settled = _settle_unknown(session, set(accepted))
-                # At most one chunk per worker process was in flight when it died.
-                bound = WORKER_PROCESSES * get_settings().send_concurrency
-                assert settled <= bound
+                session.expire_all()
+                stopped = session.scalar(
+                    select(func.count()).where(
+                        Message.status == MessageStatus.UNKNOWN,
+                        Message.last_error.startswith("the worker stopped while sending"),
+                    )
+                )
+                # At most one chunk per worker process was in flight when it died. Other
+                # unknowns (a connection the test server reset mid-answer) are settled alike.
+                assert stopped <= WORKER_PROCESSES * get_settings().send_concurrency
+                _settle_unknown(session, set(accepted))
                 wait_for(lambda: _open_rows(session) == 0, timeout=120, what="resends", log=log)
         counts = collections.Counter(sendgrid.state.custom_ids())
     assert set(counts) == {str(i) for i in ids}, "an email was lost"
