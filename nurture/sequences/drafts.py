@@ -23,6 +23,18 @@ NEW_STEP_HTML = (
 )
 
 
+def starter_spec(*, slug: str, name: str, audience: str) -> SequenceSpec:
+    """A new sequence with one step of starter content (validated like a sequence file)."""
+    return SequenceSpec.model_validate(
+        {
+            "slug": slug,
+            "name": name,
+            "audience": audience,
+            "steps": [{"key": "welcome", "subject": "Welcome", "html": NEW_STEP_HTML}],
+        }
+    )
+
+
 def draft_of(session: Session, sequence: Sequence) -> SequenceVersion | None:
     """Return the sequence's draft, if one is being edited."""
     return session.scalar(

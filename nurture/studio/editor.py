@@ -25,7 +25,7 @@ from nurture.sequences import checks, drafts
 from nurture.sequences.export import dump_spec
 from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
-from nurture.sequences.service import live_version, publish, spec_of
+from nurture.sequences.service import create_draft, live_version, publish, spec_of
 from nurture.sequences.simulate import simulate
 from nurture.studio import audit
 from nurture.studio.web import PREFIX, StaffDep, download, page, redirect, studio_router
@@ -149,6 +149,41 @@ def sequence_list(request: Request, staff: StaffDep, session: SessionDep) -> HTM
             }
         )
     return page(request, "sequences.html", staff, title="Sequences", rows=rows)
+
+
+@router.post("/sequences", response_class=HTMLResponse)
+def new_sequence(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    slug: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=400)] = "",
+    audience: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Start a new sequence as a draft with one starter step."""
+    try:
+        spec = drafts.starter_spec(slug=slug.strip(), name=name.strip(), audience=audience.strip())
+        if session.scalar(select(Sequence.id).where(Sequence.slug == spec.slug)) is not None:
+            raise ValueError(f"a sequence called '{spec.slug}' exists already")
+    except ValidationError as exc:
+        detail = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        return redirect(request, f"{PREFIX}/sequences", f"Not created: {detail}")
+    except ValueError as exc:
+        return redirect(request, f"{PREFIX}/sequences", f"Not created: {exc}.")
+    draft = create_draft(session, spec=spec)
+    audit.record(
+        session,
+        staff=staff,
+        action="sequence.create",
+        target=f"{spec.slug} v{draft.number}",
+        after=spec.model_dump(mode="json"),
+    )
+    session.commit()
+    return redirect(
+        request,
+        f"{PREFIX}/sequences/{spec.slug}/edit",
+        "Sequence created as a draft: write its steps, then publish it.",
+    )
 
 
 @router.get("/sequences/{slug}", response_class=HTMLResponse)
@@ -709,6 +744,17 @@ def simulator(
                 error = f"{seq.name} has no {version} version."
             else:
                 timeline = simulate(chosen, confirmed_at=local.replace(tzinfo=tz), tz=tz)
+    subjects: dict[int, str] = {}
+    if timeline and chosen is not None:
+        # Subjects as the lead reads them (first name filled in), for a sample lead.
+        audience = chosen.sequence.audience
+        kind = audience if audience in set(NumbnessType) else NumbnessType.UNSURE
+        for planned in timeline:
+            try:
+                email = checks.render_for(StepForm.of(planned.step).source(), kind)
+            except Exception:  # noqa: BLE001 - a broken draft step shows its raw subject
+                continue
+            subjects[planned.step.id] = email.subject
     return page(
         request,
         "simulator.html",
@@ -719,6 +765,7 @@ def simulator(
         form=form,
         error=error,
         timeline=timeline,
+        subjects=subjects,
         chosen=chosen,
         conditions=CONDITIONS,
         closures=s.clinic_closures,

@@ -373,3 +373,32 @@ def test_simulator_matches_what_delivery_plans(studio: Studio, session, sequence
     planned = simulate(enrollment.version, confirmed_at=confirmed, tz=ZoneInfo("Europe/Berlin"))
     first = session.scalar(select(Message))
     assert first.due_at == planned[0].due_at
+
+
+def test_a_new_sequence_starts_as_a_draft_and_goes_live_when_published(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    form = {"name": "Back after a break", "slug": "welcome-back", "audience": "returning"}
+    response = studio.post("/studio/sequences", form)
+    assert response.headers["location"] == "/studio/sequences/welcome-back/edit"
+    listing = studio.get("/studio/sequences").text
+    row = listing[listing.index("/studio/sequences/welcome-back") :].split("</tr>")[0]
+    assert "not live" in row
+    assert "draft v1" in row
+    again = studio.post("/studio/sequences", form)
+    assert "exists already" in studio.get(again.headers["location"]).text
+    bad = studio.post("/studio/sequences", form | {"slug": "Not A Slug"})
+    assert "Not created: slug" in studio.get(bad.headers["location"]).text
+    assert studio.post("/studio/sequences/welcome-back/publish").status_code == 303
+    session.expire_all()
+    created = session.scalar(select(Sequence).where(Sequence.slug == "welcome-back"))
+    assert live_version(session, created.id).number == 1
+    assert created.audience == "returning"
+
+
+def test_simulator_shows_subjects_as_the_lead_reads_them(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    page = studio.get(f"/studio/simulator?sequence={SLUG}&day=2027-01-04&at=10:00&timezone=UTC")
+    assert "Welcome, Sam: your first short read" in page.text
+    assert "{{ first_name }}" not in page.text
