@@ -44,6 +44,11 @@ def field_errors(errors: Any) -> dict[str, str]:
     return fields
 
 
+def errors_text(errors: Any) -> str:
+    """The pydantic errors as one line, "field: message; field: message", for a page."""
+    return "; ".join(f"{name}: {message}" for name, message in field_errors(errors).items())
+
+
 def validation_response(errors: Any) -> JSONResponse:
     """Answer 422 with a JSON body that names every bad field."""
     fields = field_errors(errors)

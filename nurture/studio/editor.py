@@ -29,7 +29,7 @@ from nurture.sequences.service import create_draft, live_version, publish, spec_
 from nurture.sequences.simulate import simulate
 from nurture.studio import audit
 from nurture.studio.web import PREFIX, StaffDep, download, page, redirect, studio_router
-from nurture.web import SessionDep, field_errors
+from nurture.web import SessionDep, errors_text, field_errors
 
 router = studio_router()
 CONDITIONS = {
@@ -166,7 +166,7 @@ def new_sequence(
         if session.scalar(select(Sequence.id).where(Sequence.slug == spec.slug)) is not None:
             raise ValueError(f"a sequence called '{spec.slug}' exists already")
     except ValidationError as exc:
-        detail = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        detail = errors_text(exc.errors())
         return redirect(request, f"{PREFIX}/sequences", f"Not created: {detail}")
     except ValueError as exc:
         return redirect(request, f"{PREFIX}/sequences", f"Not created: {exc}.")
@@ -672,7 +672,7 @@ async def import_yaml(
     except yaml.YAMLError as exc:
         return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: bad YAML: {exc}")
     except ValidationError as exc:
-        fields = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        fields = errors_text(exc.errors())
         return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: {fields}")
     except ValueError as exc:
         session.rollback()

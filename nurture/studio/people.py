@@ -30,7 +30,7 @@ from nurture.leads.models import Lead
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
 from nurture.studio.web import PREFIX, AdminDep, StaffDep, download, page, redirect, studio_router
-from nurture.web import SessionDep, field_errors
+from nurture.web import SessionDep, errors_text
 
 router = studio_router()
 PAGE_SIZE = 50
@@ -280,7 +280,7 @@ def book(
         )
         result = appointments.book(session, data=data, now=clock.now())
     except ValidationError as exc:
-        detail = "; ".join(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
+        detail = errors_text(exc.errors())
         return redirect(request, back, f"Not booked: {detail}")
     except (appointments.AppointmentError, ValueError) as exc:
         session.rollback()
