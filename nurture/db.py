@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -25,6 +25,8 @@ NAMING_CONVENTION = {
 
 # SQLite only autoincrements INTEGER PRIMARY KEY, so big ids fall back to INTEGER there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -110,3 +112,10 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def chunked(items: Sequence[T], size: int = 2000) -> Iterator[list[T]]:
+    """Split `items` into lists of at most `size`: for IN (...) lists and executemany batches
+    that stay under the databases' parameter limits."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

@@ -22,6 +22,7 @@ from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType
+from nurture.leads.service import find_or_create
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -73,20 +74,17 @@ def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
 
 
 def _lead_for(session: Session, data: AppointmentIn, now: datetime) -> Lead:
-    lead = session.scalar(select(Lead).where(Lead.email == data.email))
-    if lead is None:
-        # Booking is no marketing consent: the lead gets reminders, never the drip.
-        lead = Lead(
-            email=data.email,
-            first_name=data.first_name,
-            numbness_type=NumbnessType.UNSURE,
-            timezone=data.timezone,
-            status=LeadStatus.NO_CONSENT,
-            created_at=now,
-        )
-        session.add(lead)
-        session.flush()
-    elif data.first_name and not lead.first_name:
+    # Booking is no marketing consent: a new lead gets reminders, never the drip.
+    lead = find_or_create(
+        session,
+        email=data.email,
+        first_name=data.first_name,
+        numbness_type=NumbnessType.UNSURE,
+        timezone=data.timezone,
+        status=LeadStatus.NO_CONSENT,
+        now=now,
+    )
+    if data.first_name and not lead.first_name:
         lead.first_name = data.first_name
     return lead
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment
 from nurture.config import get_settings
+from nurture.db import chunked
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step
@@ -62,19 +63,18 @@ def sequence_results(
 ) -> SequenceResult:
     """Count what a sequence's emails led to. Test sends have no outbox row: never counted."""
     live = live_version(session, sequence.id)
-    order = {s.key: (s.position, s.subject) for s in live.steps} if live else {}
+    # Every live step gets a row, sent or not; steps only older versions had follow them.
+    by_key = {s.key: StepResult(s.key, s.position, s.subject) for s in live.steps} if live else {}
     sent = session.execute(
         select(Message.id, Message.lead_id, Message.sent_at, Step.key, Step.position, Step.subject)
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
         .where(SequenceVersion.sequence_id == sequence.id, Message.status == MessageStatus.SENT)
     ).all()
-    by_key: dict[str, StepResult] = {}
     key_of: dict[int, str] = {}
     for message_id, _, _, key, position, subject in sent:
         if key not in by_key:
-            pos, subj = order.get(key, (position + 1000, subject))
-            by_key[key] = StepResult(key, pos, subj)
+            by_key[key] = StepResult(key, position + 1000, subject)
         by_key[key].counts["sent"] += 1
         key_of[message_id] = key
     counted: dict[str, set[int]] = defaultdict(set)
@@ -112,11 +112,6 @@ def sequence_results(
         for message_id in ids:
             by_key[key_of[message_id]].counts[column] += 1
     steps = sorted(by_key.values(), key=lambda r: r.position)
-    if live:
-        for s in live.steps:  # steps not sent yet still get a row
-            if s.key not in by_key:
-                steps.append(StepResult(s.key, s.position, s.subject))
-        steps.sort(key=lambda r: r.position)
     total: Counter[str] = Counter()
     for r in steps:
         total.update(r.counts)
@@ -127,7 +122,7 @@ def _booked(session: Session, sent: Rows[Any], days: int) -> set[int]:
     """Emails after which the lead booked a visit within `days`."""
     leads = {lead_id for _, lead_id, *_ in sent}
     booked: dict[int, list[datetime]] = defaultdict(list)
-    for chunk in _chunks(sorted(leads)):
+    for chunk in chunked(sorted(leads)):
         for lead_id, created in session.execute(
             select(Appointment.lead_id, Appointment.created_at).where(
                 Appointment.lead_id.in_(chunk)
@@ -146,10 +141,6 @@ def _booked(session: Session, sent: Rows[Any], days: int) -> set[int]:
         if i < len(times) and times[i] <= sent_at + window:
             hits.add(message_id)
     return hits
-
-
-def _chunks(items: list[int], size: int = 900) -> list[list[int]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _per_day(sent: Rows[Any], now: datetime, span: int) -> list[tuple[date, int]]:

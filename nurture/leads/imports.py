@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from nurture.config import get_settings
+from nurture.db import chunked
 from nurture.delivery import outbox
 from nurture.delivery.models import Stream
 from nurture.enrollments import service as enrollments
@@ -23,7 +23,6 @@ from nurture.leads.schemas import check_timezone, normalise_email
 from nurture.sequences import service as sequences
 
 COLUMNS = ["email", "first_name", "numbness_type", "timezone", "consent_at", "consent_source"]
-CHUNK = 2000
 IMPORTED_CONSENT_TEXT = "Consent recorded by the previous tool and imported."
 
 
@@ -101,11 +100,6 @@ def _when(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
-
 def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
     """Import leads; consented rows become active and are enrolled, others never get marketing.
 
@@ -116,12 +110,12 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
         rows = _parse(fh)
     report = ImportReport()
     known: set[str] = set()
-    for chunk in _chunks([r.email for r in rows]):
-        known |= set(session.scalars(select(Lead.email).where(Lead.email.in_(chunk))))
+    for addresses in chunked([r.email for r in rows]):
+        known |= set(session.scalars(select(Lead.email).where(Lead.email.in_(addresses))))
     fresh = [r for r in rows if r.email not in known]
     report.already_known = len(rows) - len(fresh)
     ids: dict[str, int] = {}
-    for chunk in _chunks(fresh):
+    for chunk in chunked(fresh):
         _insert_many(
             session,
             Lead,
@@ -146,7 +140,7 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
     report.created = len(fresh)
     consented = [r for r in fresh if r.consent_at]
     report.consented = len(consented)
-    for chunk in _chunks(consented):
+    for chunk in chunked(consented):
         _insert_many(
             session,
             ConsentRecord,
@@ -176,7 +170,7 @@ def _enroll(session: Session, rows: list[_Row], ids: dict[str, int], now: dateti
             targets[kind] = (sequence, version, version.steps[0])
     clinic_zone = get_settings().clinic_timezone
     enrolled = 0
-    for chunk in _chunks([r for r in rows if r.numbness_type in targets]):
+    for chunk in chunked([r for r in rows if r.numbness_type in targets]):
         _insert_many(
             session,
             Enrollment,

@@ -35,6 +35,42 @@ class SignupMeta:
     user_agent: str | None = None
 
 
+def find_or_create(
+    session: Session,
+    *,
+    email: str,
+    first_name: str,
+    numbness_type: str,
+    timezone: str | None,
+    status: str,
+    now: datetime,
+) -> Lead:
+    """Return the lead with `email`, creating it with these details if there is none.
+
+    Two requests for a new address at once (a signup and a booking, say) end with one row:
+    the loser of the race reads the winner's.
+    """
+    lead = session.scalar(select(Lead).where(Lead.email == email))
+    if lead is not None:
+        return lead
+    lead = Lead(
+        email=email,
+        first_name=first_name,
+        numbness_type=numbness_type,
+        timezone=timezone,
+        status=status,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(lead)
+    except IntegrityError:
+        lead = session.scalar(select(Lead).where(Lead.email == email))
+        if lead is None:
+            raise
+    return lead
+
+
 def subscribe(
     session: Session, *, request: SubscribeRequest, meta: SignupMeta, now: datetime
 ) -> Message | None:
@@ -43,24 +79,15 @@ def subscribe(
     Known addresses get no second row; an active lead gets nothing, so the answer never tells
     a stranger whether an address is subscribed.
     """
-    lead = session.scalar(select(Lead).where(Lead.email == request.email))
-    if lead is None:
-        lead = Lead(
-            email=request.email,
-            first_name=request.first_name,
-            numbness_type=request.numbness_type,
-            timezone=request.timezone,
-            status=LeadStatus.PENDING,
-            created_at=now,
-        )
-        try:
-            with session.begin_nested():
-                session.add(lead)
-        except IntegrityError:
-            # The same address signed up concurrently; carry on with the row that won.
-            lead = session.scalar(select(Lead).where(Lead.email == request.email))
-            if lead is None:
-                raise
+    lead = find_or_create(
+        session,
+        email=request.email,
+        first_name=request.first_name,
+        numbness_type=request.numbness_type,
+        timezone=request.timezone,
+        status=LeadStatus.PENDING,
+        now=now,
+    )
     if lead.status == LeadStatus.ACTIVE:
         return None
     if lead.status == LeadStatus.PENDING:

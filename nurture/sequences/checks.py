@@ -119,7 +119,7 @@ def render_for(source: StepSource, numbness_type: str) -> RenderedEmail:
     )
 
 
-def render_problem(exc: Exception) -> Problem:
+def _render_problem(exc: Exception) -> Problem:
     """Describe an error raised while rendering, in words staff can act on."""
     line = _template_line(exc.__traceback__)
     if isinstance(exc, SecurityError):
@@ -132,11 +132,28 @@ def render_problem(exc: Exception) -> Problem:
     return Problem("html", f"the template failed to render: {exc}", line)
 
 
-def check_step(source: StepSource) -> list[Problem]:
-    """Return every problem of a step, rendering it for a lead of each numbness type."""
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A step's problems, and the email it renders to (None when it does not render)."""
+
+    problems: list[Problem]
+    email: RenderedEmail | None
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Only the problems that block saving."""
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> Checked:
+    """Return every problem of a step and the step rendered for a sample lead of a type.
+
+    A step's variables do not depend on the numbness type, so one rendering shows every
+    problem the rendered email can have; the type only picks which sample lead it shows.
+    """
     found = _syntax(source) + _links(source)
     if any(p.severity == "error" for p in found):
-        return found  # rendering a broken template only repeats the same errors
+        return Checked(found, None)  # rendering a broken template only repeats the errors
     if CONDITION_WORDS.search(source.subject) or CONDITION_WORDS.search(source.preheader):
         found.append(
             Problem(
@@ -154,24 +171,15 @@ def check_step(source: StepSource) -> list[Problem]:
                 severity="warning",
             )
         )
-    for kind in sorted(NumbnessType):
-        try:
-            email = render_for(source, kind)
-        except (TemplateError, SecurityError) as exc:
-            found.append(render_problem(exc))
-            break
-        for message in problems(Sample("step", True, email), require_https=False):
-            if message.startswith("subject or preheader names a condition"):
-                continue  # reported above, against the source rather than one rendering
-            if message.startswith("subject is"):
-                problem = Problem("subject", message, severity="warning")
-            else:
-                problem = Problem("html", message)
-            if problem not in found:
-                found.append(problem)
-    return found
-
-
-def errors(found: list[Problem]) -> list[Problem]:
-    """Only the problems that block saving."""
-    return [p for p in found if p.severity == "error"]
+    try:
+        email = render_for(source, numbness_type)
+    except (TemplateError, SecurityError) as exc:
+        return Checked([*found, _render_problem(exc)], None)
+    for message in problems(Sample("step", True, email), require_https=False):
+        if message.startswith("subject or preheader names a condition"):
+            continue  # reported above, against the source rather than the rendering
+        if message.startswith("subject is"):
+            found.append(Problem("subject", message, severity="warning"))
+        else:
+            found.append(Problem("html", message))
+    return Checked(found, email)

@@ -176,7 +176,7 @@ class Impact:
 
     active: int
     waiting: list[Waiting]
-    in_flight: int  # active, with no email pending right now (one is being sent)
+    not_waiting: int  # active, with no email pending (one is being sent, or failed or unknown)
 
 
 def impact(session: Session, draft: SequenceVersion) -> Impact:

@@ -71,11 +71,14 @@ class SequenceSpec(BaseModel):
         return self
 
 
+def parse_sequence(text: str) -> SequenceSpec:
+    """Parse and validate the YAML text of a sequence file."""
+    return SequenceSpec.model_validate(yaml.safe_load(text))
+
+
 def read_sequence_file(path: Path) -> SequenceSpec:
     """Parse and validate one YAML sequence file."""
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    return SequenceSpec.model_validate(data)
+    return parse_sequence(path.read_text(encoding="utf-8"))
 
 
 def sequence_files(path: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from nurture.leads.consent import write_csv
 from nurture.studio import audit, tokens
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
 from nurture.studio.models import ApiToken, StaffUser
-from nurture.studio.web import PREFIX, AdminDep, download, page, redirect, studio_router
+from nurture.studio.web import PREFIX, AdminDep, committed, download, page, redirect, studio_router
 from nurture.web import SessionDep
 
 router = studio_router()
@@ -69,15 +69,16 @@ def add_staff(
     except StaffError as exc:
         session.rollback()
         return redirect(request, f"{PREFIX}/admin", f"Not created: {exc}.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/admin",
+        flash=f"{member.email} can now sign in.",
         action="staff.create",
         target=member.email,
         after=_staff_state(member),
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/admin", f"{member.email} can now sign in.")
 
 
 @router.post("/admin/staff/{member_id}")
@@ -119,17 +120,17 @@ def change_staff(
             return redirect(request, back, f"Password not changed: {exc}.")
     else:
         raise HTTPException(status_code=422, detail="Unknown action.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash=f"{member.email}: done ({action}).",
         action=f"staff.{action}",
         target=member.email,
         before=before,
         after=_staff_state(member),
-        at=now,
     )
-    session.commit()
-    return redirect(request, back, f"{member.email}: done ({action}).")
 
 
 @router.post("/admin/tokens")
@@ -166,9 +167,15 @@ def revoke_token(
         tokens.revoke(session, name=name, now=clock.now())
     except LookupError as exc:
         return redirect(request, f"{PREFIX}/admin", f"Not revoked: {exc}.")
-    audit.record(session, staff=staff, action="token.revoke", target=name)
-    session.commit()
-    return redirect(request, f"{PREFIX}/admin#tokens", f"Token {name} revoked.")
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/admin#tokens",
+        flash=f"Token {name} revoked.",
+        action="token.revoke",
+        target=name,
+    )
 
 
 @router.get("/admin/exports/consent")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from fastapi import File, Form, HTTPException, Request, UploadFile
@@ -20,15 +20,16 @@ from nurture.delivery.proofs import send_proof
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import migrate_version
 from nurture.leads.models import NumbnessType
+from nurture.leads.schemas import check_timezone
 from nurture.rendering.environment import html_to_text
 from nurture.sequences import checks, drafts
 from nurture.sequences.export import dump_spec
-from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
+from nurture.sequences.files import StepSpec, WindowSpec, parse_sequence
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.sequences.service import create_draft, live_version, publish, spec_of
-from nurture.sequences.simulate import simulate
+from nurture.sequences.simulate import PlannedEmail, simulate
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, StaffDep, download, page, redirect, studio_router
+from nurture.studio.web import PREFIX, StaffDep, committed, download, page, redirect, studio_router
 from nurture.web import SessionDep, errors_text, field_errors
 
 router = studio_router()
@@ -98,7 +99,9 @@ def _step_dict(step: Step) -> dict[str, Any]:
     return StepForm.of(step).model_dump() | {"position": step.position}
 
 
-def _validate(form: StepForm) -> tuple[StepSpec | None, list[checks.Problem]]:
+def _validate(
+    form: StepForm, numbness_type: str = NumbnessType.UNSURE
+) -> tuple[StepSpec | None, checks.Checked]:
     """Check the fields, then the templates; return the spec only when nothing blocks it."""
     try:
         spec = StepSpec.model_validate(
@@ -116,9 +119,10 @@ def _validate(form: StepForm) -> tuple[StepSpec | None, list[checks.Problem]]:
         )
     except ValidationError as exc:
         fields = field_errors(exc.errors())
-        return None, [checks.Problem(name, message) for name, message in fields.items()]
-    found = checks.check_step(form.source())
-    return (None if checks.errors(found) else spec), found
+        problems = [checks.Problem(name, message) for name, message in fields.items()]
+        return None, checks.Checked(problems, None)
+    checked = checks.check_step(form.source(), numbness_type)
+    return (None if checked.errors else spec), checked
 
 
 @router.get("/sequences", response_class=HTMLResponse)
@@ -171,18 +175,15 @@ def new_sequence(
     except ValueError as exc:
         return redirect(request, f"{PREFIX}/sequences", f"Not created: {exc}.")
     draft = create_draft(session, spec=spec)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{spec.slug}/edit",
+        flash="Sequence created as a draft: write its steps, then publish it.",
         action="sequence.create",
         target=f"{spec.slug} v{draft.number}",
         after=spec.model_dump(mode="json"),
-    )
-    session.commit()
-    return redirect(
-        request,
-        f"{PREFIX}/sequences/{spec.slug}/edit",
-        "Sequence created as a draft: write its steps, then publish it.",
     )
 
 
@@ -280,16 +281,17 @@ def save_window(
         )
     before = spec_of(draft).window.model_dump()
     drafts.set_window(draft, window)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash="Send window saved.",
         action="sequence.window",
         target=f"{slug} v{draft.number}",
         before=before,
         after=window.model_dump(),
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", "Send window saved.")
 
 
 @router.post("/sequences/{slug}/edit/steps")
@@ -297,15 +299,16 @@ def add_step(slug: str, request: Request, staff: StaffDep, session: SessionDep) 
     """Append a step to the draft and open it."""
     draft = _draft(session, _sequence(session, slug))
     step = drafts.add_step(session, draft)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}",
+        flash="Step added.",
         action="step.add",
         target=f"{slug} v{draft.number} {step.key}",
         after=_step_dict(step),
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}", "Step added.")
 
 
 @router.post("/sequences/{slug}/edit/steps/{step_id}/move")
@@ -324,16 +327,17 @@ def move_step(
     step = _draft_step(session, draft, step_id)
     before = step.position
     drafts.move_step(session, draft, step, -1 if direction == "up" else 1)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash=f"Moved '{step.key}' {direction}.",
         action="step.move",
         target=f"{slug} v{draft.number} {step.key}",
         before={"position": before},
         after={"position": step.position},
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Moved '{step.key}' {direction}.")
 
 
 @router.post("/sequences/{slug}/edit/steps/{step_id}/remove")
@@ -349,15 +353,16 @@ def remove_step(
     except ValueError as exc:
         session.rollback()
         return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Not removed: {exc}.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash=f"Removed '{before['key']}'.",
         action="step.remove",
         target=f"{slug} v{draft.number} {before['key']}",
         before=before,
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/sequences/{slug}/edit", f"Removed '{before['key']}'.")
 
 
 def _step_page(
@@ -369,6 +374,7 @@ def _step_page(
     form: StepForm,
     found: list[checks.Problem],
     status_code: int = 200,
+    **extra: Any,
 ) -> HTMLResponse:
     return page(
         request,
@@ -386,6 +392,7 @@ def _step_page(
         kinds=[k.value for k in StepKind],
         types=sorted(NumbnessType),
         variables=checks.VARIABLES,
+        **extra,
     )
 
 
@@ -398,7 +405,7 @@ def step_form(
     draft = _draft(session, sequence)
     step = _draft_step(session, draft, step_id)
     form = StepForm.of(step)
-    found = checks.check_step(form.source())
+    found = checks.check_step(form.source()).problems
     return _step_page(request, staff, sequence, draft, step, form, found)
 
 
@@ -415,7 +422,8 @@ def save_step(
     sequence = _sequence(session, slug)
     draft = _draft(session, sequence)
     step = _draft_step(session, draft, step_id)
-    spec, found = _validate(form)
+    spec, checked = _validate(form)
+    found = checked.problems
     if spec is not None and spec.key != step.key and spec.key in {s.key for s in draft.steps}:
         found.append(checks.Problem("key", f"another step is called '{spec.key}'"))
         spec = None
@@ -423,17 +431,16 @@ def save_step(
         return _step_page(request, staff, sequence, draft, step, form, found, 422)
     before = _step_dict(step)
     drafts.update_step(step, spec)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}",
+        flash="Step saved to the draft.",
         action="step.edit",
         target=f"{slug} v{draft.number} {spec.key}",
         before=before,
         after=_step_dict(step),
-    )
-    session.commit()
-    return redirect(
-        request, f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}", "Step saved to the draft."
     )
 
 
@@ -452,27 +459,20 @@ def preview_step(
     _draft_step(session, draft, step_id)
     if numbness_type not in set(NumbnessType):
         numbness_type = NumbnessType.UNSURE
-    found = checks.check_step(form.source())
+    checked = checks.check_step(form.source(), numbness_type)
     result: dict[str, Any] = {
         "problems": [
             {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
-            for p in found
+            for p in checked.problems
         ]
     }
-    if not checks.errors(found) or all(p.field == "subject" for p in checks.errors(found)):
-        try:
-            email = checks.render_for(form.source(), numbness_type)
-        except Exception as exc:  # noqa: BLE001 - every rendering error is shown, not raised
-            result["problems"].append({"message": str(checks.render_problem(exc))})
-        else:
-            result.update(
-                subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
-            )
+    email = checked.email
+    if email is not None:  # shown even with problems, as long as it renders
+        result.update(
+            subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
+        )
     if fill_text:
-        try:
-            result["derived_text"] = html_to_text(form.html)
-        except Exception:  # noqa: BLE001
-            result["derived_text"] = ""
+        result["derived_text"] = html_to_text(form.html)
     return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
 
@@ -490,12 +490,13 @@ def send_test(
     sequence = _sequence(session, slug)
     draft = _draft(session, sequence)
     step = _draft_step(session, draft, step_id)
-    spec, found = _validate(form)
-    if spec is None:
-        return _step_page(request, staff, sequence, draft, step, form, found, 422)
     kind = numbness_type if numbness_type in set(NumbnessType) else NumbnessType.UNSURE
+    spec, checked = _validate(form, kind)
+    found = checked.problems
+    if spec is None or checked.email is None:
+        return _step_page(request, staff, sequence, draft, step, form, found, 422)
     try:
-        send_proof(checks.render_for(form.source(), kind), to_email=staff.email)
+        send_proof(checked.email, to_email=staff.email)
     except DeliveryError as exc:
         found.append(checks.Problem("html", f"the test was not sent: {exc}"))
         return _step_page(request, staff, sequence, draft, step, form, found, 502)
@@ -503,24 +504,17 @@ def send_test(
         session, staff=staff, action="step.test_send", target=f"{slug} v{draft.number} {spec.key}"
     )
     session.commit()
-    return _sent_page(request, staff, sequence, draft, step, form, found, kind)
-
-
-def _sent_page(
-    request: Request,
-    staff: Any,
-    sequence: Sequence,
-    draft: SequenceVersion,
-    step: Step,
-    form: StepForm,
-    found: list[checks.Problem],
-    kind: str,
-) -> HTMLResponse:
-    request.session["flash"] = (
-        f"Test sent to {staff.email} as a {kind} lead would get it (marked [Test], not counted "
-        "in results). The form below still holds your unsaved changes."
+    return _step_page(
+        request,
+        staff,
+        sequence,
+        draft,
+        step,
+        form,
+        found,
+        flash=f"Test sent to {staff.email} as a {kind} lead would get it (marked [Test], not "
+        "counted in results). The form below still holds your unsaved changes.",
     )
-    return _step_page(request, staff, sequence, draft, step, form, found)
 
 
 @router.post("/sequences/{slug}/edit/discard")
@@ -530,15 +524,16 @@ def discard(slug: str, request: Request, staff: StaffDep, session: SessionDep) -
     draft = _draft(session, sequence)
     before = spec_of(draft).model_dump(mode="json")
     session.delete(draft)
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}",
+        flash="Draft discarded.",
         action="sequence.discard",
         target=f"{slug} v{draft.number}",
         before=before,
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/sequences/{slug}", "Draft discarded.")
 
 
 def _draft_problems(draft: SequenceVersion) -> list[str]:
@@ -548,7 +543,7 @@ def _draft_problems(draft: SequenceVersion) -> list[str]:
     except ValidationError as exc:
         found.extend(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
     for step in draft.steps:
-        for problem in checks.errors(checks.check_step(StepForm.of(step).source())):
+        for problem in checks.check_step(StepForm.of(step).source()).errors:
             found.append(f"step {step.position} ({step.key}): {problem}")
     return found
 
@@ -620,17 +615,16 @@ def publish_draft(
         if report.waiting:
             moved += f"; {report.waiting} had an email in flight and stay on their version"
         moved += "."
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}",
+        flash=f"Version {draft.number} is live.{moved}",
         action="sequence.publish",
         target=f"{slug} v{draft.number}",
         before=spec_of(live).model_dump(mode="json") if live else None,
         after=spec_of(draft).model_dump(mode="json") | {"moved_people": bool(move_people)},
-    )
-    session.commit()
-    return redirect(
-        request, f"{PREFIX}/sequences/{slug}", f"Version {draft.number} is live.{moved}"
     )
 
 
@@ -664,8 +658,7 @@ async def import_yaml(
     sequence = _sequence(session, slug)
     raw = await file.read()
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-        spec = SequenceSpec.model_validate(data)
+        spec = parse_sequence(raw.decode("utf-8"))
         draft = drafts.replace_with(session, sequence, spec)
     except UnicodeDecodeError:
         return redirect(request, f"{PREFIX}/sequences/{slug}", "Not imported: not UTF-8 text.")
@@ -677,18 +670,15 @@ async def import_yaml(
     except ValueError as exc:
         session.rollback()
         return redirect(request, f"{PREFIX}/sequences/{slug}", f"Not imported: {exc}.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash=f"Imported {file.filename or 'the file'} as draft version {draft.number}.",
         action="sequence.import",
         target=f"{slug} v{draft.number}",
         after=spec.model_dump(mode="json"),
-    )
-    session.commit()
-    return redirect(
-        request,
-        f"{PREFIX}/sequences/{slug}/edit",
-        f"Imported {file.filename or 'the file'} as draft version {draft.number}.",
     )
 
 
@@ -707,9 +697,10 @@ def simulator(
     s = get_settings()
     sequences = list(session.scalars(select(Sequence).order_by(Sequence.audience)))
     zone_name = timezone.strip() or s.clinic_timezone
-    today = clock.now().astimezone(
-        ZoneInfo(zone_name if _zone_ok(zone_name) else s.clinic_timezone)
-    )
+    try:
+        today = clock.now().astimezone(ZoneInfo(check_timezone(zone_name)))
+    except ValueError:
+        today = clock.now().astimezone(ZoneInfo(s.clinic_timezone))
     form = {
         "sequence": sequence or (sequences[0].slug if sequences else ""),
         "version": version,
@@ -718,32 +709,13 @@ def simulator(
         "timezone": zone_name,
     }
     error = ""
-    timeline = None
     chosen: SequenceVersion | None = None
+    timeline = None
     if sequence:
         try:
-            tz = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            tz = None
-            error = f"'{zone_name}' is not a time zone; use a name like Europe/Berlin."
-        try:
-            local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(at))
-        except ValueError:
-            error = error or "Give the date as YYYY-MM-DD and the time as HH:MM."
-            local = None
-        seq = next((q for q in sequences if q.slug == sequence), None)
-        if seq is None:
-            error = error or f"No sequence called {sequence}."
-        elif tz is not None and local is not None:
-            chosen = (
-                drafts.draft_of(session, seq)
-                if version == "draft"
-                else live_version(session, seq.id)
-            )
-            if chosen is None:
-                error = f"{seq.name} has no {version} version."
-            else:
-                timeline = simulate(chosen, confirmed_at=local.replace(tzinfo=tz), tz=tz)
+            chosen, timeline = _simulated(session, sequences, form)
+        except ValueError as exc:
+            error = str(exc)
     subjects: dict[int, str] = {}
     if timeline and chosen is not None:
         # Subjects as the lead reads them (first name filled in), for a sample lead.
@@ -772,9 +744,20 @@ def simulator(
     )
 
 
-def _zone_ok(name: str) -> bool:
+def _simulated(
+    session: Session, sequences: list[Sequence], form: dict[str, str]
+) -> tuple[SequenceVersion, list[PlannedEmail]]:
+    """Plan the chosen version for the form's lead; ValueError says what is wrong."""
+    tz = ZoneInfo(check_timezone(form["timezone"]))
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+        local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(form["at"]))
+    except ValueError:
+        raise ValueError("Give the date as YYYY-MM-DD and the time as HH:MM.") from None
+    seq = next((q for q in sequences if q.slug == form["sequence"]), None)
+    if seq is None:
+        raise ValueError(f"No sequence called {form['sequence']}.")
+    draft = form["version"] == "draft"
+    chosen = drafts.draft_of(session, seq) if draft else live_version(session, seq.id)
+    if chosen is None:
+        raise ValueError(f"{seq.name} has no {form['version']} version.")
+    return chosen, simulate(chosen, confirmed_at=local.replace(tzinfo=tz), tz=tz)

@@ -13,8 +13,7 @@ from nurture import clock
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.delivery.service import resolve_unknown, retry_failed
-from nurture.studio import audit
-from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
+from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 from nurture.web import SessionDep
 
 router = studio_router()
@@ -121,16 +120,17 @@ def retry(message_id: int, request: Request, staff: StaffDep, session: SessionDe
     except (LookupError, ValueError) as exc:
         session.rollback()
         return redirect(request, back, f"Not retried: {exc}.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash="Queued again: it goes out on the next tick.",
         action="outbox.retry",
         target=f"email {message.id}",
         before={"status": "failed"},
         after={"status": message.status},
     )
-    session.commit()
-    return redirect(request, back, "Queued again: it goes out on the next tick.")
 
 
 @router.post("/outbox/{message_id}/resolve")
@@ -152,13 +152,14 @@ def resolve(
     except (LookupError, ValueError) as exc:
         session.rollback()
         return redirect(request, back, f"Not resolved: {exc}.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash=f"Resolved: the email is now {message.status}.",
         action="outbox.resolve",
         target=f"email {message.id}",
         before={"status": "unknown"},
         after={"status": message.status},
     )
-    session.commit()
-    return redirect(request, back, f"Resolved: the email is now {message.status}.")

@@ -8,7 +8,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -27,9 +27,19 @@ from nurture.leads import service as leads
 from nurture.leads import timeline
 from nurture.leads.imports import LeadImportError, export_csv, import_csv
 from nurture.leads.models import Lead
+from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
-from nurture.studio.web import PREFIX, AdminDep, StaffDep, download, page, redirect, studio_router
+from nurture.studio.web import (
+    PREFIX,
+    AdminDep,
+    StaffDep,
+    committed,
+    download,
+    page,
+    redirect,
+    studio_router,
+)
 from nurture.web import SessionDep, errors_text
 
 router = studio_router()
@@ -120,9 +130,14 @@ async def leads_import(
         except UnicodeDecodeError:
             session.rollback()
             return redirect(request, f"{PREFIX}/leads", "Not imported: the file is not UTF-8.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/leads",
+        flash=f"Imported {report.created} new leads ({report.consented} with consent, "
+        f"{report.enrolled} enrolled); {report.already_known} were already known and left as "
+        "they are.",
         action="leads.import",
         target=file.filename or "upload",
         after={
@@ -131,14 +146,6 @@ async def leads_import(
             "consented": report.consented,
             "enrolled": report.enrolled,
         },
-    )
-    session.commit()
-    return redirect(
-        request,
-        f"{PREFIX}/leads",
-        f"Imported {report.created} new leads ({report.consented} with consent, "
-        f"{report.enrolled} enrolled); {report.already_known} were already known and left as "
-        "they are.",
     )
 
 
@@ -219,32 +226,36 @@ def lead_action(
             return redirect(request, back, "Not deleted: type the lead's address to confirm.")
         target = f"lead {lead.id}"
         leads.erase(session, lead=lead, now=now)
-        audit.record(session, staff=staff, action="lead.delete", target=target, before=before)
-        session.commit()
-        return redirect(
+        return committed(
             request,
-            f"{PREFIX}/leads",
-            "Deleted. The address stays on the suppression list so it is never mailed again.",
+            session,
+            staff,
+            url=f"{PREFIX}/leads",
+            flash="Deleted. The address stays on the suppression list so it is never mailed again.",
+            action="lead.delete",
+            target=target,
+            before=before,
         )
     else:
         raise HTTPException(status_code=422, detail="Unknown action.")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash=message,
         action=f"lead.{action}",
         target=f"lead {lead.id}",
         before=before,
         after=_summary(lead),
     )
-    session.commit()
-    return redirect(request, back, message)
 
 
 def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
     try:
-        tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None, f"'{zone}' is not a time zone; use a name like America/New_York."
+        tz = ZoneInfo(check_timezone(zone))
+    except ValueError as exc:
+        return None, f"{exc}."
     try:
         local = datetime.fromisoformat(day_time)
     except ValueError:
@@ -285,15 +296,16 @@ def book(
     except (appointments.AppointmentError, ValueError) as exc:
         session.rollback()
         return redirect(request, back, f"Not booked: {exc}")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash="Visit booked; confirmation and reminders are planned.",
         action="appointment.book",
         target=f"lead {lead.id} appointment {result.appointment.id}",
         after={"starts_at": start.isoformat(), "timezone": timezone},
     )
-    session.commit()
-    return redirect(request, back, "Visit booked; confirmation and reminders are planned.")
 
 
 def _appointment(session: Session, lead_id: int, appointment_id: int) -> Appointment:
@@ -331,16 +343,17 @@ def move(
     except (appointments.AppointmentError, ValueError) as exc:
         session.rollback()
         return redirect(request, back, f"Not moved: {exc}")
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=back,
+        flash="Visit moved; the lead gets an update and new reminders.",
         action="appointment.move",
         target=f"appointment {appointment.id}",
         before=before,
         after={"starts_at": start.isoformat(), "timezone": zone},
     )
-    session.commit()
-    return redirect(request, back, "Visit moved; the lead gets an update and new reminders.")
 
 
 @router.post("/leads/{lead_id}/appointments/{appointment_id}/cancel")
@@ -351,13 +364,14 @@ def cancel(
     appointment = _appointment(session, lead_id, appointment_id)
     before = {"status": appointment.status}
     appointments.cancel(session, appointment=appointment, now=clock.now())
-    audit.record(
+    return committed(
+        request,
         session,
-        staff=staff,
+        staff,
+        url=f"{PREFIX}/leads/{lead_id}",
+        flash="Visit cancelled; reminders stopped.",
         action="appointment.cancel",
         target=f"appointment {appointment.id}",
         before=before,
         after={"status": appointment.status},
     )
-    session.commit()
-    return redirect(request, f"{PREFIX}/leads/{lead_id}", "Visit cancelled; reminders stopped.")

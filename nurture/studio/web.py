@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
 
 from nurture.config import PACKAGE_DIR, get_settings
+from nurture.studio import audit
 from nurture.studio.auth import Role
 from nurture.studio.models import StaffUser
 from nurture.web import SessionDep
@@ -77,11 +79,12 @@ def page(
 ) -> HTMLResponse:
     """Render a studio page with the navigation, the CSRF token and any flash message."""
     s = get_settings()
+    flash = request.session.pop("flash", None)  # left by the redirect that led here
+    context.setdefault("flash", flash)
     context.update(
         staff=staff,
         clinic_name=s.clinic_name,
         csrftoken=csrf_token(request),
-        flash=request.session.pop("flash", None),
         is_admin=staff is not None and staff.role == Role.ADMIN,
         clinic_timezone=s.clinic_timezone,
     )
@@ -97,6 +100,24 @@ def download(content: str, *, filename: str, media_type: str) -> Response:
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def committed(
+    request: Request,
+    session: Session,
+    staff: StaffUser,
+    *,
+    url: str,
+    flash: str,
+    action: str,
+    target: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> RedirectResponse:
+    """Audit a change, commit it with its audit entry, and redirect with a message."""
+    audit.record(session, staff=staff, action=action, target=target, before=before, after=after)
+    session.commit()
+    return redirect(request, url, flash)
 
 
 def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:

@@ -409,3 +409,37 @@ def test_calcom_not_json_is_400(client, calcom) -> None:
         "/webhooks/calcom", content=body, headers={"X-Cal-Signature-256": signature}
     )
     assert response.status_code == 400
+
+
+def test_a_booking_racing_a_signup_for_a_new_address_ends_with_one_lead(session) -> None:
+    """The booking's insert waits on the signup's uncommitted row, fails, and reads it."""
+    import threading
+
+    from nurture.appointments import service as appointments
+    from nurture.appointments.schemas import AppointmentIn
+    from nurture.config import get_settings
+    from nurture.db import session_factory
+
+    if get_settings().is_sqlite:
+        pytest.skip("SQLite has one writer: the second transaction waits, it cannot race")
+    now = clock.now()
+    signup = session_factory()()
+    signup.add(
+        Lead(email="race@example.com", first_name="Sam", numbness_type="acute", status="pending")
+    )
+    signup.flush()  # row written, not committed: the booking cannot see it yet
+    threading.Timer(0.5, signup.commit).start()
+    booking = session_factory()()
+    data = AppointmentIn(
+        email="race@example.com",
+        starts_at=now + timedelta(days=3),
+        timezone="Europe/Berlin",
+    )
+    result = appointments.book(booking, data=data, now=now)
+    booking.commit()
+    signup.close()
+    booking.close()
+    leads = session.scalars(select(Lead).where(Lead.email == "race@example.com")).all()
+    assert len(leads) == 1
+    assert leads[0].status == "pending"  # the signup's row, not a second one
+    assert result.appointment.lead_id == leads[0].id

@@ -6,7 +6,8 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -142,7 +143,8 @@ def test_staff_book_move_and_cancel_a_visit(studio: Studio, session, sequences_l
     )
     session.expire_all()
     visit = session.scalar(select(Appointment))
-    assert visit.starts_at.astimezone().tzinfo is not None
+    assert visit.starts_at == datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Europe/Berlin"))
+    assert visit.duration_minutes == 45
     assert session.scalar(select(Enrollment.exit_reason)) == "booked"
     reminders = session.scalar(
         select(func.count(Message.id)).where(Message.appointment_id == visit.id)

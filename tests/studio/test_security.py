@@ -106,6 +106,7 @@ def test_session_cookie_is_secure_when_the_service_runs_on_https(settings, make_
     with TestClient(create_app(), base_url="https://nurture.test") as c:
         response = Studio(c).sign_in("editor@clinic.example")
     cookies = [v for k, v in response.headers.multi_items() if k == "set-cookie"]
+    assert any(v.startswith("nurture_studio=") for v in cookies)
     assert all("secure" in v.lower() for v in cookies)
 
 
