@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -13,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from nurture.config import get_settings
 from nurture.leads.models import NumbnessType
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters that end a header line somewhere (CR, LF, NEL, the Unicode line and paragraph
+# separators) or hide text (format characters such as bidi overrides): no name needs them.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Zero-width (non-)joiners are format characters that Persian, Indic and emoji spellings need.
+_JOINERS = frozenset("\u200c\u200d")
+# RFC 2047 encoded words: a mail client decodes them in headers, so "=?utf-8?q?...?=" could
+# smuggle anything into a From or To line that quotes the name.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?", re.ASCII)
 _ZONES = frozenset(available_timezones())
 # Local parts that reach a team or a machine rather than one person.
 ROLE_LOCAL_PARTS = frozenset(
@@ -29,6 +37,21 @@ def normalise_email(value: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from exc
     return result.normalized.lower()
+
+
+def clean_first_name(value: str, *, max_length: int = 100) -> str:
+    """Return a first name fit for greetings and headers, or raise ValueError saying why.
+
+    Every entry point (API, form, CSV import, Cal.com, studio) calls this one function.
+    """
+    name = unicodedata.normalize("NFC", value).strip()
+    if len(name) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES and c not in _JOINERS for c in name):
+        raise ValueError("must not contain line breaks, control or invisible characters")
+    if _ENCODED_WORD.search(name):
+        raise ValueError("must not contain '=?', which mail programs read as an encoded word")
+    return name
 
 
 def check_timezone(value: str) -> str:
