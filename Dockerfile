@@ -1,5 +1,7 @@
 # One image for every Nurture process; docker-compose.yml picks the command.
-FROM python:3.11-slim
+# An exact patch release, so a rebuild never silently changes the email package: 3.11.15
+# refuses to write unsafely folded headers (CVE-2024-6923, CVE-2025-11468). Raise it on purpose.
+FROM python:3.11.15-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

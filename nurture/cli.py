@@ -17,6 +17,7 @@ import click
 from pydantic import ValidationError
 
 from nurture.config import Settings, get_settings, reset_settings
+from nurture.keyfile import KeyFileError
 
 
 def _settings() -> Settings:
@@ -169,6 +170,8 @@ def tick(now_text: str | None) -> None:
         click.echo(line)
     if result.released or result.unknown:
         click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
+    if result.stale:
+        click.echo(f"  skipped {result.stale} stale (visit started, or a later reminder is due)")
 
 
 @main.group()
@@ -470,11 +473,25 @@ def preview(out: Path, screenshots: bool) -> None:
     if screenshots:
         from nurture.rendering.screenshots import screenshot_pages
 
+        names = {page: sample.name for page, sample in zip(pages, samples, strict=True)}
+        too_wide: list[str] = []
         try:
-            for done, page in screenshot_pages(pages, widths={"phone": 390, "desktop": 800}):
+            shots = screenshot_pages(pages, widths={"phone": 390, "desktop": 800})
+            for done, page, measured in shots:
                 click.echo(f"  [{done}/{len(pages)}] {page.name}")
+                too_wide += [
+                    f"  {names[page]}: {s.content_width} px wide, wider than the {s.label} "
+                    f"screen ({s.viewport} px)"
+                    for s in measured
+                    if s.too_wide
+                ]
         except FileNotFoundError as exc:
             raise click.ClickException(f"{exc}; or run with --no-screenshots") from exc
+        if too_wide:
+            # Part of the email is cut off or needs sideways scrolling on that screen.
+            raise click.ClickException(
+                f"{len(too_wide)} screenshot(s) wider than the screen:\n" + "\n".join(too_wide)
+            )
 
 
 @main.command()
@@ -592,6 +609,11 @@ def _prepare(settings: Settings) -> None:
     from nurture.sequences import service
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Generated here, once, before `up` starts web, worker and beat (they would agree anyway).
+        _ = settings.resolved_secret_key
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"[1/3] Migrating {_redact(settings.resolved_database_url)}")
     upgrade()
     with session_scope() as session:

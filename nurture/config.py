@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nurture.keyfile import load_or_create
+
+# The value earlier releases shipped as a default: public, so refused everywhere.
 PLACEHOLDER_SECRET = "change-me-in-production"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -41,6 +44,9 @@ class Settings(BaseSettings):
     send_rate_per_second: int = Field(default=0, ge=0)
     sendgrid_webhook_public_key: str | None = None
     sendgrid_webhook_tolerance_seconds: int = Field(default=600, ge=1)
+    # Refused in production without a public key unless this opts in, since anyone could post
+    # an unsigned `unsubscribe` or `spamreport` for any address.
+    sendgrid_webhook_allow_unsigned: bool = False
     unknown_resend_after_seconds: int = Field(default=0, ge=0)
     track_marketing_opens: bool = True
     track_marketing_clicks: bool = True
@@ -64,7 +70,8 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = None
     templates_dir: Path = Field(default_factory=_default_templates_dir)
     base_url: str = "http://127.0.0.1:8000"
-    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # Unset: a random key generated once and kept in the data directory (resolved_secret_key).
+    secret_key: SecretStr | None = None
     tick_seconds: float = 30.0
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
@@ -72,10 +79,13 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1)
     confirm_link_max_age_hours: int = Field(default=72, ge=1)
     max_request_bytes: int = 16 * 1024
+    # SendGrid posts batches of thousands of events (several MB); Cal.com bookings carry notes.
+    webhook_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=16 * 1024)
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     studio_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     studio_lockout_failures: int = Field(default=5, ge=1)
     studio_lockout_minutes: int = Field(default=15, ge=1)
+    studio_signin_rate_per_ip: str = "10/minute"
 
     clinic_name: str = "Example Spine & Nerve Clinic"
     clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
@@ -87,6 +97,11 @@ class Settings(BaseSettings):
     marketing_from_name: str = "Example Spine & Nerve Clinic"
     transactional_from_email: str = "appointments@clinic.example"
     transactional_from_name: str = "Example Spine & Nerve Clinic"
+    # Signs the footer of education emails when set; never in a subject, sender or URL.
+    clinician_name: str = Field(default="", max_length=100)
+    clinician_credentials: str = Field(default="", max_length=100)
+
+    _generated_key: str | None = PrivateAttr(default=None)
 
     @field_validator("clinic_timezone")
     @classmethod
@@ -104,6 +119,7 @@ class Settings(BaseSettings):
         "broker_url",
         "sendgrid_webhook_public_key",
         "calcom_webhook_secret",
+        "secret_key",
         "rebook_audience",
         "no_show_audience",
         mode="before",
@@ -126,7 +142,7 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("signup_rate_per_ip", "signup_rate_per_address")
+    @field_validator("signup_rate_per_ip", "signup_rate_per_address", "studio_signin_rate_per_ip")
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse
@@ -151,14 +167,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
-        if self.env == "production":
-            secret = self.secret_key.get_secret_value()
-            if secret == PLACEHOLDER_SECRET or len(secret) < 32:
-                raise ValueError(
-                    "NURTURE_SECRET_KEY must be set to a random value of at least 32 characters "
-                    "outside development (try: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))')"
-                )
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if (secret is None and self.env == "production") or (
+            secret is not None and (secret == PLACEHOLDER_SECRET or len(secret) < 32)
+        ):
+            raise ValueError(
+                "NURTURE_SECRET_KEY must be a random value of at least 32 characters (try: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'); in development "
+                "leave it unset to use a key generated in the data directory"
+            )
         if self.resolved_email_backend == "sendgrid" and self.sendgrid_api_key is None:
             raise ValueError("NURTURE_EMAIL_BACKEND=sendgrid needs NURTURE_SENDGRID_API_KEY")
         return self
@@ -169,6 +186,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'nurture.db').resolve()}"
+
+    @property
+    def resolved_secret_key(self) -> str:
+        """Return the key that signs links and sessions: NURTURE_SECRET_KEY, else the data dir's."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self._generated_key is None:
+            self._generated_key = load_or_create(self.data_dir)
+        return self._generated_key
 
     @property
     def resolved_broker_url(self) -> str:

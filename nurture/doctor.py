@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nurture.config import PLACEHOLDER_SECRET, Settings
+from nurture.config import Settings
+from nurture.keyfile import key_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +63,13 @@ def run_checks(settings: Settings) -> list[Check]:
         "booking link is set",
         "set NURTURE_BOOKING_URL to the clinic's https booking page",
     )
-    secret = settings.secret_key.get_secret_value()
+    # The settings refuse a placeholder or short key, so a set key is a usable one.
     expect(
-        secret != PLACEHOLDER_SECRET and len(secret) >= 32,
-        "secret key is set",
-        "set NURTURE_SECRET_KEY to 32+ random characters",
+        settings.secret_key is not None,
+        "secret key is set (NURTURE_SECRET_KEY)",
+        f"NURTURE_SECRET_KEY is unset: links and sessions are signed with the key generated in "
+        f"{key_path(settings.data_dir)}, which only processes sharing that data directory know; "
+        "set NURTURE_SECRET_KEY to 32+ random characters, the same for web, worker and beat",
     )
     expect(
         settings.env == "production",

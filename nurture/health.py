@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,7 +18,22 @@ from nurture.web import SessionDep
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["health"])
+class HealthOut(BaseModel):
+    """How the service is: the database and the age of beat's last tick."""
+
+    status: Literal["ok", "stale", "error"]
+    database: Literal["ok", "unreachable"]
+    last_tick_age_seconds: float | None = None
+
+
+@router.get(
+    "/healthz",
+    tags=["health"],
+    response_model=HealthOut,
+    responses={
+        503: {"model": HealthOut, "description": "The database does not answer or beat is late."}
+    },
+)
 def healthz(session: SessionDep) -> JSONResponse:
     """Report 200 when the database answers and the tick ran within three intervals."""
     settings = get_settings()

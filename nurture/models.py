@@ -1,6 +1,6 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
-from nurture.appointments.models import Appointment
+from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.db import Base
 from nurture.delivery.models import (
     DeliveryEvent,
@@ -10,24 +10,28 @@ from nurture.delivery.models import (
     Suppression,
 )
 from nurture.enrollments.models import Enrollment
+from nurture.jobs.models import Job
 from nurture.leads.models import ConsentRecord, Lead
 from nurture.sequences.models import Sequence, SequenceVersion, Step
-from nurture.studio.models import ApiToken, AuditEntry, StaffUser
+from nurture.studio.models import ApiToken, AuditEntry, StaffSession, StaffUser
 
 __all__ = [
     "ApiToken",
     "Appointment",
+    "AppointmentAlias",
     "AuditEntry",
     "Base",
     "ConsentRecord",
     "DeliveryEvent",
     "Enrollment",
     "Heartbeat",
+    "Job",
     "Lead",
     "Message",
     "MessageAttempt",
     "Sequence",
     "SequenceVersion",
+    "StaffSession",
     "StaffUser",
     "Step",
     "Suppression",

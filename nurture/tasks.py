@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that take ids and call the delivery service."""
+"""Celery tasks: thin wrappers that take ids and call the delivery and jobs services."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ log = logging.getLogger(__name__)
 
 @app.task(name="nurture.tick", ignore_result=True)
 def tick() -> int:
-    """Claim due outbox rows and queue them for the workers; return how many."""
+    """Claim due outbox rows and queue them for the workers (and re-send stalled studio jobs)."""
     result = service.tick(dispatch=lambda ids: deliver_batch.delay(ids))
-    if result.claimed or result.released or result.unknown:
+    _sweep_jobs()
+    if result.claimed or result.released or result.unknown or result.stale:
         log.info(
-            "tick claimed=%d released=%d unknown=%d",
+            "tick claimed=%d released=%d unknown=%d stale=%d",
             len(result.claimed),
             result.released,
             result.unknown,
+            result.stale,
         )
     return len(result.claimed)
 
@@ -62,6 +64,43 @@ def purge_unconfirmed() -> int:
         return leads.purge_unconfirmed(
             session, now=clock.now(), days=get_settings().purge_unconfirmed_days
         )
+
+
+@app.task(name="nurture.run_job", ignore_result=True)
+def run_job(job_id: int) -> str:
+    """Run a studio job (a lead import) that the database holds; return how it ended."""
+    from nurture.jobs import service as jobs
+
+    return jobs.run(job_id)
+
+
+def _sweep_jobs() -> None:
+    # Riding on the tick: beat's one heartbeat also re-sends studio jobs whose message was lost
+    # or whose worker died. Its failure must never hold up email delivery.
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.jobs import service as jobs
+
+    try:
+        with session_scope() as session:
+            sent = jobs.sweep(session, now=clock.now(), dispatch=lambda i: run_job.delay(i))
+    except Exception:
+        log.exception("could not sweep studio jobs; the next tick tries again")
+        return
+    if sent:
+        log.info("tick sent %d studio job(s) again", len(sent))
+
+
+def enqueue_job(job_id: int) -> bool:
+    """Hand a job to the workers; False if the broker is away (the sweep sends it later)."""
+    try:
+        run_job.apply_async((job_id,), retry=False)
+    except Exception as exc:  # noqa: BLE001 - the row is safe in the database either way
+        log.warning(
+            "could not reach the broker to queue job %d (%s); the sweep sends it", job_id, exc
+        )
+        return False
+    return True
 
 
 def nudge() -> None:

@@ -26,7 +26,7 @@ class _ClockSigner(TimestampSigner):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    secret = get_settings().secret_key.get_secret_value()
+    secret = get_settings().resolved_secret_key
     return URLSafeTimedSerializer(secret, salt=f"nurture.{purpose}", signer=_ClockSigner)
 
 

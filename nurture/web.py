@@ -6,15 +6,16 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nurture import __version__
-from nurture.config import get_settings
+from nurture.config import PACKAGE_DIR, get_settings
 from nurture.db import session_factory
 
 
@@ -28,6 +29,9 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# Ids are 64-bit integers: a larger one in a path is answered 422 before any query, since
+# SQLite cannot even bind it.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def field_errors(errors: Any) -> dict[str, str]:
@@ -133,6 +137,7 @@ class BodySizeLimit:
 
 def create_app() -> FastAPI:
     """Build the web application."""
+    from nurture import apidocs, security_headers
     from nurture.appointments.views import router as appointments_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
@@ -146,6 +151,8 @@ def create_app() -> FastAPI:
         title="Nurture",
         version=__version__,
         description="Signup, consent and delivery API of a clinic's email nurture service.",
+        docs_url=None,  # apidocs serves /docs from installed files, under the CSP
+        redoc_url=None,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -159,6 +166,8 @@ def create_app() -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(webhooks_router)
     studio.install(app)
+    apidocs.install(app)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     if settings.cors_origins:
         # Only the clinic's own sites may post signups from a browser.
         app.add_middleware(
@@ -174,6 +183,9 @@ def create_app() -> FastAPI:
         larger={
             "/studio/": max(settings.max_request_bytes, 1024 * 1024),
             "/studio/leads/import": settings.max_upload_bytes,
+            # Provider batches and bookings are large; losing them loses bounces and visits.
+            "/webhooks/": max(settings.max_request_bytes, settings.webhook_max_request_bytes),
         },
     )
+    security_headers.install(app, base_url=settings.base_url)  # last added, so outermost
     return app

@@ -23,9 +23,10 @@ for _name in [n for n in os.environ if n.startswith("NURTURE_")]:
 os.environ["NURTURE_DATA_DIR"] = str(_TMP / "data")
 os.environ["NURTURE_SECRET_KEY"] = "test-secret-key-that-is-long-enough-0123456789"
 os.environ["NURTURE_BASE_URL"] = "https://nurture.test"
-# Tests sign up many times from one client; the limits themselves are tested on their own.
+# Tests sign up and sign in many times from one client; the limits are tested on their own.
 os.environ["NURTURE_SIGNUP_RATE_PER_IP"] = "10000/minute"
 os.environ["NURTURE_SIGNUP_RATE_PER_ADDRESS"] = "10000/minute"
+os.environ["NURTURE_STUDIO_SIGNIN_RATE_PER_IP"] = "10000/minute"
 
 _ADMIN_URL = os.environ.get("NURTURE_DATABASE_URL")
 _TEST_DB: str | None = None
@@ -151,7 +152,8 @@ def sequences_loaded(session) -> None:  # type: ignore[no-untyped-def]
     from nurture.config import get_settings
     from nurture.sequences import service
 
-    service.load_path(session, path=get_settings().templates_dir / "sequences")
+    # The shipped files pass every check (tests/rendering checks them); skipping saves time.
+    service.load_path(session, path=get_settings().templates_dir / "sequences", check=False)
     session.commit()
 
 

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from nurture.cli import main
-from nurture.config import Settings, get_settings
+from nurture.config import PLACEHOLDER_SECRET, Settings, get_settings
 from tests.processes import child_env, free_port, running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,20 @@ def test_compose_environment_names_real_settings() -> None:
     env = COMPOSE["x-nurture"]["environment"]
     fields = {f"NURTURE_{name.upper()}" for name in Settings.model_fields}
     assert set(env) <= fields, set(env) - fields
+
+
+def test_compose_ships_no_secret_and_requires_one() -> None:
+    # `${VAR:?message}` makes compose refuse to start while the variable is unset or empty.
+    every = [COMPOSE["x-nurture"]["environment"]] + [
+        svc.get("environment") or {} for svc in COMPOSE["services"].values()
+    ]
+    values = {env["NURTURE_SECRET_KEY"] for env in every if "NURTURE_SECRET_KEY" in env}
+    assert len(values) == 1, "one key, shared by every service"
+    value = values.pop()
+    assert value.startswith("${NURTURE_SECRET_KEY:?")
+    assert value.endswith("}")
+    assert "secrets.token_urlsafe" in value  # the message says how to make one
+    assert PLACEHOLDER_SECRET not in (ROOT / "docker-compose.yml").read_text()
 
 
 def test_setup_migrates_and_loads_defaults_once() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,9 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
             page = http.get(link.removeprefix(base))
             assert page.status_code == 200
             assert "confirmed" in page.text
+            # The worker signed that link and web checked it with the key made on first run.
+            key = workdir / "nurture-data" / "secret_key"
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600
             second = wait_for(
                 lambda: len(outbox_messages(outbox)) >= 2, timeout=60, what="drip", log=log
             )

@@ -73,13 +73,13 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     # Step 2 waits three days (then the send window); nothing goes early.
     assert "0 due" in tick(start + timedelta(days=2, hours=23))
     out = tick(start + timedelta(days=4))
-    assert "sent: What a hard knock to the leg can do" in out
+    assert "sent: A lesson from the football field" in out
     # Step 3 (a booking reminder) is three days after step 2 was sent, step 4 a week later.
     assert "0 due" in tick(start + timedelta(days=6, hours=12))
     out = tick(start + timedelta(days=7, hours=1))
-    assert "sent: Ready to find the cause? Book an assessment" in out
+    assert "sent: Still on your mind? Book a visit with us" in out
     out = tick(start + timedelta(days=14, hours=2))
-    assert "sent: When a short-lived problem needs a second look" in out
+    assert "sent: Three signs it is time to get checked" in out
     assert len(outbox_messages(outbox)) == 5
 
     session.expire_all()

@@ -36,5 +36,22 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.BOOKED)
     # Raised on every change so calendar updates supersede earlier ones (RFC 5545 SEQUENCE).
     revision: Mapped[int] = mapped_column(default=0)
+    # When the booking system made the last change applied here (Cal.com's createdAt), so a
+    # late or replayed older event never undoes a newer one.
+    source_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class AppointmentAlias(Base):
+    """An external id a visit had before its booking system re-keyed it (a reschedule).
+
+    Kept so a late event for the old id finds the visit instead of booking a second one.
+    """
+
+    __tablename__ = "appointment_aliases"
+
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from nurture.leads.schemas import check_timezone, normalise_email
+from nurture.leads.schemas import InputModel, check_timezone, clean_first_name, normalise_email
 
 
-class AppointmentIn(BaseModel):
+class AppointmentIn(InputModel):
     """A booking from the clinic's systems."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=254)
     first_name: str = Field(default="", max_length=100)
@@ -36,15 +36,13 @@ class AppointmentIn(BaseModel):
     @field_validator("first_name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if any(ord(c) < 32 for c in value):
-            raise ValueError("must not contain line breaks or control characters")
-        return value
+        return clean_first_name(value)
 
 
-class AppointmentPatch(BaseModel):
+class AppointmentPatch(InputModel):
     """A change to a booking: a new time or place, or an outcome."""
 
-    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     starts_at: AwareDatetime | None = None
     timezone: str | None = Field(default=None, max_length=64)

@@ -166,11 +166,8 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             duration_minutes=data.duration_minutes,
             location=data.location,
         )
-        return BookResult(
-            reschedule(session, appointment=existing, patch=patch, now=now),
-            created=False,
-            changed=True,
-        )
+        # Booking the same visit again is a booking: it re-opens a cancelled one.
+        return BookResult(_move(session, existing, patch, now), created=False, changed=True)
     _check_future(data.starts_at, now)
     lead = _lead_for(session, data, now)
     appointment = Appointment(
@@ -192,12 +189,30 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
     return BookResult(appointment, created=True, changed=True)
 
 
+def changes(appointment: Appointment, patch: AppointmentPatch) -> dict[str, object]:
+    """Return the fields `patch` would change, with their new values (empty: a no-op)."""
+    wanted = patch.model_dump(exclude_none=True)
+    return {k: v for k, v in wanted.items() if getattr(appointment, k) != v}
+
+
 def reschedule(
     session: Session, *, appointment: Appointment, patch: AppointmentPatch, now: datetime
 ) -> Appointment:
-    """Move a visit (or record its outcome); re-plan every unsent reminder."""
+    """Move a visit (or record its outcome); re-plan every unsent reminder.
+
+    A patch that changes nothing leaves the visit as it is: a cancelled one stays cancelled
+    and nobody is sent an update.
+    """
+    if not changes(appointment, patch):
+        return appointment
     if patch.status is not None:
         return _outcome(session, appointment=appointment, status=patch.status, now=now)
+    return _move(session, appointment, patch, now)
+
+
+def _move(
+    session: Session, appointment: Appointment, patch: AppointmentPatch, now: datetime
+) -> Appointment:
     starts_at = patch.starts_at or appointment.starts_at
     _check_future(starts_at, now)
     if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.CANCELLED):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from nurture import clock
-from nurture.appointments import service
+from nurture.api_responses import DetailOut, bearer, errors
+from nurture.appointments import calcom, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import (
     AppointmentIn,
@@ -29,20 +30,28 @@ from nurture.studio import tokens
 from nurture.studio.models import ApiToken
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken, read_token
-from nurture.web import SessionDep, validation_response
+from nurture.web import RowId, SessionDep, validation_response
 
 router = APIRouter()
+NOT_JSON = "The body is not valid JSON."
 CALCOM_SIGNATURE = "X-Cal-Signature-256"
+# The body is read raw (its signature covers the exact bytes), so its shape is declared here.
+CALCOM_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 def require_token(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
 ) -> ApiToken:
     """Accept `Authorization: Bearer <token>` for a live API token, else answer 401."""
-    scheme, _, value = (authorization or "").partition(" ")
     row = (
-        tokens.authenticate(session, token=value.strip(), now=clock.now())
-        if scheme.lower() == "bearer"
+        tokens.authenticate(session, token=credentials.credentials.strip(), now=clock.now())
+        if credentials is not None
         else None
     )
     if row is None:
@@ -89,7 +98,15 @@ def _get(session: SessionDep, appointment_id: int) -> Appointment:
 
 
 @router.post(
-    "/api/appointments", tags=["appointments"], status_code=201, response_model=AppointmentOut
+    "/api/appointments",
+    tags=["appointments"],
+    status_code=201,
+    response_model=AppointmentOut,
+    responses={
+        200: {"model": AppointmentOut, "description": "Updated the visit with this external_id."},
+        **errors([400, 401], model=DetailOut, s400=NOT_JSON),
+        **errors([413, 422]),
+    },
 )
 def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -> JSONResponse:
     """Book a visit (or update the one with the same external_id); plans its reminders."""
@@ -106,10 +123,16 @@ def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -
 
 
 @router.patch(
-    "/api/appointments/{appointment_id}", tags=["appointments"], response_model=AppointmentOut
+    "/api/appointments/{appointment_id}",
+    tags=["appointments"],
+    response_model=AppointmentOut,
+    responses={
+        **errors([400, 401, 404], model=DetailOut, s400=NOT_JSON),
+        **errors([413, 422]),
+    },
 )
 def update_appointment(
-    appointment_id: int, patch: AppointmentPatch, session: SessionDep, _: ApiClient
+    appointment_id: RowId, patch: AppointmentPatch, session: SessionDep, _: ApiClient
 ) -> JSONResponse:
     """Move a visit or record its outcome (attended, no_show); re-plans unsent reminders."""
     appointment = _get(session, appointment_id)
@@ -124,9 +147,12 @@ def update_appointment(
 
 
 @router.delete(
-    "/api/appointments/{appointment_id}", tags=["appointments"], response_model=AppointmentOut
+    "/api/appointments/{appointment_id}",
+    tags=["appointments"],
+    response_model=AppointmentOut,
+    responses={**errors([401, 404], model=DetailOut), **errors([422])},
 )
-def delete_appointment(appointment_id: int, session: SessionDep, _: ApiClient) -> JSONResponse:
+def delete_appointment(appointment_id: RowId, session: SessionDep, _: ApiClient) -> JSONResponse:
     """Cancel a visit: unsent reminders stop and a cancellation notice goes out."""
     appointment = _get(session, appointment_id)
     service.cancel(session, appointment=appointment, now=clock.now())
@@ -135,24 +161,39 @@ def delete_appointment(appointment_id: int, session: SessionDep, _: ApiClient) -
     return JSONResponse(_out(session, appointment))
 
 
-def _calcom_booking(payload: dict[str, Any]) -> AppointmentIn:
-    attendee = (payload.get("attendees") or [{}])[0]
-    start = datetime.fromisoformat(str(payload.get("startTime")))
-    end = datetime.fromisoformat(str(payload.get("endTime") or payload.get("startTime")))
-    return AppointmentIn(
-        email=str(attendee.get("email") or ""),
-        first_name=str(attendee.get("name") or "").split(" ")[0][:100],
-        starts_at=start,
-        timezone=str(attendee.get("timeZone") or get_settings().clinic_timezone),
-        duration_minutes=max(int((end - start).total_seconds() // 60), 5),
-        location=str(payload.get("location") or "")[:300],
-        external_id=f"calcom:{payload.get('uid')}",
-    )
+def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
+    """Read and apply one verified Cal.com webhook (in a worker thread: it writes)."""
+    try:
+        envelope = calcom.read_envelope(raw)
+        if envelope.trigger not in calcom.HANDLED:
+            return JSONResponse({"status": "ignored", "triggerEvent": envelope.trigger})
+        result = calcom.apply(session, envelope, now=clock.now())
+    except calcom.CalcomError as exc:
+        session.rollback()
+        error = "malformed_body" if exc.status == 400 else "validation_failed"
+        body: dict[str, Any] = {"error": error, "message": str(exc)}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return JSONResponse(body, status_code=exc.status)
+    except ValidationError as exc:
+        session.rollback()
+        return validation_response(exc.errors())
+    except service.AppointmentError as exc:
+        session.rollback()
+        return _invalid(exc)
+    session.commit()
+    nudge()
+    return JSONResponse(result)
 
 
-@router.post("/webhooks/calcom", tags=["webhooks"])
+@router.post(
+    "/webhooks/calcom",
+    tags=["webhooks"],
+    openapi_extra=CALCOM_BODY,
+    responses=errors([400, 401, 413, 422, 503], s401="X-Cal-Signature-256 does not match."),
+)
 async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
-    """Apply Cal.com's BOOKING_CREATED / _RESCHEDULED / _CANCELLED; ignore other events."""
+    """Apply Cal.com's BOOKING_CREATED / _RESCHEDULED / _CANCELLED in order; ignore others."""
     secret = get_settings().calcom_webhook_secret
     if secret is None:
         return JSONResponse(
@@ -167,76 +208,7 @@ async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
             {"error": "bad_signature", "message": f"{CALCOM_SIGNATURE} does not match the body."},
             status_code=401,
         )
-    try:
-        envelope = json.loads(raw.decode("utf-8"))
-        trigger = str(envelope["triggerEvent"])
-        payload = envelope["payload"]
-        if not isinstance(payload, dict):
-            raise TypeError("payload must be an object")
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        return JSONResponse(
-            {"error": "malformed_body", "message": f"Expected Cal.com's webhook JSON: {exc}"},
-            status_code=400,
-        )
-    handled = {"BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"}
-    if trigger not in handled:
-        return JSONResponse({"status": "ignored", "triggerEvent": trigger})
-    now = clock.now()
-    try:
-        result = _apply_calcom(session, trigger, payload, now)
-    except ValidationError as exc:
-        session.rollback()
-        return validation_response(exc.errors())
-    except (ValueError, TypeError) as exc:
-        session.rollback()
-        fields = {"startTime": str(exc)}
-        return JSONResponse(
-            {"error": "validation_failed", "message": str(exc), "fields": fields},
-            status_code=422,
-        )
-    session.commit()
-    nudge()
-    return JSONResponse(result)
-
-
-def _find(session: SessionDep, *uids: object) -> Appointment | None:
-    for uid in uids:
-        if uid:
-            found = session.scalar(
-                select(Appointment).where(Appointment.external_id == f"calcom:{uid}")
-            )
-            if found is not None:
-                return found
-    return None
-
-
-def _apply_calcom(
-    session: SessionDep, trigger: str, payload: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    if trigger == "BOOKING_CANCELLED":
-        appointment = _find(session, payload.get("uid"))
-        if appointment is None:
-            return {"status": "ignored", "reason": "unknown booking"}
-        service.cancel(session, appointment=appointment, now=now)
-        return {"status": "cancelled", "id": appointment.id}
-    data = _calcom_booking(payload)
-    if trigger == "BOOKING_RESCHEDULED":
-        appointment = _find(session, payload.get("uid"), payload.get("rescheduleUid"))
-        if appointment is not None:
-            appointment.external_id = data.external_id
-            patch = AppointmentPatch(
-                starts_at=data.starts_at,
-                timezone=data.timezone,
-                duration_minutes=data.duration_minutes,
-                location=data.location,
-            )
-            same = appointment.starts_at == data.starts_at and appointment.status == "booked"
-            if not same:
-                service.reschedule(session, appointment=appointment, patch=patch, now=now)
-            return {"status": "unchanged" if same else "rescheduled", "id": appointment.id}
-    result = service.book(session, data=data, now=now)
-    state = "booked" if result.created else ("updated" if result.changed else "unchanged")
-    return {"status": state, "id": result.appointment.id}
+    return await run_in_threadpool(_calcom_apply, session, raw)
 
 
 @router.get("/visit/{token}", response_class=HTMLResponse, include_in_schema=False)

@@ -7,16 +7,18 @@ import smtplib
 import socket
 import urllib.error
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
 from nurture import clock
 from nurture.config import Settings, get_settings
+from nurture.delivery import headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +95,46 @@ class Backend(Protocol):
         ...
 
 
+def checked(email: OutgoingEmail) -> OutgoingEmail:
+    """Return `email` with every header value on one line; raise UnsafeHeader if one cannot be.
+
+    Every backend calls this, so no name, subject or header value can add a header.
+    """
+    return replace(
+        email,
+        to_email=headers.address("To", email.to_email),
+        from_email=headers.address("From", email.from_email),
+        from_name=headers.text("From", email.from_name),
+        reply_to=headers.address("Reply-To", email.reply_to) if email.reply_to else None,
+        subject=headers.text("Subject", email.subject),
+        headers={
+            headers.field_name(name): headers.text(name, value)
+            for name, value in email.headers.items()
+        },
+    )
+
+
+def build_failed(exc: Exception) -> PermanentError:
+    """The error for an email that could not be built: nothing was sent, retrying cannot help."""
+    return PermanentError(
+        f"could not build the email: {type(exc).__name__}: {exc}"[:2000], reason="invalid_email"
+    )
+
+
 _MIME_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
-    """Build a standard multipart/alternative message (text first, then HTML)."""
+    """Build a standard multipart/alternative message (text first, then HTML).
+
+    Raises UnsafeHeader (a ValueError) rather than build a message with a header it was not
+    asked for.
+    """
+    email = checked(email)
     # Long tokens in List-Unsubscribe must not be folded into encoded words; RFC 5322 allows
     # lines up to 998 characters.
     msg = EmailMessage(policy=_MIME_POLICY)
-    msg["From"] = formataddr((email.from_name, email.from_email))
+    msg["From"] = Address(display_name=email.from_name, addr_spec=email.from_email)
     msg["To"] = email.to_email
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(clock.now())
@@ -119,6 +152,9 @@ def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
         msg.add_attachment(
             item.content, maintype=maintype, subtype=subtype, filename=item.filename, params=extra
         )
+    # Whatever the email package (which differs between Python releases) made of the values,
+    # the header block must hold exactly the fields set above.
+    headers.check_lines(msg.as_bytes(), msg.keys())
     return msg
 
 
@@ -132,12 +168,16 @@ class OutboxBackend:
 
     def send(self, email: OutgoingEmail) -> str:
         """Write the email atomically to `<directory>/<time>-<id>.eml`."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         message_id = make_msgid(domain="nurture.local")
+        try:
+            data = bytes(build_mime(email, message_id))
+        except Exception as exc:  # noqa: BLE001 - nothing was written; this email fails alone
+            raise build_failed(exc) from exc
+        self.directory.mkdir(parents=True, exist_ok=True)
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         partial = final.with_suffix(".eml.part")
-        partial.write_bytes(bytes(build_mime(email, message_id)))
+        partial.write_bytes(data)
         os.replace(partial, final)
         return message_id
 
@@ -155,12 +195,16 @@ class SMTPBackend:
         s = self.settings
         message_id = make_msgid(domain=email.from_email.rpartition("@")[2] or "nurture.local")
         try:
+            mime = build_mime(email, message_id)
+        except Exception as exc:  # noqa: BLE001 - built before connecting: nothing was sent
+            raise build_failed(exc) from exc
+        try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30) as smtp:
                 if s.smtp_starttls:
                     smtp.starttls()
                 if s.smtp_username and s.smtp_password:
                     smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-                smtp.send_message(build_mime(email, message_id))
+                smtp.send_message(mime)
         except smtplib.SMTPRecipientsRefused as exc:
             raise PermanentError(f"recipient refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:

@@ -19,6 +19,7 @@ from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.config import get_settings
+from nurture.delivery import outbox
 from nurture.delivery.backends import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
@@ -46,6 +47,7 @@ class Facts:
     booked_leads: set[int] = field(default_factory=set)
     appointments: dict[int, Appointment] = field(default_factory=dict)
     clicked_steps: set[tuple[int, int]] = field(default_factory=set)  # (enrollment, position)
+    superseded: set[int] = field(default_factory=set)  # reminders a later due one replaces
 
 
 def gather(session: Session, messages: Sequence[Message], now: datetime) -> Facts:
@@ -74,6 +76,15 @@ def gather(session: Session, messages: Sequence[Message], now: datetime) -> Fact
             a.id: a
             for a in session.scalars(select(Appointment).where(Appointment.id.in_(appointment_ids)))
         }
+        reminder_ids = [m.id for m in messages if m.template == outbox.REMINDER_TEMPLATE]
+        if reminder_ids:
+            facts.superseded = set(
+                session.scalars(
+                    select(Message.id).where(
+                        Message.id.in_(reminder_ids), outbox.superseded_reminder(now)
+                    )
+                )
+            )
     conditions = {s.condition for s in facts.steps.values()}
     lead_ids = {m.lead_id for m in messages if m.lead_id is not None}
     if "not_booked" in conditions and lead_ids:
@@ -110,7 +121,7 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         return None
     if message.appointment_id is not None:
-        return _check_appointment(message, facts)
+        return _check_appointment(message, facts, now)
     if message.stream != Stream.MARKETING:
         return None
     if lead is None or lead.status != LeadStatus.ACTIVE:
@@ -131,8 +142,8 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     return None
 
 
-def _check_appointment(message: Message, facts: Facts) -> Hold | None:
-    """A reminder goes only for the visit as it stands now (same revision, still on)."""
+def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | None:
+    """A reminder goes only for the visit as it stands now (same revision, still on, ahead)."""
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is None:
         return Hold(MessageStatus.CANCELLED, "the appointment no longer exists")
@@ -145,6 +156,12 @@ def _check_appointment(message: Message, facts: Facts) -> Hold | None:
     )
     if appointment.status != wanted:
         return Hold(MessageStatus.CANCELLED, f"the visit is {appointment.status}")
+    # A backlog can reach a row after its moment: the same rules the tick applies when it
+    # claims (outbox.skip_stale), checked again for rows that waited in the queue.
+    if appointment.starts_at <= now:
+        return Hold(MessageStatus.SKIPPED, outbox.VISIT_STARTED)
+    if message.id in facts.superseded:
+        return Hold(MessageStatus.SKIPPED, outbox.SUPERSEDED)
     return None
 
 
@@ -168,8 +185,17 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
 def clinic_context() -> dict[str, Any]:
     """Return the clinic details every template may use."""
     s = get_settings()
+    dial = "".join(c for c in s.clinic_phone if c.isdigit() or c == "+")
+    clinician = ", ".join(p for p in (s.clinician_name, s.clinician_credentials) if p.strip())
     return {
-        "clinic": {"name": s.clinic_name, "address": s.clinic_address, "phone": s.clinic_phone},
+        "clinic": {
+            "name": s.clinic_name,
+            "address": s.clinic_address,
+            "phone": s.clinic_phone,
+            "phone_link": f"tel:{dial}",
+            # Credentials alone sign nothing: the line needs a name.
+            "clinician": clinician if s.clinician_name.strip() else "",
+        },
         "base_url": s.base_url,
     }
 

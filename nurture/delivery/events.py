@@ -7,11 +7,11 @@ Storing is all the webhook request does; acting (suppressing, ending enrollments
 from __future__ import annotations
 
 import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,20 +42,82 @@ DROPPED_SUPPRESSING = {
 SETTLES_AS_SENT = {"processed", "delivered", "open", "click", "deferred", "bounce", "spamreport"}
 
 
-class SendGridEvent(BaseModel):
-    """One event of a batch; unknown extra fields are kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    email: str = Field(min_length=3, max_length=320)
-    event: str = Field(min_length=1, max_length=40)
-    sg_event_id: str = Field(min_length=1, max_length=200)
-    timestamp: int = Field(ge=0)
-    reason: str | None = None
-    type: str | None = None
+class BatchError(ValueError):
+    """The body is not a JSON array of objects, so nothing in it can be trusted."""
 
 
-BATCH = TypeAdapter(list[SendGridEvent])
+@dataclass(frozen=True, slots=True)
+class SendGridEvent:
+    """One event of a batch, checked; `payload` is the object exactly as SendGrid sent it."""
+
+    event_id: str
+    event: str
+    email: str | None
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An event of a batch that could not be stored, and why."""
+
+    index: int
+    reason: str
+
+
+def _text(item: dict[str, Any], name: str, limit: int) -> str | None:
+    value = item.get(name)
+    if isinstance(value, str) and 0 < len(value.strip()) <= limit:
+        return value.strip()
+    return None
+
+
+def _occurred_at(value: object) -> datetime | None:
+    # SendGrid documents whole seconds, yet some events carry fractions; both are Unix times.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC) if value >= 0 else None
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _check(index: int, item: dict[str, Any]) -> SendGridEvent | Skipped:
+    event_id = _text(item, "sg_event_id", 200)
+    if event_id is None:
+        return Skipped(index, "sg_event_id is missing or not a string of 1 to 200 characters")
+    kind = _text(item, "event", 40)
+    if kind is None:
+        return Skipped(index, "event is missing or not a string of 1 to 40 characters")
+    occurred_at = _occurred_at(item.get("timestamp"))
+    if occurred_at is None:
+        return Skipped(index, "timestamp is missing or not a Unix time")
+    # Account events (account_status_change) name no recipient; they are stored all the same.
+    email = item.get("email")
+    if email is not None and not (isinstance(email, str) and len(email) <= 320):
+        return Skipped(index, "email is not a string of at most 320 characters")
+    return SendGridEvent(event_id, kind, email or None, occurred_at, item)
+
+
+def parse_batch(body: str) -> tuple[list[SendGridEvent], list[Skipped]]:
+    """Read a batch: raise BatchError unless it is a JSON array of objects; skip bad events."""
+    try:
+        items = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BatchError(f"The body is not JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise BatchError("The body must be a JSON array of event objects.")
+    events: list[SendGridEvent] = []
+    skipped: list[Skipped] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BatchError(f"Item {index} of the array is not an object; nothing was stored.")
+        checked = _check(index, item)
+        if isinstance(checked, Skipped):
+            skipped.append(checked)
+        else:
+            events.append(checked)
+    return events, skipped
 
 
 class SignatureError(Exception):
@@ -106,13 +168,12 @@ def store(session: Session, *, events: list[SendGridEvent], now: datetime) -> St
     """Insert each event once (by sg_event_id), matched to its email through custom_args.
 
     A message id in custom_args only counts when the event's address is that email's
-    recipient, so a colliding or forged id cannot touch someone else's email.
+    recipient, so a colliding or forged id cannot touch someone else's email. Callers pass
+    a chunk of a batch at a time, so each statement stays small.
     """
     if not events:
         return StoreResult(0, 0)
-    wanted = {
-        int(v) for e in events if str(v := (e.model_extra or {}).get(MESSAGE_ARG, "")).isdigit()
-    }
+    wanted = {int(v) for e in events if (v := str(e.payload.get(MESSAGE_ARG, ""))).isdigit()}
     messages = (
         {
             m.id: m
@@ -125,28 +186,29 @@ def store(session: Session, *, events: list[SendGridEvent], now: datetime) -> St
     )
     rows: list[dict[str, Any]] = []
     for event in events:
-        raw = str((event.model_extra or {}).get(MESSAGE_ARG, ""))
+        raw = str(event.payload.get(MESSAGE_ARG, ""))
         message = messages.get(int(raw)) if raw.isdigit() else None
-        if message is not None and _recipient(message) != event.email.strip().lower():
+        if message is not None and _recipient(message) != (event.email or "").strip().lower():
             message = None
         rows.append(
             {
-                "provider_event_id": event.sg_event_id,
+                "provider_event_id": event.event_id,
                 "message_id": message.id if message else None,
                 "event": event.event,
-                "occurred_at": datetime.fromtimestamp(event.timestamp, UTC),
+                "occurred_at": event.occurred_at,
                 "received_at": now,
-                "payload": event.model_dump(mode="json"),
+                "payload": event.payload,
             }
         )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(DeliveryEvent)
-        .values(rows)
+    # Parameters as a list (executemany): one multi-row VALUES statement compiled per call
+    # costs far more than the insert itself.
+    statement = (
+        insert(DeliveryEvent.__table__)
         .on_conflict_do_nothing(index_elements=["provider_event_id"])
-        .returning(DeliveryEvent.id)
+        .returning(DeliveryEvent.__table__.c.id)
     )
-    stored = len(result.all())
+    stored = len(session.connection().execute(statement, rows).all())
     return StoreResult(stored, len(rows) - stored)
 
 
@@ -197,7 +259,7 @@ def process_pending(session: Session, *, now: datetime, limit: int = 1000) -> in
     events = list(session.scalars(query))
     for event in events:
         reason = _suppression_reason(event)
-        if reason is not None:
+        if reason is not None and str(event.payload.get("email") or "").strip():
             suppress(
                 session,
                 email=str(event.payload.get("email", "")),

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from nurture.appointments.models import Appointment
 from nurture.delivery.models import Message, MessageStatus
+
+# The template of "your visit is coming up" rows (see appointments.service.TEMPLATES).
+REMINDER_TEMPLATE = "appointment_reminder"
+VISIT_STARTED = "the visit has already started"
+SUPERSEDED = "superseded by a later reminder that is also due"
 
 
 def plan(
@@ -78,6 +84,56 @@ def in_flight(session: Session) -> int:
     return int(
         session.scalar(select(func.count()).where(Message.status == MessageStatus.SENDING)) or 0
     )
+
+
+def visit_started(now: datetime) -> ColumnElement[bool]:
+    """Match rows about a visit whose start time has passed: nothing about it is news any more."""
+    return Message.appointment_id.in_(select(Appointment.id).where(Appointment.starts_at <= now))
+
+
+def superseded_reminder(now: datetime) -> ColumnElement[bool]:
+    """Match reminders for which a later reminder of the same visit and revision is due too.
+
+    After an outage the 48 h and the 2 h reminder can both be overdue; only the latest one says
+    something true, so it alone goes. Rows of one visit are ordered by due time (planning gives
+    longer offsets earlier times, and plans them first for ties).
+    """
+    later = aliased(Message)
+    return and_(
+        Message.template == REMINDER_TEMPLATE,
+        exists().where(
+            later.appointment_id == Message.appointment_id,
+            later.template == REMINDER_TEMPLATE,
+            later.context["revision"].as_integer() == Message.context["revision"].as_integer(),
+            later.status != MessageStatus.CANCELLED,
+            later.due_at <= now,
+            or_(
+                later.due_at > Message.due_at,
+                and_(later.due_at == Message.due_at, later.id > Message.id),
+            ),
+        ),
+    )
+
+
+def skip_stale(session: Session, *, now: datetime) -> int:
+    """Settle due rows that must never go (see `visit_started`, `superseded_reminder`).
+
+    The worker checks the same rules again at send time, since a claimed row can wait in the
+    queue while the visit starts; doing it here too keeps a backlog from filling the claims.
+    """
+    skipped = 0
+    for condition, reason in (
+        (visit_started(now), VISIT_STARTED),
+        (superseded_reminder(now), SUPERSEDED),
+    ):
+        result = session.execute(
+            update(Message)
+            .where(Message.status == MessageStatus.PENDING, Message.due_at <= now, condition)
+            .values(status=MessageStatus.SKIPPED, last_error=reason)
+            .execution_options(synchronize_session=False)
+        )
+        skipped += int(result.rowcount)  # type: ignore[attr-defined]
+    return skipped
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:

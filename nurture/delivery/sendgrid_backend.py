@@ -41,13 +41,16 @@ from nurture.delivery.backends import (
     PermanentError,
     TransientError,
     UnknownOutcome,
+    build_failed,
+    checked,
     is_connect_failure,
     utc_from_epoch,
 )
 
 
 def build_mail(email: OutgoingEmail) -> Mail:
-    """Build the v3 payload with the package's Mail helper."""
+    """Build the v3 payload with the package's Mail helper (headers checked first)."""
+    email = checked(email)
     mail = Mail(
         from_email=From(email.from_email, email.from_name),
         to_emails=To(email.to_email),
@@ -123,7 +126,10 @@ class SendGridBackend:
 
     def send(self, email: OutgoingEmail) -> str:
         """Send one email; map SendGrid's answers onto the delivery error classes."""
-        payload = build_mail(email).get()
+        try:
+            payload = build_mail(email).get()
+        except Exception as exc:  # noqa: BLE001 - built before any request: nothing was sent
+            raise build_failed(exc) from exc
         try:
             response = self.client.post(self.url, json=payload)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -157,7 +163,11 @@ class SendGridPackageBackend:
     def send(self, email: OutgoingEmail) -> str:
         """Send one email through the package's urllib-based client."""
         try:
-            response = self.client.send(build_mail(email))
+            mail = build_mail(email)
+        except Exception as exc:  # noqa: BLE001 - built before any request: nothing was sent
+            raise build_failed(exc) from exc
+        try:
+            response = self.client.send(mail)
         except http_errors.HTTPError as exc:
             raise_for_status(int(exc.status_code), exc.body, exc.headers)
             raise  # pragma: no cover - raise_for_status always raises for an HTTPError

@@ -26,11 +26,14 @@ from nurture.delivery.backends import (
     OutgoingEmail,
     TransientError,
     UnknownOutcome,
+    checked,
 )
 from nurture.delivery.compose import Facts, check, compose, gather
+from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.enrollments import service as enrollments
+from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             hold = check(message, facts, now)
             if hold is None:
                 try:
-                    ready.append((message.id, compose(message, facts)))
+                    # Checked here too, so an unsafe header fails its row before any send.
+                    ready.append((message.id, checked(compose(message, facts))))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
                 continue
@@ -120,7 +124,10 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
 
 def _render_failed(session: Session, message: Message, exc: Exception, now: datetime) -> Outcome:
     """Fail a row whose template cannot render, with the reason staff need to fix it."""
-    detail = f"could not render the email: {type(exc).__name__}: {exc}"[:2000]
+    what = "build the email's headers" if isinstance(exc, UnsafeHeader) else "render the email"
+    line = template_line(exc)
+    where = f" (template line {line})" if line is not None else ""
+    detail = f"could not {what}{where}: {type(exc).__name__}: {exc}"[:2000]
     message.status = MessageStatus.FAILED
     message.last_error = detail
     message.attempts += 1
@@ -179,6 +186,11 @@ def _send(backend: Backend, message_id: int, email: OutgoingEmail) -> _Result:
         provider_id = backend.send(email)
     except DeliveryError as exc:
         return _Result(message_id, email.subject, None, exc)
+    except Exception as exc:  # noqa: BLE001 - one email's surprise must not sink its batch
+        log.exception("backend %s raised for message %s", backend.name, message_id)
+        # It may have gone out before the error: settle it as unknown, never send blindly.
+        unknown = UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
+        return _Result(message_id, email.subject, None, unknown)
     return _Result(message_id, email.subject, provider_id, None)
 
 
@@ -339,6 +351,7 @@ class TickResult:
     duration: float = 0.0
     events: int = 0
     resent: int = 0
+    stale: int = 0  # due rows settled as skipped before claiming (visit started, superseded)
 
 
 def beat_heartbeat(
@@ -373,6 +386,7 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         with session_scope() as session:
             if batch == 0:
                 result.released, result.unknown = outbox.reclaim_expired(session, now=now)
+                result.stale = outbox.skip_stale(session, now=now)
                 # Claim no more than the workers can start before the lease runs out.
                 room = settings.max_in_flight - outbox.in_flight(session)
             if room <= 0:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture import csvsafe
 from nurture.leads.models import ConsentRecord, Lead
 
 
@@ -39,7 +39,8 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
 def write_csv(session: Session, fh: TextIO) -> int:
     """Write the consent trail as CSV to `fh`; return how many records."""
     rows = export_rows(session)
-    writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["lead_id"])
-    writer.writeheader()
-    writer.writerows(rows)
+    fields = list(rows[0]) if rows else ["lead_id"]
+    writer = csvsafe.writer(fh)
+    writer.writerow(fields)
+    writer.writerows([row[field] for field in fields] for row in rows)
     return len(rows)

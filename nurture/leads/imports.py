@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from nurture import csvsafe
 from nurture.config import get_settings
 from nurture.db import chunked
 from nurture.delivery import outbox
@@ -19,11 +21,20 @@ from nurture.delivery.models import Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, NumbnessType
-from nurture.leads.schemas import check_timezone, normalise_email
+from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
 from nurture.sequences import service as sequences
 
 COLUMNS = ["email", "first_name", "numbness_type", "timezone", "consent_at", "consent_source"]
 IMPORTED_CONSENT_TEXT = "Consent recorded by the previous tool and imported."
+REQUIRED = ("email", "numbness_type")
+
+# Told (stage, rows done, rows in the stage or None when this code cannot know) as an import
+# goes: "checking" every row, then "saving" new leads, then "enrolling" those with consent.
+Progress = Callable[[str, int, int | None], None]
+
+
+def _silent(stage: str, done: int, total: int | None) -> None:
+    """Ignore progress (the command line and tests)."""
 
 
 class LeadImportError(ValueError):
@@ -54,17 +65,57 @@ class _Row:
     consent_source: str
 
 
-def _parse(fh: TextIO) -> list[_Row]:
+def _unreadable(exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return f"the file cannot be read as CSV here: {exc}"
+
+
+def _records(
+    reader: csv.DictReader[str], problems: list[str]
+) -> Iterator[dict[str | Any, str | Any]]:
+    """Yield rows until one cannot be read; say why as a problem of its line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        # line_num counts the lines read before the one the reader stopped on.
+        problems.append(f"line {reader.line_num + 1}: {_unreadable(exc)}")
+
+
+def check_header(text: str) -> None:
+    """Refuse a file whose first line lacks a required column, before any row is read."""
+    try:
+        header = next(csv.reader(text.splitlines()[:1]), [])
+    except csv.Error as exc:
+        raise LeadImportError([f"line 1: {_unreadable(exc)}"]) from exc
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise LeadImportError([f"line 1: missing column(s): {', '.join(missing)}"])
+
+
+def _parse(fh: TextIO, progress: Progress = _silent) -> list[_Row]:
     reader = csv.DictReader(fh)
-    missing = [c for c in ("email", "numbness_type") if c not in (reader.fieldnames or [])]
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise LeadImportError([f"line 1: {_unreadable(exc)}"]) from exc
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise LeadImportError([f"line 1: missing column(s): {', '.join(missing)}"])
     rows: list[_Row] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     types = set(NumbnessType)
-    for line, raw in enumerate(reader, start=2):
+    for line, cells in enumerate(_records(reader, problems), start=2):
+        if line % 1000 == 0:
+            progress("checking", line - 2, None)
+        # A file this service exported quoted formula-like cells; read them back as typed.
+        raw = {
+            key: csvsafe.restore(value) for key, value in cells.items() if isinstance(value, str)
+        }
         try:
+            if nul := [str(key) for key, value in raw.items() if "\x00" in value]:
+                raise ValueError(f"{', '.join(nul)} must not contain NUL (\\x00) characters")
             email = normalise_email(raw.get("email") or "")
             if email in seen:
                 raise ValueError(f"{email} already appears on line {seen[email]}")
@@ -76,9 +127,7 @@ def _parse(fh: TextIO) -> list[_Row]:
             if zone:
                 check_timezone(zone)
             consent_at = _when(raw.get("consent_at") or "")
-            name = (raw.get("first_name") or "").strip()
-            if len(name) > 100 or any(ord(c) < 32 for c in name):
-                raise ValueError("first_name is too long or has control characters")
+            name = _first_name(raw.get("first_name") or "")
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
@@ -87,6 +136,13 @@ def _parse(fh: TextIO) -> list[_Row]:
     if problems:
         raise LeadImportError(problems)
     return rows
+
+
+def _first_name(text: str) -> str:
+    try:
+        return clean_first_name(text)
+    except ValueError as exc:
+        raise ValueError(f"first_name {exc}") from exc
 
 
 def _when(text: str) -> datetime | None:
@@ -100,14 +156,23 @@ def _when(text: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
+def import_csv(
+    session: Session, *, path: Path, now: datetime, progress: Progress = _silent
+) -> ImportReport:
+    """Import leads from a CSV file on disk (see import_file)."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        return import_file(session, fh=fh, now=now, progress=progress)
+
+
+def import_file(
+    session: Session, *, fh: TextIO, now: datetime, progress: Progress = _silent
+) -> ImportReport:
     """Import leads; consented rows become active and are enrolled, others never get marketing.
 
     Every row is checked before anything is written; addresses already known are left as they
-    are. The whole import is one transaction.
+    are. The whole import is one transaction, which the caller commits.
     """
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = _parse(fh)
+    rows = _parse(fh, progress)
     report = ImportReport()
     known: set[str] = set()
     for addresses in chunked([r.email for r in rows]):
@@ -115,6 +180,7 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
     fresh = [r for r in rows if r.email not in known]
     report.already_known = len(rows) - len(fresh)
     ids: dict[str, int] = {}
+    progress("saving", 0, len(fresh))
     for chunk in chunked(fresh):
         _insert_many(
             session,
@@ -137,6 +203,7 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
             select(Lead.email, Lead.id).where(Lead.email.in_([r.email for r in chunk]))
         )
         ids.update(dict(found.all()))
+        progress("saving", len(ids), len(fresh))
     report.created = len(fresh)
     consented = [r for r in fresh if r.consent_at]
     report.consented = len(consented)
@@ -157,11 +224,13 @@ def import_csv(session: Session, *, path: Path, now: datetime) -> ImportReport:
                 for r in chunk
             ],
         )
-    report.enrolled = _enroll(session, consented, ids, now)
+    report.enrolled = _enroll(session, consented, ids, now, progress)
     return report
 
 
-def _enroll(session: Session, rows: list[_Row], ids: dict[str, int], now: datetime) -> int:
+def _enroll(
+    session: Session, rows: list[_Row], ids: dict[str, int], now: datetime, progress: Progress
+) -> int:
     targets = {}
     for kind in {r.numbness_type for r in rows}:
         sequence = sequences.sequence_for_audience(session, kind)
@@ -170,7 +239,8 @@ def _enroll(session: Session, rows: list[_Row], ids: dict[str, int], now: dateti
             targets[kind] = (sequence, version, version.steps[0])
     clinic_zone = get_settings().clinic_timezone
     enrolled = 0
-    for chunk in chunked([r for r in rows if r.numbness_type in targets]):
+    enrollable = [r for r in rows if r.numbness_type in targets]
+    for chunk in chunked(enrollable):
         _insert_many(
             session,
             Enrollment,
@@ -211,6 +281,7 @@ def _enroll(session: Session, rows: list[_Row], ids: dict[str, int], now: dateti
             )
         outbox.plan_many(session, plans)
         enrolled += len(chunk)
+        progress("enrolling", enrolled, len(enrollable))
     return enrolled
 
 
@@ -222,7 +293,7 @@ def _insert_many(session: Session, model: type[Any], rows: list[dict[str, Any]])
 
 def export_csv(session: Session, fh: TextIO) -> int:
     """Write every lead with the import columns plus status; return how many."""
-    writer = csv.writer(fh)
+    writer = csvsafe.writer(fh)
     writer.writerow([*COLUMNS, "status"])
     count = 0
     consent = (

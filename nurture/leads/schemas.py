@@ -54,6 +54,24 @@ def clean_first_name(value: str, *, max_length: int = 100) -> str:
     return name
 
 
+def refuse_nul(value: object) -> object:
+    """Refuse a string holding a NUL character (PostgreSQL cannot store one in text)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL (\\x00) characters")
+    return value
+
+
+class InputModel(BaseModel):
+    """Base of every body the web accepts: strings are trimmed and never hold NUL."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
+
+
 def check_timezone(value: str) -> str:
     """Return `value` if it names an IANA time zone."""
     if value not in _ZONES:
@@ -65,10 +83,8 @@ def check_timezone(value: str) -> str:
     return value
 
 
-class SubscribeRequest(BaseModel):
+class SubscribeRequest(InputModel):
     """A signup from the landing page or a clinic's own site."""
-
-    model_config = ConfigDict(str_strip_whitespace=True)
 
     email: str = Field(max_length=254, description="The lead's email address.")
     first_name: str = Field(min_length=1, max_length=100, description="How emails greet them.")
@@ -100,8 +116,17 @@ class SubscribeRequest(BaseModel):
     @field_validator("first_name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError("must not contain line breaks or control characters")
+        name = clean_first_name(value)
+        if not name:
+            raise ValueError("must not be empty")
+        return name
+
+    @field_validator("consent", mode="before")
+    @classmethod
+    def _consent(cls, value: object) -> object:
+        # Lax mode would take 1 or "true" for Literal[True]; agreement must be the JSON true.
+        if value is not True:
+            raise ValueError("consent must be true: tick the box to agree to receive emails")
         return value
 
     @field_validator("timezone")

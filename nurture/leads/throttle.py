@@ -1,5 +1,5 @@
-"""Signup rate limits per client address and per email, shared through Redis when it is the
-broker (each process keeps its own counts on the embedded default)."""
+"""Rate limits (signups per client and per email, studio sign-ins per client), shared through
+Redis when it is the broker (each process keeps its own counts on the embedded default)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,23 @@ def allow_signup(*, ip: str | None, email: str) -> int | None:
     if ip:
         checks.insert(0, (parse(settings.signup_rate_per_ip), f"signup-ip:{ip}"))
     for item, key in checks:
-        if not limiter.hit(item, key):
-            stats = limiter.get_window_stats(item, key)
-            return max(int(stats.reset_time - time.time()) + 1, 1)
+        wait = _hit(limiter, item, key)
+        if wait is not None:
+            return wait
     return None
+
+
+def allow(rate: str, key: str) -> int | None:
+    """Count one attempt at `rate` for `key`; return None if allowed, else seconds to wait."""
+    limiter, _ = _limiter(get_settings().shared_counter_url)
+    return _hit(limiter, parse(rate), key)
+
+
+def _hit(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> int | None:
+    if limiter.hit(item, key):
+        return None
+    stats = limiter.get_window_stats(item, key)
+    return max(int(stats.reset_time - time.time()) + 1, 1)
 
 
 def reset() -> None:

@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from nurture import clock
+from nurture.api_responses import errors, json_body
 from nurture.config import get_settings
 from nurture.leads import service, throttle
 from nurture.leads.models import NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest
 from nurture.pages import message_page, render_page
+from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken
 from nurture.web import SessionDep, field_errors, validation_response
@@ -83,6 +85,7 @@ def _landing(
         consent_text=service.CONSENT_TEXT,
         consent_version=service.CONSENT_VERSION,
         clinic_timezone=settings.clinic_timezone,
+        safety=SAFETY,  # the same warning signs the emails carry
     )
 
 
@@ -140,19 +143,13 @@ async def subscribe_form(
     status_code=202,
     response_model=SubscribeAccepted,
     tags=["signup"],
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": SubscribeRequest.model_json_schema()}},
-        }
-    },
-    responses={
-        400: {"description": "The body is not valid UTF-8 JSON."},
-        413: {"description": "The body is larger than 16 KiB."},
-        415: {"description": "The body is not application/json."},
-        422: {"description": "A field is missing or invalid; `fields` names each one."},
-        429: {"description": "Too many signups from this client or for this address."},
-    },
+    openapi_extra=json_body(SubscribeRequest),
+    responses=errors(
+        [400, 413, 415, 422, 429],
+        s400="The body is not valid UTF-8 JSON.",
+        s413="The body is larger than 16 KiB.",
+        s429="Too many signups from this client or for this address.",
+    ),
 )
 async def subscribe_api(
     request: Request, session: SessionDep, background: BackgroundTasks
@@ -168,6 +165,12 @@ async def subscribe_api(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return JSONResponse(
             {"error": "malformed_json", "message": f"The body is not valid UTF-8 JSON: {exc}"},
+            status_code=400,
+        )
+    except ValueError:
+        # Python refuses to read integers of thousands of digits (int_max_str_digits).
+        return JSONResponse(
+            {"error": "malformed_json", "message": "The body holds a number with too many digits."},
             status_code=400,
         )
     if not isinstance(payload, dict):

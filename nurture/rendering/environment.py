@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-import html2text
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -20,14 +19,15 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
 )
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from nurture.config import get_settings
+from nurture.rendering.buttons import bulletproof_buttons
+from nurture.rendering.limits import MAX_OUTPUT, LimitedSandbox, limits, render
+from nurture.rendering.safety import SAFETY
+from nurture.rendering.text import html_to_text as html_to_text  # the studio's too
 
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
-_BLANK_RUNS = re.compile(r"\n{3,}")
-_HEADING_MARKS = re.compile(r"^#{1,6} ", re.M)
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 LAYOUT = "layouts/base.html"
 
@@ -45,20 +45,6 @@ class RenderedEmail:
 def one_line(value: str) -> str:
     """Collapse line breaks so a rendered value can never inject a header."""
     return _LINE_BREAKS.sub(" ", value).strip()
-
-
-def html_to_text(html: str) -> str:
-    """Derive a readable plain-text part from HTML, keeping links as visible URLs."""
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.protect_links = True
-    converter.inline_links = True
-    text = converter.handle(html)
-    # Markdown heading marks mean nothing in a mail client; a heading stands on its own line.
-    text = _HEADING_MARKS.sub("", text)
-    return _BLANK_RUNS.sub("\n\n", text).strip() + "\n"
 
 
 def _jinja_tokens(env: Environment, source: str) -> list[tuple[str, str]]:
@@ -128,10 +114,12 @@ class EmailRenderer:
             "trim_blocks": True,
             "lstrip_blocks": True,
         }
-        self.html_env = ImmutableSandboxedEnvironment(
+        self.html_env = LimitedSandbox(
             autoescape=True, loader=InliningLoader(files, layout_css), **common
         )
-        self.text_env = ImmutableSandboxedEnvironment(autoescape=False, loader=files, **common)
+        self.text_env = LimitedSandbox(autoescape=False, loader=files, **common)
+        for env in (self.html_env, self.text_env):
+            env.globals["safety"] = SAFETY  # the layout's warning signs, one list for all
         self._strings: dict[tuple[bool, str], Template] = {}
 
     def compile(self, source: str, *, html: bool) -> Template:
@@ -157,21 +145,36 @@ class EmailRenderer:
         body_text: str | None,
         context: dict[str, Any],
     ) -> RenderedEmail:
-        """Render a sequence step's templates inside the shared layout."""
-        rendered_subject = one_line(self.compile(subject, html=False).render(context))
-        rendered_preheader = one_line(self.compile(preheader, html=False).render(context))
-        body = Markup(self.compile(body_html, html=True).render(context))
-        layout_vars = {**context, "subject": rendered_subject, "preheader": rendered_preheader}
-        html = self.html_env.get_template("layouts/base.html").render(layout_vars, body=body)
-        if body_text:
-            text_body = self.compile(body_text, html=False).render(context).strip() + "\n"
-        else:
-            text_body = html_to_text(str(body))
-        text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
-        return RenderedEmail(rendered_subject, rendered_preheader, html, text)
+        """Render a sequence step's templates inside the shared layout, within the limits."""
+
+        def staff(source: str, *, html: bool) -> str:
+            return render(self.compile(source, html=html), context, max_chars=MAX_OUTPUT)
+
+        with limits():
+            rendered_subject = one_line(staff(subject, html=False))
+            rendered_preheader = one_line(staff(preheader, html=False))
+            body = Markup(staff(body_html, html=True))
+            layout_vars = {**context, "subject": rendered_subject, "preheader": rendered_preheader}
+            html = render(
+                self.html_env.get_template(LAYOUT), {**layout_vars, "body": body}, max_chars=None
+            )
+            if body_text:
+                text_body = staff(body_text, html=False).strip() + "\n"
+            else:
+                text_body = html_to_text(str(body))
+            text = render(
+                self.text_env.get_template("layouts/base.txt"),
+                {**layout_vars, "body": text_body},
+                max_chars=None,
+            )
+        return RenderedEmail(rendered_subject, rendered_preheader, bulletproof_buttons(html), text)
 
     def render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """Render a file template `transactional/<name>.html` (and `.txt` when present)."""
+        with limits():
+            return self._render_named(name, context)
+
+    def _render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         template = self.html_env.get_template(f"transactional/{name}.html")
         ctx = template.new_context(context)
         subject = one_line("".join(template.blocks["subject"](ctx)))
@@ -186,7 +189,7 @@ class EmailRenderer:
         else:
             text_body = text_template.render(layout_vars).strip() + "\n"
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
-        return RenderedEmail(subject, preheader, html, text)
+        return RenderedEmail(subject, preheader, bulletproof_buttons(html), text)
 
 
 @lru_cache(maxsize=4)

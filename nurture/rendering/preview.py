@@ -9,22 +9,36 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from markupsafe import escape
+
 from nurture.appointments.models import Appointment
 from nurture.config import get_settings
 from nurture.delivery.compose import appointment_context, clinic_context, lead_context
 from nurture.leads.models import Lead, NumbnessType
 from nurture.links import confirm_url, preferences_url
 from nurture.rendering.environment import RenderedEmail, get_renderer
+from nurture.rendering.safety import SAFETY
 from nurture.sequences.files import read_sequence_file, sequence_files
 
-# Words that name a condition or a numbness type: never in a subject line (privacy rule).
+# What an inbox shows before the email is opened (subject and preheader) must not give away
+# a numbness type or a condition, not even in other words: names of conditions, the symptom
+# and its body parts, and the ways people describe how long it lasts or how it comes and goes.
 CONDITION_WORDS = re.compile(
-    r"numb|tingl|pins and needles|sciatic|neuropath|diabet|paresthesi|chronic|acute|"
-    r"intermittent|\bdisc\b|stroke|injur|inflamm",
+    r"numb|tingl|pins and needles|prickl|asleep|sciatic|neuropath|diabet|blood sugar|"
+    r"paresthesi|nerve|chronic|acute|intermittent|\bdiscs?\b|spin(e|al)|vertebra|stroke|"
+    r"injur|inflamm|flare|symptom|\bpain|\bach(e|es|ing)\b|\bweak(ness)?\b|sudden|"
+    r"\blast(s|ed|ing)\b|long[- ]lasting|long[- ]term|won'?t go away|not go away|stay(s|ing)? "
+    r"(put|with you)|that stays?\b|comes? and go|on and off|off and on|good (days|weeks)|"
+    r"bad (days|weeks)|(lose|losing|lost|loss of|without|no) feeling|"
+    r"feeling( can)? (fades?|returns?|comes? back)|"
+    r"\blegs?\b|\bfoot\b|\bfeet\b|\btoes?\b|\bthighs?\b|\bcalf\b|\bcalves\b|lower back|"
+    r"your back|\bknock|\bbump|\bposture|diagnos|condition\b",
     re.I,
 )
 MAX_BYTES = 100 * 1024  # Gmail clips larger messages
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.I)
+_IMG = re.compile(r"<img\b[^>]*>", re.I)
+_ALT = re.compile(r"""\balt\s*=\s*(["'])\s*[^"'\s]""", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +155,18 @@ def problems(sample: Sample, *, require_https: bool) -> list[str]:
             found.append("no unsubscribe link")
         if s.clinic_address not in email.html or s.clinic_address not in email.text:
             found.append("no postal address")
-        if "emergency" not in email.text.lower():
-            found.append("no safety box")
+        missing = [
+            flag
+            for flag in SAFETY.red_flags
+            if str(escape(flag)) not in email.html or flag not in email.text
+        ]
+        if missing:
+            found.append(f"the safety box lacks a warning sign: {missing[0]!r}")
+    if "](" in email.text:
+        found.append("the text part has Markdown link syntax; write 'Label: https://...'")
+    for img in _IMG.findall(email.html):
+        if not _ALT.search(img):
+            found.append(f"an image has no alt text: {img[:80]}")
     if require_https:
         for href in _HREF.findall(email.html):
             if not href.startswith(("https://", "mailto:", "tel:")):

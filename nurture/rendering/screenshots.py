@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 CHROMIUM_FLAGS = [
@@ -26,8 +27,35 @@ def chromium() -> str:
     return path
 
 
-def screenshot_pages(pages: list[Path], *, widths: dict[str, int]) -> Iterator[tuple[int, Path]]:
-    """Save `<page>.<label>.png` for each width; yield progress as (count, page)."""
+# The document's width and the right edge of the furthest element: either beyond the viewport
+# means a reader must scroll sideways, or loses what is cut off.
+_CONTENT_WIDTH = """() => {
+  let right = document.documentElement.scrollWidth;
+  for (const el of document.body.querySelectorAll('*')) {
+    for (const box of el.getClientRects()) right = Math.max(right, Math.ceil(box.right));
+  }
+  return right;
+}"""
+
+
+@dataclass(frozen=True, slots=True)
+class Shot:
+    """One screenshot and how wide its content was against the viewport."""
+
+    label: str
+    viewport: int
+    content_width: int
+
+    @property
+    def too_wide(self) -> bool:
+        """Whether the email is wider than the screen it was shot on."""
+        return self.content_width > self.viewport
+
+
+def screenshot_pages(
+    pages: list[Path], *, widths: dict[str, int]
+) -> Iterator[tuple[int, Path, list[Shot]]]:
+    """Save `<page>.<label>.png` for each width; yield progress and each page's measurements."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -37,17 +65,19 @@ def screenshot_pages(pages: list[Path], *, widths: dict[str, int]) -> Iterator[t
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
             contexts = {
-                label: browser.new_context(viewport={"width": width, "height": 900})
+                label: (width, browser.new_context(viewport={"width": width, "height": 900}))
                 for label, width in widths.items()
             }
             for done, page_path in enumerate(pages, start=1):
-                for label, context in contexts.items():
+                shots = []
+                for label, (width, context) in contexts.items():
                     page = context.new_page()
                     page.goto(page_path.resolve().as_uri())
+                    shots.append(Shot(label, width, int(page.evaluate(_CONTENT_WIDTH))))
                     page.screenshot(
                         path=str(page_path.with_suffix(f".{label}.png")), full_page=True
                     )
                     page.close()
-                yield done, page_path
+                yield done, page_path, shots
         finally:
             browser.close()

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
-from jinja2 import TemplateError, TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError
 
 from nurture.delivery.compose import lead_context
 from nurture.leads.models import NumbnessType
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.rendering.preview import CONDITION_WORDS, Sample, problems, sample_lead
+from nurture.rendering.limits import TemplateLimitError, limits, template_line
+from nurture.rendering.preview import (
+    CONDITION_WORDS,
+    MAX_BYTES,
+    Sample,
+    problems,
+    sample_lead,
+)
+from nurture.sequences.files import SequenceSpec
 
 # What a step may use; the footer's links and the clinic's details come from the layout.
 VARIABLES = {
@@ -33,6 +40,13 @@ FIELDS = {
 }
 _HREF = re.compile(r"""href\s*=\s*["']([^"']*)["']""", re.I)
 _ALLOWED_LINK = ("https://", "mailto:", "tel:", "{{", "#")
+# The first name is the only variable that differs between leads, so a step is also rendered
+# for the names a branch on it could treat differently: none, and the longest a lead may have
+# (with characters HTML escaping lengthens). The size check applies to the largest rendering.
+OTHER_FIRST_NAMES = {
+    "an empty first name": "",
+    "a 100-character first name": ("Anne-Sophie O'Neill & " * 5)[:100],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +75,6 @@ class StepSource:
     text: str | None
 
 
-def _template_line(tb: TracebackType | None) -> int | None:
-    """The line of the template where a rendering error happened (Jinja rewrites tracebacks)."""
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
 def _syntax(source: StepSource) -> list[Problem]:
     env = get_renderer().text_env
     found: list[Problem] = []
@@ -84,6 +88,9 @@ def _syntax(source: StepSource) -> list[Problem]:
             tree = env.parse(text)
         except TemplateSyntaxError as exc:
             found.append(Problem(field, f"template syntax error: {exc.message}", exc.lineno))
+            continue
+        except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep: a message, never a 500
+            found.append(Problem(field, f"the template cannot be read: {exc}"))
             continue
         for name in sorted(meta.find_undeclared_variables(tree) - VARIABLES.keys()):
             line = next((i for i, row in enumerate(text.splitlines(), 1) if name in row), None)
@@ -107,9 +114,13 @@ def _links(source: StepSource) -> list[Problem]:
     return found
 
 
-def render_for(source: StepSource, numbness_type: str) -> RenderedEmail:
-    """Render a step as a sample lead of `numbness_type` would get it."""
+def render_for(
+    source: StepSource, numbness_type: str, *, first_name: str | None = None
+) -> RenderedEmail:
+    """Render a step as a sample lead of `numbness_type` (and `first_name`) would get it."""
     lead = sample_lead(numbness_type)
+    if first_name is not None:
+        lead.first_name = first_name
     return get_renderer().render_step(
         subject=source.subject,
         preheader=source.preheader,
@@ -119,9 +130,13 @@ def render_for(source: StepSource, numbness_type: str) -> RenderedEmail:
     )
 
 
-def _render_problem(exc: Exception) -> Problem:
+def _render_problem(exc: Exception, who: str = "") -> Problem:
     """Describe an error raised while rendering, in words staff can act on."""
-    line = _template_line(exc.__traceback__)
+    line = template_line(exc)
+    if who:
+        who = f" (for a lead with {who})"
+    if isinstance(exc, TemplateLimitError):
+        return Problem("html", f"{exc}{who}; an email must stay small and simple", line)
     if isinstance(exc, SecurityError):
         return Problem(
             "html",
@@ -129,7 +144,7 @@ def _render_problem(exc: Exception) -> Problem:
             f"({exc}). Use only the listed variables.",
             line,
         )
-    return Problem("html", f"the template failed to render: {exc}", line)
+    return Problem("html", f"the template failed to render{who}: {exc}", line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +163,9 @@ class Checked:
 def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> Checked:
     """Return every problem of a step and the step rendered for a sample lead of a type.
 
-    A step's variables do not depend on the numbness type, so one rendering shows every
-    problem the rendered email can have; the type only picks which sample lead it shows.
+    A step's variables do not depend on the numbness type, which only picks the sample lead
+    shown; they do depend on the first name, so the step is also rendered for the first names
+    in OTHER_FIRST_NAMES, each within the same render limits.
     """
     found = _syntax(source) + _links(source)
     if any(p.severity == "error" for p in found):
@@ -171,15 +187,52 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
                 severity="warning",
             )
         )
-    try:
-        email = render_for(source, numbness_type)
-    except (TemplateError, SecurityError) as exc:
-        return Checked([*found, _render_problem(exc)], None)
+    with limits():  # one budget for every rendering, so a check is bounded as a whole
+        try:
+            email = render_for(source, numbness_type)
+        except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
+            return Checked([*found, _render_problem(exc)], None)
+        others: dict[str, RenderedEmail] = {}
+        for who, name in OTHER_FIRST_NAMES.items():
+            try:
+                others[who] = render_for(source, numbness_type, first_name=name)
+            except Exception as exc:  # noqa: BLE001
+                return Checked([*found, _render_problem(exc, who)], email)
+    found += _sizes(email, others)
     for message in problems(Sample("step", True, email), require_https=False):
         if message.startswith("subject or preheader names a condition"):
             continue  # reported above, against the source rather than the rendering
+        if message.endswith(f"Gmail clips emails over {MAX_BYTES}"):
+            continue  # reported by _sizes, for the largest rendering
         if message.startswith("subject is"):
             found.append(Problem("subject", message, severity="warning"))
         else:
             found.append(Problem("html", message))
     return Checked(found, email)
+
+
+def _size(email: RenderedEmail) -> int:
+    return len(email.html.encode()) + len(email.text.encode())
+
+
+def _sizes(email: RenderedEmail, others: dict[str, RenderedEmail]) -> list[Problem]:
+    """Report the largest of the step's renderings if Gmail would clip it."""
+    who, largest = max(others.items(), key=lambda item: _size(item[1]), default=("", email))
+    if _size(email) >= _size(largest):
+        who, largest = "", email
+    size = _size(largest)
+    if size <= MAX_BYTES:
+        return []
+    lead = f" for a lead with {who}" if who else ""
+    return [Problem("html", f"{size} bytes{lead}; Gmail clips emails over {MAX_BYTES}")]
+
+
+def spec_problems(spec: SequenceSpec) -> list[str]:
+    """Return what blocks each step of a sequence file from being saved, naming the step."""
+    kind = spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
+    found = []
+    for position, step in enumerate(spec.steps, start=1):
+        source = StepSource(step.subject, step.preheader, step.html, step.text)
+        for problem in check_step(source, kind).errors:
+            found.append(f"step {position} ({step.key}): {problem}")
+    return found

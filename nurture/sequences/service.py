@@ -162,11 +162,24 @@ def _version_from_spec(
     return version
 
 
-def load_path(session: Session, *, path: Path) -> list[LoadResult]:
-    """Load every sequence file at `path`; all of them or, on any error, none."""
-    specs = [read_sequence_file(p) for p in sequence_files(path)]
+def load_path(session: Session, *, path: Path, check: bool = True) -> list[LoadResult]:
+    """Load every sequence file at `path`; all of them or, on any error, none.
+
+    With `check` every step must first pass the checks the studio runs before saving, within
+    the same render limits; a ValueError names the file, the step and what is wrong.
+    """
+    # Imported here: the checks render with delivery's context, which imports this module.
+    from nurture.sequences.checks import spec_problems
+
+    files = sequence_files(path)
+    specs = [read_sequence_file(p) for p in files]
     if not specs:
         raise FileNotFoundError(f"no sequence files (*.yml) at {path}")
+    if check:
+        for file, spec in zip(files, specs, strict=True):
+            found = spec_problems(spec)
+            if found:
+                raise ValueError(f"{file.name}: {'; '.join(found)}")
     return [publish_spec(session, spec=spec) for spec in specs]
 
 

@@ -1,19 +1,21 @@
-"""Staff accounts: argon2 password hashes, sign-in with lockout, roles."""
+"""Staff accounts: argon2 password hashes, sign-in with lockout, server-side sessions, roles."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nurture.config import get_settings
 from nurture.leads.schemas import normalise_email
-from nurture.studio.models import StaffUser
+from nurture.studio.models import StaffSession, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
@@ -77,10 +79,22 @@ def set_password(staff: StaffUser, password: str) -> None:
     staff.session_epoch += 1
 
 
+def refused_message() -> str:
+    """The one answer to an unknown address, a wrong password and a locked account alike."""
+    s = get_settings()
+    return (
+        "That email and password do not match an account. After "
+        f"{s.studio_lockout_failures} wrong passwords an account is locked for "
+        f"{s.studio_lockout_minutes} minutes; an admin can unlock it sooner."
+    )
+
+
 def sign_in(session: Session, *, email: str, password: str, now: datetime) -> SignIn:
     """Check a password, counting failures and locking the account after too many."""
     s = get_settings()
-    refused = SignIn(None, "That email and password do not match an account.")
+    # Unknown, locked and wrong get the same words after the same argon2 work, so neither the
+    # answer nor its timing tells a guesser which addresses have accounts or which are locked.
+    refused = SignIn(None, refused_message())
     try:
         address = normalise_email(email)
     except ValueError:
@@ -89,23 +103,14 @@ def sign_in(session: Session, *, email: str, password: str, now: datetime) -> Si
     if staff is None:
         _verify(_DUMMY_HASH, password)
         return refused
+    correct = _verify(staff.password_hash, password)
     if staff.locked_until is not None and staff.locked_until > now:
-        minutes = max(1, round((staff.locked_until - now).total_seconds() / 60))
-        return SignIn(
-            None,
-            f"Too many failed attempts: this account is locked for {minutes} more minute(s). "
-            "An admin can unlock it sooner.",
-        )
-    if not _verify(staff.password_hash, password):
+        return refused
+    if not correct:
         staff.failed_logins += 1
         if staff.failed_logins >= s.studio_lockout_failures:
             staff.locked_until = now + timedelta(minutes=s.studio_lockout_minutes)
             staff.failed_logins = 0
-            return SignIn(
-                None,
-                f"Too many failed attempts: this account is locked for "
-                f"{s.studio_lockout_minutes} minutes.",
-            )
         return refused
     if staff.disabled_at is not None:
         return SignIn(None, "This account has been disabled. Ask an admin.")
@@ -115,6 +120,44 @@ def sign_in(session: Session, *, email: str, password: str, now: datetime) -> Si
     if _hasher.check_needs_rehash(staff.password_hash):
         staff.password_hash = _hasher.hash(password)
     return SignIn(staff)
+
+
+def start_session(session: Session, *, staff: StaffUser, now: datetime) -> str:
+    """Record a new session for `staff` and return the random id its cookie carries."""
+    session.execute(delete(StaffSession).where(StaffSession.expires_at <= now))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            token_hash=_digest(token),
+            staff_id=staff.id,
+            epoch=staff.session_epoch,
+            created_at=now,
+            expires_at=now + timedelta(hours=get_settings().studio_session_hours),
+        )
+    )
+    session.flush()
+    return token
+
+
+def session_staff(session: Session, *, token: str, now: datetime) -> StaffUser | None:
+    """Return whom a live session belongs to, or None once it has ended or expired."""
+    row = session.scalar(select(StaffSession).where(StaffSession.token_hash == _digest(token)))
+    if row is None or row.expires_at <= now:
+        return None
+    staff = session.get(StaffUser, row.staff_id)
+    if staff is None or staff.disabled_at is not None or staff.session_epoch != row.epoch:
+        return None
+    return staff
+
+
+def end_session(session: Session, *, token: str) -> None:
+    """Forget a session on the server, so no copy of its cookie signs anyone in again."""
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == _digest(token)))
+
+
+def _digest(token: str) -> str:
+    # Session ids are 256-bit random values, so a plain SHA-256 is as strong as a slow hash here.
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -30,6 +30,23 @@ class StaffUser(Base):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class StaffSession(Base):
+    """One signed-in browser; deleting the row signs it out, whoever holds a copy of the cookie."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # SHA-256 of the random id the cookie carries, so the table alone signs no one in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    # The account's session_epoch at sign-in; raising the epoch ends this session too.
+    epoch: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ApiToken(Base):
     """A credential for the clinic's systems (booking sync); only its hash is stored."""
 

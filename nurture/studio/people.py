@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -16,20 +14,22 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from nurture import clock
+from nurture import clock, tasks
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
+from nurture.jobs import service as jobs
 from nurture.leads import service as leads
 from nurture.leads import timeline
-from nurture.leads.imports import LeadImportError, export_csv, import_csv
+from nurture.leads.imports import LeadImportError, check_header, export_csv
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
+from nurture.studio.models import StaffUser
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -40,7 +40,7 @@ from nurture.studio.web import (
     redirect,
     studio_router,
 )
-from nurture.web import SessionDep, errors_text
+from nurture.web import RowId, SessionDep, errors_text
 
 router = studio_router()
 PAGE_SIZE = 50
@@ -73,16 +73,42 @@ def lead_list(
         query = query.where(or_(Lead.email.ilike(like), Lead.first_name.ilike(like)))
     offset = max(0, offset)
     found = list(session.scalars(query.limit(PAGE_SIZE + 1).offset(offset)))
-    return page(
+    return _lead_list_page(
         request,
-        "leads.html",
         staff,
-        title="Leads",
+        session,
         q=term,
         leads=found[:PAGE_SIZE],
         offset=offset,
         more=len(found) > PAGE_SIZE,
+    )
+
+
+def _lead_list_page(
+    request: Request,
+    staff: StaffUser,
+    session: Session,
+    *,
+    status_code: int = 200,
+    q: str = "",
+    leads: list[Lead] | None = None,
+    offset: int = 0,
+    more: bool = False,
+    problems: list[str] | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        "leads.html",
+        staff,
+        status_code=status_code,
+        title="Leads",
+        q=q,
+        leads=leads or [],
+        offset=offset,
+        more=more,
         page_size=PAGE_SIZE,
+        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
+        import_problems=problems or [],
     )
 
 
@@ -97,60 +123,43 @@ def leads_export(staff: AdminDep, session: SessionDep) -> Response:
 
 
 @router.post("/leads/import", response_class=HTMLResponse)
-async def leads_import(
+def leads_import(
     request: Request,
     staff: StaffDep,
     session: SessionDep,
     file: Annotated[UploadFile, File()],
 ) -> Response:
-    """Import a CSV of leads: every row checked first, then all of them or none."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "leads.csv"
-        with path.open("wb") as fh:
-            while chunk := await file.read(1 << 20):
-                fh.write(chunk)
-        try:
-            report = import_csv(session, path=path, now=clock.now())
-        except LeadImportError as exc:
-            session.rollback()
-            return page(
-                request,
-                "leads.html",
-                staff,
-                status_code=422,
-                title="Leads",
-                q="",
-                leads=[],
-                offset=0,
-                more=False,
-                page_size=PAGE_SIZE,
-                import_problems=exc.problems[:100],
-                import_more=max(0, len(exc.problems) - 100),
-            )
-        except UnicodeDecodeError:
-            session.rollback()
-            return redirect(request, f"{PREFIX}/leads", "Not imported: the file is not UTF-8.")
-    return committed(
-        request,
+    """Queue a CSV of leads for a worker to import (all rows or none) and show its progress.
+
+    A plain `def`, so the file is read in a worker thread: the event loop keeps answering the
+    public pages. Only the encoding and the header are checked here; the rows are the job's.
+    """
+    data = file.file.read()
+    try:
+        check_header(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return redirect(request, f"{PREFIX}/leads", "Not imported: the file is not UTF-8.")
+    except LeadImportError as exc:
+        return _lead_list_page(request, staff, session, status_code=422, problems=exc.problems)
+    job = jobs.create(
         session,
-        staff,
-        url=f"{PREFIX}/leads",
-        flash=f"Imported {report.created} new leads ({report.consented} with consent, "
-        f"{report.enrolled} enrolled); {report.already_known} were already known and left as "
-        "they are.",
-        action="leads.import",
-        target=file.filename or "upload",
-        after={
-            "created": report.created,
-            "already_known": report.already_known,
-            "consented": report.consented,
-            "enrolled": report.enrolled,
-        },
+        kind=jobs.LEADS_IMPORT,
+        payload=data,
+        filename=file.filename or "upload",
+        staff_id=staff.id,
+        now=clock.now(),
     )
+    session.commit()
+    if not tasks.enqueue_job(job.id):
+        jobs.not_dispatched(session, job_id=job.id)
+        session.commit()
+    return redirect(request, f"{PREFIX}/jobs/{job.id}")
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
-def lead_view(lead_id: int, request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
+def lead_view(
+    lead_id: RowId, request: Request, staff: StaffDep, session: SessionDep
+) -> HTMLResponse:
     """A lead's details, timeline, sequences and visits, with what staff can do."""
     lead = _lead(session, lead_id)
     active = list(
@@ -182,7 +191,7 @@ def lead_view(lead_id: int, request: Request, staff: StaffDep, session: SessionD
 
 
 @router.get("/leads/{lead_id}/export")
-def lead_export(lead_id: int, staff: AdminDep, session: SessionDep) -> Response:
+def lead_export(lead_id: RowId, staff: AdminDep, session: SessionDep) -> Response:
     """Download everything stored about one lead as JSON (a data access request)."""
     lead = _lead(session, lead_id)
     data = timeline.export(session, lead)
@@ -197,7 +206,7 @@ def lead_export(lead_id: int, staff: AdminDep, session: SessionDep) -> Response:
 
 @router.post("/leads/{lead_id}/action")
 def lead_action(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     staff: StaffDep,
     session: SessionDep,
@@ -265,7 +274,7 @@ def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
 
 @router.post("/leads/{lead_id}/appointments")
 def book(
-    lead_id: int,
+    lead_id: RowId,
     request: Request,
     staff: StaffDep,
     session: SessionDep,
@@ -281,9 +290,10 @@ def book(
     if start is None:
         return redirect(request, back, f"Not booked: {error}")
     try:
+        # The lead exists, so its stored name is kept; a name written before names were
+        # checked must not stop staff from booking.
         data = AppointmentIn(
             email=lead.email,
-            first_name=lead.first_name,
             starts_at=start,
             timezone=timezone,
             duration_minutes=int(duration_minutes or 30),
@@ -317,8 +327,8 @@ def _appointment(session: Session, lead_id: int, appointment_id: int) -> Appoint
 
 @router.post("/leads/{lead_id}/appointments/{appointment_id}/move")
 def move(
-    lead_id: int,
-    appointment_id: int,
+    lead_id: RowId,
+    appointment_id: RowId,
     request: Request,
     staff: StaffDep,
     session: SessionDep,
@@ -333,13 +343,11 @@ def move(
     if start is None:
         return redirect(request, back, f"Not moved: {error}")
     before = {"starts_at": appointment.starts_at.isoformat(), "timezone": appointment.timezone}
+    patch = AppointmentPatch(starts_at=start, timezone=zone)
+    if not appointments.changes(appointment, patch):
+        return redirect(request, back, "Not moved: the visit is already at that time.")
     try:
-        appointments.reschedule(
-            session,
-            appointment=appointment,
-            patch=AppointmentPatch(starts_at=start, timezone=zone),
-            now=clock.now(),
-        )
+        appointments.reschedule(session, appointment=appointment, patch=patch, now=clock.now())
     except (appointments.AppointmentError, ValueError) as exc:
         session.rollback()
         return redirect(request, back, f"Not moved: {exc}")
@@ -358,7 +366,7 @@ def move(
 
 @router.post("/leads/{lead_id}/appointments/{appointment_id}/cancel")
 def cancel(
-    lead_id: int, appointment_id: int, request: Request, staff: StaffDep, session: SessionDep
+    lead_id: RowId, appointment_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Cancel a visit; its reminders stop."""
     appointment = _appointment(session, lead_id, appointment_id)

@@ -8,9 +8,11 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from nurture import clock
+from nurture.config import get_settings
+from nurture.leads import throttle
 from nurture.studio import audit
-from nurture.studio.auth import sign_in
-from nurture.studio.web import PREFIX, StaffDep, page, redirect, studio_router
+from nurture.studio.auth import end_session, sign_in, start_session
+from nurture.studio.web import PREFIX, SESSION_ID, StaffDep, page, redirect, studio_router
 from nurture.web import SessionDep
 
 router = studio_router()
@@ -55,6 +57,23 @@ def login(
             email=email,
             error="Enter your email address and your password.",
         )
+    # Per client, on top of the per-account lockout: one address guessing at many accounts.
+    client = request.client.host if request.client else "unknown"
+    wait = throttle.allow(get_settings().studio_signin_rate_per_ip, f"studio-signin-ip:{client}")
+    if wait is not None:
+        response = page(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            title="Sign in",
+            next=_safe_next(next),
+            email=email,
+            error=f"Too many sign-in attempts from your network. Try again in "
+            f"{max(1, round(wait / 60))} minute(s).",
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     now = clock.now()
     result = sign_in(session, email=email, password=password, now=now)
     if result.staff is None:
@@ -71,14 +90,19 @@ def login(
         )
     staff = result.staff
     audit.record(session, staff=staff, action="staff.sign_in", target=staff.email, at=now)
+    token = start_session(session, staff=staff, now=now)
     session.commit()
     request.session.clear()
-    request.session.update({"staff": staff.id, "epoch": staff.session_epoch})
+    request.session[SESSION_ID] = token
     return redirect(request, _safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """End this session."""
+def logout(request: Request, session: SessionDep) -> Response:
+    """End this session on the server too, so a copy of the cookie no longer works."""
+    token = request.session.get(SESSION_ID)
+    if isinstance(token, str):
+        end_session(session, token=token)
+        session.commit()
     request.session.clear()
     return RedirectResponse(f"{PREFIX}/login", status_code=303)

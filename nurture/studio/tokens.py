@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,6 +22,8 @@ def _digest(token: str) -> str:
 
 def create(session: Session, *, name: str, now: datetime) -> str:
     """Create a token called `name` and return it; it is never shown again."""
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise ValueError("a token name must not contain control or invisible characters")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise ValueError(f"a token called {name!r} exists; revoke it or pick another name")
     token = PREFIX + secrets.token_urlsafe(32)

@@ -15,15 +15,17 @@ from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
 
+from nurture import clock
 from nurture.config import PACKAGE_DIR, get_settings
 from nurture.studio import audit
-from nurture.studio.auth import Role
+from nurture.studio.auth import Role, session_staff
 from nurture.studio.models import StaffUser
 from nurture.web import SessionDep
 
 PREFIX = "/studio"
 SESSION_COOKIE = "nurture_studio"
 CSRF_FIELD = "csrftoken"
+SESSION_ID = "sid"
 
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
 
@@ -49,10 +51,10 @@ class AdminOnly(Exception):
 
 def current_staff(request: Request, session: SessionDep) -> StaffUser:
     """Return the signed-in staff member, or refuse the request."""
-    data = request.session
-    staff_id = data.get("staff")
-    staff = session.get(StaffUser, staff_id) if isinstance(staff_id, int) else None
-    if staff is None or staff.disabled_at is not None or data.get("epoch") != staff.session_epoch:
+    # The cookie only names a session; the server's record of it decides (sign-out deletes it).
+    token = request.session.get(SESSION_ID)
+    staff = session_staff(session, token=token, now=clock.now()) if isinstance(token, str) else None
+    if staff is None:
         request.session.clear()
         raise SignInRequired
     return staff
@@ -150,7 +152,7 @@ async def check_csrf(request: Request) -> None:
     """
     if request.method in SAFE_METHODS:
         return
-    if "staff" not in request.session and request.url.path != f"{PREFIX}/login":
+    if SESSION_ID not in request.session and request.url.path != f"{PREFIX}/login":
         raise SignInRequired
     expected = request.session.get("csrf")
     sent: object = request.headers.get("x-csrftoken")
@@ -180,10 +182,10 @@ _EXPIRED = (
 
 def routers() -> list[APIRouter]:
     """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import admin, editor, people, results, signin
+    from nurture.studio import admin, editor, jobs, people, results, signin
     from nurture.studio import outbox as outbox_views
 
-    return [m.router for m in (signin, editor, people, outbox_views, results, admin)]
+    return [m.router for m in (signin, editor, people, jobs, outbox_views, results, admin)]
 
 
 def install(app: FastAPI) -> None:
@@ -221,7 +223,7 @@ def install(app: FastAPI) -> None:
 
     app.add_middleware(
         SessionMiddleware,
-        secret_key=s.secret_key.get_secret_value(),
+        secret_key=s.resolved_secret_key,
         session_cookie=SESSION_COOKIE,
         max_age=s.studio_session_hours * 3600,
         path=PREFIX,

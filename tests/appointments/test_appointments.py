@@ -358,22 +358,28 @@ def test_calcom_signatures(client, session, calcom) -> None:
 
 def test_calcom_reschedule_cancel_and_unknown_events(client, session, calcom) -> None:
     _cal(client, "BOOKING_CREATED", **_cal_booking("u1", VISIT))
+    # Each later change carries a later createdAt, as Cal.com stamps them.
+    later = NOW + timedelta(minutes=5)
     moved = _cal(
         client,
         "BOOKING_RESCHEDULED",
+        at=later,
         **_cal_booking("u2", VISIT + timedelta(days=1), rescheduleUid="u1"),
     )
     assert moved.json()["status"] == "rescheduled"
     replay = _cal(
         client,
         "BOOKING_RESCHEDULED",
+        at=later,
         **_cal_booking("u2", VISIT + timedelta(days=1), rescheduleUid="u1"),
     )
     assert replay.json()["status"] == "unchanged"
     ignored = _cal(client, "MEETING_ENDED", uid="u2")
     assert ignored.status_code == 200
     assert ignored.json()["status"] == "ignored"
-    cancelled = _cal(client, "BOOKING_CANCELLED", **_cal_booking("u2", VISIT))
+    cancelled = _cal(
+        client, "BOOKING_CANCELLED", at=later + timedelta(minutes=5), **_cal_booking("u2", VISIT)
+    )
     assert cancelled.json()["status"] == "cancelled"
     session.expire_all()
     reasons = {m.reminder: m.status for m in session.scalars(select(Message))}

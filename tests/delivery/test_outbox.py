@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from nurture import clock
@@ -259,3 +260,53 @@ def test_ticks_claim_no_more_than_can_be_in_flight(session, settings) -> None:
         service.deliver_batch(first.claimed, backend=backend)
         third = service.tick(dispatch=lambda ids: None)
     assert len(third.claimed) == 2
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # A branch on the first name that the studio's sample leads did not take.
+        (
+            "<p>Hi</p>\n{% if first_name == 'Zed' %}{% for i in range(8) %}{{ 'x' * 250000 }}"
+            "{% endfor %}{% endif %}",
+            "(template line 2): TemplateLimitError: the template writes more than 256 KiB",
+        ),
+        (
+            "{% if first_name == 'Zed' %}{{ 7**(10**7) }}{% endif %}",
+            "(template line 1): TemplateLimitError: the template computes a number too large",
+        ),
+    ],
+)
+def test_a_template_past_the_limits_fails_its_row_alone(
+    session, settings, html: str, expected: str
+) -> None:
+    from nurture.enrollments import service as enrollments
+    from nurture.sequences import service as sequences
+    from nurture.sequences.files import SequenceSpec
+
+    hostile = SequenceSpec.model_validate(
+        {
+            "slug": "hostile",
+            "name": "Hostile",
+            "audience": "acute",
+            "steps": [{"key": "one", "subject": "Hi", "html": html}],
+        }
+    )
+    sequences.publish_spec(session, spec=hostile)
+    for name in ("Zed", "Amy"):
+        lead = make_lead(
+            session, email_address=f"{name}@example.com", numbness_type="acute", first_name=name
+        )
+        enrollments.enroll(session, lead=lead, now=NOW - timedelta(minutes=1))
+    _confirmations(session, 1)
+    backend = OutboxBackend(settings().resolved_outbox_dir)
+    with clock.frozen_at(NOW):
+        outcomes = []
+        service.tick(
+            dispatch=lambda batch: outcomes.extend(service.deliver_batch(batch, backend=backend))
+        )
+    assert sorted(o.status for o in outcomes) == ["failed", "sent", "sent"]
+    session.expire_all()
+    failed = session.scalars(select(Message).where(Message.status == "failed")).one()
+    assert failed.lead.first_name == "Zed"
+    assert expected in (failed.last_error or "")

@@ -146,9 +146,9 @@ def test_vector_through_the_endpoint_then_stale_and_tampered(client, session, se
             headers={"Content-Type": "application/json"},
         )
     assert ok.status_code == 200
-    assert ok.json() == {"stored": 1, "duplicates": 0}
+    assert ok.json() == {"stored": 1, "duplicates": 0, "skipped": 0}
     assert replay.status_code == 200
-    assert replay.json() == {"stored": 0, "duplicates": 1}
+    assert replay.json() == {"stored": 0, "duplicates": 1, "skipped": 0}
     assert tampered.status_code == 401
     assert "does not match" in tampered.json()["message"]
     assert unsigned.status_code == 401
@@ -180,7 +180,7 @@ def test_every_event_type_is_stored_once_and_suppresses_as_it_should(
     batch.append(batch[0])  # SendGrid retries and duplicates
     response = _post(client, signer, batch)
     assert response.status_code == 200
-    assert response.json() == {"stored": len(batch) - 1, "duplicates": 1}
+    assert response.json() == {"stored": len(batch) - 1, "duplicates": 1, "skipped": 0}
     _process()
     suppressed = dict(session.execute(select(Suppression.email, Suppression.reason)).all())
     assert suppressed == {
@@ -193,20 +193,197 @@ def test_every_event_type_is_stored_once_and_suppresses_as_it_should(
     assert session.scalar(select(func.count()).where(DeliveryEvent.processed_at.is_(None))) == 0
 
 
-def test_malformed_batches_store_nothing(client, session, signer) -> None:
+def test_bodies_that_are_not_arrays_of_objects_get_400_and_store_nothing(
+    client, session, signer
+) -> None:
     good = _event("delivered", "a@example.com")
-    bad = {k: v for k, v in _event("open", "b@example.com").items() if k != "sg_event_id"}
-    response = _post(client, signer, [good, bad])
-    assert response.status_code == 400
-    assert "1.sg_event_id" in response.json()["fields"]
-    not_a_list = _post(client, signer, {"event": "open"})  # type: ignore[arg-type]
-    assert not_a_list.status_code == 400
-    body = "not json"
-    broken = client.post(
+    for body in ('{"event": "open"}', "not json", json.dumps([good, "open"]), "[1, 2]", "null"):
+        response = client.post(
+            "/webhooks/sendgrid", content=body, headers=signer.headers(body, datetime.now(UTC))
+        )
+        assert response.status_code == 400, body
+        assert response.json()["error"] in ("invalid_batch", "malformed_body")
+        assert response.json()["message"]
+    assert session.scalar(select(func.count()).select_from(DeliveryEvent)) == 0
+
+
+def test_one_odd_event_does_not_sink_the_batch(client, session, signer) -> None:
+    """Shapes SendGrid really sends next to broken ones: each is stored or skipped alone."""
+    now = int(datetime.now(UTC).timestamp())
+    batch = [
+        # An account event names no recipient.
+        {
+            "event": "account_status_change",
+            "sg_event_id": "YWNjb3VudC1zdGF0dXMtY2hhbmdl",
+            "timestamp": now,
+            "type": "compliance_suspend",
+        },
+        _event("bounce", "frac@example.com", timestamp=now + 0.271828),
+        _event("group_resubscribe", "back@example.com", asm_group_id=12),
+        _event("a_type_sendgrid_adds_next_year", "new@example.com"),
+        {k: v for k, v in _event("open", "no-id@example.com").items() if k != "sg_event_id"},
+        _event("click", "bad-time@example.com", timestamp="yesterday"),
+        _event("delivered", "negative@example.com", timestamp=-5),
+        _event("spamreport", "spam@example.com"),
+    ]
+    response = _post(client, signer, batch)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["stored"], body["duplicates"], body["skipped"]) == (5, 0, 3)
+    assert [p["index"] for p in body["problems"]] == [4, 5, 6]
+    assert "sg_event_id" in body["problems"][0]["message"]
+    assert "timestamp" in body["problems"][1]["message"]
+    stored = {e.event: e for e in session.scalars(select(DeliveryEvent))}
+    assert set(stored) == {
+        "account_status_change",
+        "bounce",
+        "group_resubscribe",
+        "a_type_sendgrid_adds_next_year",
+        "spamreport",
+    }
+    bounce = stored["bounce"].occurred_at
+    assert bounce.replace(tzinfo=UTC) == datetime.fromtimestamp(now + 0.271828, UTC)
+    assert stored["account_status_change"].payload["type"] == "compliance_suspend"
+    _process()
+    suppressed = dict(session.execute(select(Suppression.email, Suppression.reason)).all())
+    assert suppressed == {"frac@example.com": "bounce", "spam@example.com": "complaint"}
+    assert session.scalar(select(func.count()).where(DeliveryEvent.processed_at.is_(None))) == 0
+
+
+def _big_batch(n: int, tag: str) -> list[dict]:  # type: ignore[type-arg]
+    """A batch as SendGrid posts it: processed/delivered/open/click/bounce with their fields."""
+    now = int(datetime.now(UTC).timestamp())
+    kinds = ["processed", "delivered", "open", "click", "bounce"]
+    batch = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        event: dict[str, object] = {
+            "email": f"{tag}-{i}@example.com",
+            "timestamp": now - i % 300,
+            "smtp-id": f"<{tag}{i}.dfd.64b469@ismtpd-555>",
+            "event": kind,
+            "category": ["drip", "education"],
+            "sg_event_id": f"{tag}-{i:06d}-ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA",
+            "sg_message_id": f"{tag}{i}.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0",
+            "nurture_message_id": str(100000 + i),
+        }
+        if kind == "delivered":
+            event["response"] = "250 2.0.0 OK  1600112492 x12si345678qkm.99 - gsmtp"
+        elif kind in ("open", "click"):
+            event["useragent"] = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0"
+            event["ip"] = "192.0.2.10"
+            if kind == "click":
+                event["url"] = "https://clinic.example/articles/leg-numbness?utm_source=email"
+        elif kind == "bounce":
+            event.update(
+                reason="550 5.1.1 The email account that you tried to reach does not exist.",
+                status="5.1.1",
+                type="bounce",
+                bounce_classification="Invalid Address",
+            )
+        batch.append(event)
+    return batch
+
+
+def test_a_batch_over_a_megabyte_is_accepted_and_all_stored(client, session, signer) -> None:
+    batch = _big_batch(2400, "big")
+    body = json.dumps(batch)
+    assert len(body) > 1024 * 1024
+    response = client.post(
         "/webhooks/sendgrid", content=body, headers=signer.headers(body, datetime.now(UTC))
     )
-    assert broken.status_code == 400
-    assert session.scalar(select(func.count()).select_from(DeliveryEvent)) == 0
+    assert response.status_code == 200, response.text[:300]
+    assert response.json() == {"stored": 2400, "duplicates": 0, "skipped": 0}
+    assert session.scalar(select(func.count()).select_from(DeliveryEvent)) == 2400
+    again = client.post(
+        "/webhooks/sendgrid", content=body, headers=signer.headers(body, datetime.now(UTC))
+    )
+    assert again.json() == {"stored": 0, "duplicates": 2400, "skipped": 0}
+
+
+def test_the_webhook_limit_is_a_setting(client, signer, settings) -> None:
+    settings(webhook_max_request_bytes=str(64 * 1024))
+    from fastapi.testclient import TestClient
+
+    from nurture.web import create_app
+
+    body = json.dumps(_big_batch(300, "limit"))
+    with TestClient(create_app(), base_url="https://nurture.test") as small:
+        refused = small.post(
+            "/webhooks/sendgrid", content=body, headers=signer.headers(body, datetime.now(UTC))
+        )
+    assert refused.status_code == 413
+    # Other routes keep the small default.
+    assert client.post("/api/subscribe", content="x" * 20_000).status_code == 413
+
+
+def test_other_requests_answer_while_a_large_batch_is_stored(client, session, signer) -> None:
+    """The batch is verified and written in a worker thread, never on the event loop."""
+    import threading
+    import time
+
+    body = json.dumps(_big_batch(6000, "loop"))
+    headers = signer.headers(body, datetime.now(UTC))
+    done = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def post() -> None:
+        started = time.perf_counter()
+        outcome["response"] = client.post("/webhooks/sendgrid", content=body, headers=headers)
+        outcome["seconds"] = time.perf_counter() - started
+        done.set()
+
+    latencies: list[float] = []
+    poster = threading.Thread(target=post)
+    poster.start()
+    while not done.is_set():
+        started = time.perf_counter()
+        client.get("/healthz")
+        if not done.is_set():
+            latencies.append(time.perf_counter() - started)
+    poster.join()
+    response = outcome["response"]
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert response.json()["stored"] == 6000  # type: ignore[attr-defined]
+    batch_seconds = float(outcome["seconds"])  # type: ignore[arg-type]
+    # Stored on the loop, one health check would wait for nearly the whole batch.
+    assert len(latencies) >= 3, (latencies, batch_seconds)
+    assert max(latencies) < batch_seconds / 2, (max(latencies), batch_seconds)
+
+
+@pytest.mark.parametrize(
+    ("env", "allow", "status"),
+    [("production", None, 503), ("production", "true", 200), ("development", None, 200)],
+)
+def test_production_refuses_unsigned_events_unless_told_otherwise(
+    client, session, settings, env, allow, status
+) -> None:
+    values = {"env": env}
+    if allow is not None:
+        values["sendgrid_webhook_allow_unsigned"] = allow
+    settings(**values)
+    batch = [_event("unsubscribe", "victim@example.com")]
+    response = client.post(
+        "/webhooks/sendgrid", json=batch, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    stored = session.scalar(select(func.count()).select_from(DeliveryEvent))
+    if status == 503:
+        assert "NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY" in response.json()["message"]
+        assert "NURTURE_SENDGRID_WEBHOOK_ALLOW_UNSIGNED" in response.json()["message"]
+        assert stored == 0
+    else:
+        assert stored == 1
+
+
+def test_production_with_a_key_still_verifies(client, session, settings, signer) -> None:
+    settings(env="production", sendgrid_webhook_allow_unsigned="true")
+    batch = [_event("unsubscribe", "victim@example.com")]
+    unsigned = client.post(
+        "/webhooks/sendgrid", json=batch, headers={"Content-Type": "application/json"}
+    )
+    assert unsigned.status_code == 401
+    assert _post(client, signer, batch).status_code == 200
 
 
 def test_custom_args_collision_does_not_touch_another_email(client, session, signer) -> None:

@@ -82,7 +82,7 @@ def test_changing_type_moves_sequence_without_repeating(client, session, sequenc
     assert _tick() == ["Your email preferences are updated"]
     # The chronic welcome has the same key as the one already read: it is skipped.
     later = _tick(datetime.now(UTC) + timedelta(days=4))
-    assert later == ["A common cause that starts slowly"]
+    assert later == ["Something worth asking your doctor about"]
 
 
 def test_pause_holds_email_until_it_ends(client, session, sequences_loaded) -> None:
@@ -93,7 +93,7 @@ def test_pause_holds_email_until_it_ends(client, session, sequences_loaded) -> N
     session.expire_all()
     held = session.scalars(select(Message).where(Message.status == "pending")).one()
     assert held.due_at >= datetime.now(UTC) + timedelta(days=13)
-    assert _tick(datetime.now(UTC) + timedelta(days=15)) == ["What a hard knock to the leg can do"]
+    assert _tick(datetime.now(UTC) + timedelta(days=15)) == ["A lesson from the football field"]
 
 
 def test_delete_my_data_keeps_only_suppression_and_anonymous_trail(

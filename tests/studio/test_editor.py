@@ -402,3 +402,53 @@ def test_simulator_shows_subjects_as_the_lead_reads_them(
     page = studio.get(f"/studio/simulator?sequence={SLUG}&day=2027-01-04&at=10:00&timezone=UTC")
     assert "Welcome, Sam: your first short read" in page.text
     assert "{{ first_name }}" not in page.text
+
+
+HOSTILE_STEPS = [
+    ("<p>{{ 7**(10**7) }}</p>", "HTML body, line 1: the template computes a number too large"),
+    ("<p>\n{{ 'x' * 10**8 }}</p>", "HTML body, line 2: the template builds a text or list longer"),
+    (
+        "{% for a in range(1000) %}{% for b in range(1000) %}{{ b }}{% endfor %}{% endfor %}",
+        "the template loops, calls or computes more than",
+    ),
+    ("<p>{{ 'x'|center(10**9) }}</p>", "the template builds a text or list longer"),
+    ("<p>{{ '%0100000000d'|format(1) }}</p>", "the template builds a text or list longer"),
+    (
+        "{% if not first_name %}{% for i in range(8) %}{{ 'x' * 250000 }}{% endfor %}"
+        "{% endif %}<p>Hi</p>",
+        "writes more than 256 KiB (for a lead with an empty first name)",
+    ),
+    ("<p>{{ 1 / 0 }}</p>", "the template failed to render: division by zero"),
+]
+
+
+@pytest.mark.parametrize(("html", "expected"), HOSTILE_STEPS)
+def test_a_hostile_template_is_refused_at_the_step_in_save_and_preview(
+    studio: Studio, session, sequences_loaded, html: str, expected: str
+) -> None:
+    ids = open_draft(studio)
+    before = session.get(Step, ids[0]).body_html
+    form = step_form(session, ids[0], html=html)
+    saved = studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form)
+    assert saved.status_code == 422
+    assert expected in saved.text.replace("&#39;", "'")
+    url = f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}/preview"
+    preview = studio.client.post(url, data=form, headers={"x-csrftoken": studio.token})
+    assert preview.status_code == 200
+    messages = [p["message"] for p in preview.json()["problems"] if p["severity"] == "error"]
+    assert any(expected in m for m in messages), messages
+    session.expire_all()
+    assert session.get(Step, ids[0]).body_html == before
+
+
+def test_the_size_check_applies_to_the_largest_sample_lead(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    ids = open_draft(studio)
+    html = "{% if first_name|length > 50 %}{{ 'x' * 150000 }}{% endif %}<p>Hi {{ first_name }}</p>"
+    form = step_form(session, ids[0], html=html)
+    response = studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form)
+    assert response.status_code == 422
+    assert "for a lead with a 100-character first name; Gmail clips emails over 102400" in (
+        response.text
+    )

@@ -116,31 +116,73 @@ def test_wrong_passwords_lock_the_account_and_an_admin_can_unlock_it(
     settings(studio_lockout_failures="3", studio_lockout_minutes="15")
     make_staff()
     s = Studio(client)
-    for _ in range(2):
+    for _ in range(3):
         response = s.sign_in("editor@clinic.example", "wrong password!")
         assert response.status_code == 401
         assert "do not match" in response.text
-    response = s.sign_in("editor@clinic.example", "wrong password!")
-    assert "locked for 15 minutes" in response.text
+    assert "After 3 wrong passwords an account is locked for 15 minutes" in response.text
+    staff = session.scalar(select(StaffUser).where(StaffUser.email == "editor@clinic.example"))
+    assert staff.locked_until > clock.now() + timedelta(minutes=14)
     # Even the right password is refused while the lock lasts.
     response = s.sign_in("editor@clinic.example")
     assert response.status_code == 401
-    assert "locked" in response.text
-    staff = session.scalar(select(StaffUser).where(StaffUser.email == "editor@clinic.example"))
-    assert staff.locked_until > clock.now() + timedelta(minutes=14)
+    assert "do not match" in response.text
     # The lock ends by itself...
     with clock.frozen_at(clock.now() + timedelta(minutes=16)):
         assert s.sign_in("editor@clinic.example").status_code == 303
 
 
-def test_unknown_address_gets_the_same_answer_as_a_wrong_password(client, make_staff) -> None:
+def test_unknown_locked_and_wrong_get_one_answer_after_the_same_work(
+    client, make_staff, session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nurture.studio import auth
+
     make_staff()
+    locked = make_staff("locked@clinic.example")
+    locked.locked_until = clock.now() + timedelta(minutes=10)
+    session.commit()
+    hashes: list[str] = []
+    verify = auth._verify
+
+    def counted(password_hash: str, password: str) -> bool:
+        hashes.append(password_hash)
+        return verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "_verify", counted)
     s = Studio(client)
-    unknown = s.sign_in("nobody@clinic.example")
-    wrong = s.sign_in("editor@clinic.example", "not the password")
-    assert unknown.status_code == wrong.status_code == 401
-    assert "That email and password do not match an account." in unknown.text
-    assert "That email and password do not match an account." in wrong.text
+    attempts = {
+        "unknown": ("nobody@clinic.example", PASSWORD),
+        "wrong": ("editor@clinic.example", "not the password"),
+        "locked, wrong password": ("locked@clinic.example", "not the password"),
+        "locked, right password": ("locked@clinic.example", PASSWORD),
+    }
+    bodies = {}
+    for name, (email, password) in attempts.items():
+        hashes.clear()
+        response = s.sign_in(email, password)
+        assert response.status_code == 401, name
+        assert len(hashes) == 1, name  # one argon2 verification, whatever the case
+        assert hashes[0].startswith("$argon2id$"), name
+        bodies[name] = response.text.replace(email, "ADDRESS")
+    assert len(set(bodies.values())) == 1, bodies  # byte for byte the same page
+    assert "That email and password do not match an account." in bodies["unknown"]
+
+
+def test_sign_in_attempts_are_throttled_per_client(client, make_staff, session, settings) -> None:
+    settings(studio_signin_rate_per_ip="3/minute")
+    make_staff()
+    make_staff("other@clinic.example")
+    s = Studio(client)
+    for email in ("editor@clinic.example", "other@clinic.example", "nobody@clinic.example"):
+        assert s.sign_in(email, "wrong password!").status_code == 401
+    held = s.sign_in("editor@clinic.example")  # even the right password waits its turn
+    assert held.status_code == 429
+    assert 1 <= int(held.headers["retry-after"]) <= 60
+    assert "Too many sign-in attempts from your network" in held.text
+    staff = session.scalar(select(StaffUser).where(StaffUser.email == "editor@clinic.example"))
+    assert staff.failed_logins == 1  # the held attempt never reached the account
+    with TestClient(create_app(), base_url="https://nurture.test", client=("203.0.113.9", 1)) as c:
+        assert Studio(c).sign_in("editor@clinic.example").status_code == 303
 
 
 def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(
@@ -196,6 +238,59 @@ def test_disabling_or_demoting_someone_ends_their_session(
 def test_signing_out_ends_the_session(studio: Studio) -> None:
     assert studio.post("/studio/logout").status_code == 303
     assert studio.get("/studio/sequences", follow_redirects=False).status_code == 303
+
+
+def test_signing_out_ends_the_session_on_the_server_so_a_copied_cookie_stops_working(
+    client, make_staff
+) -> None:
+    make_staff()
+    mine = Studio(client)
+    assert mine.sign_in("editor@clinic.example").status_code == 303
+    copied, token = client.cookies.get("nurture_studio"), mine.token
+    with TestClient(create_app(), base_url="https://nurture.test") as other:
+        other.cookies.set("nurture_studio", copied, path="/studio")
+        assert other.get("/studio/sequences", follow_redirects=False).status_code == 200
+        assert mine.post("/studio/logout").status_code == 303
+        replay = other.get("/studio/sequences", follow_redirects=False)
+        assert replay.status_code == 303
+        assert replay.headers["location"].startswith("/studio/login")
+    with TestClient(create_app(), base_url="https://nurture.test") as other:
+        other.cookies.set("nurture_studio", copied, path="/studio")
+        post = other.post(
+            "/studio/sequences",
+            data={"csrftoken": token, "name": "X", "slug": "x", "audience": "x"},
+            follow_redirects=False,
+        )
+        assert post.status_code == 401
+
+
+def test_signing_out_ends_only_that_session(client, make_staff) -> None:
+    make_staff()
+    laptop = Studio(client)
+    assert laptop.sign_in("editor@clinic.example").status_code == 303
+    with TestClient(create_app(), base_url="https://nurture.test") as phone_client:
+        phone = Studio(phone_client)
+        assert phone.sign_in("editor@clinic.example").status_code == 303
+        assert phone.post("/studio/logout").status_code == 303
+    assert laptop.get("/studio/sequences", follow_redirects=False).status_code == 200
+
+
+def test_a_studio_cookie_from_another_installation_is_refused(
+    make_staff, settings, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # Two default installations (no NURTURE_SECRET_KEY) sharing one database for the test.
+    monkeypatch.setenv("NURTURE_DATABASE_URL", settings().resolved_database_url)
+    monkeypatch.delenv("NURTURE_SECRET_KEY")
+    make_staff()
+    settings(data_dir=str(tmp_path / "first"))
+    with TestClient(create_app(), base_url="https://nurture.test") as first:
+        assert Studio(first).sign_in("editor@clinic.example").status_code == 303
+        cookie = first.cookies.get("nurture_studio")
+        assert first.get("/studio/sequences", follow_redirects=False).status_code == 200
+    settings(data_dir=str(tmp_path / "second"))
+    with TestClient(create_app(), base_url="https://nurture.test") as second:
+        second.cookies.set("nurture_studio", cookie, path="/studio")
+        assert second.get("/studio/sequences", follow_redirects=False).status_code == 303
 
 
 def test_a_template_reaching_for_python_internals_is_refused_by_the_sandbox(

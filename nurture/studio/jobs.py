@@ -1,0 +1,61 @@
+"""The progress page of a background job (a lead import), and its full list of problems."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from nurture import clock
+from nurture.jobs.models import Job, JobStatus
+from nurture.studio.web import StaffDep, download, page, studio_router
+from nurture.web import RowId, SessionDep
+
+router = studio_router()
+# Problems listed on the page itself; the rest are one click away as a text file.
+SHOWN_PROBLEMS = 1000
+# After this a queued job that no worker took gets a hint on its page.
+WAITING_HINT_AFTER = timedelta(seconds=30)
+REFRESH_SECONDS = 2
+
+
+def _job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status_code=404, detail="No such job.")
+    return job
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
+    """How far a job got, refreshing itself until it ends, then what it did or every problem."""
+    job = _job(session, job_id)
+    problems = job.errors or []
+    stalled = (
+        job.status == JobStatus.QUEUED and clock.now() - job.created_at > WAITING_HINT_AFTER
+    )
+    return page(
+        request,
+        "job.html",
+        staff,
+        title=f"Import of {job.filename}",
+        job=job,
+        refresh=0 if job.finished else REFRESH_SECONDS,
+        percent=int(100 * job.done / job.total) if job.total else 0,
+        problems=problems[:SHOWN_PROBLEMS],
+        more_problems=max(0, len(problems) - SHOWN_PROBLEMS),
+        stalled=stalled,
+    )
+
+
+@router.get("/jobs/{job_id}/problems.txt")
+def job_problems(job_id: RowId, staff: StaffDep, session: SessionDep) -> Response:
+    """Every problem the job found, one per line."""
+    job = _job(session, job_id)
+    return download(
+        "\n".join(job.errors or []) + "\n",
+        filename=f"import-{job.id}-problems.txt",
+        media_type="text/plain; charset=utf-8",
+    )

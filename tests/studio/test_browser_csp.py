@@ -1,0 +1,102 @@
+"""In headless Chromium, under the real CSP: no violation, and nothing loaded from elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser import browser
+from tests.processes import child_env, free_port, running, wait_for
+from tests.studio.conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+# Injected by the browser driver, so the policy under test does not apply to it.
+WATCH_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__violations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+def test_pages_and_api_docs_render_under_the_policy_without_leaving_the_machine(
+    tmp_path: Path, session, sequences_loaded, make_staff
+) -> None:
+    make_staff("editor@clinic.example", "editor")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = child_env(base_url=base, email_backend="outbox", outbox_dir=str(tmp_path / "outbox"))
+    log = tmp_path / "web.log"
+    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log), browser() as b:
+        wait_for(
+            lambda: httpx.get(base + "/healthz", timeout=5).status_code in (200, 503),
+            timeout=60,
+            what="web",
+            log=log,
+        )
+        context = b.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+        context.add_init_script(WATCH_VIOLATIONS)
+        elsewhere: list[str] = []
+        console: list[str] = []
+
+        def stay_home(route) -> None:  # type: ignore[no-untyped-def]
+            url = route.request.url
+            if url.startswith(base) or url.startswith(("data:", "about:", "blob:")):
+                route.continue_()
+            else:
+                elsewhere.append(url)
+                route.abort()
+
+        context.route("**/*", stay_home)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda m: console.append(m.text) if m.type in ("error", "warning") else None,
+        )
+
+        def violations() -> list[str]:
+            found: list[str] = page.evaluate("window.__violations")
+            return found + [m for m in console if "Content Security Policy" in m]
+
+        # The landing page: its script fills in the time zone.
+        page.goto(base + "/")
+        assert page.get_by_label("Your time zone").input_value()
+        assert violations() == []
+
+        # The API docs list the operations, with Swagger UI's files served from here.
+        page.goto(base + "/docs")
+        page.locator(".opblock").first.wait_for()
+        assert page.locator(".opblock-summary-path", has_text="/api/appointments").count() >= 1
+        assert violations() == []
+
+        # Studio sign-in, then the step editor's live preview in its sandboxed srcdoc frame.
+        page.goto(base + "/studio/login")
+        page.get_by_label("Email").fill("editor@clinic.example")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Sequences").wait_for()
+        assert violations() == []
+        page.get_by_role("link", name="Numbness that has lasted a long time").first.click()
+        page.get_by_role("button", name="Edit (start a draft)").click()
+        page.get_by_role("heading", name="Editing").wait_for()
+        page.get_by_role("link", name="welcome").click()
+        frame = page.frame_locator("#preview-frame")
+        frame.get_by_text("unsubscribe", exact=False).first.wait_for()
+        page.get_by_label("HTML body").fill("<h1 style='color:#0b5cad'>Hello {{ first_name }}</h1>")
+        frame.get_by_role("heading", name="Hello Sam").wait_for()
+        color = frame.locator("h1").evaluate("h => getComputedStyle(h).color")
+        assert color == "rgb(11, 92, 173)"  # the email's inline styles apply in the preview
+
+        # Removing a step asks first (the confirm moved from an inline handler to a file).
+        page.goto(base + "/studio/sequences/chronic-basics/edit")
+        asked: list[str] = []
+        page.on("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.get_by_role("button", name="Remove welcome").click()
+        assert asked
+        assert "Remove step welcome" in asked[0]
+        page.get_by_role("heading", name="Editing").wait_for()
+        assert violations() == []
+        assert elsewhere == []

@@ -1,0 +1,146 @@
+"""With the real `nurture web` and `nurture worker`: a large import never stalls public pages,
+and an import whose worker is killed mid-run is finished by the next one, exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from nurture.jobs.models import Job, JobStatus
+from nurture.leads.models import Lead
+from tests.processes import child_env, free_port, running, wait_for
+from tests.studio.conftest import PASSWORD, csrf_of
+from tests.studio.test_import_jobs import HEADER, rows
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def signed_in(base: str, email: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=base, timeout=120)
+    token = csrf_of(client.get("/studio/login").text)
+    answer = client.post(
+        "/studio/login", data={"csrftoken": token, "email": email, "password": PASSWORD}
+    )
+    assert answer.status_code == 303, answer.text
+    return client, csrf_of(client.get("/studio/leads").text)
+
+
+def post_file(client: httpx.Client, token: str, body: str) -> httpx.Response:
+    return client.post(
+        "/studio/leads/import",
+        data={"csrftoken": token},
+        files={"file": ("leads.csv", body.encode(), "text/csv")},
+    )
+
+
+def job_state(session, job_id: int | None = None) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    session.expire_all()
+    query = select(Job.status, Job.done).order_by(Job.id.desc()).limit(1)
+    if job_id is not None:
+        query = query.where(Job.id == job_id)
+    found = session.execute(query).first()
+    session.rollback()  # end the read, so SQLite's writer is never kept waiting on this test
+    return (found[0], found[1]) if found else ("", 0)
+
+
+def test_public_pages_answer_while_a_large_import_runs(
+    tmp_path: Path, session, make_staff, sequences_loaded
+) -> None:
+    make_staff()
+    total = 30_000
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = child_env(base_url=base)
+    log = tmp_path / "processes.log"
+    with (
+        running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log),
+        running(["worker", "--concurrency", "1"], env=env, cwd=tmp_path, log=log),
+    ):
+        wait_for(
+            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
+            timeout=60,
+            what="web",
+            log=log,
+        )
+        client, token = signed_in(base, "editor@clinic.example")
+        answers: list[httpx.Response] = []
+        uploading = threading.Thread(
+            target=lambda: answers.append(post_file(client, token, HEADER + rows(total)))
+        )
+        uploading.start()
+        slowest = 0.0
+        answered_while_running = 0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            for path in ("/", "/healthz"):
+                started = time.monotonic()
+                httpx.get(base + path, timeout=300)
+                slowest = max(slowest, time.monotonic() - started)
+            status, done = job_state(session)
+            if status == JobStatus.RUNNING:
+                answered_while_running += 1
+            if not uploading.is_alive() and status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+                break
+            time.sleep(0.2)
+        uploading.join()
+        [upload] = answers
+        assert upload.status_code == 303, upload.text[:500]
+        job_page = upload.headers["location"]
+        assert job_page.startswith("/studio/jobs/")
+        assert "Imported 30000 new leads" in client.get(job_page).text
+    # Public pages kept answering at once while the worker imported every row.
+    assert answered_while_running >= 3
+    assert slowest < 2.0, f"a public page took {slowest:.1f} s during the import"
+    assert session.scalar(select(func.count(Lead.id))) == total
+
+
+def test_an_import_survives_its_worker_being_killed(
+    tmp_path: Path, session, make_staff, sequences_loaded
+) -> None:
+    make_staff()
+    total = 12_000
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = child_env(base_url=base, tick_seconds="1", claim_lease_seconds="10")
+    log = tmp_path / "processes.log"
+    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log):
+        wait_for(
+            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
+            timeout=60,
+            what="web",
+            log=log,
+        )
+        client, token = signed_in(base, "editor@clinic.example")
+        upload = post_file(client, token, HEADER + rows(total))
+        assert upload.status_code == 303
+        job_id = int(upload.headers["location"].rsplit("/", 1)[1])
+        with running(["worker", "--concurrency", "1"], env=env, cwd=tmp_path, log=log) as worker:
+            wait_for(
+                lambda: job_state(session, job_id)[1] > 0, timeout=120, what="rows checked", log=log
+            )
+            os.killpg(worker.pid, signal.SIGKILL)  # the worker and its pool child, mid-import
+            worker.wait()
+        assert job_state(session, job_id)[0] == JobStatus.RUNNING
+        assert session.scalar(select(func.count(Lead.id))) == 0
+        # A new worker, and beat sending the job again once the dead worker's lease runs out.
+        with (
+            running(["worker", "--concurrency", "1"], env=env, cwd=tmp_path, log=log),
+            running(["beat"], env=env, cwd=tmp_path, log=log),
+        ):
+            wait_for(
+                lambda: job_state(session, job_id)[0] == JobStatus.SUCCEEDED,
+                timeout=600,
+                what="the import to finish on the new worker",
+                log=log,
+            )
+        assert "Imported 12000 new leads" in client.get(f"/studio/jobs/{job_id}").text
+    session.expire_all()
+    assert session.get(Job, job_id).attempts == 2
+    assert session.scalar(select(func.count(Lead.id))) == total
