@@ -310,7 +310,7 @@ def run(args: argparse.Namespace, server: FakeSendGrid) -> None:
         print(f"  deliver_batch {mode:<6} / floor+Mail helper {per[mode] / per['floor+Mail']:.2f}x")
     print(
         "components (ms/email, CPU): "
-        f"render {render_ms:.3f} (html2text of the body, done for the 3 of 4 first steps "
+        f"render {render_ms:.3f} (text part derived from the body, done for the 3 of 4 first steps "
         f"without a text part: {h2t_ms:.3f}), Mail helper {mail_ms:.3f}, plain dict "
         f"{plain_ms:.3f}, pooled POST {post_ms:.3f} ({args.concurrency} threads) / "
         f"{post1_ms:.3f} (1 thread)"

@@ -103,7 +103,7 @@ def parse_batch(body: str) -> tuple[list[SendGridEvent], list[Skipped]]:
     """Read a batch: raise BatchError unless it is a JSON array of objects; skip bad events."""
     try:
         items = json.loads(body)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # also an integer of thousands of digits (int_max_str_digits)
         raise BatchError(f"The body is not JSON: {exc}") from exc
     if not isinstance(items, list):
         raise BatchError("The body must be a JSON array of event objects.")
@@ -204,9 +204,9 @@ def store(session: Session, *, events: list[SendGridEvent], now: datetime) -> St
     # Parameters as a list (executemany): one multi-row VALUES statement compiled per call
     # costs far more than the insert itself.
     statement = (
-        insert(DeliveryEvent.__table__)
+        insert(DeliveryEvent)
         .on_conflict_do_nothing(index_elements=["provider_event_id"])
-        .returning(DeliveryEvent.__table__.c.id)
+        .returning(DeliveryEvent.id)
     )
     stored = len(session.connection().execute(statement, rows).all())
     return StoreResult(stored, len(rows) - stored)

@@ -298,6 +298,12 @@ def _pre_slice(value: Any, slices: Any, fill_with: Any = None) -> None:
     _pre_batch(value, slices, fill_with)
 
 
+def _pre_round(value: Any, precision: Any = 0, method: Any = "common") -> None:
+    # Python computes 10**precision (or rounds an int with it) digit by digit.
+    if abs(_int(precision)) > _FIELD_SLACK:
+        raise TemplateLimitError(f"the template rounds to more than {_FIELD_SLACK} digits")
+
+
 def _pre_sum(iterable: Any, attribute: Any = None, start: Any = 0) -> None:
     if not isinstance(start, int | float):
         raise TemplateLimitError("the template sums something other than numbers")
@@ -312,6 +318,7 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
     "batch": _pre_batch,
     "slice": _pre_slice,
     "sum": _pre_sum,
+    "round": _pre_round,
 }
 # Filters that could write without bound from small inputs and that no email needs.
 _REMOVED_FILTERS = ("urlize", "pprint")
@@ -498,7 +505,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         _tick()
         owner = getattr(obj, "__self__", None)
         method = getattr(obj, "__name__", "")
-        if isinstance(owner, str | bytes | int | float) and not isinstance(owner, bool):
+        if isinstance(owner, str | bytes | int | float):
             if method in _REFUSED_METHODS:
                 raise TemplateLimitError(f"the template calls {method}(), which is not allowed")
             if isinstance(owner, str) and args:

@@ -647,7 +647,7 @@ def export_yaml(slug: str, _: StaffDep, session: SessionDep, version: str = "liv
 
 
 @router.post("/sequences/{slug}/import", response_class=HTMLResponse)
-async def import_yaml(
+def import_yaml(
     slug: str,
     request: Request,
     staff: StaffDep,
@@ -656,7 +656,7 @@ async def import_yaml(
 ) -> Response:
     """Make an uploaded sequence file the draft, after checking it like `nurture sequences load`."""
     sequence = _sequence(session, slug)
-    raw = await file.read()
+    raw = file.file.read()  # a plain def: the checks below run off the event loop
     try:
         spec = parse_sequence(raw.decode("utf-8"))
         draft = drafts.replace_with(session, sequence, spec)

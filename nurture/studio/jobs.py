@@ -33,9 +33,7 @@ def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionD
     """How far a job got, refreshing itself until it ends, then what it did or every problem."""
     job = _job(session, job_id)
     problems = job.errors or []
-    stalled = (
-        job.status == JobStatus.QUEUED and clock.now() - job.created_at > WAITING_HINT_AFTER
-    )
+    stalled = job.status == JobStatus.QUEUED and clock.now() - job.created_at > WAITING_HINT_AFTER
     return page(
         request,
         "job.html",

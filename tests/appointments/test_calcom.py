@@ -271,7 +271,8 @@ def test_location_is_shown_as_an_address_or_link(client, session, extra, shown) 
     assert response.status_code == 200, response.text
     [visit] = _visits(session)
     assert visit.location == shown
-    assert "{" not in visit.location and "[" not in visit.location
+    assert "{" not in visit.location
+    assert "[" not in visit.location
 
 
 def test_long_notes_descriptions_and_responses_are_accepted(client, session) -> None:
@@ -294,4 +295,5 @@ def test_long_notes_descriptions_and_responses_are_accepted(client, session) -> 
     [visit] = _visits(session)
     assert visit.lead_id is not None
     lead = session.get(Lead, visit.lead_id)
-    assert lead is not None and lead.first_name == "Cal"
+    assert lead is not None
+    assert lead.first_name == "Cal"

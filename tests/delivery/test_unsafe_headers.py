@@ -19,10 +19,17 @@ from sqlalchemy import select, update
 from nurture import clock
 from nurture.db import session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import OutgoingEmail, PermanentError, build_mime, get_backend
+from nurture.delivery.backends import (
+    OutboxBackend,
+    OutgoingEmail,
+    PermanentError,
+    build_mime,
+    get_backend,
+)
 from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead
 from tests.delivery.test_smtp_backend import Inbox
 from tests.factories import make_lead
 from tests.processes import free_port
@@ -168,3 +175,38 @@ def test_outbox_backend_refuses_an_unsafe_email_as_permanent(settings) -> None:
     with pytest.raises(PermanentError, match="could not build the email"):
         get_backend().send(dataclasses.replace(EMAIL, subject=f"Hi {ENCODED_WORD}"))
     assert not list(settings().resolved_outbox_dir.glob("*.eml"))
+
+
+class _Surprising:
+    """A backend that hands every email to the outbox, but raises for one address."""
+
+    name = "surprising"
+
+    def __init__(self, inner: OutboxBackend) -> None:
+        self.inner = inner
+
+    def send(self, email: OutgoingEmail) -> str:
+        if email.to_email == "encoded@example.com":
+            raise RuntimeError("the provider library broke")
+        return self.inner.send(email)
+
+
+@pytest.mark.usefixtures("sequences_loaded")
+def test_a_backend_that_raises_anything_settles_only_that_email(session, settings) -> None:
+    settings(email_backend="outbox")
+    ids = _batch(session)
+    session.execute(update(Lead).values(first_name="Robin"))
+    session.commit()
+    with clock.frozen_at(NOW), session_scope() as s:
+        claimed = outbox.claim_due(s, now=NOW, limit=10, lease=timedelta(minutes=5))
+    with clock.frozen_at(NOW):
+        backend = _Surprising(OutboxBackend(settings().resolved_outbox_dir))
+        service.deliver_batch(claimed, backend=backend)
+    session.expire_all()
+    status = {address: session.get(Message, mid).status for address, mid in ids.items()}
+    assert status == {
+        "good@example.com": MessageStatus.SENT,
+        "encoded@example.com": MessageStatus.UNKNOWN,
+        "separator@example.com": MessageStatus.SENT,
+    }
+    assert "RuntimeError" in (session.get(Message, ids["encoded@example.com"]).last_error or "")

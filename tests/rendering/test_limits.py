@@ -76,6 +76,9 @@ HOSTILE = [
     ),
     ("{{ [1]|batch(10**9, 'x')|list }}", SIZE),
     ("{{ (1).to_bytes(10**9, 'big') }}", "to_bytes(), which is not allowed"),
+    ("{{ true.to_bytes(10**9, 'big') }}", "to_bytes(), which is not allowed"),
+    ("{{ 5|round(-10**7) }}", "rounds to more than"),
+    ("{{ 5.5|round(10**7, 'floor') }}", "rounds to more than"),
 ]
 
 

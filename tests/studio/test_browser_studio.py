@@ -99,7 +99,8 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
             "<h1>Hello {{ first_name }}</h1>\n<p>A calmer first email.</p>"
         )
         page.get_by_role("button", name="Fill text from HTML").click()
-        page.wait_for_function("document.getElementById('text').value.includes('calmer')")
+        # A function, not a bare expression: Playwright evals expressions, and the CSP forbids eval.
+        page.wait_for_function("() => document.getElementById('text').value.includes('calmer')")
         page.get_by_role("button", name="Save step").click()
         assert "Step saved to the draft" in page.get_by_role("status").first.inner_text()
 

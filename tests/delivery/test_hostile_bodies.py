@@ -1,0 +1,14 @@
+"""Provider webhook bodies that Python's JSON reader refuses are a bad batch, never a crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from nurture.delivery import events
+
+
+def test_an_integer_of_thousands_of_digits_is_a_batch_error() -> None:
+    with pytest.raises(events.BatchError, match="not JSON"):
+        events.parse_batch(
+            '[{"sg_event_id": "e1", "event": "open", "timestamp": ' + "9" * 5000 + "}]"
+        )
