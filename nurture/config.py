@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     signup_rate_per_address: str = "5/hour"
     purge_unconfirmed_days: int = Field(default=30, ge=1)
     reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
+    # Hours before a visit that a patient who has not confirmed gets one nudge (0: none).
+    confirm_nudge_hours: int = Field(default=24, ge=0, le=24 * 14)
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
     quiet_end_hour: int = Field(default=8, ge=0, le=23)
     calcom_webhook_secret: SecretStr | None = None
@@ -90,7 +93,12 @@ class Settings(BaseSettings):
     clinic_name: str = "Example Spine & Nerve Clinic"
     clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
     clinic_phone: str = "+1 555 010 0000"
+    # Shown on the public pages with the clinic's name as its alt text; https only, so a page
+    # served over https never loads a mixed-content image.
+    clinic_logo_url: str = ""
     clinic_timezone: str = "America/New_York"
+    # The language and conventions of every date and time a patient reads (Babel/CLDR locale).
+    clinic_locale: str = "en_US"
     clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     booking_url: str = "https://booking.example.com/example-spine-and-nerve"
     marketing_from_email: str = "news@clinic.example"
@@ -111,6 +119,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("clinic_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            return str(Locale.parse(value.strip().replace("-", "_")))
+        except (ValueError, TypeError, UnknownLocaleError) as exc:
+            raise ValueError(
+                f"unknown locale {value!r} (expected e.g. en_US, en_GB, de_DE)"
+            ) from exc
 
     @field_validator(
         "sendgrid_api_key",
@@ -158,6 +176,14 @@ class Settings(BaseSettings):
     def _comma_dates(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clinic_logo_url")
+    @classmethod
+    def _https_logo(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("https://"):
+            raise ValueError("NURTURE_CLINIC_LOGO_URL must be an https:// address")
         return value
 
     @field_validator("base_url", "sendgrid_api_host")

@@ -43,3 +43,14 @@ def booking_url(*, content: str) -> str:
 def visit_url(appointment_id: int) -> str:
     """Return the page where a patient sees their visit and how to move or cancel it."""
     return absolute(f"/visit/{make_token('visit', {'appointment': appointment_id})}")
+
+
+# Purpose of the signed "I'll be there" / "I need to change it" links in reminders.
+ATTEND_PURPOSE = "attend"
+ATTEND_ANSWERS = ("confirm", "change")
+
+
+def attend_url(appointment_id: int, *, revision: int, answer: str) -> str:
+    """Return a one-click link that answers "will you come?" for this time of the visit."""
+    payload = {"appointment": appointment_id, "r": revision, "answer": answer}
+    return absolute(f"/attend/{make_token(ATTEND_PURPOSE, payload)}")

@@ -1,9 +1,20 @@
-"""RFC 5545 calendar events for appointment emails, built with icalendar."""
+"""RFC 5545 calendar events for appointment emails, built with icalendar.
+
+Which iTIP method (RFC 5546): Nurture reads no replies to these emails, so nothing in them may
+invite one. A REQUEST with an ATTENDEE makes Gmail, Outlook and Apple Mail show Yes / No /
+Maybe buttons whose answers would go unread, and a patient who pressed "No" would believe the
+clinic knew. So a booking, a reminder and a move are a PUBLISH (no ATTENDEE, as RFC 5546 3.2.1
+requires): the client offers "add to calendar", and a later PUBLISH with the same UID and a
+higher SEQUENCE replaces the stored copy. A cancellation is a CANCEL: it is the organizer's
+one-way notice, iTIP defines no reply to it, and it is the method clients act on to take the
+event off the calendar (a PUBLISH with STATUS:CANCELLED is often kept as an ordinary event).
+RFC 5546 3.2.5 requires the CANCEL to name the attendees it removes, so it names the patient,
+with RSVP=FALSE.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -11,15 +22,17 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from nurture.appointments.models import Appointment
 from nurture.config import get_settings
 
+PUBLISH = "PUBLISH"
+CANCEL = "CANCEL"
 
-def event_uid(appointment: Appointment) -> str:
-    """Return the stable UID every version of this appointment's event shares."""
-    host = urlsplit(get_settings().base_url).hostname or "nurture.local"
-    return f"appointment-{appointment.id}@{host}"
+
+def method(*, cancel: bool) -> str:
+    """Return the iTIP method of the calendar for a notice (also the MIME `method` parameter)."""
+    return CANCEL if cancel else PUBLISH
 
 
 def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetime) -> bytes:
-    """Build the calendar for a confirmation, reminder or update (REQUEST) or a CANCEL.
+    """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
     It names only the clinic, the time and the place: no reason for the visit.
     """
@@ -29,11 +42,11 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     calendar = Calendar()
     calendar.add("prodid", "-//Nurture//Appointment reminders//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancel else "REQUEST")
+    calendar.add("method", method(cancel=cancel))
     event = Event()
-    event.add("uid", event_uid(appointment))
+    event.add("uid", appointment.calendar_uid)
     event.add("sequence", appointment.revision)
-    event.add("dtstamp", now)
+    event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
     event.add("summary", f"Appointment at {s.clinic_name}")
@@ -42,9 +55,11 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")
     organizer.params["cn"] = vText(s.clinic_name)
     event.add("organizer", organizer)
-    guest = vCalAddress(f"mailto:{attendee}")
-    guest.params["role"] = vText("REQ-PARTICIPANT")
-    event.add("attendee", guest)
+    if cancel:
+        guest = vCalAddress(f"mailto:{attendee}")
+        guest.params["role"] = vText("REQ-PARTICIPANT")
+        guest.params["rsvp"] = vText("FALSE")
+        event.add("attendee", guest)
     calendar.add_component(event)
     calendar.add_missing_timezones()
     return bytes(calendar.to_ical())

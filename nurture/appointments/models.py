@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 
@@ -10,6 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nurture import clock
 from nurture.db import Base, BigId, UTCDateTime
+
+
+def new_calendar_uid() -> str:
+    """Return a fresh, globally unique calendar UID (random, so it reveals nothing)."""
+    return f"{uuid.uuid4()}@nurture"
 
 
 class AppointmentStatus(StrEnum):
@@ -36,9 +42,15 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.BOOKED)
     # Raised on every change so calendar updates supersede earlier ones (RFC 5545 SEQUENCE).
     revision: Mapped[int] = mapped_column(default=0)
+    # The calendar event's UID, fixed at booking: patients' calendars match every later update
+    # and cancellation to it, so it must not depend on anything that can change (the base URL).
+    calendar_uid: Mapped[str] = mapped_column(String(255), unique=True, default=new_calendar_uid)
     # When the booking system made the last change applied here (Cal.com's createdAt), so a
     # late or replayed older event never undoes a newer one.
     source_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The patient's answer to "will you come?" for the current time; a move clears both.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    change_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 

@@ -73,4 +73,11 @@ class AppointmentOut(BaseModel):
     starts_at: datetime
     timezone: str
     revision: int
+    attendance: str = Field(
+        description="What the patient said: confirmed, not confirmed or asked to change."
+    )
+    confirmed_at: datetime | None = Field(description="When the patient said they will come.")
+    change_requested_at: datetime | None = Field(
+        description="When the patient said they need another time."
+    )
     reminders: list[ReminderOut]

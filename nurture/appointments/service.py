@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -30,7 +31,17 @@ TEMPLATES = {
     "reminder": "appointment_reminder",
     "update": "appointment_update",
     "cancellation": "appointment_cancellation",
+    "nudge": "appointment_nudge",
 }
+NUDGE = "nudge"
+
+
+class Attendance(StrEnum):
+    """What the patient said about coming to the visit at its current time."""
+
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not confirmed"
+    CHANGE_REQUESTED = "asked to change"
 
 
 class AppointmentError(ValueError):
@@ -116,14 +127,21 @@ def _plan(
 
 
 def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -> None:
+    """Plan the reminders and the confirmation nudge of the visit's current revision."""
     tz = ZoneInfo(appointment.timezone)
-    for hours in sorted(set(get_settings().reminder_offsets_hours), reverse=True):
+    s = get_settings()
+    planned = [("reminder", f"{h}h", h) for h in set(s.reminder_offsets_hours)]
+    if s.confirm_nudge_hours:
+        # One more row of the same kind: a move or cancel ends it with the reminders, and
+        # whether the patient has answered is decided when it is about to go.
+        planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
+    for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
         due = reminder_due(appointment.starts_at, hours, tz)
         _plan(
             session,
             appointment,
-            "reminder",
-            f"{hours}h",
+            kind,
+            name,
             max(due, now),
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
         )
@@ -226,6 +244,9 @@ def _move(
     appointment.status = AppointmentStatus.BOOKED
     appointment.revision += 1
     appointment.updated_at = now
+    # An answer was about the old time; the patient is asked again about the new one.
+    appointment.confirmed_at = None
+    appointment.change_requested_at = None
     _cancel_unsent(session, appointment, "the visit moved")
     _plan(session, appointment, "confirmation" if reopened else "update", "notice", now)
     _plan_reminders(session, appointment, now)
@@ -243,6 +264,48 @@ def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appo
     _cancel_unsent(session, appointment, "the visit was cancelled")
     _plan(session, appointment, "cancellation", "notice", now)
     _follow_up(session, appointment, get_settings().rebook_audience, now)
+    session.flush()
+    return appointment
+
+
+def attendance(appointment: Appointment) -> Attendance:
+    """Return what the patient last said about coming at the visit's current time."""
+    if appointment.change_requested_at is not None:
+        return Attendance.CHANGE_REQUESTED
+    if appointment.confirmed_at is not None:
+        return Attendance.CONFIRMED
+    return Attendance.NOT_CONFIRMED
+
+
+def answerable(appointment: Appointment, *, revision: int, now: datetime) -> str | None:
+    """Return why a patient's answer about `revision` cannot be taken now, or None if it can."""
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return "This visit has been cancelled."
+    if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
+        return "This visit has already taken place."
+    if revision != appointment.revision:
+        return "The time of this visit has changed since that email was sent."
+    return None
+
+
+def record_answer(
+    session: Session, *, appointment: Appointment, revision: int, confirm: bool, now: datetime
+) -> Appointment:
+    """Record "I'll be there" (confirm) or "I need to change it" for the visit's current time.
+
+    Raises AppointmentError when the answer no longer fits the visit (see `answerable`).
+    The latest answer wins; the first moment of an unchanged answer is kept.
+    """
+    reason = answerable(appointment, revision=revision, now=now)
+    if reason is not None:
+        raise AppointmentError(reason)
+    if confirm:
+        appointment.change_requested_at = None
+        appointment.confirmed_at = appointment.confirmed_at or now
+    else:
+        appointment.confirmed_at = None
+        appointment.change_requested_at = appointment.change_requested_at or now
+    appointment.updated_at = now
     session.flush()
     return appointment
 

@@ -6,14 +6,14 @@ import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture import clock
+from nurture import clock, links
 from nurture.api_responses import DetailOut, bearer, errors
 from nurture.appointments import calcom, service
 from nurture.appointments.models import Appointment
@@ -79,6 +79,9 @@ def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
         starts_at=appointment.starts_at,
         timezone=appointment.timezone,
         revision=appointment.revision,
+        attendance=service.attendance(appointment),
+        confirmed_at=appointment.confirmed_at,
+        change_requested_at=appointment.change_requested_at,
         reminders=reminders,
     ).model_dump(mode="json")
 
@@ -120,6 +123,20 @@ def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -
     return JSONResponse(
         _out(session, result.appointment), status_code=201 if result.created else 200
     )
+
+
+@router.get(
+    "/api/appointments/{appointment_id}",
+    tags=["appointments"],
+    response_model=AppointmentOut,
+    responses={**errors([401, 404], model=DetailOut), **errors([422])},
+)
+def read_appointment(appointment_id: RowId, session: SessionDep, _: ApiClient) -> JSONResponse:
+    """Show a visit: its time, status, the patient's answer and its planned emails."""
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise HTTPException(status_code=404, detail=f"No appointment {appointment_id}.")
+    return JSONResponse(_out(session, appointment))
 
 
 @router.patch(
@@ -239,3 +256,118 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
         phone=get_settings().clinic_phone,
         **appointment_context(appointment),
     )
+
+
+# Links are made when a reminder is sent, at most a couple of weeks before the visit; a month
+# covers that with room to spare while keeping an old email from answering for ever.
+ATTEND_LINK_MAX_AGE_SECONDS = 30 * 24 * 3600
+_ANSWER_TITLES = {"confirm": "Will you be there?", "change": "Need a different time?"}
+
+
+def _attending(
+    request: Request, session: Session, token: str
+) -> tuple[Appointment, int, str] | HTMLResponse:
+    """Read an attendance link: its visit, revision and answer, or the page saying why not."""
+    try:
+        payload = read_token(
+            links.ATTEND_PURPOSE, token, max_age_seconds=ATTEND_LINK_MAX_AGE_SECONDS
+        )
+    except InvalidToken as exc:
+        hint = " Use the links in your latest email, or call us." if exc.expired else ""
+        return message_page(
+            request,
+            title="This link does not work",
+            message=f"{exc}{hint} Nothing was changed.",
+            status_code=400,
+        )
+    appointment_id, revision = payload.get("appointment"), payload.get("r")
+    answer = payload.get("answer")
+    if not (
+        isinstance(appointment_id, int)
+        and isinstance(revision, int)
+        and answer in links.ATTEND_ANSWERS
+    ):
+        return message_page(
+            request,
+            title="This link does not work",
+            message="This link is not valid. Nothing was changed.",
+            status_code=400,
+        )
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        return message_page(
+            request,
+            title="Appointment not found",
+            message="This appointment no longer exists.",
+            status_code=404,
+        )
+    return appointment, revision, str(answer)
+
+
+def _attend_page(
+    request: Request,
+    appointment: Appointment,
+    *,
+    answer: str,
+    token: str = "",
+    closed: str | None = None,
+    done: bool = False,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render_page(
+        request,
+        "attend.html",
+        status_code,
+        title=_ANSWER_TITLES[answer],
+        answer=answer,
+        token=token,
+        closed=closed,
+        done=done,
+        attendance=service.attendance(appointment),
+        visit_page=links.visit_url(appointment.id),
+        **appointment_context(appointment),
+    )
+
+
+@router.get("/attend/{token}", response_class=HTMLResponse, include_in_schema=False)
+def attend_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Show the visit and one button; a GET records nothing, so link scanners answer nothing."""
+    found = _attending(request, session, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    appointment, revision, answer = found
+    closed = service.answerable(appointment, revision=revision, now=clock.now())
+    return _attend_page(
+        request,
+        appointment,
+        answer=answer,
+        token=token,
+        closed=closed,
+        status_code=409 if closed else 200,
+    )
+
+
+@router.post("/attend", response_class=HTMLResponse, include_in_schema=False)
+def attend(
+    request: Request, session: SessionDep, token: Annotated[str, Form(max_length=2000)] = ""
+) -> HTMLResponse:
+    """Record the answer the signed token in the form carries (it is the only authority)."""
+    found = _attending(request, session, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    appointment, revision, answer = found
+    # Lock the visit so an answer and a reschedule cannot interleave.
+    session.refresh(appointment, with_for_update=True)
+    try:
+        service.record_answer(
+            session,
+            appointment=appointment,
+            revision=revision,
+            confirm=answer == "confirm",
+            now=clock.now(),
+        )
+    except service.AppointmentError as exc:
+        session.rollback()
+        return _attend_page(request, appointment, answer=answer, closed=str(exc), status_code=409)
+    session.commit()
+    return _attend_page(request, appointment, answer=answer, done=True)

@@ -27,7 +27,7 @@ class Attachment:
 
     filename: str
     content: bytes
-    mime_type: str  # e.g. "text/calendar; method=REQUEST"
+    mime_type: str  # e.g. "text/calendar; method=PUBLISH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,8 @@ def build_failed(exc: Exception) -> PermanentError:
 
 
 _MIME_POLICY = policy.SMTP.clone(max_line_length=998)
+# base64 lines of 76 characters (the email package fits whole 4-character groups into 78).
+_ATTACHMENT_POLICY = policy.SMTP.clone(max_line_length=78)
 
 
 def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
@@ -145,13 +147,20 @@ def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
         msg[name] = value
     msg.set_content(email.text)
     msg.add_alternative(email.html, subtype="html")
+    if email.attachments:
+        msg.make_mixed()
     for item in email.attachments:
         kind, _, params = item.mime_type.partition(";")
         maintype, _, subtype = kind.strip().partition("/")
         extra = dict(p.strip().split("=", 1) for p in params.split(";") if "=" in p)
-        msg.add_attachment(
+        # Built apart from the message: the email package cuts base64 to the part's policy,
+        # and the message's 998 would make 996-character lines (RFC 2045 allows 76, and spam
+        # filters score longer ones).
+        part = EmailMessage(policy=_ATTACHMENT_POLICY)
+        part.set_content(
             item.content, maintype=maintype, subtype=subtype, filename=item.filename, params=extra
         )
+        msg.attach(part)
     # Whatever the email package (which differs between Python releases) made of the values,
     # the header block must hold exactly the fields set above.
     headers.check_lines(msg.as_bytes(), msg.keys())

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -76,7 +75,7 @@ def gather(session: Session, messages: Sequence[Message], now: datetime) -> Fact
             a.id: a
             for a in session.scalars(select(Appointment).where(Appointment.id.in_(appointment_ids)))
         }
-        reminder_ids = [m.id for m in messages if m.template == outbox.REMINDER_TEMPLATE]
+        reminder_ids = [m.id for m in messages if m.template in outbox.REMINDER_TEMPLATES]
         if reminder_ids:
             facts.superseded = set(
                 session.scalars(
@@ -162,22 +161,34 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
         return Hold(MessageStatus.SKIPPED, outbox.VISIT_STARTED)
     if message.id in facts.superseded:
         return Hold(MessageStatus.SKIPPED, outbox.SUPERSEDED)
+    if message.template == outbox.NUDGE_TEMPLATE:
+        # The nudge asks for an answer; one given since it was planned makes it moot.
+        if appointment.confirmed_at is not None:
+            return Hold(MessageStatus.SKIPPED, "already confirmed")
+        if appointment.change_requested_at is not None:
+            return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
     return None
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
     """Return what an appointment email may say: when, where, how to change it. Nothing more."""
     s = get_settings()
-    local = appointment.starts_at.astimezone(ZoneInfo(appointment.timezone))
     return {
         "visit": {
-            "date": f"{local:%A}, {local.day} {local:%B %Y}",
-            "time": f"{local:%H:%M}",
+            # Templates show it with `visit.starts_at|visit_time(visit.timezone)`: the one
+            # formatter (nurture.rendering.dates), in the clinic's locale and the visit's zone.
+            "starts_at": appointment.starts_at,
             "timezone": appointment.timezone,
             "address": appointment.location or s.clinic_address,
             "duration_minutes": appointment.duration_minutes,
         },
         "manage_url": links.visit_url(appointment.id),
+        "confirm_url": links.attend_url(
+            appointment.id, revision=appointment.revision, answer="confirm"
+        ),
+        "change_url": links.attend_url(
+            appointment.id, revision=appointment.revision, answer="change"
+        ),
         "booking_url": s.booking_url,
     }
 
@@ -247,7 +258,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
                 Attachment(
                     "appointment.ics",
                     ics.build(appointment, attendee=address, cancel=cancel, now=clock.now()),
-                    f"text/calendar; method={'CANCEL' if cancel else 'REQUEST'}",
+                    f"text/calendar; method={ics.method(cancel=cancel)}",
                 ),
             )
         rendered = renderer.render_named(message.template or "", context)

@@ -16,6 +16,9 @@ from nurture.delivery.models import Message, MessageStatus
 
 # The template of "your visit is coming up" rows (see appointments.service.TEMPLATES).
 REMINDER_TEMPLATE = "appointment_reminder"
+# The "please tell us if you are coming" row, planned and made stale like a reminder.
+NUDGE_TEMPLATE = "appointment_nudge"
+REMINDER_TEMPLATES = (REMINDER_TEMPLATE, NUDGE_TEMPLATE)
 VISIT_STARTED = "the visit has already started"
 SUPERSEDED = "superseded by a later reminder that is also due"
 
@@ -96,14 +99,15 @@ def superseded_reminder(now: datetime) -> ColumnElement[bool]:
 
     After an outage the 48 h and the 2 h reminder can both be overdue; only the latest one says
     something true, so it alone goes. Rows of one visit are ordered by due time (planning gives
-    longer offsets earlier times, and plans them first for ties).
+    longer offsets earlier times, and plans them first for ties). The confirmation nudge counts
+    as a reminder here: it carries the same time, place and answer links.
     """
     later = aliased(Message)
     return and_(
-        Message.template == REMINDER_TEMPLATE,
+        Message.template.in_(REMINDER_TEMPLATES),
         exists().where(
             later.appointment_id == Message.appointment_id,
-            later.template == REMINDER_TEMPLATE,
+            later.template.in_(REMINDER_TEMPLATES),
             later.context["revision"].as_integer() == Message.context["revision"].as_integer(),
             later.status != MessageStatus.CANCELLED,
             later.due_at <= now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture import clock
@@ -34,6 +34,9 @@ class Enrollment(Base):
     status: Mapped[str] = mapped_column(String(20), default=EnrollmentStatus.ACTIVE, index=True)
     # Position of the last step handed to delivery; 0 before the first.
     last_position: Mapped[int] = mapped_column(default=0)
+    # Keys of steps the lead had read before this enrollment began (another sequence shares
+    # them); the planner passes over these wherever they sit, without a query per email.
+    skip_keys: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     exit_reason: Mapped[str | None] = mapped_column(String(40))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

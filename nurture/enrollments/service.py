@@ -40,7 +40,8 @@ def enroll(
 ) -> Enrollment | None:
     """Start `lead` on the live version of an audience's sequence (its type's by default).
 
-    Steps whose key is in `skip_keys` (content the lead already read) are passed over.
+    Steps whose key is in `skip_keys` (content the lead already read) are passed over, here
+    and at every later step: the keys are kept on the enrollment.
     """
     sequence = sequences.sequence_for_audience(session, audience or lead.numbness_type)
     if sequence is None:
@@ -64,6 +65,7 @@ def enroll(
         version_id=version.id,
         enrolled_at=now,
         last_position=steps[0].position - 1,
+        skip_keys=sorted(skip_keys & {s.key for s in version.steps}),
     )
     session.add(enrollment)
     session.flush()
@@ -72,12 +74,17 @@ def enroll(
 
 
 def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
-    """Return the step keys of every drip email this lead has been sent."""
+    """Return the step keys of every drip email this lead has been sent, or may have been."""
+    # An email whose send has started (or whose outcome is unknown) may be in the lead's inbox
+    # already: counting it read risks one missed email, not counting it risks a repeat.
+    maybe_sent = (Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN])) | (
+        (Message.status == MessageStatus.SENDING) & Message.attempt_started_at.is_not(None)
+    )
     return frozenset(
         session.scalars(
             select(Step.key)
             .join(Message, Message.step_id == Step.id)
-            .where(Message.lead_id == lead_id, Message.status == MessageStatus.SENT)
+            .where(Message.lead_id == lead_id, maybe_sent)
         )
     )
 
@@ -126,7 +133,10 @@ def advance(
 ) -> Step | None:
     """Record that `step` is done (sent or skipped) and plan the next one; return it."""
     enrollment.last_position = max(enrollment.last_position, step.position)
-    following = [s for s in enrollment.version.steps if s.position > step.position]
+    skip = enrollment.skip_keys
+    following = [
+        s for s in enrollment.version.steps if s.position > step.position and s.key not in skip
+    ]
     if enrollment.status != EnrollmentStatus.ACTIVE:
         return None
     if not following:

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.config import get_settings
 from nurture.delivery import outbox
-from nurture.delivery.models import DeliveryEvent, Message, Stream
+from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest
@@ -73,11 +73,11 @@ def find_or_create(
 
 def subscribe(
     session: Session, *, request: SubscribeRequest, meta: SignupMeta, now: datetime
-) -> Message | None:
-    """Record a signup and plan its confirmation email; return that email if one was planned.
+) -> ConsentRecord | None:
+    """Record a signup and plan its confirmation email; return the consent it recorded.
 
-    Known addresses get no second row; an active lead gets nothing, so the answer never tells
-    a stranger whether an address is subscribed.
+    Known addresses get no second row; an active lead gets nothing (None), so the answer never
+    tells a stranger whether an address is subscribed.
     """
     lead = find_or_create(
         session,
@@ -95,19 +95,25 @@ def subscribe(
         lead.first_name = request.first_name
         lead.numbness_type = request.numbness_type
         lead.timezone = request.timezone
-    session.add(
-        ConsentRecord(
-            lead_id=lead.id,
-            text_version=CONSENT_VERSION,
-            text=CONSENT_TEXT,
-            source=meta.source[:500],
-            ip_address=meta.ip_address,
-            user_agent=(meta.user_agent or "")[:500] or None,
-            given_at=now,
-        )
+    return _ask_to_confirm(session, lead=lead, meta=meta, now=now)
+
+
+def _ask_to_confirm(
+    session: Session, *, lead: Lead, meta: SignupMeta, now: datetime
+) -> ConsentRecord:
+    """Record consent given just now and plan the email that asks to confirm it."""
+    consent = ConsentRecord(
+        lead_id=lead.id,
+        text_version=CONSENT_VERSION,
+        text=CONSENT_TEXT,
+        source=meta.source[:500],
+        ip_address=meta.ip_address,
+        user_agent=(meta.user_agent or "")[:500] or None,
+        given_at=now,
     )
+    session.add(consent)
     bucket = int(now.timestamp()) // RESEND_BUCKET_SECONDS
-    return outbox.plan(
+    outbox.plan(
         session,
         key=f"confirm:{lead.id}:{lead.token_version}:{bucket}",
         stream=Stream.TRANSACTIONAL,
@@ -115,6 +121,62 @@ def subscribe(
         due_at=now,
         lead_id=lead.id,
     )
+    session.flush()
+    return consent
+
+
+def _awaiting_confirmation(lead: Lead) -> bool:
+    """Tell whether `lead` gave consent that nobody has confirmed or withdrawn yet."""
+    return lead.status in (LeadStatus.PENDING, LeadStatus.UNSUBSCRIBED) and any(
+        c.confirmed_at is None and c.withdrawn_at is None for c in lead.consents
+    )
+
+
+def resend_confirmation(session: Session, *, email: str, now: datetime) -> None:
+    """Plan the confirmation email again for an address still waiting to confirm.
+
+    Does nothing for an unknown, confirmed or withdrawn address, and the caller answers the
+    same either way. One resend per address per RESEND_BUCKET_SECONDS.
+    """
+    lead = session.scalar(select(Lead).where(Lead.email == email))
+    if lead is None or not _awaiting_confirmation(lead):
+        return
+    bucket = int(now.timestamp()) // RESEND_BUCKET_SECONDS
+    outbox.plan(
+        session,
+        key=f"confirm-again:{lead.id}:{lead.token_version}:{bucket}",
+        stream=Stream.TRANSACTIONAL,
+        template="confirm",
+        due_at=now,
+        lead_id=lead.id,
+    )
+
+
+def withdraw_signup(session: Session, *, consent_id: int) -> None:
+    """Undo a signup made to a mistyped address, if it is still unconfirmed.
+
+    A lead that this signup created is deleted with its unsent confirmation email, so the link
+    already sent stops working. A lead the address's owner made earlier keeps everything but
+    this signup's consent, which is dropped unconfirmed, like a purge would drop it.
+    """
+    consent = session.get(ConsentRecord, consent_id)
+    if consent is None or consent.confirmed_at is not None or consent.withdrawn_at is not None:
+        return
+    lead = consent.lead
+    if lead is None or lead.status != LeadStatus.PENDING or lead.confirmed_at is not None:
+        return
+    session.delete(consent)
+    if all(c.id == consent_id for c in lead.consents):
+        session.delete(lead)
+    session.flush()
+
+
+def resubscribe(session: Session, *, lead: Lead, meta: SignupMeta, now: datetime) -> bool:
+    """Ask an unsubscribed lead to confirm again (double opt-in); False if not unsubscribed."""
+    if lead.status != LeadStatus.UNSUBSCRIBED:
+        return False
+    _ask_to_confirm(session, lead=lead, meta=meta, now=now)
+    return True
 
 
 class ConfirmOutcome(StrEnum):
@@ -193,37 +255,82 @@ def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
     return lead
 
 
-def pause(session: Session, *, lead: Lead, weeks: int, now: datetime) -> datetime:
-    """Hold all marketing email for `weeks`; due emails wait and then carry on."""
-    lead.paused_until = now + timedelta(weeks=weeks)
-    notify(
-        session,
-        lead=lead,
-        template="preferences_changed",
-        now=now,
-        change=f"emails are paused until {lead.paused_until:%d %B %Y}",
-    )
-    return lead.paused_until
+@dataclass(frozen=True, slots=True)
+class PreferenceChanges:
+    """What one save of the preferences page changed."""
+
+    type_changed: bool = False
+    paused_until: datetime | None = None
+    resumed: bool = False
+
+    def __bool__(self) -> bool:
+        return self.type_changed or self.paused_until is not None or self.resumed
 
 
-def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
-    """Move an active lead to the sequence for a new type, skipping what it already read."""
-    if numbness_type == lead.numbness_type:
-        return False
-    lead.numbness_type = numbness_type
-    notify(
-        session,
-        lead=lead,
-        template="preferences_changed",
-        now=now,
-        change="your emails now match the kind of numbness you picked",
-    )
-    if lead.status == LeadStatus.ACTIVE:
+def update_preferences(
+    session: Session,
+    *,
+    lead: Lead,
+    now: datetime,
+    numbness_type: str | None = None,
+    pause_weeks: int | None = None,
+    resume: bool = False,
+) -> PreferenceChanges:
+    """Apply what the lead asked for at once and send one notice for all of it.
+
+    Only a subscribed lead has marketing email to shape: for anyone else nothing changes and
+    nothing is sent.
+    """
+    if lead.status != LeadStatus.ACTIVE:
+        return PreferenceChanges()
+    lines: list[str] = []
+    type_changed = numbness_type is not None and numbness_type != lead.numbness_type
+    if type_changed:
+        lead.numbness_type = str(numbness_type)
         enrollments.exit_active(session, lead_id=lead.id, reason="type_changed", at=now)
         enrollments.enroll(
             session, lead=lead, now=now, skip_keys=enrollments.keys_sent(session, lead_id=lead.id)
         )
-    return True
+        lines.append("your emails now match the kind of numbness you picked")
+    paused_until = None
+    resumed = False
+    if pause_weeks is not None:
+        paused_until = lead.paused_until = now + timedelta(weeks=pause_weeks)
+        lines.append(f"emails are paused until {paused_until:%d %B %Y}")
+    elif resume and lead.paused_until is not None and lead.paused_until > now:
+        # Emails held by the pause were moved to its end; bring exactly those back to now.
+        session.execute(
+            update(Message)
+            .where(
+                Message.lead_id == lead.id,
+                Message.status == MessageStatus.PENDING,
+                Message.stream == Stream.MARKETING,
+                Message.due_at <= lead.paused_until,
+            )
+            .values(due_at=now)
+        )
+        lead.paused_until = None
+        resumed = True
+        lines.append("your emails carry on from today")
+    if lines:
+        notify(session, lead=lead, template="preferences_changed", now=now, change="; ".join(lines))
+    return PreferenceChanges(type_changed, paused_until, resumed)
+
+
+def pause(session: Session, *, lead: Lead, weeks: int, now: datetime) -> datetime:
+    """Hold all marketing email for `weeks`; due emails wait and then carry on."""
+    if lead.status != LeadStatus.ACTIVE:
+        # Nothing is being sent; the pause still holds should the lead confirm again.
+        lead.paused_until = now + timedelta(weeks=weeks)
+        return lead.paused_until
+    changes = update_preferences(session, lead=lead, now=now, pause_weeks=weeks)
+    assert changes.paused_until is not None
+    return changes.paused_until
+
+
+def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
+    """Move an active lead to the sequence for a new type, skipping what it already read."""
+    return update_preferences(session, lead=lead, now=now, numbness_type=numbness_type).type_changed
 
 
 def erase(session: Session, *, lead: Lead, now: datetime) -> None:

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from nurture.config import get_settings
 from nurture.rendering.buttons import bulletproof_buttons
+from nurture.rendering.dates import format_visit_time
 from nurture.rendering.limits import MAX_OUTPUT, LimitedSandbox, limits, render
 from nurture.rendering.safety import SAFETY
 from nurture.rendering.text import html_to_text as html_to_text  # the studio's too
@@ -120,6 +121,7 @@ class EmailRenderer:
         self.text_env = LimitedSandbox(autoescape=False, loader=files, **common)
         for env in (self.html_env, self.text_env):
             env.globals["safety"] = SAFETY  # the layout's warning signs, one list for all
+            env.filters["visit_time"] = format_visit_time  # how every visit time reads
         self._strings: dict[tuple[bool, str], Template] = {}
 
     def compile(self, source: str, *, html: bool) -> Template:

@@ -438,6 +438,18 @@ class _Guards(NodeTransformer):
         return node
 
 
+class _GuardedFilters(dict[str, Callable[..., Any]]):
+    """Filters, each wrapped in the checks, including any added after the environment is made."""
+
+    def __setitem__(self, name: str, func: Callable[..., Any]) -> None:
+        super().__setitem__(name, _guard_filter(name, func))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Add filters, each wrapped in the checks."""
+        for name, func in dict(*args, **kwargs).items():
+            self[name] = func
+
+
 class LimitedSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox with bounds on numbers, sizes, steps, time and output."""
 
@@ -448,8 +460,12 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)  # writes any amount of text, in a Python loop
         for name in _REMOVED_FILTERS:
             self.filters.pop(name, None)
-        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
-        self.filters.update(
+        guarded = _GuardedFilters()
+        guarded.update(self.filters)
+        self.filters = guarded
+        # The checks themselves go in as they are (dict's own update skips the wrapping).
+        dict.update(
+            self.filters,
             _limit_value=_limit_value,
             _limit_concat=_limit_concat,
             _limit_loop=_limit_loop,

@@ -122,6 +122,7 @@ def all_samples() -> Iterator[Sample]:
         for name in (
             "appointment_confirmation",
             "appointment_reminder",
+            "appointment_nudge",
             "appointment_update",
             "appointment_cancellation",
         ):

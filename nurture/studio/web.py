@@ -30,8 +30,8 @@ SESSION_ID = "sid"
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
 
 
-def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Show a stored UTC time in the clinic's zone (the studio's working time)."""
+def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """Show a stored UTC time in the clinic's zone (the studio's working time), named."""
     if value is None:
         return ""
     return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
@@ -182,10 +182,11 @@ _EXPIRED = (
 
 def routers() -> list[APIRouter]:
     """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import admin, editor, jobs, people, results, signin
+    from nurture.studio import admin, editor, jobs, people, results, signin, visits
     from nurture.studio import outbox as outbox_views
 
-    return [m.router for m in (signin, editor, people, jobs, outbox_views, results, admin)]
+    modules = (signin, editor, people, jobs, visits, outbox_views, results, admin)
+    return [m.router for m in modules]
 
 
 def install(app: FastAPI) -> None:

@@ -123,3 +123,16 @@ def test_an_ordinary_template_still_renders() -> None:
         "{{ n.t }} {{ first_name|upper|replace('J', 'j') }}</p>"
     )
     assert ">Hi Jo, xxx 1024 42 3 00042 Jo! Jo? ab 1,2   ab  |012 v 6 jO</p>" in email.html
+
+
+def test_a_filter_added_later_is_checked_too() -> None:
+    env = get_renderer().text_env
+    env.filters["_test_repeat"] = lambda value, times=1: value * times
+    loop = "{% for i in range(30000) %}{{ 'a'|_test_repeat }}{% endfor %}"
+    try:
+        with limits(), pytest.raises(TemplateLimitError, match="loops, calls or computes"):
+            env.from_string(loop).render()
+        with pytest.raises(TemplateLimitError, match=re.escape(SIZE)):
+            env.from_string("{{ 'abc'|_test_repeat(100000) }}").render()
+    finally:
+        del env.filters["_test_repeat"]

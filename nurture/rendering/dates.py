@@ -1,0 +1,58 @@
+"""Visit times as a patient reads them: their visit's zone, the clinic's language (Babel)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time, get_timezone_gmt
+
+from nurture.config import get_settings
+
+# Babel's fallback for a zone with no short name in the locale is a bare "+0300"; the localized
+# GMT form ("GMT+03:00", trimmed to CLDR's short "GMT+3" or "GMT+5:30") reads as a zone.
+_GMT_OFFSET = re.compile(r"([+-])0?(\d{1,2})(?::00)?(?!\d)")
+
+
+@lru_cache(maxsize=16)
+def parse_locale(value: str) -> Locale:
+    """Return the Babel locale for `value` (such as "en_US" or "de-DE"); raise ValueError."""
+    try:
+        return Locale.parse(value.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise ValueError(f"unknown locale {value!r}: {exc}") from exc
+
+
+def _zone_name(moment: datetime, locale: Locale) -> str:
+    name = str(format_datetime(moment, "z", tzinfo=moment.tzinfo, locale=locale))
+    if name[:1] in "+-":
+        gmt = str(get_timezone_gmt(moment, "long", locale=locale))
+        name = _GMT_OFFSET.sub(r"\1\2", gmt)
+    return name
+
+
+def format_visit_time(
+    moment: datetime, tz: str | tzinfo, locale: str | Locale | None = None
+) -> str:
+    """Say when a visit is: "Wednesday, December 2, 2026 at 10:00 AM CST" in en_US.
+
+    The date, time, joining word and zone name all follow `locale` (the clinic's
+    NURTURE_CLINIC_LOCALE when omitted), and the clock reads the visit's own zone `tz`.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("a visit time must be timezone-aware")
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    if locale is None:
+        locale = get_settings().clinic_locale
+    loc = parse_locale(locale) if isinstance(locale, str) else locale
+    local = moment.astimezone(zone)
+    date_part = format_date(local, "full", locale=loc)
+    time_part = f"{format_time(local, 'short', tzinfo=zone, locale=loc)} {_zone_name(local, loc)}"
+    # CLDR's "at" join ("{1} 'at' {0}", "{1} 'um' {0}"), which Babel (2.19+) files with the
+    # relative formats; its plain join ("{1}, {0}") reads as a list. Quotes only mark literal
+    # text in these patterns, and Babel's own joining drops them the same way.
+    pattern = loc.datetime_formats_relative.get("full") or loc.datetime_formats["full"]
+    return str(pattern).replace("'", "").format(time_part, date_part)

@@ -1,0 +1,85 @@
+"""The day view: one day's visits, whether each patient said they will come, how to reach them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from nurture import clock
+from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.service import attendance
+from nurture.config import get_settings
+from nurture.leads.models import Lead
+from nurture.studio.web import StaffDep, page, studio_router
+from nurture.web import SessionDep
+
+router = studio_router()
+
+
+def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the UTC instants a local day in `tz` starts and ends (23 or 25 h across DST)."""
+    start = datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+@router.get("/visits", response_class=HTMLResponse)
+def day_view(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    day: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
+    """List one day's visits (default tomorrow in the clinic's zone) with each answer."""
+    tz = ZoneInfo(get_settings().clinic_timezone)
+    if day:
+        try:
+            shown = date.fromisoformat(day.strip())
+        except ValueError:
+            return page(
+                request,
+                "message.html",
+                staff,
+                status_code=400,
+                title="Not a day",
+                message=f"{day!r} is not a day; write it as YYYY-MM-DD, e.g. 2026-12-02.",
+                back="/studio/visits",
+            )
+    else:
+        shown = clock.now().astimezone(tz).date() + timedelta(days=1)
+    start, end = _day_bounds(shown, tz)
+    rows = session.execute(
+        select(Appointment, Lead)
+        .join(Lead, Lead.id == Appointment.lead_id)
+        .where(
+            Appointment.starts_at >= start,
+            Appointment.starts_at < end,
+            Appointment.status != AppointmentStatus.CANCELLED,
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    visits = [
+        {
+            "appointment": appointment,
+            "lead": lead,
+            "local": appointment.starts_at.astimezone(ZoneInfo(appointment.timezone)),
+            "attendance": str(attendance(appointment)),
+        }
+        for appointment, lead in rows
+    ]
+    return page(
+        request,
+        "visits.html",
+        staff,
+        title=f"Visits on {shown:%A}, {shown.isoformat()}",
+        day=shown,
+        previous_day=shown - timedelta(days=1),
+        next_day=shown + timedelta(days=1),
+        visits=visits,
+        clinic_zone=str(tz),
+    )
