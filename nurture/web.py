@@ -6,8 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Path
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -86,7 +85,7 @@ class BodySizeLimit:
         limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._too_large(send, limit)
+            await self._too_large(send, limit, scope)
             return
         chunks: list[bytes] = []
         total = 0
@@ -97,7 +96,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > limit:
-                await self._too_large(send, limit)
+                await self._too_large(send, limit, scope)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -114,19 +113,26 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send, limit: int) -> None:
+    async def _too_large(self, send: Send, limit: int, scope: Scope) -> None:
+        from nurture.error_pages import error_html, wants_html
+
+        accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+        content_type = b"application/json"
         payload = json.dumps(
             {
                 "error": "payload_too_large",
                 "message": f"The request body is larger than {limit} bytes.",
             }
         ).encode()
+        if wants_html(scope["path"], accept):
+            content_type = b"text/html; charset=utf-8"
+            payload = error_html(scope["path"], 413).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", content_type),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close"),
                 ],
@@ -137,7 +143,7 @@ class BodySizeLimit:
 
 def create_app() -> FastAPI:
     """Build the web application."""
-    from nurture import apidocs, security_headers
+    from nurture import apidocs, error_pages, security_headers, site
     from nurture.appointments.views import router as appointments_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
@@ -155,11 +161,8 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc.errors())
-
     app.include_router(leads_router)
+    app.include_router(site.router)
     app.include_router(appointments_router)
     app.include_router(delivery_router)
     app.include_router(health_router)
@@ -188,4 +191,5 @@ def create_app() -> FastAPI:
         },
     )
     security_headers.install(app, base_url=settings.base_url)  # last added, so outermost
+    error_pages.install(app)  # after security_headers: its crash page supersedes the plain one
     return app

@@ -30,7 +30,8 @@ _APPS = {
     "google:meet": "Google Meet",
     "office365_video": "Microsoft Teams",
 }
-_LOCATION_KEYS = ("address", "link", "url", "hostPhoneNumber", "phone", "value")
+# Where a location object (an event type's, or the booker's answer) keeps what a person reads.
+_LOCATION_KEYS = ("address", "link", "url", "hostPhoneNumber", "optionValue", "phone")
 _LOCATION_LENGTH = 300
 
 
@@ -95,10 +96,12 @@ def location_text(payload: dict[str, Any]) -> str:
     """Return the visit's place as a patient reads it: an address, a link or an app's name."""
     value = payload.get("location")
     if isinstance(value, dict):
-        text = next(
-            (str(value[k]).strip() for k in _LOCATION_KEYS if isinstance(value.get(k), str)), ""
-        )
-        value = text or (value.get("type") if isinstance(value.get("type"), str) else "")
+        texts = (value.get(k) for k in _LOCATION_KEYS)
+        text = next((t.strip() for t in texts if isinstance(t, str) and t.strip()), "")
+        kind = value.get("type")
+        # Bare kinds ("inPerson") are internal names; only an app's is worth showing.
+        integration = isinstance(kind, str) and kind.startswith("integrations:")
+        value = text or (kind if integration else "")
     if not isinstance(value, str):
         return ""
     value = value.strip()

@@ -14,8 +14,10 @@ from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
+from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest
+from nurture.sequences.models import Step
 from nurture.tokens import InvalidToken, read_token
 
 CONSENT_VERSION = "2026-11-v1"
@@ -253,6 +255,16 @@ def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
     if lead is None:
         raise InvalidToken("This link is not valid.")
     return lead
+
+
+def drip_outline(session: Session, *, lead_id: int) -> tuple[int, int]:
+    """Return how many emails the lead's running sequences hold and over how many days."""
+    delays = session.scalars(
+        select(Step.delay_days)
+        .join(Enrollment, Enrollment.version_id == Step.version_id)
+        .where(Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE)
+    ).all()
+    return len(delays), sum(delays)
 
 
 @dataclass(frozen=True, slots=True)

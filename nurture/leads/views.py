@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -12,14 +13,15 @@ from pydantic import ValidationError
 from nurture import clock
 from nurture.api_responses import errors, json_body
 from nurture.config import get_settings
-from nurture.leads import service, throttle
-from nurture.leads.models import NumbnessType
+from nurture.leads import inbox, service, throttle
+from nurture.leads.form_errors import plain_errors
+from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest
 from nurture.pages import message_page, render_page
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken
-from nurture.web import SessionDep, field_errors, validation_response
+from nurture.web import SessionDep, validation_response
 
 router = APIRouter()
 
@@ -46,6 +48,35 @@ LABELS = {
 }
 
 
+# The zones a person picks from: the IANA areas, grouped by continent or ocean, plus UTC.
+ZONE_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+
+
+def _zone_groups() -> list[tuple[str, list[tuple[str, str]]]]:
+    zones = sorted(z for z in available_timezones() if z.split("/")[0] in ZONE_AREAS)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for zone in zones:
+        area, _, place = zone.partition("/")
+        groups.setdefault(area, []).append((zone, place.replace("_", " ").replace("/", " / ")))
+    return [(area, groups[area]) for area in ZONE_AREAS if area in groups] + [
+        ("Other", [("UTC", "UTC")])
+    ]
+
+
+ZONE_GROUPS = _zone_groups()
+ZONE_VALUES = frozenset(zone for _, zones in ZONE_GROUPS for zone, _ in zones)
+
+
 def _throttled(request: Request, data: SubscribeRequest) -> int | None:
     ip = request.client.host if request.client else None
     return throttle.allow_signup(ip=ip, email=data.email)
@@ -61,19 +92,23 @@ def _meta(request: Request, source: str) -> service.SignupMeta:
 
 def _accept(
     session: SessionDep, background: BackgroundTasks, data: SubscribeRequest, meta: Any
-) -> None:
+) -> int | None:
+    """Record the signup; return the id of the consent it recorded, if any."""
     if data.website:
-        return  # the hidden honeypot field was filled in: a bot; answer as usual, keep nothing
-    planned = service.subscribe(session, request=data, meta=meta, now=clock.now())
+        return None  # the hidden honeypot field was filled in: a bot; answer as usual, keep nothing
+    consent = service.subscribe(session, request=data, meta=meta, now=clock.now())
     session.commit()
-    if planned is not None:
-        background.add_task(nudge)
+    if consent is None:
+        return None
+    background.add_task(nudge)
+    return consent.id
 
 
 def _landing(
     request: Request, *, form: dict[str, str], errors: dict[str, str], status: int
 ) -> HTMLResponse:
     settings = get_settings()
+    chosen = form.get("timezone") or settings.clinic_timezone
     return render_page(
         request,
         "landing.html",
@@ -85,6 +120,10 @@ def _landing(
         consent_text=service.CONSENT_TEXT,
         consent_version=service.CONSENT_VERSION,
         clinic_timezone=settings.clinic_timezone,
+        zone_groups=ZONE_GROUPS,
+        chosen_zone=chosen,
+        # A zone the list lacks (an old alias a browser reported) is offered back as chosen.
+        extra_zone=chosen if chosen not in ZONE_VALUES else None,
         safety=SAFETY,  # the same warning signs the emails carry
     )
 
@@ -99,8 +138,12 @@ def landing(request: Request) -> HTMLResponse:
 @router.post("/subscribe", response_class=HTMLResponse, include_in_schema=False)
 async def subscribe_form(
     request: Request, session: SessionDep, background: BackgroundTasks
-) -> HTMLResponse:
-    """Take the landing page's form post; show errors beside their fields."""
+) -> Response:
+    """Take the landing page's form post; show errors beside their fields.
+
+    A good signup is answered with a redirect to its check-inbox page, so reloading that page
+    never signs up twice.
+    """
     if not request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
@@ -120,7 +163,7 @@ async def subscribe_form(
             {**data, "website": str(raw.get("website", "")) or None}
         )
     except ValidationError as exc:
-        return _landing(request, form=form, errors=field_errors(exc.errors()), status=422)
+        return _landing(request, form=form, errors=plain_errors(exc.errors()), status=422)
     retry = _throttled(request, parsed)
     if retry is not None:
         return message_page(
@@ -129,13 +172,9 @@ async def subscribe_form(
             message=f"Too many signups from here just now. Please try again in {retry} seconds.",
             status_code=429,
         )
-    _accept(session, background, parsed, _meta(request, str(request.url.path)))
-    return message_page(
-        request,
-        title="Check your inbox",
-        message="We have sent you an email with a link. Click it to confirm your address, "
-        "and your first guide will follow.",
-    )
+    consent_id = _accept(session, background, parsed, _meta(request, str(request.url.path)))
+    sealed = inbox.seal_signup(parsed, consent_id=consent_id, bot=bool(parsed.website))
+    return inbox.to_check_inbox(sealed)
 
 
 @router.post(
@@ -209,15 +248,26 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
             request, title="This link does not work", message=f"{exc} {hint}", status_code=400
         )
     session.commit()
-    if outcome is service.ConfirmOutcome.CONFIRMED:
+    confirmed = outcome is service.ConfirmOutcome.CONFIRMED
+    if confirmed:
         nudge()
-        return message_page(
-            request,
-            title=f"You're confirmed, {lead.first_name}",
-            message="Thank you. Your first email is on its way.",
-        )
-    return message_page(
-        request, title="Already confirmed", message="Your email address was already confirmed."
+    emails, days = service.drip_outline(session, lead_id=lead.id)
+    plan = None
+    if emails > 1 and days > 0:
+        plan = {
+            "emails": emails,
+            "weeks": max(1, round(days / 7)),
+            "every": max(1, round(days / (emails - 1))),
+        }
+    return render_page(
+        request,
+        "confirmed.html",
+        title=f"You're confirmed, {lead.first_name}" if confirmed else "Already confirmed",
+        message="Thank you for confirming your email address."
+        if confirmed
+        else "Your email address was already confirmed; there is nothing more to do.",
+        plan=plan,
+        booking_url=get_settings().booking_url,
     )
 
 
@@ -250,13 +300,7 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
         )
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
-    return render_page(
-        request,
-        "unsubscribe.html",
-        title="You're unsubscribed",
-        message="You will not get any more marketing emails from us.",
-        show_button=False,
-    )
+    return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
 
 
 def _lead_or_page(
@@ -275,16 +319,31 @@ def _preferences(
     request: Request, lead: Any, notice: str | None = None, status: int = 200
 ) -> HTMLResponse:
     paused = lead.paused_until if lead.paused_until and lead.paused_until > clock.now() else None
+    state = lead.status if lead.status in (LeadStatus.ACTIVE, LeadStatus.UNSUBSCRIBED) else "off"
     return render_page(
         request,
         "preferences.html",
         status,
         title="Email preferences",
+        state=state,
         types=TYPE_CHOICES,
         current=lead.numbness_type,
         notice=notice,
         paused_until=f"{paused:%d %B %Y}" if paused else None,
+        resubscribe_action=f"{request.url.path}/resubscribe",
+        consent_text=service.CONSENT_TEXT,
     )
+
+
+def _saved_notice(changes: service.PreferenceChanges) -> str:
+    parts = []
+    if changes.type_changed:
+        parts.append("Saved. Your next emails will match.")
+    if changes.paused_until is not None:
+        parts.append(f"Paused. We'll be back in touch after {changes.paused_until:%d %B %Y}.")
+    if changes.resumed:
+        parts.append("Welcome back. Your emails carry on from today.")
+    return " ".join(parts) or "No change needed."
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -303,22 +362,35 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
     form = await request.form()
     action = str(form.get("action", ""))
     now = clock.now()
-    if action == "type":
-        choice = str(form.get("numbness_type", ""))
-        if choice not in {t[0] for t in TYPE_CHOICES}:
+    if action in ("type", "pause2", "pause4", "resume"):
+        # One form holds the type and the pause buttons: whatever was changed together is
+        # saved together, with one notice.
+        if lead.status != LeadStatus.ACTIVE:
+            return _preferences(
+                request,
+                lead,
+                "There is nothing to change: we send you no marketing emails at the moment.",
+                409,
+            )
+        choice = str(form.get("numbness_type", "")) or None
+        if (choice is None and action == "type") or (
+            choice is not None and choice not in {t[0] for t in TYPE_CHOICES}
+        ):
             return _preferences(request, lead, "Please pick one of the options.", 422)
-        changed = service.change_type(session, lead=lead, numbness_type=choice, now=now)
-        notice = "Saved. Your next emails will match." if changed else "No change needed."
-    elif action in ("pause2", "pause4"):
-        until = service.pause(session, lead=lead, weeks=int(action[-1]), now=now)
-        notice = f"Paused. We'll be back in touch after {until:%d %B %Y}."
+        changes = service.update_preferences(
+            session,
+            lead=lead,
+            now=now,
+            numbness_type=choice,
+            pause_weeks=int(action[-1]) if action.startswith("pause") else None,
+            resume=action == "resume",
+        )
+        notice = _saved_notice(changes)
     elif action == "unsubscribe":
         service.unsubscribe(session, lead=lead, now=now)
         session.commit()
-        return message_page(
-            request,
-            title="You're unsubscribed",
-            message="You will not get any more marketing emails from us.",
+        return inbox.unsubscribed_page(
+            request, resubscribe_action=f"{request.url.path}/resubscribe"
         )
     elif action == "delete":
         if form.get("confirm_delete") != "yes":
@@ -337,3 +409,6 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
         return _preferences(request, lead, "Please use one of the buttons.", 422)
     session.commit()
     return _preferences(request, lead, notice)
+
+
+router.include_router(inbox.router)

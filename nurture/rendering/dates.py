@@ -55,4 +55,7 @@ def format_visit_time(
     # relative formats; its plain join ("{1}, {0}") reads as a list. Quotes only mark literal
     # text in these patterns, and Babel's own joining drops them the same way.
     pattern = loc.datetime_formats_relative.get("full") or loc.datetime_formats["full"]
-    return str(pattern).replace("'", "").format(time_part, date_part)
+    joined = str(pattern).replace("'", "").format(time_part, date_part)
+    # CLDR puts a narrow no-break space before "AM"; older fonts and text clients show it as a
+    # box, and in a subject it forces encoded words, so it is written as a plain space.
+    return joined.replace("\u202f", " ")

@@ -155,9 +155,9 @@ def test_bad_bookings_get_422_and_change_nothing(api, session, change, field) ->
 def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -> None:
     booked = api("POST", "/api/appointments", json=_booking()).json()
     appointment_id = booked["id"]
-    assert _tick(NOW) == ["Booked: your visit on Friday, 27 March 2026, 10:00"]
+    assert _tick(NOW) == ["Booked: your visit on Friday, March 27, 2026 at 10:00 AM GMT+1"]
     first = _ics(sendgrid.state.accepted[-1])
-    assert first.method == "REQUEST"
+    assert first.method == "PUBLISH"
     uid = first.uid
     assert first.sequence == 0
     assert first.start == VISIT
@@ -180,7 +180,7 @@ def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -
         json={"starts_at": later.isoformat()},
     )
     assert _tick(NOW + timedelta(hours=2)) == [
-        "Your visit has moved to Thursday, 2 April 2026, 09:15"
+        "Your visit has moved to Thursday, April 2, 2026 at 9:15 AM GMT+2"
     ]  # the first update was superseded before it went out
     update = _ics(sendgrid.state.accepted[-1])
     assert update.uid == uid
@@ -190,12 +190,12 @@ def test_book_reschedule_twice_cancel_through_sendgrid(api, session, sendgrid) -
     # The old visit's 48 h reminder (25 March 10:00) never goes.
     assert _tick(datetime(2026, 3, 25, 12, 0, tzinfo=UTC)) == []
     assert _tick(later - timedelta(hours=47)) == [
-        "Reminder: your visit on Thursday, 2 April 2026, 09:15"
+        "Reminder: your visit on Thursday, April 2, 2026 at 9:15 AM GMT+2"
     ]
     cancelled = api("DELETE", f"/api/appointments/{appointment_id}", later - timedelta(hours=20))
     assert cancelled.json()["status"] == "cancelled"
     assert _tick(later - timedelta(hours=20)) == [
-        "Your visit on Thursday, 2 April 2026 is cancelled"
+        "Your visit on Thursday, April 2, 2026 at 9:15 AM GMT+2 is cancelled"
     ]
     cancel_ics = _ics(sendgrid.state.accepted[-1])
     assert cancel_ics.method == "CANCEL"
@@ -233,7 +233,7 @@ def test_daylight_saving_between_booking_and_visit(api, session, sendgrid) -> No
     assert event.start.astimezone(BERLIN).hour == 10
     assert event.start == datetime(2026, 3, 31, 8, 0, tzinfo=UTC)
     text = sendgrid.state.accepted[-1]["content"][0]["value"]
-    assert "Tuesday, 31 March 2026 at 10:00" in text
+    assert "When: Tuesday, March 31, 2026 at 10:00 AM GMT+2\n" in text
     reminder = session.scalars(select(Message).where(Message.reminder == "2h@r0")).one()
     assert reminder.due_at == datetime(2026, 3, 31, 6, 0, tzinfo=UTC)
 
@@ -258,7 +258,7 @@ def test_reschedule_racing_a_claimed_reminder_stops_it(api, session, sendgrid) -
     assert outcome.status == MessageStatus.CANCELLED
     assert "changed" in (outcome.detail or "")
     assert [m["subject"] for m in sendgrid.state.accepted] == [
-        "Booked: your visit on Monday, 23 March 2026, 13:00"
+        "Booked: your visit on Monday, March 23, 2026 at 1:00 PM GMT+1"
     ]
 
 
@@ -305,7 +305,8 @@ def test_visit_page_shows_the_time_without_details(api, client, session) -> None
     appointment_id = api("POST", "/api/appointments", json=_booking()).json()["id"]
     page = client.get(visit_url(appointment_id).removeprefix("https://nurture.test"))
     assert page.status_code == 200
-    assert "Friday, 27 March 2026" in page.text
+    assert "Friday, March 27, 2026 at 10:00 AM GMT+1" in page.text
+    assert "Europe/Berlin" not in page.text
     assert client.get("/visit/forged").status_code == 400
 
 

@@ -242,6 +242,11 @@ def test_malformed_attendees_get_422(client, session, attendees, field) -> None:
     [
         ({"location": {"type": "inPerson", "address": "12 Spine Road"}}, "12 Spine Road"),
         (
+            {"location": {"type": "attendeeInPerson", "address": "", "optionValue": "5 Elm St"}},
+            "5 Elm St",
+        ),
+        ({"location": {"type": "inPerson"}}, ""),
+        (
             {"location": {"type": "link", "link": "https://meet.clinic.example/r/1"}},
             "https://meet.clinic.example/r/1",
         ),

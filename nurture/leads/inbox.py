@@ -1,0 +1,286 @@
+"""The pages after a signup: check your inbox, send the link again, fix a mistyped address,
+and coming back after unsubscribing (a new confirmation email: double opt-in again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from nurture import clock
+from nurture.config import get_settings
+from nurture.leads import service, throttle, ticket
+from nurture.leads.form_errors import plain_errors
+from nurture.leads.models import Lead, LeadStatus
+from nurture.leads.schemas import SubscribeRequest
+from nurture.pages import message_page, render_page
+from nurture.tasks import nudge
+from nurture.tokens import InvalidToken
+from nurture.web import SessionDep
+
+router = APIRouter(include_in_schema=False)
+
+CHECK_INBOX = "/subscribe/sent"
+# Fixed wording chosen by a short code in the URL, so the URL cannot put words on the page.
+NOTICES = {
+    "resent": "If that address still needs confirming, a new link is on its way. "
+    "It can take a few minutes to arrive.",
+    "corrected": "Thanks. We have sent the link to the corrected address instead, and the "
+    "signup with the mistyped one is cancelled.",
+    "again": "We have sent you a new link. Nothing restarts until you click it.",
+}
+
+
+def client_ip(request: Request) -> str | None:
+    """The address the request came from, as the consent record and rate limits see it."""
+    return request.client.host if request.client else None
+
+
+def signup_meta(request: Request, source: str) -> service.SignupMeta:
+    """Where a signup came from, for its consent record."""
+    return service.SignupMeta(
+        source=source, ip_address=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+
+
+def seal_signup(data: SubscribeRequest, *, consent_id: int | None, bot: bool = False) -> str:
+    """The ticket for the check-inbox page of this signup."""
+    return ticket.seal(
+        {
+            "e": data.email,
+            "n": data.first_name,
+            "t": str(data.numbness_type),
+            "z": data.timezone,
+            "c": consent_id,
+            "b": bot,
+        }
+    )
+
+
+def to_check_inbox(sealed: str, notice: str | None = None) -> RedirectResponse:
+    """Answer a form post by sending the browser to its check-inbox page (post/redirect/get)."""
+    url = f"{CHECK_INBOX}?t={sealed}" + (f"&n={notice}" if notice else "")
+    return RedirectResponse(url, status_code=303)
+
+
+def _expired(request: Request) -> HTMLResponse:
+    return render_page(
+        request,
+        "message.html",
+        400,
+        title="This page has expired",
+        message="For your privacy this page only works for an hour after you sign up. If the "
+        "email has not arrived, sign up again on our page; we will never send it twice in a "
+        "few minutes.",
+        link=("/", "Go to the signup page"),
+    )
+
+
+def _check_inbox(
+    request: Request,
+    sealed: str,
+    payload: dict[str, Any],
+    *,
+    notice: str | None = None,
+    status: int = 200,
+    correction: str = "",
+    error: str | None = None,
+) -> HTMLResponse:
+    response = render_page(
+        request,
+        "check_inbox.html",
+        status,
+        title="Check your inbox",
+        email=payload.get("e", ""),
+        ticket=sealed,
+        notice=notice,
+        correction=correction,
+        error=error,
+        hours=get_settings().confirm_link_max_age_hours,
+    )
+    response.headers["Cache-Control"] = "no-store"  # it shows the address
+    return response
+
+
+@router.get(CHECK_INBOX, response_class=HTMLResponse)
+def check_inbox(request: Request, t: str = "", n: str = "") -> HTMLResponse:
+    """Show where the confirmation link went, with ways to resend it or fix the address."""
+    try:
+        payload = ticket.unseal(t)
+    except ticket.InvalidTicket:
+        return _expired(request)
+    return _check_inbox(request, t, payload, notice=NOTICES.get(n))
+
+
+async def _ticket_form(request: Request) -> tuple[str, dict[str, Any] | None, Any]:
+    form = await request.form()
+    sealed = str(form.get("t", ""))[:2000]
+    try:
+        return sealed, ticket.unseal(sealed), form
+    except ticket.InvalidTicket:
+        return sealed, None, form
+
+
+def _wait(request: Request, sealed: str, payload: dict[str, Any], retry: int) -> HTMLResponse:
+    response = _check_inbox(
+        request,
+        sealed,
+        payload,
+        notice=f"You have asked for several emails just now. Please wait {retry} seconds and "
+        "try again.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(retry)
+    return response
+
+
+@router.post("/subscribe/resend", response_class=HTMLResponse)
+async def resend(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
+    """Send the confirmation link again; the answer is the same whether or not it was sent."""
+    sealed, payload, _ = await _ticket_form(request)
+    if payload is None:
+        return _expired(request)
+    email = str(payload.get("e", ""))
+    retry = throttle.allow_signup(ip=client_ip(request), email=email)
+    if retry is not None:
+        return _wait(request, sealed, payload, retry)
+    if not payload.get("b"):
+        service.resend_confirmation(session, email=email, now=clock.now())
+        session.commit()
+        background.add_task(nudge)
+    return to_check_inbox(sealed, "resent")
+
+
+@router.post("/subscribe/correct", response_class=HTMLResponse)
+async def correct(request: Request, session: SessionDep, background: BackgroundTasks) -> Response:
+    """Sign up again with a corrected address and cancel the unconfirmed mistyped one."""
+    sealed, payload, form = await _ticket_form(request)
+    if payload is None:
+        return _expired(request)
+    typed = str(form.get("email", ""))[:300]
+    try:
+        data = SubscribeRequest.model_validate(
+            {
+                "email": typed,
+                "first_name": payload.get("n"),
+                "numbness_type": payload.get("t"),
+                "timezone": payload.get("z"),
+                "consent": True,  # given on the signup form this ticket was made for
+            }
+        )
+    except ValidationError as exc:
+        # Only the address came from this form; the rest was checked when the ticket was made.
+        message = next(iter(plain_errors(exc.errors()).values()))
+        return _check_inbox(request, sealed, payload, status=422, correction=typed, error=message)
+    if data.email == payload.get("e"):
+        return to_check_inbox(sealed)
+    retry = throttle.allow_signup(ip=client_ip(request), email=data.email)
+    if retry is not None:
+        return _wait(request, sealed, payload, retry)
+    consent_id = None
+    if not payload.get("b"):
+        consent = service.subscribe(
+            session, request=data, meta=signup_meta(request, CHECK_INBOX), now=clock.now()
+        )
+        consent_id = consent.id if consent is not None else None
+        old = payload.get("c")
+        if isinstance(old, int):
+            service.withdraw_signup(session, consent_id=old)
+        session.commit()
+        background.add_task(nudge)
+    return to_check_inbox(
+        seal_signup(data, consent_id=consent_id, bot=bool(payload.get("b"))), "corrected"
+    )
+
+
+async def come_back(
+    request: Request, session: SessionDep, *, purpose: str, token: str, page: str
+) -> Response:
+    """Ask an unsubscribed lead to confirm again; `page` is where the form was (its path)."""
+    try:
+        lead = service.lead_from_token(session, purpose, token)
+    except InvalidToken as exc:
+        return message_page(
+            request, title="This link does not work", message=str(exc), status_code=400
+        )
+    form = await request.form()
+    if form.get("consent") != "true":
+        return unsubscribed_page(
+            request,
+            resubscribe_action=f"{page}/resubscribe",
+            status=422,
+            error="Please tick the box to agree to receive our emails",
+        )
+    if lead.status == LeadStatus.ACTIVE:
+        return message_page(
+            request,
+            title="You're already subscribed",
+            message="Your address is confirmed and your emails are on. Nothing needed changing.",
+        )
+    retry = throttle.allow_signup(ip=client_ip(request), email=lead.email)
+    if retry is not None:
+        return message_page(
+            request,
+            title="Please wait a moment",
+            message=f"Too many requests just now. Please try again in {retry} seconds.",
+            status_code=429,
+        )
+    now = clock.now()
+    meta = signup_meta(request, f"{purpose} page: resubscribe")  # no token in the record
+    if not service.resubscribe(session, lead=lead, meta=meta, now=now):
+        service.resend_confirmation(session, email=lead.email, now=now)
+    session.commit()
+    nudge()
+    return to_check_inbox(_lead_ticket(lead), "again")
+
+
+def _lead_ticket(lead: Lead) -> str:
+    return ticket.seal(
+        {
+            "e": lead.email,
+            "n": lead.first_name,
+            "t": lead.numbness_type,
+            "z": lead.timezone,
+            "c": None,  # nothing here to cancel: the lead came back from its own email
+            "b": False,
+        }
+    )
+
+
+def unsubscribed_page(
+    request: Request, *, resubscribe_action: str, status: int = 200, error: str | None = None
+) -> HTMLResponse:
+    """Confirm the unsubscribe and offer the way back (a new confirmation email)."""
+    return render_page(
+        request,
+        "unsubscribe.html",
+        status,
+        title="You're unsubscribed",
+        message="You will not get any more marketing emails from us.",
+        show_button=False,
+        resubscribe_action=resubscribe_action,
+        consent_text=service.CONSENT_TEXT,
+        error=error,
+    )
+
+
+@router.post("/unsubscribe/{token}/resubscribe", response_class=HTMLResponse)
+async def resubscribe_after_unsubscribe(
+    token: str, request: Request, session: SessionDep
+) -> Response:
+    """Come back from the unsubscribed page."""
+    return await come_back(
+        request, session, purpose="unsubscribe", token=token, page=f"/unsubscribe/{token}"
+    )
+
+
+@router.post("/preferences/{token}/resubscribe", response_class=HTMLResponse)
+async def resubscribe_from_preferences(
+    token: str, request: Request, session: SessionDep
+) -> Response:
+    """Come back from the preferences page of an unsubscribed lead."""
+    return await come_back(
+        request, session, purpose="preferences", token=token, page=f"/preferences/{token}"
+    )
