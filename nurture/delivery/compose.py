@@ -277,9 +277,8 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             from_email=s.marketing_from_email,
             from_name=s.marketing_from_name,
             headers={
-                # Only the signed one-click link (RFC 8058): a mailto would go to a sender
-                # address no one reads and would name the lead in the clear.
-                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{s.marketing_from_email}"
+                f"?subject=unsubscribe-{message.lead_id}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
             },

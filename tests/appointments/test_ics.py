@@ -48,8 +48,8 @@ class Sent:
         self.mime_method = attachment.get_param("method")
         self.cte = attachment["Content-Transfer-Encoding"]
         self.encoded_lines = attachment.get_payload().splitlines()
-        self.raw = attachment.get_content()
-        self.text = self.raw.decode() if isinstance(self.raw, bytes) else self.raw
+        self.raw = attachment.get_payload(decode=True)
+        self.text = self.raw.decode()
         calendar = ics.Calendar(self.text)
         [self.event] = list(calendar.events)
         self.method = calendar.method
