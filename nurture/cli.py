@@ -280,6 +280,41 @@ def leads_purge() -> None:
     click.echo(f"{count} unconfirmed leads deleted")
 
 
+@main.group()
+def visits() -> None:
+    """Visits from the clinic's practice software."""
+
+
+@visits.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def visits_import(path: Path) -> None:
+    """Import visits from CSV (external_id, email, first_name, starts_at, timezone,
+    duration_minutes, location, status); idempotent by external_id, all rows or none."""
+    from nurture import clock
+    from nurture.appointments.imports import VisitImportError, import_csv
+    from nurture.db import session_scope
+
+    _settings()
+
+    def progress(stage: str, done: int) -> None:
+        click.echo(f"{stage} {done:,} rows", err=True)
+
+    try:
+        with session_scope() as session:
+            report = import_csv(session, path=path, now=clock.now(), progress=progress)
+    except VisitImportError as exc:
+        shown = exc.problems[:50]
+        more = f"\n... and {len(exc.problems) - 50} more" if len(exc.problems) > 50 else ""
+        raise click.ClickException("nothing imported:\n" + "\n".join(shown) + more) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+    click.echo(
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.cancelled} cancelled; {report.reminders_planned} reminders and "
+        f"{report.notices_planned} notices planned"
+    )
+
+
 @main.group("staff")
 def staff_group() -> None:
     """Studio accounts for clinic staff."""
@@ -330,7 +365,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
             address = staff.email
     except StaffError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{address} ({role}) can sign in at {settings.base_url}/studio")
+    click.echo(f"{address} ({role}) can sign in at {settings.resolved_base_url}/studio")
 
 
 @main.group("tokens")
@@ -462,13 +497,20 @@ def doctor() -> None:
 def preview(out: Path, screenshots: bool) -> None:
     """Render every shipped email for sample leads into a gallery folder."""
     from nurture.rendering.preview import all_samples, problems, write_gallery
+    from nurture.rendering.screenshots import require_browser
 
     settings = _settings()
+    if screenshots:
+        try:
+            require_browser()  # before any work, so nothing is left half done
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc)) from exc
     samples = list(all_samples())
     pages = write_gallery(out, samples)
     click.echo(f"Wrote {len(samples)} emails to {out}/ (open index.html)")
+    https = settings.resolved_base_url.startswith("https")
     for sample in samples:
-        for problem in problems(sample, require_https=settings.base_url.startswith("https")):
+        for problem in problems(sample, require_https=https):
             click.echo(f"  warning: {sample.name}: {problem}", err=True)
     if screenshots:
         from nurture.rendering.screenshots import screenshot_pages
@@ -486,7 +528,7 @@ def preview(out: Path, screenshots: bool) -> None:
                     if s.too_wide
                 ]
         except FileNotFoundError as exc:
-            raise click.ClickException(f"{exc}; or run with --no-screenshots") from exc
+            raise click.ClickException(str(exc)) from exc
         if too_wide:
             # Part of the email is cut off or needs sideways scrolling on that screen.
             raise click.ClickException(
@@ -631,12 +673,18 @@ def _prepare(settings: Settings) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def up(host: str, port: int) -> None:
     """Migrate, load default sequences, and run web, worker and beat together."""
-    if "NURTURE_BASE_URL" not in os.environ:
-        os.environ["NURTURE_BASE_URL"] = f"http://{host}:{port}"
+    served = None if os.environ.get("NURTURE_BASE_URL") else f"http://{host}:{port}"
+    if served is not None:
+        os.environ["NURTURE_BASE_URL"] = served
         reset_settings()
     settings = _settings()
     _check_port_free(host, port)
     _prepare(settings)
+    if served is not None:
+        from nurture.served_url import record
+
+        # Commands run beside this one (tick, staff create) print links to this port too.
+        record(settings.data_dir, served)
     click.echo("[3/3] Starting web, worker and beat")
     me = [sys.executable, "-m", "nurture"]
     children = {

@@ -13,10 +13,12 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nurture.keyfile import load_or_create
+from nurture.served_url import recorded
 
 # The value earlier releases shipped as a default: public, so refused everywhere.
 PLACEHOLDER_SECRET = "change-me-in-production"
 PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def _default_templates_dir() -> Path:
@@ -64,6 +66,13 @@ class Settings(BaseSettings):
     calcom_webhook_secret: SecretStr | None = None
     rebook_audience: str | None = "rebook"
     no_show_audience: str | None = "no-show"
+    # Journeys (sequences with a `trigger:`): when the tick's scans start `lapsed` and
+    # `cancelled_not_rebooked`, the weekly cap on marketing mail per person (0: none), and
+    # whether patients who never opted in get them by soft opt-in.
+    recall_after_days: int = Field(default=90, ge=1, le=3650)
+    rebook_after_days: int = Field(default=2, ge=0, le=365)
+    max_marketing_per_week: int = Field(default=3, ge=0, le=100)
+    soft_opt_in_patients: bool = False
     refuse_disposable_addresses: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 1025
@@ -72,7 +81,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     outbox_dir: Path | None = None
     templates_dir: Path = Field(default_factory=_default_templates_dir)
-    base_url: str = "http://127.0.0.1:8000"
+    # Unset: the address `nurture up` serves from this data directory (resolved_base_url).
+    base_url: str | None = None
     # Unset: a random key generated once and kept in the data directory (resolved_secret_key).
     secret_key: SecretStr | None = None
     tick_seconds: float = 30.0
@@ -110,6 +120,7 @@ class Settings(BaseSettings):
     clinician_credentials: str = Field(default="", max_length=100)
 
     _generated_key: str | None = PrivateAttr(default=None)
+    _recorded_url: str | None = PrivateAttr(default=None)
 
     @field_validator("clinic_timezone")
     @classmethod
@@ -138,6 +149,7 @@ class Settings(BaseSettings):
         "sendgrid_webhook_public_key",
         "calcom_webhook_secret",
         "secret_key",
+        "base_url",
         "rebook_audience",
         "no_show_audience",
         mode="before",
@@ -188,8 +200,8 @@ class Settings(BaseSettings):
 
     @field_validator("base_url", "sendgrid_api_host")
     @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -221,6 +233,15 @@ class Settings(BaseSettings):
         if self._generated_key is None:
             self._generated_key = load_or_create(self.data_dir)
         return self._generated_key
+
+    @property
+    def resolved_base_url(self) -> str:
+        """Return this service's public address: NURTURE_BASE_URL, else what `up` serves."""
+        if self.base_url:
+            return self.base_url
+        if self._recorded_url is None:
+            self._recorded_url = recorded(self.data_dir) or DEFAULT_BASE_URL
+        return self._recorded_url
 
     @property
     def resolved_broker_url(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -64,6 +64,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_savepoint_inside_transaction(conn: Connection, _name: str | None) -> None:
+    # pysqlite opens a transaction only before an INSERT, UPDATE or DELETE. A SAVEPOINT
+    # issued outside one starts a transaction of its own that RELEASE commits, so the first
+    # find-or-create of a session would be written even if the session then rolled back.
+    # BEGIN just before the savepoint keeps it nested, as pysqlite itself would before a write.
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`, tuned for SQLite's single writer where needed."""
     if url.startswith("sqlite"):
@@ -72,6 +82,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint_inside_transaction)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

@@ -54,9 +54,9 @@ def run_checks(settings: Settings) -> list[Check]:
         "set NURTURE_CLINIC_NAME (the example clinic's name is still in use)",
     )
     expect(
-        settings.base_url.startswith("https://"),
-        f"links use {settings.base_url}",
-        f"NURTURE_BASE_URL must be https:// (now {settings.base_url})",
+        settings.resolved_base_url.startswith("https://"),
+        f"links use {settings.resolved_base_url}",
+        f"NURTURE_BASE_URL must be https:// (now {settings.resolved_base_url})",
     )
     expect(
         not _is_default(settings, "booking_url") and settings.booking_url.startswith("https://"),

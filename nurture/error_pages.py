@@ -81,7 +81,7 @@ def install(app: FastAPI) -> None:
     """Answer HTTP errors, invalid requests and crashes as pages for browsers."""
     from nurture.security_headers import security_headers
 
-    https = get_settings().base_url.startswith("https://")
+    https = get_settings().resolved_base_url.startswith("https://")
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

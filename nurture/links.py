@@ -11,7 +11,7 @@ from nurture.tokens import make_token
 
 def absolute(path: str) -> str:
     """Join `path` onto the public base URL."""
-    return f"{get_settings().base_url}{path}"
+    return f"{get_settings().resolved_base_url}{path}"
 
 
 def confirm_url(lead: Lead) -> str:

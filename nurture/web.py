@@ -190,6 +190,6 @@ def create_app() -> FastAPI:
             "/webhooks/": max(settings.max_request_bytes, settings.webhook_max_request_bytes),
         },
     )
-    security_headers.install(app, base_url=settings.base_url)  # last added, so outermost
+    security_headers.install(app, base_url=settings.resolved_base_url)  # last added, so outermost
     error_pages.install(app)  # after security_headers: its crash page supersedes the plain one
     return app

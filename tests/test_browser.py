@@ -50,7 +50,7 @@ def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
         page.get_by_role("radio", name="It comes and goes").check()
         page.get_by_role("button", name="Send me the guides").click()
         assert page.get_by_role("alert").is_visible()
-        assert "consent must be true" in page.content()
+        assert "Please tick the box to agree" in page.content()
         assert page.get_by_label("Your time zone").input_value()  # filled in by the browser
         page.get_by_label("Yes, email me helpful information", exact=False).check()
         page.get_by_role("button", name="Send me the guides").click()

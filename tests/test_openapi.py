@@ -29,12 +29,14 @@ from nurture.web import create_app
 # Every operation that needs an API token, and the statuses each one must document.
 API_TOKEN_OPERATIONS = {
     ("post", "/api/appointments"),
+    ("get", "/api/appointments/{appointment_id}"),
     ("patch", "/api/appointments/{appointment_id}"),
     ("delete", "/api/appointments/{appointment_id}"),
 }
 MUST_DOCUMENT = {
     ("post", "/api/subscribe"): {"202", "400", "413", "415", "422", "429"},
     ("post", "/api/appointments"): {"200", "201", "400", "401", "413", "422"},
+    ("get", "/api/appointments/{appointment_id}"): {"200", "401", "404", "422"},
     ("patch", "/api/appointments/{appointment_id}"): {"200", "400", "401", "404", "413", "422"},
     ("delete", "/api/appointments/{appointment_id}"): {"200", "401", "404", "422"},
     ("post", "/webhooks/sendgrid"): {"200", "400", "401", "413", "415", "503"},

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
@@ -24,6 +24,7 @@ from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType
 from nurture.leads.service import find_or_create
+from nurture.sequences.models import Trigger
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -201,9 +202,9 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
     )
     session.add(appointment)
     session.flush()
-    enrollments.exit_active(session, lead_id=lead.id, reason="booked", at=now)
     _plan(session, appointment, "confirmation", "confirmation", now)
     _plan_reminders(session, appointment, now)
+    _booked(session, lead, now)
     return BookResult(appointment, created=True, changed=True)
 
 
@@ -250,6 +251,10 @@ def _move(
     _cancel_unsent(session, appointment, "the visit moved")
     _plan(session, appointment, "confirmation" if reopened else "update", "notice", now)
     _plan_reminders(session, appointment, now)
+    if reopened:
+        lead = session.get(Lead, appointment.lead_id)
+        if lead is not None:
+            _booked(session, lead, now)
     session.flush()
     return appointment
 
@@ -318,8 +323,19 @@ def _outcome(
     _cancel_unsent(session, appointment, f"the visit is marked {status}")
     if status == AppointmentStatus.NO_SHOW:
         _follow_up(session, appointment, get_settings().no_show_audience, now)
+    lead = session.get(Lead, appointment.lead_id)
+    if lead is not None and status in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW):
+        if status == AppointmentStatus.ATTENDED:
+            enrollments.reach_goal(session, lead_id=lead.id, goal=Trigger.ATTENDED, at=now)
+        enrollments.start_journeys(session, lead=lead, trigger=status, now=now)
     session.flush()
     return appointment
+
+
+def _booked(session: Session, lead: Lead, now: datetime) -> None:
+    """A booking: end what it is the goal of, then start what it triggers."""
+    enrollments.reach_goal(session, lead_id=lead.id, goal=Trigger.BOOKED, at=now)
+    enrollments.start_journeys(session, lead=lead, trigger=Trigger.BOOKED, now=now)
 
 
 def _follow_up(
@@ -338,5 +354,53 @@ def reminders_of(session: Session, appointment: Appointment) -> list[Message]:
             select(Message)
             .where(Message.appointment_id == appointment.id)
             .order_by(Message.due_at, Message.id)
+        )
+    )
+
+
+def record_history(
+    session: Session,
+    *,
+    appointment: Appointment,
+    starts_at: datetime,
+    timezone: str,
+    duration_minutes: int,
+    location: str,
+    status: str,
+    now: datetime,
+) -> bool:
+    """Record what the clinic's records say about a visit, telling the patient nothing.
+
+    For what the patient already knows (a visit that has started, an outcome, a cancellation
+    made with the clinic): unsent emails of the visit are cancelled and none is planned.
+    Return whether anything changed.
+    """
+    wanted = {
+        "starts_at": starts_at,
+        "timezone": timezone,
+        "duration_minutes": duration_minutes,
+        "location": location,
+        "status": status,
+    }
+    changed = {k: v for k, v in wanted.items() if getattr(appointment, k) != v}
+    if not changed:
+        return False
+    for key, value in changed.items():
+        setattr(appointment, key, value)
+    if "starts_at" in changed:
+        appointment.confirmed_at = None
+        appointment.change_requested_at = None
+    appointment.revision += 1
+    appointment.updated_at = now
+    _cancel_unsent(session, appointment, "the clinic's records changed the visit")
+    session.flush()
+    return True
+
+
+def last_attended_at(session: Session, *, lead_id: int) -> datetime | None:
+    """Return when the lead's latest attended visit started (recalls, reviews), or None."""
+    return session.scalar(
+        select(func.max(Appointment.starts_at)).where(
+            Appointment.lead_id == lead_id, Appointment.status == AppointmentStatus.ATTENDED
         )
     )

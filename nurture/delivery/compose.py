@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from nurture import clock, links
@@ -24,7 +25,11 @@ from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Strea
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.sequences.models import SequenceVersion, Step
+from nurture.sequences.models import Goal, SequenceVersion, Step
+from nurture.sequences.schedule import next_opening
+from nurture.sequences.service import window_of
+
+WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,7 @@ class Hold:
     status: MessageStatus
     reason: str
     until: datetime | None = None
+    goal: str | None = None  # the enrollment reached this goal: it ends with the row
 
 
 @dataclass(slots=True)
@@ -47,10 +53,19 @@ class Facts:
     appointments: dict[int, Appointment] = field(default_factory=dict)
     clicked_steps: set[tuple[int, int]] = field(default_factory=set)  # (enrollment, position)
     superseded: set[int] = field(default_factory=set)  # reminders a later due one replaces
+    # Per lead of a drip email: each visit as (created_at, updated_at, status), for goals
+    # and waits; and when marketing mail went out in the last 7 days, for the weekly cap.
+    visits: dict[int, list[tuple[datetime, datetime, str]]] = field(default_factory=dict)
+    marketing_sent: dict[int, list[datetime]] = field(default_factory=dict)
 
 
-def gather(session: Session, messages: Sequence[Message], now: datetime) -> Facts:
-    """Load the facts for `messages` (their leads must already be loaded)."""
+def gather(
+    session: Session, messages: Sequence[Message], now: datetime, *, sending: bool = False
+) -> Facts:
+    """Load the facts for `messages` (their leads must already be loaded).
+
+    `sending` adds what only the send-time checks need (goals, waits, the weekly cap).
+    """
     facts = Facts()
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
@@ -104,7 +119,70 @@ def gather(session: Session, messages: Sequence[Message], now: datetime) -> Fact
             .where(Message.enrollment_id.in_(enrollment_ids), DeliveryEvent.event == "click")
         )
         facts.clicked_steps = {(int(e or 0), int(p)) for e, p in clicked}
+    if sending:
+        drip_leads = {m.lead_id for m in messages if m.enrollment_id is not None} - {None}
+        _gather_journeys(session, facts, {int(i) for i in drip_leads}, now)
     return facts
+
+
+def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: datetime) -> None:
+    """Load each drip lead's visits and recent marketing sends: two queries for the batch."""
+    if not lead_ids:
+        return
+    visits = session.execute(
+        select(
+            Appointment.lead_id, Appointment.created_at, Appointment.updated_at, Appointment.status
+        ).where(Appointment.lead_id.in_(lead_ids))
+    )
+    for lead_id, created, updated, status in visits:
+        facts.visits.setdefault(lead_id, []).append((created, updated, status))
+    if get_settings().max_marketing_per_week <= 0:
+        return
+    week = now - WEEK
+    went = func.coalesce(Message.sent_at, Message.unknown_since, Message.attempt_started_at)
+    # Counted as gone: sent, unknown (it may have arrived) or with its send under way.
+    sent = session.execute(
+        select(Message.lead_id, went).where(
+            Message.lead_id.in_(lead_ids),
+            Message.stream == Stream.MARKETING,
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.SENDING]),
+            went > week,
+        )
+    )
+    for lead_id, at in sent:
+        facts.marketing_sent.setdefault(int(lead_id), []).append(at)
+
+
+def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: datetime) -> bool:
+    """Whether `event` (a booking or an attended visit) happened at or after `since`."""
+    if event == Goal.BOOKED:
+        return any(c >= since and s != AppointmentStatus.CANCELLED for c, _, s in visits)
+    return any(u >= since and s == AppointmentStatus.ATTENDED for _, u, s in visits)
+
+
+def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
+    """Hold a marketing email past the weekly cap until the oldest send leaves the 7 days.
+
+    A row let through counts against the cap for the rest of the batch.
+    """
+    limit = get_settings().max_marketing_per_week
+    if limit <= 0 or message.stream != Stream.MARKETING or message.lead_id is None:
+        return None
+    sent = sorted(facts.marketing_sent.setdefault(message.lead_id, []))
+    if len(sent) < limit:
+        sent.append(now)
+        facts.marketing_sent[message.lead_id] = sent
+        return None
+    until = sent[len(sent) - limit] + WEEK
+    enrollment = facts.enrollments.get(message.enrollment_id or 0)
+    if enrollment is not None and message.lead is not None:
+        tz = ZoneInfo(message.lead.timezone or get_settings().clinic_timezone)
+        until = next_opening(until, tz=tz, window=window_of(enrollment.version))
+    return Hold(
+        MessageStatus.PENDING,
+        f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
+        until=until,
+    )
 
 
 def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
@@ -129,11 +207,20 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         enrollment = facts.enrollments.get(message.enrollment_id)
         if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
             return Hold(MessageStatus.CANCELLED, "enrollment has ended")
+        # A goal reached since the enrollment began ends it, even for a row already claimed.
+        visits = facts.visits.get(lead.id, [])
+        for goal in enrollment.version.goals:
+            if _happened(goal, visits, enrollment.enrolled_at):
+                return Hold(MessageStatus.CANCELLED, f"goal reached: {goal}", goal=goal)
     if lead.paused_until is not None and lead.paused_until > now:
         return Hold(MessageStatus.PENDING, "lead paused emails", until=lead.paused_until)
     step = facts.steps.get(message.step_id) if message.step_id else None
     if step is not None and step.condition == "not_booked" and lead.id in facts.booked_leads:
         return Hold(MessageStatus.SKIPPED, "condition not_booked: the lead has booked")
+    if step is not None and step.wait_until is not None:
+        # The wait began when the row was planned (the previous step done, or the start).
+        if _happened(step.wait_until, facts.visits.get(lead.id, []), message.created_at):
+            return Hold(MessageStatus.SKIPPED, f"wait until {step.wait_until}: it happened")
     if step is not None and step.condition == "clicked_previous":
         previous = (message.enrollment_id or 0, step.position - 1)
         if previous not in facts.clicked_steps:
@@ -207,7 +294,7 @@ def clinic_context() -> dict[str, Any]:
             # Credentials alone sign nothing: the line needs a name.
             "clinician": clinician if s.clinician_name.strip() else "",
         },
-        "base_url": s.base_url,
+        "base_url": s.resolved_base_url,
     }
 
 
@@ -277,8 +364,9 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             from_email=s.marketing_from_email,
             from_name=s.marketing_from_name,
             headers={
-                "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{s.marketing_from_email}"
-                f"?subject=unsubscribe-{message.lead_id}>",
+                # Only the signed one-click link (RFC 8058): a mailto would go to a sender
+                # address no one reads and would name the lead in the clear.
+                "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
             },

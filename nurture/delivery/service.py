@@ -28,10 +28,11 @@ from nurture.delivery.backends import (
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, check, compose, gather
+from nurture.delivery.compose import Facts, capped, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
 from nurture.delivery.ratelimit import SendRateLimiter
+from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
 from nurture.rendering.limits import template_line
 
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
+# Absences (a lapse, a cancel not rebooked) are counted in days: a scan every few minutes is
+# plenty, and keeps their queries off most ticks.
+JOURNEY_SCAN_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +99,13 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
         settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
         claimed = [m for m in messages if m.status == MessageStatus.SENDING]
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
-        facts = gather(session, claimed, now)
+        facts = gather(session, claimed, now, sending=True)
         plans: list[dict[str, Any]] = []
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
             message.lease_expires_at = lease_until
-            hold = check(message, facts, now)
+            hold = check(message, facts, now) or capped(message, facts, now)
             if hold is None:
                 try:
                     # Checked here too, so an unsafe header fails its row before any send.
@@ -111,6 +115,10 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
                 continue
             message.last_error = hold.reason
             message.claimed_at = message.lease_expires_at = None
+            if hold.goal is not None:
+                enrollment = facts.enrollments.get(message.enrollment_id or 0)
+                if enrollment is not None:
+                    enrollments.end(enrollment, reason=hold.goal, at=now)
             if hold.until is not None:
                 message.status, message.due_at = MessageStatus.PENDING, hold.until
             else:
@@ -352,6 +360,7 @@ class TickResult:
     events: int = 0
     resent: int = 0
     stale: int = 0  # due rows settled as skipped before claiming (visit started, superseded)
+    journeys: int = 0  # enrollments the lapse and cancel scans started
 
 
 def beat_heartbeat(
@@ -363,6 +372,22 @@ def beat_heartbeat(
     values = {"beat_at": at, "duration_seconds": duration}
     stmt = insert(Heartbeat).values(name=name, **values)
     session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+def _scan_journeys(now: datetime) -> int:
+    """Start lapse and cancel journeys, at most every JOURNEY_SCAN_SECONDS; never fail a tick."""
+    try:
+        with session_scope() as session:
+            last = session.get(Heartbeat, "journeys")
+            recent = now - timedelta(seconds=JOURNEY_SCAN_SECONDS)
+            if last is not None and recent < last.beat_at <= now:
+                return 0
+            started = journeys.scan(session, now=now)
+            beat_heartbeat(session, name="journeys", at=now)
+            return started
+    except Exception:
+        log.exception("could not scan for journeys to start; the next tick tries again")
+        return 0
 
 
 def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> TickResult:
@@ -381,6 +406,7 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         result.resent = events.resend_unanswered(
             session, now=now, after_seconds=settings.unknown_resend_after_seconds
         )
+    result.journeys = _scan_journeys(now)
     room = settings.max_in_flight
     for batch in range(max_batches):
         with session_scope() as session:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
+
+from nurture.appointments.models import Appointment, AppointmentStatus
 
 from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import Lead
+from nurture.leads import consent
+from nurture.leads.models import Lead, LeadStatus
 from nurture.sequences import service as sequences
-from nurture.sequences.models import SequenceVersion, Step, VersionState
+from nurture.sequences.models import Reentry, SequenceVersion, Step, Trigger, VersionState
 from nurture.sequences.schedule import add_delay, next_opening
 
 
@@ -37,31 +40,41 @@ def enroll(
     now: datetime,
     audience: str | None = None,
     skip_keys: frozenset[str] = frozenset(),
+    version: SequenceVersion | None = None,
+    start_at: datetime | None = None,
 ) -> Enrollment | None:
     """Start `lead` on the live version of an audience's sequence (its type's by default).
 
     Steps whose key is in `skip_keys` (content the lead already read) are passed over, here
-    and at every later step: the keys are kept on the enrollment.
+    and at every later step: the keys are kept on the enrollment. A trigger passes the
+    `version` it starts and may count the first step from the event (`start_at`) rather than
+    from `now`. The version's re-entry rule may refuse a lead who has been through it.
     """
-    sequence = sequences.sequence_for_audience(session, audience or lead.numbness_type)
-    if sequence is None:
-        return None
+    if version is None:
+        sequence = sequences.sequence_for_audience(session, audience or lead.numbness_type)
+        if sequence is None:
+            return None
+        version = sequences.live_version(session, sequence.id)
+        # A sequence with a trigger of its own starts on that event, never by its audience.
+        if version is None or version.trigger != Trigger.SIGNUP:
+            return None
     active = session.scalar(
         select(Enrollment).where(
             Enrollment.lead_id == lead.id,
-            Enrollment.sequence_id == sequence.id,
+            Enrollment.sequence_id == version.sequence_id,
             Enrollment.status == EnrollmentStatus.ACTIVE,
         )
     )
     if active is not None:
         return active
-    version = sequences.live_version(session, sequence.id)
-    steps = [s for s in version.steps if s.key not in skip_keys] if version else []
-    if version is None or not steps:
+    if not _may_enter(session, lead_id=lead.id, version=version, now=now):
+        return None
+    steps = [s for s in version.steps if s.key not in skip_keys]
+    if not steps:
         return None
     enrollment = Enrollment(
         lead_id=lead.id,
-        sequence_id=sequence.id,
+        sequence_id=version.sequence_id,
         version_id=version.id,
         enrolled_at=now,
         last_position=steps[0].position - 1,
@@ -69,8 +82,98 @@ def enroll(
     )
     session.add(enrollment)
     session.flush()
-    _plan_step(session, enrollment=enrollment, lead=lead, step=steps[0], after=now)
+    _plan_step(session, enrollment=enrollment, lead=lead, step=steps[0], after=start_at or now)
     return enrollment
+
+
+def _may_enter(session: Session, *, lead_id: int, version: SequenceVersion, now: datetime) -> bool:
+    if version.reentry == Reentry.ALWAYS:
+        return True
+    last = session.scalar(
+        select(func.max(Enrollment.enrolled_at)).where(
+            Enrollment.lead_id == lead_id, Enrollment.sequence_id == version.sequence_id
+        )
+    )
+    if last is None:
+        return True
+    if version.reentry == Reentry.AFTER and version.reentry_after_days is not None:
+        return last <= now - timedelta(days=version.reentry_after_days)
+    return False
+
+
+def start_journeys(
+    session: Session, *, lead: Lead, trigger: str, now: datetime, start_at: datetime | None = None
+) -> list[Enrollment]:
+    """Start every live sequence that `trigger` starts, for a lead who may get marketing mail.
+
+    These are marketing: a lead who opted in gets them; a patient who never said either way
+    gets them only with NURTURE_SOFT_OPT_IN_PATIENTS, recorded as such in the consent trail.
+    """
+    versions = sequences.live_for_trigger(session, trigger)
+    if not versions:
+        return []
+    soft = (
+        lead.status == LeadStatus.NO_CONSENT
+        and get_settings().soft_opt_in_patients
+        and is_patient(session, lead_id=lead.id, now=now)
+    )
+    if lead.status != LeadStatus.ACTIVE and not soft:
+        return []
+    started = [
+        e
+        for v in versions
+        if (e := enroll(session, lead=lead, now=now, version=v, start_at=start_at)) is not None
+    ]
+    if soft and any(e.enrolled_at == now for e in started):
+        consent.record_soft_opt_in(session, lead=lead, reason=trigger, now=now)
+    return started
+
+
+def visited(now: datetime) -> ColumnElement[bool]:
+    """Return the condition for an appointment that took place (marked attended, or past)."""
+    return (Appointment.status == AppointmentStatus.ATTENDED) | (
+        (Appointment.status == AppointmentStatus.BOOKED) & (Appointment.starts_at <= now)
+    )
+
+
+def is_patient(session: Session, *, lead_id: int, now: datetime) -> bool:
+    """Tell whether the lead has been to the clinic (the only people soft opt-in covers)."""
+    return (
+        session.scalar(
+            select(Appointment.id).where(Appointment.lead_id == lead_id, visited(now)).limit(1)
+        )
+        is not None
+    )
+
+
+def end(enrollment: Enrollment, *, reason: str, at: datetime) -> None:
+    """End an active enrollment early (a goal reached); its unsent email is the caller's."""
+    if enrollment.status == EnrollmentStatus.ACTIVE:
+        enrollment.status = EnrollmentStatus.EXITED
+        enrollment.exit_reason = reason
+        enrollment.ended_at = at
+
+
+def reach_goal(session: Session, *, lead_id: int, goal: str, at: datetime) -> int:
+    """End the lead's active enrollments that `goal` ends, and cancel their unsent emails."""
+    active = session.scalars(
+        select(Enrollment).where(
+            Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE
+        )
+    ).all()
+    ended = [e.id for e in active if goal in e.version.goals]
+    for enrollment in active:
+        if enrollment.id in ended:
+            end(enrollment, reason=goal, at=at)
+    if ended:
+        session.execute(
+            update(Message)
+            .where(Message.enrollment_id.in_(ended), Message.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.CANCELLED, last_error=f"enrollment ended: {goal}")
+            .execution_options(synchronize_session="fetch")
+        )
+    session.flush()
+    return len(ended)
 
 
 def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
@@ -91,6 +194,11 @@ def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
 
 def due_for(step: Step, *, version: SequenceVersion, tz: ZoneInfo, after: datetime) -> datetime:
     """When `step` falls due for a lead in `tz`, counted from `after`, inside the window."""
+    if step.wait_until is not None:
+        # A waiting step is planned at its time-out; the event coming first skips it at send
+        # time (nurture.delivery.compose), so nothing needs re-planning when it happens.
+        due = add_delay(after, days=step.wait_at_most_days or 0, minutes=0, tz=tz)
+        return next_opening(due, tz=tz, window=sequences.window_of(version))
     due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
     # The first email right after confirming goes at once: the lead has just acted on it.
     if step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0:

@@ -1,14 +1,43 @@
-"""The consent trail as rows for export."""
+"""The consent trail: soft opt-in for patients, and the rows for export."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture import csvsafe
-from nurture.leads.models import ConsentRecord, Lead
+from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+
+SOFT_OPT_IN_VERSION = "soft-opt-in-1"
+SOFT_OPT_IN_TEXT = (
+    "Existing patient: emails about the care they receive from the clinic, sent without a "
+    "separate opt-in (soft opt-in, NURTURE_SOFT_OPT_IN_PATIENTS). Every email can unsubscribe."
+)
+
+
+def record_soft_opt_in(session: Session, *, lead: Lead, reason: str, now: datetime) -> None:
+    """Make a patient who never opted in a marketing recipient by soft opt-in, on the record.
+
+    Only a lead that never said anything about marketing qualifies: an unsubscribed or
+    unconfirmed lead is left as it is.
+    """
+    if lead.status != LeadStatus.NO_CONSENT:
+        return
+    session.add(
+        ConsentRecord(
+            lead_id=lead.id,
+            purpose="marketing_email",
+            text_version=SOFT_OPT_IN_VERSION,
+            text=SOFT_OPT_IN_TEXT,
+            source=f"soft opt-in: existing patient ({reason})"[:500],
+            given_at=now,
+            confirmed_at=now,
+        )
+    )
+    lead.status = LeadStatus.ACTIVE
 
 
 def export_rows(session: Session) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from nurture import csvsafe
 from nurture.config import get_settings
+from nurture.csvread import records as _records
+from nurture.csvread import unreadable as _unreadable
 from nurture.db import chunked
 from nurture.delivery import outbox
 from nurture.delivery.models import Stream
@@ -63,23 +65,6 @@ class _Row:
     timezone: str | None
     consent_at: datetime | None
     consent_source: str
-
-
-def _unreadable(exc: csv.Error) -> str:
-    if "field limit" in str(exc):
-        return f"a field is longer than {csv.field_size_limit()} characters"
-    return f"the file cannot be read as CSV here: {exc}"
-
-
-def _records(
-    reader: csv.DictReader[str], problems: list[str]
-) -> Iterator[dict[str | Any, str | Any]]:
-    """Yield rows until one cannot be read; say why as a problem of its line."""
-    try:
-        yield from reader
-    except csv.Error as exc:
-        # line_num counts the lines read before the one the reader stopped on.
-        problems.append(f"line {reader.line_num + 1}: {_unreadable(exc)}")
 
 
 def check_header(text: str) -> None:

@@ -47,16 +47,24 @@ def signup_meta(request: Request, source: str) -> service.SignupMeta:
 
 def seal_signup(data: SubscribeRequest, *, consent_id: int | None, bot: bool = False) -> str:
     """The ticket for the check-inbox page of this signup."""
-    return ticket.seal(
-        {
-            "e": data.email,
-            "n": data.first_name,
-            "t": str(data.numbness_type),
-            "z": data.timezone,
-            "c": consent_id,
-            "b": bot,
-        }
+    return _seal(
+        data.email, data.first_name, str(data.numbness_type), data.timezone, consent_id, bot
     )
+
+
+def _seal(
+    email: str, name: str, kind: str, zone: str | None, consent_id: int | None, bot: bool
+) -> str:
+    # Fixed-width fields: the ticket's length must not tell a new address from a known one
+    # (no consent recorded) or a bot from a person.
+    return ticket.seal(
+        {"e": email, "n": name, "t": kind, "z": zone, "c": f"{consent_id or 0:020d}", "b": int(bot)}
+    )
+
+
+def _consent_in(payload: dict[str, Any]) -> int | None:
+    value = payload.get("c")
+    return int(value) or None if isinstance(value, str) and value.isdigit() else None
 
 
 def to_check_inbox(sealed: str, notice: str | None = None) -> RedirectResponse:
@@ -185,8 +193,8 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
             session, request=data, meta=signup_meta(request, CHECK_INBOX), now=clock.now()
         )
         consent_id = consent.id if consent is not None else None
-        old = payload.get("c")
-        if isinstance(old, int):
+        old = _consent_in(payload)
+        if old is not None:
             service.withdraw_signup(session, consent_id=old)
         session.commit()
         background.add_task(nudge)
@@ -237,16 +245,8 @@ async def come_back(
 
 
 def _lead_ticket(lead: Lead) -> str:
-    return ticket.seal(
-        {
-            "e": lead.email,
-            "n": lead.first_name,
-            "t": lead.numbness_type,
-            "z": lead.timezone,
-            "c": None,  # nothing here to cancel: the lead came back from its own email
-            "b": False,
-        }
-    )
+    # Nothing to cancel: the lead came back from its own email, not from a fresh signup.
+    return _seal(lead.email, lead.first_name, lead.numbness_type, lead.timezone, None, False)
 
 
 def unsubscribed_page(

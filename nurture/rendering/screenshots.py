@@ -19,12 +19,32 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# Neither is in the quick-start install (`pip install -e .`): say how to get both at once.
+INSTALL_HINT = (
+    "nurture preview needs Playwright and Chromium for its screenshots: "
+    "pip install 'nurture[preview]' and apt-get install chromium (or set NURTURE_CHROMIUM "
+    "to a Chromium); or run it with --no-screenshots"
+)
+
+
 def chromium() -> str:
     """Return the Chromium to use (NURTURE_CHROMIUM, else `chromium` on the PATH)."""
     path = os.environ.get("NURTURE_CHROMIUM") or shutil.which("chromium")
     if not path:
         raise FileNotFoundError("Chromium is not installed (apt-get install chromium)")
     return path
+
+
+def require_browser() -> str:
+    """Return the Chromium to use; raise FileNotFoundError naming what to install if missing."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        raise FileNotFoundError(f"Playwright is not installed. {INSTALL_HINT}") from exc
+    try:
+        return chromium()
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"Chromium is not installed. {INSTALL_HINT}") from exc
 
 
 # The document's width and the right edge of the furthest element: either beyond the viewport
@@ -56,11 +76,9 @@ def screenshot_pages(
     pages: list[Path], *, widths: dict[str, int]
 ) -> Iterator[tuple[int, Path, list[Shot]]]:
     """Save `<page>.<label>.png` for each width; yield progress and each page's measurements."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        raise FileNotFoundError("Playwright is not installed (pip install playwright)") from exc
-    executable = chromium()
+    executable = require_browser()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:

@@ -8,7 +8,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nurture.sequences.models import StepKind
+from nurture.sequences.models import Goal, Reentry, StepKind, Trigger
+
+TriggerName = Literal[
+    "signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"
+]
+GoalName = Literal["booked", "attended"]
 
 
 class WindowSpec(BaseModel):
@@ -29,6 +34,23 @@ class WindowSpec(BaseModel):
         return self
 
 
+class WaitSpec(BaseModel):
+    """Wait for an event, at most so many days: sent at the time-out, skipped if it comes first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: GoalName
+    at_most_days: int = Field(ge=1, le=365)
+
+
+class ReentrySpec(BaseModel):
+    """A person may start the sequence again once this many days have passed since they last did."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_days: int = Field(ge=1, le=3650)
+
+
 class StepSpec(BaseModel):
     """One step of a sequence file."""
 
@@ -41,6 +63,7 @@ class StepSpec(BaseModel):
     subject: str = Field(min_length=1, max_length=300)
     preheader: str = Field(default="", max_length=300)
     condition: Literal["not_booked", "clicked_previous"] | None = None
+    wait: WaitSpec | None = None
     html: str = Field(min_length=1)
     text: str | None = None
 
@@ -51,6 +74,15 @@ class StepSpec(BaseModel):
             raise ValueError("must be a single line")
         return value.strip()
 
+    @model_validator(mode="after")
+    def _one_timer(self) -> StepSpec:
+        if self.wait is not None and (self.delay_days or self.delay_minutes):
+            raise ValueError(
+                f"step {self.key!r}: a step with `wait` is timed by its at_most_days; "
+                "remove delay_days and delay_minutes"
+            )
+        return self
+
 
 class SequenceSpec(BaseModel):
     """A whole sequence file."""
@@ -60,8 +92,18 @@ class SequenceSpec(BaseModel):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)
     name: str = Field(min_length=1, max_length=200)
     audience: str = Field(min_length=1, max_length=40)
+    # Unset (None) means the behaviour before these keys existed: started at signup for its
+    # audience, ended by a booking, open again to anyone not in it right now.
+    trigger: TriggerName | None = None
+    goal: list[GoalName] | None = None
+    reentry: Literal["always", "never"] | ReentrySpec | None = None
     window: WindowSpec = Field(default_factory=WindowSpec)
     steps: list[StepSpec] = Field(min_length=1)
+
+    @field_validator("goal", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _unique_keys(self) -> SequenceSpec:
@@ -69,6 +111,29 @@ class SequenceSpec(BaseModel):
         if len(keys) != len(set(keys)):
             raise ValueError("step keys must be unique within a sequence")
         return self
+
+    @model_validator(mode="after")
+    def _journey(self) -> SequenceSpec:
+        # Spelled-out defaults are stored as unset, so a file says the same thing either way.
+        if self.trigger == Trigger.SIGNUP:
+            self.trigger = None
+        if self.goal is not None:
+            self.goal = sorted(set(self.goal))
+            if self.goal == [Goal.BOOKED]:
+                self.goal = None
+        if self.reentry == Reentry.ALWAYS:
+            self.reentry = None
+        trigger = self.trigger or Trigger.SIGNUP
+        if trigger in self.goals:
+            raise ValueError(
+                f"goal {trigger!r} is what starts this sequence; it would end it at once"
+            )
+        return self
+
+    @property
+    def goals(self) -> list[str]:
+        """Return the events that end this sequence (a booking, unless the file says)."""
+        return [Goal.BOOKED.value] if self.goal is None else list(self.goal)
 
 
 def parse_sequence(text: str) -> SequenceSpec:

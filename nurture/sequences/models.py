@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture import clock
@@ -17,6 +17,32 @@ class StepKind(StrEnum):
 
     EDUCATION = "education"
     BOOKING_REMINDER = "booking_reminder"
+
+
+class Trigger(StrEnum):
+    """The event that starts a sequence for a person."""
+
+    SIGNUP = "signup"  # confirmed signup, matched by audience (the numbness type)
+    BOOKED = "booked"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    CANCELLED_NOT_REBOOKED = "cancelled_not_rebooked"  # found by the tick's scan
+    LAPSED = "lapsed"  # found by the tick's scan
+
+
+class Goal(StrEnum):
+    """An event that ends a sequence at once: it has done its job."""
+
+    BOOKED = "booked"
+    ATTENDED = "attended"
+
+
+class Reentry(StrEnum):
+    """Whether a person who has been through a sequence may start it again."""
+
+    ALWAYS = "always"  # whenever not in it right now (the behaviour before triggers)
+    NEVER = "never"
+    AFTER = "after"  # once `reentry_after_days` have passed since the last start
 
 
 class VersionState(StrEnum):
@@ -57,6 +83,14 @@ class SequenceVersion(Base):
     window_end_hour: Mapped[int] = mapped_column(default=19)
     # ISO weekdays allowed, as digits: "12345" is Monday to Friday.
     window_weekdays: Mapped[str] = mapped_column(String(7), default="1234567")
+    trigger: Mapped[str] = mapped_column(String(40), default=Trigger.SIGNUP, server_default="signup")
+    goals: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: [Goal.BOOKED.value], server_default=text("'[\"booked\"]'")
+    )
+    reentry: Mapped[str] = mapped_column(
+        String(10), default=Reentry.ALWAYS, server_default="always"
+    )
+    reentry_after_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -84,5 +118,9 @@ class Step(Base):
     body_html: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
     condition: Mapped[str | None] = mapped_column(String(60))
+    # Wait for this event (a Goal) at most `wait_at_most_days`: the step is due at the time-out
+    # and skipped when the event comes first (see enrollments.service.wait_ended).
+    wait_until: Mapped[str | None] = mapped_column(String(20))
+    wait_at_most_days: Mapped[int | None]
 
     version: Mapped[SequenceVersion] = relationship(back_populates="steps")

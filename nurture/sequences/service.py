@@ -10,8 +10,13 @@ from sqlalchemy.orm import Session
 
 from nurture import clock
 from nurture.config import get_settings
-from nurture.sequences.files import SequenceSpec, read_sequence_file, sequence_files
-from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
+from nurture.sequences.files import (
+    ReentrySpec,
+    SequenceSpec,
+    read_sequence_file,
+    sequence_files,
+)
+from nurture.sequences.models import Reentry, Sequence, SequenceVersion, Step, VersionState
 from nurture.sequences.schedule import SendWindow
 
 
@@ -37,6 +42,28 @@ def live_version(session: Session, sequence_id: int) -> SequenceVersion | None:
     )
 
 
+def live_for_trigger(session: Session, trigger: str) -> list[SequenceVersion]:
+    """Return the live version of every sequence that `trigger` starts."""
+    newest = (
+        select(SequenceVersion.sequence_id, func.max(SequenceVersion.number).label("number"))
+        .where(SequenceVersion.state == VersionState.PUBLISHED)
+        .group_by(SequenceVersion.sequence_id)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(SequenceVersion)
+            .join(
+                newest,
+                (newest.c.sequence_id == SequenceVersion.sequence_id)
+                & (newest.c.number == SequenceVersion.number),
+            )
+            .where(SequenceVersion.trigger == trigger)
+            .order_by(SequenceVersion.sequence_id)
+        )
+    )
+
+
 def sequence_for_audience(session: Session, audience: str) -> Sequence | None:
     """Return the sequence that targets `audience` (the oldest, if several do)."""
     return session.scalar(
@@ -54,6 +81,12 @@ def window_of(version: SequenceVersion) -> SendWindow:
     )
 
 
+def _reentry_of(version: SequenceVersion) -> object:
+    if version.reentry == Reentry.AFTER:
+        return {"after_days": version.reentry_after_days}
+    return version.reentry
+
+
 def spec_of(version: SequenceVersion) -> SequenceSpec:
     """Describe a stored version in the file format (for comparison and export)."""
     seq = version.sequence
@@ -62,6 +95,9 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
             "slug": seq.slug,
             "name": seq.name,
             "audience": seq.audience,
+            "trigger": version.trigger,
+            "goal": list(version.goals),
+            "reentry": _reentry_of(version),
             "window": {
                 "start_hour": version.window_start_hour,
                 "end_hour": version.window_end_hour,
@@ -76,6 +112,11 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
                     "subject": s.subject,
                     "preheader": s.preheader,
                     "condition": s.condition,
+                    "wait": (
+                        {"until": s.wait_until, "at_most_days": s.wait_at_most_days}
+                        if s.wait_until
+                        else None
+                    ),
                     "html": s.body_html,
                     "text": s.body_text,
                 }
@@ -141,6 +182,14 @@ def _version_from_spec(
         window_start_hour=spec.window.start_hour,
         window_end_hour=spec.window.end_hour,
         window_weekdays="".join(str(d) for d in sorted(set(spec.window.weekdays))),
+        trigger=spec.trigger or "signup",
+        goals=spec.goals,
+        reentry=(
+            Reentry.AFTER
+            if isinstance(spec.reentry, ReentrySpec)
+            else (spec.reentry or Reentry.ALWAYS)
+        ),
+        reentry_after_days=spec.reentry.after_days if isinstance(spec.reentry, ReentrySpec) else None,
     )
     version.steps = [
         Step(
@@ -152,6 +201,8 @@ def _version_from_spec(
             subject=s.subject,
             preheader=s.preheader,
             condition=s.condition,
+            wait_until=s.wait.until if s.wait else None,
+            wait_at_most_days=s.wait.at_most_days if s.wait else None,
             body_html=s.html,
             body_text=s.text,
         )

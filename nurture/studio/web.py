@@ -192,7 +192,7 @@ def routers() -> list[APIRouter]:
 def install(app: FastAPI) -> None:
     """Mount the studio's routes, its session and CSRF middleware and its error pages."""
     s = get_settings()
-    secure = s.base_url.startswith("https://")
+    secure = s.resolved_base_url.startswith("https://")
     for router in routers():
         app.include_router(router, prefix=PREFIX)
 

@@ -118,14 +118,19 @@ def test_booking_ends_the_drip_and_plans_reminders_idempotently(
     created = api("POST", "/api/appointments", json=_booking())
     assert created.status_code == 201, created.text
     names = [(r["name"], r["status"]) for r in created.json()["reminders"]]
-    assert names == [("confirmation@r0", "pending"), ("48h@r0", "pending"), ("2h@r0", "pending")]
+    assert names == [
+        ("confirmation@r0", "pending"),
+        ("48h@r0", "pending"),
+        ("nudge@r0", "pending"),
+        ("2h@r0", "pending"),
+    ]
     session.expire_all()
     assert session.scalars(select(Enrollment)).one().exit_reason == "booked"
     again = api("POST", "/api/appointments", json=_booking())
     assert again.status_code == 200
     assert again.json()["revision"] == 0
     assert (
-        len(session.scalars(select(Message).where(Message.appointment_id.is_not(None))).all()) == 3
+        len(session.scalars(select(Message).where(Message.appointment_id.is_not(None))).all()) == 4
     )
 
 
@@ -211,7 +216,12 @@ def test_reminder_already_past_is_skipped_not_sent_late(api, session) -> None:
     soon = NOW + timedelta(hours=10)
     body = api("POST", "/api/appointments", json=_booking(starts_at=soon.isoformat())).json()
     states = {r["name"]: r["status"] for r in body["reminders"]}
-    assert states == {"confirmation@r0": "pending", "48h@r0": "skipped", "2h@r0": "pending"}
+    assert states == {
+        "confirmation@r0": "pending",
+        "48h@r0": "skipped",
+        "nudge@r0": "skipped",
+        "2h@r0": "pending",
+    }
 
 
 def test_quiet_hours_move_day_ahead_reminders_but_not_short_ones(api, session) -> None:

@@ -73,9 +73,7 @@ def _tick(at: datetime) -> list[str]:
 
 
 def _last_text(to: str) -> str:
-    mails = [
-        m for m in outbox_messages(get_settings().resolved_outbox_dir) if to in str(m["To"])
-    ]
+    mails = [m for m in outbox_messages(get_settings().resolved_outbox_dir) if to in str(m["To"])]
     assert mails, f"nothing was sent to {to}"
     return text_part(mails[-1])
 

@@ -88,6 +88,7 @@ def test_nothing_goes_for_a_visit_that_has_started(session) -> None:
     assert _rows(session, appointment_id) == {
         "confirmation@r0": started,
         "48h@r0": started,
+        "nudge@r0": started,
         "2h@r0": started,
     }
 
@@ -120,16 +121,20 @@ def test_the_worker_sends_one_of_two_overdue_reminders_claimed_together(session)
     appointment_id = _book(session, NOW)
     _tick(NOW)
     claimed = _claim(session, VISIT - timedelta(hours=1))
-    assert _names(session, claimed) == ["48h@r0", "2h@r0"]
+    assert _names(session, claimed) == ["48h@r0", "nudge@r0", "2h@r0"]
     assert _names(session, _deliver(claimed, VISIT - timedelta(minutes=59))) == ["2h@r0"]
-    assert _rows(session, appointment_id)["48h@r0"] == (MessageStatus.SKIPPED, outbox.SUPERSEDED)
+    rows = _rows(session, appointment_id)
+    assert rows["48h@r0"] == (MessageStatus.SKIPPED, outbox.SUPERSEDED)
+    assert rows["nudge@r0"] == (MessageStatus.SKIPPED, outbox.SUPERSEDED)
 
 
 def test_a_booking_late_after_a_backlog_still_gets_its_confirmation(session) -> None:
     appointment_id = _book(session, NOW)
     # Down until the day before: the confirmation is two days late but the visit is ahead.
     sent = _names(session, _tick(VISIT - timedelta(hours=20)))
-    assert sent == ["confirmation@r0", "48h@r0"]
+    # The 24 h confirmation nudge carries the same time, place and links as the 48 h reminder.
+    assert sent == ["confirmation@r0", "nudge@r0"]
+    assert _rows(session, appointment_id)["48h@r0"] == (MessageStatus.SKIPPED, outbox.SUPERSEDED)
     assert _rows(session, appointment_id)["2h@r0"] == (MessageStatus.PENDING, None)
 
 
@@ -196,7 +201,8 @@ def test_the_tick_settles_stale_rows_instead_of_claiming_them(session) -> None:
     claimed: list[int] = []
     with clock.frozen_at(VISIT - timedelta(hours=1)):
         result = service.tick(dispatch=claimed.extend)
-    # The 48 h reminder never takes a worker's time; the confirmation and 2 h reminder do.
-    assert result.stale == 1
+    # The 48 h reminder and the 24 h nudge never take a worker's time; the confirmation and
+    # the 2 h reminder do.
+    assert result.stale == 2
     assert _names(session, claimed) == ["confirmation@r0", "2h@r0"]
     assert _rows(session, appointment_id)["48h@r0"] == (MessageStatus.SKIPPED, outbox.SUPERSEDED)

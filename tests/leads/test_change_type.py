@@ -40,9 +40,7 @@ def _run_days(start: datetime, days: int) -> list[str]:
     return sent
 
 
-def test_a_shared_step_already_read_is_skipped_wherever_it_sits(
-    session, sequences_loaded
-) -> None:
+def test_a_shared_step_already_read_is_skipped_wherever_it_sits(session, sequences_loaded) -> None:
     lead = make_lead(session, numbness_type="acute")
     enrollments.enroll(session, lead=lead, now=T0)
     session.commit()

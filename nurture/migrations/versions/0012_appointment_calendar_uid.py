@@ -26,7 +26,7 @@ def upgrade() -> None:
     # Storing that same UID keeps the events already in patients' calendars in step with later
     # updates and cancellations; from now on it no longer follows the base URL. New visits get
     # a random one (nurture.appointments.models.new_calendar_uid).
-    host = urlsplit(get_settings().base_url).hostname or "nurture.local"
+    host = urlsplit(get_settings().resolved_base_url).hostname or "nurture.local"
     appointments = sa.table(
         "appointments", sa.column("id", sa.BigInteger), sa.column("calendar_uid", sa.String)
     )

@@ -1,0 +1,30 @@
+"""Every time the studio shows says which zone it is in."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from nurture.appointments import service as appointments
+from nurture.appointments.schemas import AppointmentIn
+from tests.studio.conftest import Studio
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+VISIT = datetime(2026, 12, 4, 10, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+
+
+def test_visit_and_outbox_times_name_their_zone(studio: Studio, session) -> None:
+    data = AppointmentIn(email="pat@example.com", starts_at=VISIT, timezone="Europe/Berlin")
+    lead_id = appointments.book(session, data=data, now=NOW).appointment.lead_id
+    session.commit()
+    lead_page = studio.get(f"/studio/leads/{lead_id}").text
+    # The visit in the patient's zone, with its abbreviation and its name.
+    assert "Fri 04 Dec 2026 10:30 CET" in lead_page
+    assert "Europe/Berlin" in lead_page
+    # Planned emails in the clinic's zone (America/New_York), named.
+    outbox = studio.get("/studio/outbox?status=pending").text
+    assert "2026-11-23 04:00 EST" in outbox  # the confirmation, due at booking
+    due = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d)([^<]*)</td>", outbox)
+    assert due
+    assert all(zone in (" EST", " EDT") for _, zone in due), due

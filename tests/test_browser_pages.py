@@ -1,0 +1,72 @@
+"""Every page a patient meets fits a 390 px phone screen without sideways scrolling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from nurture.leads.models import Lead
+from nurture.links import confirm_url, preferences_url, unsubscribe_url
+from tests.browser import browser
+from tests.processes import child_env, free_port, running, wait_for
+
+pytestmark = pytest.mark.slow
+
+OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def test_patient_pages_fit_a_phone(tmp_path: Path, session, sequences_loaded, settings) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings(base_url=base)
+    log = tmp_path / "web.log"
+    with (
+        running(["web", "--port", str(port)], env=child_env(base_url=base), cwd=tmp_path, log=log),
+        browser() as b,
+    ):
+        import httpx
+
+        wait_for(
+            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
+            timeout=60,
+            what="web",
+            log=log,
+        )
+        page = b.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+        widths: dict[str, int] = {}
+
+        page.goto(base + "/")
+        widths["landing"] = page.evaluate(OVERFLOW)
+        page.get_by_role("button", name="Send me the guides").click()  # every field missing
+        widths["landing with errors"] = page.evaluate(OVERFLOW)
+        page.get_by_label("First name").fill("Maximiliana")
+        page.get_by_label("Email address").fill("maximiliana.long-surname@example.com")
+        page.get_by_role("radio", name="It comes and goes").check()
+        page.get_by_label("Yes, email me helpful information", exact=False).check()
+        page.get_by_role("button", name="Send me the guides").click()
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+        widths["check inbox"] = page.evaluate(OVERFLOW)
+
+        session.expire_all()
+        lead = session.scalars(select(Lead)).one()
+        page.goto(confirm_url(lead))
+        page.get_by_role("heading", name="You're confirmed, Maximiliana").wait_for()
+        widths["confirmed"] = page.evaluate(OVERFLOW)
+        page.goto(preferences_url(lead))
+        widths["preferences"] = page.evaluate(OVERFLOW)
+        page.goto(unsubscribe_url(lead))
+        page.get_by_role("button", name="Unsubscribe me").click()
+        page.get_by_role("heading", name="You're unsubscribed").wait_for()
+        widths["unsubscribed"] = page.evaluate(OVERFLOW)
+        page.goto(base + "/privacy")
+        widths["privacy"] = page.evaluate(OVERFLOW)
+        response = page.goto(base + "/no-such-page")
+        assert response is not None
+        assert response.status == 404
+        page.get_by_role("heading", name="We couldn't find that page").wait_for()
+        widths["error"] = page.evaluate(OVERFLOW)
+    assert widths == dict.fromkeys(widths, 0)
+    session.expire_all()
+    assert session.scalars(select(Lead)).one().timezone  # the browser's zone, picked by script
