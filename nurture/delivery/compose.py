@@ -120,8 +120,10 @@ def gather(
         )
         facts.clicked_steps = {(int(e or 0), int(p)) for e, p in clicked}
     if sending:
-        drip_leads = {m.lead_id for m in messages if m.enrollment_id is not None} - {None}
-        _gather_journeys(session, facts, {int(i) for i in drip_leads}, now)
+        drip_leads = {
+            m.lead_id for m in messages if m.enrollment_id is not None and m.lead_id is not None
+        }
+        _gather_journeys(session, facts, drip_leads, now)
     return facts
 
 
@@ -149,8 +151,9 @@ def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: da
             went > week,
         )
     )
-    for lead_id, at in sent:
-        facts.marketing_sent.setdefault(int(lead_id), []).append(at)
+    for recipient, at in sent:
+        if recipient is not None:
+            facts.marketing_sent.setdefault(recipient, []).append(at)
 
 
 def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: datetime) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from nurture.appointments.models import Appointment, AppointmentStatus
@@ -33,8 +33,8 @@ def _statuses() -> list[str]:
 
 def _started_since(
     version: SequenceVersion,
-    lead_id: ColumnElement[int],
-    moment: ColumnElement[datetime],
+    lead_id: SQLColumnExpression[int],
+    moment: SQLColumnExpression[datetime],
     now: datetime,
 ) -> ColumnElement[bool]:
     """Whether the lead started `version`'s sequence since `moment`, or may not start again."""
@@ -56,7 +56,7 @@ def scan(session: Session, *, now: datetime, limit: int = 200) -> int:
     return _lapsed(session, now, limit) + _cancelled(session, now, limit)
 
 
-def _booked_ahead(lead_id: ColumnElement[int], now: datetime) -> ColumnElement[bool]:
+def _booked_ahead(lead_id: SQLColumnExpression[int], now: datetime) -> ColumnElement[bool]:
     ahead = aliased(Appointment)
     return exists().where(
         ahead.lead_id == lead_id,

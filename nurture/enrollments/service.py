@@ -11,7 +11,6 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-
 from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream

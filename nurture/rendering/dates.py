@@ -8,7 +8,13 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime, format_time, get_timezone_gmt
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_skeleton,
+    format_time,
+    get_timezone_gmt,
+)
 
 from nurture.config import get_settings
 
@@ -35,12 +41,17 @@ def _zone_name(moment: datetime, locale: Locale) -> str:
 
 
 def format_visit_time(
-    moment: datetime, tz: str | tzinfo, locale: str | Locale | None = None
+    moment: datetime,
+    tz: str | tzinfo,
+    locale: str | Locale | None = None,
+    *,
+    short: bool = False,
 ) -> str:
     """Say when a visit is: "Wednesday, December 2, 2026 at 10:00 AM CST" in en_US.
 
     The date, time, joining word and zone name all follow `locale` (the clinic's
     NURTURE_CLINIC_LOCALE when omitted), and the clock reads the visit's own zone `tz`.
+    `short` gives "Wed, Dec 2 at 10:00 AM CST", for subjects (which must stay under 60).
     """
     if moment.tzinfo is None:
         raise ValueError("a visit time must be timezone-aware")
@@ -49,7 +60,10 @@ def format_visit_time(
         locale = get_settings().clinic_locale
     loc = parse_locale(locale) if isinstance(locale, str) else locale
     local = moment.astimezone(zone)
-    date_part = format_date(local, "full", locale=loc)
+    if short:
+        date_part = format_skeleton("MMMEd", local, tzinfo=zone, locale=loc)
+    else:
+        date_part = format_date(local, "full", locale=loc)
     time_part = f"{format_time(local, 'short', tzinfo=zone, locale=loc)} {_zone_name(local, loc)}"
     # CLDR's "at" join ("{1} 'at' {0}", "{1} 'um' {0}"), which Babel (2.19+) files with the
     # relative formats; its plain join ("{1}, {0}") reads as a list. Quotes only mark literal

@@ -8,11 +8,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nurture.sequences.models import Goal, Reentry, StepKind, Trigger
+from nurture.sequences.models import Goal, StepKind, Trigger
 
-TriggerName = Literal[
-    "signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"
-]
+TriggerName = Literal["signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"]
 GoalName = Literal["booked", "attended"]
 
 
@@ -115,13 +113,13 @@ class SequenceSpec(BaseModel):
     @model_validator(mode="after")
     def _journey(self) -> SequenceSpec:
         # Spelled-out defaults are stored as unset, so a file says the same thing either way.
-        if self.trigger == Trigger.SIGNUP:
+        if self.trigger == "signup":
             self.trigger = None
         if self.goal is not None:
             self.goal = sorted(set(self.goal))
             if self.goal == [Goal.BOOKED]:
                 self.goal = None
-        if self.reentry == Reentry.ALWAYS:
+        if self.reentry == "always":
             self.reentry = None
         trigger = self.trigger or Trigger.SIGNUP
         if trigger in self.goals:

@@ -83,7 +83,9 @@ class SequenceVersion(Base):
     window_end_hour: Mapped[int] = mapped_column(default=19)
     # ISO weekdays allowed, as digits: "12345" is Monday to Friday.
     window_weekdays: Mapped[str] = mapped_column(String(7), default="1234567")
-    trigger: Mapped[str] = mapped_column(String(40), default=Trigger.SIGNUP, server_default="signup")
+    trigger: Mapped[str] = mapped_column(
+        String(40), default=Trigger.SIGNUP, server_default="signup"
+    )
     goals: Mapped[list[str]] = mapped_column(
         JSON, default=lambda: [Goal.BOOKED.value], server_default=text("'[\"booked\"]'")
     )

@@ -175,6 +175,7 @@ def _version_from_spec(
         )
         or 0
     ) + 1
+    cool_down = spec.reentry.after_days if isinstance(spec.reentry, ReentrySpec) else None
     version = SequenceVersion(
         sequence_id=sequence.id,
         number=number,
@@ -184,12 +185,8 @@ def _version_from_spec(
         window_weekdays="".join(str(d) for d in sorted(set(spec.window.weekdays))),
         trigger=spec.trigger or "signup",
         goals=spec.goals,
-        reentry=(
-            Reentry.AFTER
-            if isinstance(spec.reentry, ReentrySpec)
-            else (spec.reentry or Reentry.ALWAYS)
-        ),
-        reentry_after_days=spec.reentry.after_days if isinstance(spec.reentry, ReentrySpec) else None,
+        reentry=Reentry.AFTER if cool_down is not None else (spec.reentry or Reentry.ALWAYS),
+        reentry_after_days=cool_down,
     )
     version.steps = [
         Step(

@@ -24,8 +24,8 @@ from nurture.leads.schemas import check_timezone
 from nurture.rendering.environment import html_to_text
 from nurture.sequences import checks, drafts
 from nurture.sequences.export import dump_spec
-from nurture.sequences.files import StepSpec, WindowSpec, parse_sequence
-from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
+from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec, parse_sequence
+from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind, Trigger
 from nurture.sequences.service import create_draft, live_version, publish, spec_of
 from nurture.sequences.simulate import PlannedEmail, simulate
 from nurture.studio import audit
@@ -248,6 +248,7 @@ def _edit_page(
         draft=draft,
         weekdays=WEEKDAYS,
         conditions=CONDITIONS,
+        triggers=[t.value for t in Trigger],
         **extra,
     )
 
@@ -291,6 +292,45 @@ def save_window(
         target=f"{slug} v{draft.number}",
         before=before,
         after=window.model_dump(),
+    )
+
+
+@router.post("/sequences/{slug}/edit/trigger", response_class=HTMLResponse)
+def save_trigger(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    trigger: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Change the event that starts the draft's sequence."""
+    sequence = _sequence(session, slug)
+    draft = _draft(session, sequence)
+    before = draft.trigger
+    try:
+        # Checked as the whole file would be: a trigger that is also a goal is refused.
+        spec = SequenceSpec.model_validate({**spec_of(draft).model_dump(), "trigger": trigger})
+    except ValidationError as exc:
+        message = "; ".join(field_errors(exc.errors()).values())
+        return _edit_page(
+            request,
+            staff,
+            sequence,
+            draft,
+            422,
+            trigger_error=f"The trigger was not saved: {message}.",
+        )
+    draft.trigger = spec.trigger or Trigger.SIGNUP
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash="Trigger saved.",
+        action="sequence.trigger",
+        target=f"{slug} v{draft.number}",
+        before={"trigger": before},
+        after={"trigger": draft.trigger},
     )
 
 

@@ -123,9 +123,12 @@ def test_each_visit_event_starts_the_sequence_it_triggers(session, trigger: str)
 
 
 def test_a_sequence_with_a_trigger_is_never_started_by_its_audience(session) -> None:
-    _publish(session, _sequence("recall", "trigger: lapsed", [("one", "")]).replace(
-        "audience: patients", "audience: chronic"
-    ))
+    _publish(
+        session,
+        _sequence("recall", "trigger: lapsed", [("one", "")]).replace(
+            "audience: patients", "audience: chronic"
+        ),
+    )
     lead = make_lead(session, numbness_type="chronic")
     from nurture.enrollments import service as enrollments
 
@@ -365,7 +368,9 @@ def test_recall_needs_consent_unless_soft_opt_in(session, settings, soft: bool) 
         ("", [("a", "delay_days: 2\n    wait: {until: booked, at_most_days: 5}")], "at_most_days"),
     ],
 )
-def test_bad_journey_keys_are_refused(head: str, steps: list[tuple[str, str]], expected: str) -> None:
+def test_bad_journey_keys_are_refused(
+    head: str, steps: list[tuple[str, str]], expected: str
+) -> None:
     with pytest.raises(ValidationError, match=expected):
         parse_sequence(_sequence("bad", head, steps))
 

@@ -178,6 +178,24 @@ def test_steps_can_be_added_reordered_and_removed(
     assert {"step.add", "step.move", "step.remove"} <= actions
 
 
+def test_trigger_is_shown_edited_and_checked(studio: Studio, session, sequences_loaded) -> None:
+    ids = open_draft(studio)
+    page = studio.get(f"/studio/sequences/{SLUG}/edit").text
+    assert '<option value="signup" selected>signup</option>' in page
+    # The chronic sequence ends on a booking, so a booking cannot start it.
+    bad = studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "booked"})
+    assert bad.status_code == 422
+    assert "it would end it at once" in bad.text
+    assert (
+        studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "x"}).status_code == 422
+    )
+    good = studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "lapsed"})
+    assert good.status_code == 303
+    session.expire_all()
+    assert session.get(Step, ids[0]).version.trigger == "lapsed"
+    assert "Started by: signup." in studio.get(f"/studio/sequences/{SLUG}").text  # live one
+
+
 def test_send_window_is_validated_and_saved(studio: Studio, session, sequences_loaded) -> None:
     ids = open_draft(studio)
     bad = studio.post(
