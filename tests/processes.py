@@ -78,3 +78,22 @@ def child_env(**overrides: str) -> dict[str, str]:
     env.update({f"NURTURE_{k.upper()}": v for k, v in overrides.items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@contextmanager
+def serving_web(tmp_path: Path, **overrides: str) -> Iterator[str]:
+    """Run `nurture web` on a free port with NURTURE_* overrides; yield its URL once it answers."""
+    import httpx
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = child_env(base_url=base, **overrides)
+    log = tmp_path / "web.log"
+    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log):
+        wait_for(
+            lambda: httpx.get(base + "/healthz", timeout=5).status_code in (200, 503),
+            timeout=60,
+            what="web",
+            log=log,
+        )
+        yield base

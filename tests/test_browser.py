@@ -13,7 +13,7 @@ from nurture.cli import main
 from nurture.config import get_settings
 from nurture.leads.models import Lead
 from tests.browser import browser
-from tests.processes import child_env, free_port, running, wait_for
+from tests.processes import serving_web
 
 pytestmark = pytest.mark.slow
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -22,21 +22,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
     tmp_path: Path, session, sequences_loaded, settings
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings(base_url=base)  # links in the emails this process renders point at the server
-    env = child_env(base_url=base)
-    log = tmp_path / "web.log"
     shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))  # docs/screenshots to refresh them
-    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log), browser() as b:
-        import httpx
-
-        wait_for(
-            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
-            timeout=60,
-            what="web",
-            log=log,
-        )
+    with serving_web(tmp_path) as base, browser() as b:
+        settings(base_url=base)  # links in the emails this process renders point at the server
         for name, size in {"phone": (390, 844), "desktop": (1280, 900)}.items():
             page = b.new_page(viewport={"width": size[0], "height": size[1]})  # type: ignore[attr-defined]
             page.goto(base + "/")
@@ -89,21 +77,7 @@ def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
 
 
 def test_landing_page_is_keyboard_usable(tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "web.log"
-    with (
-        running(["web", "--port", str(port)], env=child_env(base_url=base), cwd=tmp_path, log=log),
-        browser() as b,
-    ):
-        import httpx
-
-        wait_for(
-            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
-            timeout=60,
-            what="web",
-            log=log,
-        )
+    with serving_web(tmp_path) as base, browser() as b:
         page = b.new_page()  # type: ignore[attr-defined]
         page.goto(base + "/")
         page.keyboard.press("Tab")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from nurture.leads.models import Lead
 from nurture.links import confirm_url, preferences_url, unsubscribe_url
 from tests.browser import browser
-from tests.processes import child_env, free_port, running, wait_for
+from tests.processes import serving_web
 
 pytestmark = pytest.mark.slow
 
@@ -18,22 +18,8 @@ OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clie
 
 
 def test_patient_pages_fit_a_phone(tmp_path: Path, session, sequences_loaded, settings) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings(base_url=base)
-    log = tmp_path / "web.log"
-    with (
-        running(["web", "--port", str(port)], env=child_env(base_url=base), cwd=tmp_path, log=log),
-        browser() as b,
-    ):
-        import httpx
-
-        wait_for(
-            lambda: httpx.get(base + "/", timeout=5).status_code == 200,
-            timeout=60,
-            what="web",
-            log=log,
-        )
+    with serving_web(tmp_path) as base, browser() as b:
+        settings(base_url=base)  # links signed here must point at the server under test
         page = b.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
         widths: dict[str, int] = {}
 

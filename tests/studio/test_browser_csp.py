@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.browser import browser
-from tests.processes import child_env, free_port, running, wait_for
+from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -26,17 +25,8 @@ def test_pages_and_api_docs_render_under_the_policy_without_leaving_the_machine(
     tmp_path: Path, session, sequences_loaded, make_staff
 ) -> None:
     make_staff("editor@clinic.example", "editor")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = child_env(base_url=base, email_backend="outbox", outbox_dir=str(tmp_path / "outbox"))
-    log = tmp_path / "web.log"
-    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log), browser() as b:
-        wait_for(
-            lambda: httpx.get(base + "/healthz", timeout=5).status_code in (200, 503),
-            timeout=60,
-            what="web",
-            log=log,
-        )
+    outbox = str(tmp_path / "outbox")
+    with serving_web(tmp_path, email_backend="outbox", outbox_dir=outbox) as base, browser() as b:
         context = b.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
         context.add_init_script(WATCH_VIOLATIONS)
         elsewhere: list[str] = []

@@ -6,13 +6,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from nurture import clock
 from nurture.config import get_settings
 from tests.browser import browser
-from tests.processes import child_env, free_port, running, wait_for
+from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD
 from tests.studio.test_visits import seed_day
 
@@ -24,17 +23,8 @@ def test_a_staff_member_reads_tomorrows_answers(tmp_path: Path, session, make_st
     zone = ZoneInfo(get_settings().clinic_timezone)
     tomorrow = clock.now().astimezone(zone).date() + timedelta(days=1)
     seed_day(session, datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "web.log"
-    env = child_env(base_url=base, email_backend="outbox", outbox_dir=str(tmp_path / "outbox"))
-    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log), browser() as b:
-        wait_for(
-            lambda: httpx.get(base + "/healthz", timeout=5).status_code in (200, 503),
-            timeout=60,
-            what="web",
-            log=log,
-        )
+    outbox = str(tmp_path / "outbox")
+    with serving_web(tmp_path, email_backend="outbox", outbox_dir=outbox) as base, browser() as b:
         page = b.new_page(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]
         page.goto(base + "/studio")
         page.get_by_label("Email").fill("editor@clinic.example")
