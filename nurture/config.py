@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     clinic_locale: str = "en_US"
     clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     booking_url: str = "https://booking.example.com/example-spine-and-nerve"
+    # Where a happy patient leaves a review; empty hides every review link.
+    review_url: str = ""
+    # Buttons in emails and on pages; white text on it must reach 4.5:1 contrast.
+    accent_color: str = "#0b5cad"
+    # Free text shown as written, one line per day or range ("Mon-Fri 8:00-18:00").
+    opening_hours: str = ""
     marketing_from_email: str = "news@clinic.example"
     marketing_from_name: str = "Example Spine & Nerve Clinic"
     transactional_from_email: str = "appointments@clinic.example"
@@ -197,6 +203,24 @@ class Settings(BaseSettings):
         if value and not value.startswith("https://"):
             raise ValueError("NURTURE_CLINIC_LOGO_URL must be an https:// address")
         return value
+
+    @field_validator("review_url")
+    @classmethod
+    def _https_review(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("https://"):
+            raise ValueError("NURTURE_REVIEW_URL must be an https:// address")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent(cls, value: str) -> str:
+        from nurture.clinic.colours import check_accent
+
+        try:
+            return check_accent(value)
+        except ValueError as exc:
+            raise ValueError(f"NURTURE_ACCENT_COLOR {exc}") from exc
 
     @field_validator("base_url", "sendgrid_api_host")
     @classmethod

@@ -100,7 +100,7 @@ def all_samples() -> Iterator[Sample]:
                 renderer.render_step(
                     subject=step.subject,
                     preheader=step.preheader,
-                    body_html=step.html,
+                    body_html=step.body_html,
                     body_text=step.text,
                     context=context,
                 ),

@@ -6,13 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
 from nurture.delivery.compose import lead_context
 from nurture.leads.models import NumbnessType
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import TemplateLimitError, limits, template_line
+from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.rendering.preview import (
     CONDITION_WORDS,
     MAX_BYTES,
@@ -36,9 +37,11 @@ FIELDS = {
     "subject": "Subject",
     "preheader": "Preheader",
     "html": "HTML body",
+    "markdown": "Markdown body",
     "text": "Text body",
 }
 _HREF = re.compile(r"""href\s*=\s*["']([^"']*)["']""", re.I)
+_UNREADABLE = ("template syntax error", "the template cannot be read")
 _ALLOWED_LINK = ("https://", "mailto:", "tel:", "{{", "#")
 # The first name is the only variable that differs between leads, so a step is also rendered
 # for the names a branch on it could treat differently: none, and the longest a lead may have
@@ -67,12 +70,28 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class StepSource:
-    """The editable parts of a step."""
+    """The editable parts of a step; a body written in Markdown is checked as that."""
 
     subject: str
     preheader: str
     html: str
     text: str | None
+    markdown: str | None = None
+
+    @property
+    def body_field(self) -> str:
+        """Name the field that holds what the author wrote for the body."""
+        return "html" if self.markdown is None else "markdown"
+
+    @property
+    def body(self) -> str:
+        """Return the body as written, in HTML or Markdown."""
+        return self.html if self.markdown is None else self.markdown
+
+    @property
+    def body_html(self) -> str:
+        """Return the body as the HTML template that renders it."""
+        return self.html if self.markdown is None else markdown_template(self.markdown)
 
 
 def _syntax(source: StepSource) -> list[Problem]:
@@ -81,16 +100,17 @@ def _syntax(source: StepSource) -> list[Problem]:
     for field, text in (
         ("subject", source.subject),
         ("preheader", source.preheader),
-        ("html", source.html),
+        (source.body_field, source.body),
         ("text", source.text or ""),
     ):
         try:
             tree = env.parse(text)
         except TemplateSyntaxError as exc:
-            found.append(Problem(field, f"template syntax error: {exc.message}", exc.lineno))
+            message = f"{_UNREADABLE[0]}: {exc.message}"
+            found.append(Problem(field, message, exc.lineno))
             continue
         except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep: a message, never a 500
-            found.append(Problem(field, f"the template cannot be read: {exc}"))
+            found.append(Problem(field, f"{_UNREADABLE[1]}: {exc}"))
             continue
         for name in sorted(meta.find_undeclared_variables(tree) - VARIABLES.keys()):
             line = next((i for i, row in enumerate(text.splitlines(), 1) if name in row), None)
@@ -104,13 +124,16 @@ def _syntax(source: StepSource) -> list[Problem]:
     return found
 
 
-def _links(source: StepSource) -> list[Problem]:
+def _links(source: StepSource, html: str) -> list[Problem]:
     found = []
-    for match in _HREF.finditer(source.html):
+    for match in _HREF.finditer(html):
         href = match.group(1).strip()
         if not href.startswith(_ALLOWED_LINK):
-            line = source.html.count("\n", 0, match.start()) + 1
-            found.append(Problem("html", f"link is not https: {href or '(empty)'}", line))
+            # Markdown lines do not map onto the HTML made from them; the link itself is named.
+            line = html.count("\n", 0, match.start()) + 1 if source.markdown is None else None
+            found.append(
+                Problem(source.body_field, f"link is not https: {href or '(empty)'}", line)
+            )
     return found
 
 
@@ -124,27 +147,27 @@ def render_for(
     return get_renderer().render_step(
         subject=source.subject,
         preheader=source.preheader,
-        body_html=source.html,
+        body_html=source.body_html,
         body_text=source.text or None,
         context=lead_context(lead, content="step-preview"),
     )
 
 
-def _render_problem(exc: Exception, who: str = "") -> Problem:
+def _render_problem(exc: Exception, who: str = "", field: str = "html") -> Problem:
     """Describe an error raised while rendering, in words staff can act on."""
-    line = template_line(exc)
+    line = template_line(exc) if field == "html" else None
     if who:
         who = f" (for a lead with {who})"
     if isinstance(exc, TemplateLimitError):
-        return Problem("html", f"{exc}{who}; an email must stay small and simple", line)
+        return Problem(field, f"{exc}{who}; an email must stay small and simple", line)
     if isinstance(exc, SecurityError):
         return Problem(
-            "html",
+            field,
             "the template tries to reach Python internals, which the sandbox refuses "
             f"({exc}). Use only the listed variables.",
             line,
         )
-    return Problem("html", f"the template failed to render{who}: {exc}", line)
+    return Problem(field, f"the template failed to render{who}: {exc}", line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +190,18 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
     shown; they do depend on the first name, so the step is also rendered for the first names
     in OTHER_FIRST_NAMES, each within the same render limits.
     """
-    found = _syntax(source) + _links(source)
-    if any(p.severity == "error" for p in found):
-        return Checked(found, None)  # rendering a broken template only repeats the errors
+    # Every check that needs no rendering runs, whatever the others find, so staff see all
+    # there is to fix at once rather than one stage at a time.
+    found = _syntax(source)
+    unreadable = any(p.message.startswith(_UNREADABLE) for p in found)
+    unknown = any(p.message.startswith("unknown variable") for p in found)
+    try:
+        body_html: str | None = source.body_html
+    except MarkdownTooLong as exc:
+        body_html = None
+        found.append(Problem(source.body_field, str(exc)))
+    if body_html is not None:
+        found += _links(source, body_html)
     if CONDITION_WORDS.search(source.subject) or CONDITION_WORDS.search(source.preheader):
         found.append(
             Problem(
@@ -187,17 +219,25 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
                 severity="warning",
             )
         )
+    if unreadable or body_html is None:
+        return Checked(found, None)  # a template that cannot be read cannot be rendered
+
+    def failed(exc: Exception, who: str = "") -> list[Problem]:
+        if unknown and isinstance(exc, UndefinedError):
+            return []  # the unknown variable is reported already, at its line
+        return [_render_problem(exc, who, source.body_field)]
+
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
             email = render_for(source, numbness_type)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
-            return Checked([*found, _render_problem(exc)], None)
+            return Checked([*found, *failed(exc)], None)
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():
             try:
                 others[who] = render_for(source, numbness_type, first_name=name)
             except Exception as exc:  # noqa: BLE001
-                return Checked([*found, _render_problem(exc, who)], email)
+                return Checked([*found, *failed(exc, who)], email)
     found += _sizes(email, others)
     for message in problems(Sample("step", True, email), require_https=False):
         if message.startswith("subject or preheader names a condition"):
@@ -232,7 +272,7 @@ def spec_problems(spec: SequenceSpec) -> list[str]:
     kind = spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
     found = []
     for position, step in enumerate(spec.steps, start=1):
-        source = StepSource(step.subject, step.preheader, step.html, step.text)
+        source = StepSource(step.subject, step.preheader, step.html or "", step.text, step.markdown)
         for problem in check_step(source, kind).errors:
             found.append(f"step {position} ({step.key}): {problem}")
     return found

@@ -11,15 +11,17 @@ from sqlalchemy.orm import Session
 
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.export import dump_spec
 from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
 from nurture.sequences.service import create_draft, live_version, spec_of
 
-NEW_STEP_HTML = (
-    "<h1>Hello{% if first_name %} {{ first_name }}{% endif %}</h1>\n"
-    "<p>Write the email here.</p>\n"
-    '<p><a href="{{ booking_url }}">Book an assessment</a></p>\n'
+# What a new step starts with: Markdown, so no one has to write HTML to send an email.
+NEW_STEP_MARKDOWN = (
+    "# Hello{% if first_name %} {{ first_name }}{% endif %}\n\n"
+    "Write the email here.\n\n"
+    "[[button: Book an assessment | {{ booking_url }}]]\n"
 )
 
 
@@ -30,7 +32,7 @@ def starter_spec(*, slug: str, name: str, audience: str) -> SequenceSpec:
             "slug": slug,
             "name": name,
             "audience": audience,
-            "steps": [{"key": "welcome", "subject": "Welcome", "html": NEW_STEP_HTML}],
+            "steps": [{"key": "welcome", "subject": "Welcome", "markdown": NEW_STEP_MARKDOWN}],
         }
     )
 
@@ -83,7 +85,8 @@ def add_step(session: Session, version: SequenceVersion) -> Step:
         delay_days=2,
         subject="A new email",
         preheader="",
-        body_html=NEW_STEP_HTML,
+        body_markdown=NEW_STEP_MARKDOWN,
+        body_html=markdown_template(NEW_STEP_MARKDOWN),
         body_text=None,
     )
     session.add(step)
@@ -121,7 +124,8 @@ def update_step(step: Step, spec: StepSpec) -> None:
     step.condition = spec.condition
     step.subject = spec.subject
     step.preheader = spec.preheader
-    step.body_html = spec.html
+    step.body_markdown = spec.markdown
+    step.body_html = spec.body_html
     step.body_text = spec.text
 
 

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from nurture.rendering.limits import MAX_SIZE
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
 
 TriggerName = Literal["signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"]
 GoalName = Literal["booked", "attended"]
+
+
+_HARD_BREAK = re.compile(r"(?<=\S)[ ]{2,}$", re.M)
+
+
+def tidy_lines(value: str, *, markdown: bool = False) -> str:
+    """Return template text with LF line ends and no spaces at line ends.
+
+    Browsers send CRLF and editors leave trailing spaces; either would make a one-line edit
+    look like a change to every line, and keeps YAML from writing the text as a `|` block.
+    In Markdown two trailing spaces are a line break, so they become its visible form, `\\`.
+    """
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if markdown:
+        value = _HARD_BREAK.sub("\\\\", value)
+    return "\n".join(line.rstrip(" ") for line in value.split("\n"))
 
 
 class WindowSpec(BaseModel):
@@ -62,8 +88,22 @@ class StepSpec(BaseModel):
     preheader: str = Field(default="", max_length=300)
     condition: Literal["not_booked", "clicked_previous"] | None = None
     wait: WaitSpec | None = None
-    html: str = Field(min_length=1)
+    # The body: `markdown` (what the studio writes by default) or `html`, never both.
+    markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)
+    html: str | None = Field(default=None, min_length=1)
     text: str | None = None
+
+    @property
+    def body_html(self) -> str:
+        """Return the step's body as an HTML template (made from the Markdown if written so)."""
+        if self.markdown is not None:
+            return markdown_template(self.markdown)
+        return self.html or ""
+
+    @field_validator("html", "markdown", "text")
+    @classmethod
+    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
 
     @field_validator("subject", "preheader")
     @classmethod
@@ -71,6 +111,14 @@ class StepSpec(BaseModel):
         if "\n" in value.strip() or "\r" in value:
             raise ValueError("must be a single line")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _one_body(self) -> StepSpec:
+        if (self.markdown is None) == (self.html is None):
+            raise ValueError(
+                f"step {self.key!r}: write the body as either `markdown` or `html` (one of them)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_timer(self) -> StepSpec:

@@ -117,6 +117,8 @@ class Step(Base):
     delay_minutes: Mapped[int] = mapped_column(default=0)
     subject: Mapped[str] = mapped_column(String(300))
     preheader: Mapped[str] = mapped_column(String(300), default="")
+    # Written in Markdown when set: body_html then holds the HTML template made from it.
+    body_markdown: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
     condition: Mapped[str | None] = mapped_column(String(60))

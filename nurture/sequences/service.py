@@ -117,7 +117,8 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
                         if s.wait_until
                         else None
                     ),
-                    "html": s.body_html,
+                    "markdown": s.body_markdown,
+                    "html": s.body_html if s.body_markdown is None else None,
                     "text": s.body_text,
                 }
                 for s in version.steps
@@ -200,7 +201,8 @@ def _version_from_spec(
             condition=s.condition,
             wait_until=s.wait.until if s.wait else None,
             wait_at_most_days=s.wait.at_most_days if s.wait else None,
-            body_html=s.html,
+            body_markdown=s.markdown,
+            body_html=s.body_html,
             body_text=s.text,
         )
         for i, s in enumerate(spec.steps, start=1)

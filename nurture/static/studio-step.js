@@ -1,13 +1,34 @@
-// The step editor's live preview: re-render on every edit, show problems as they are typed.
+// The step editor: the Markdown toolbar, and the live preview that re-renders on every edit.
 (() => {
   const form = document.getElementById('step-form');
   const url = form.action + '/preview';
   const token = form.querySelector('input[name=csrftoken]').value;
   const frame = document.getElementById('preview-frame');
   const textPart = document.getElementById('preview-text');
+  const failure = document.getElementById('preview-error');
   const status = document.getElementById('preview-status');
   const list = document.getElementById('preview-problems');
+  const markdown = document.getElementById('markdown');
+  const html = document.getElementById('html');
   let timer = null, seq = 0;
+
+  const inMarkdown = () => form.querySelector('input[name=format]:checked').value === 'markdown';
+  const showingText = () => document.querySelector('input[name=part]:checked').value === 'text';
+
+  // A draft that does not render must never leave the last good render on screen.
+  function showRender(ok, message) {
+    failure.hidden = ok;
+    frame.hidden = !ok || showingText();
+    textPart.hidden = !ok || !showingText();
+    if (!ok) {
+      frame.srcdoc = '';
+      textPart.textContent = '';
+      document.getElementById('preview-subject').textContent = '';
+      document.getElementById('preview-preheader').textContent = '';
+      failure.firstElementChild.textContent = message;
+    }
+  }
+
   async function render(extra) {
     const mine = ++seq;
     const data = new FormData(form);
@@ -16,26 +37,93 @@
     let result;
     try {
       const response = await fetch(url, {method: 'POST', body: data, headers: {'x-csrftoken': token}, credentials: 'same-origin'});
-      if (!response.ok) { status.textContent = 'Preview failed (' + response.status + '). Reload the page.'; return null; }
+      if (!response.ok) {
+        if (mine === seq) { status.textContent = 'Preview failed (' + response.status + '). Reload the page.'; showRender(false, 'The preview failed (' + response.status + '); reload the page.'); }
+        return null;
+      }
       result = await response.json();
-    } catch (e) { status.textContent = 'Preview failed: ' + e; return null; }
+    } catch (e) {
+      if (mine === seq) { status.textContent = 'Preview failed: ' + e; showRender(false, 'The preview failed: ' + e); }
+      return null;
+    }
     if (mine !== seq) return null;
     list.replaceChildren(...result.problems.map(p => { const li = document.createElement('li'); li.className = p.severity || 'error'; li.textContent = p.message; return li; }));
+    // The advanced HTML mode starts from what the Markdown makes.
+    if (result.body_html !== undefined && inMarkdown()) html.value = result.body_html;
     if (result.html !== undefined) {
       frame.srcdoc = result.html;
       textPart.textContent = result.text;
       document.getElementById('preview-subject').textContent = 'Subject: ' + result.subject;
       document.getElementById('preview-preheader').textContent = result.preheader;
+      showRender(true);
       status.textContent = result.problems.length ? 'Rendered, with ' + result.problems.length + ' problem(s) listed below.' : 'Rendered. No problems found.';
     } else {
+      showRender(false, 'This draft does not render, so there is nothing to preview: fix the problems listed above.');
       status.textContent = 'Not rendered: fix the problems listed below.';
     }
     return result;
   }
+
+  // Wrap the selection in `before`/`after`, or insert `empty` (with its middle selected).
+  function wrap(before, after, empty) {
+    const start = markdown.selectionStart, end = markdown.selectionEnd;
+    const chosen = markdown.value.slice(start, end);
+    const middle = chosen || empty;
+    markdown.setRangeText(before + middle + after, start, end, 'end');
+    markdown.setSelectionRange(start + before.length, start + before.length + middle.length);
+    markdown.focus();
+    markdown.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+
+  // Put `prefix` at the start of every selected line.
+  function prefixLines(prefix, empty) {
+    const start = markdown.value.lastIndexOf('\n', markdown.selectionStart - 1) + 1;
+    const end = markdown.selectionEnd;
+    const lines = (markdown.value.slice(start, end) || empty).split('\n');
+    const text = lines.map(line => line.startsWith(prefix) ? line : prefix + line).join('\n');
+    markdown.setRangeText(text, start, end, 'end');
+    markdown.focus();
+    markdown.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+
+  // A button stands on its own line, so it becomes a paragraph of its own.
+  function ownLine(text) {
+    const start = markdown.selectionStart, end = markdown.selectionEnd;
+    const label = markdown.value.slice(start, end) || 'Book an assessment';
+    const before = start > 0 && markdown.value[start - 1] !== '\n' ? '\n\n' : '';
+    const after = markdown.value[end] === '\n' ? '' : '\n';
+    markdown.setRangeText(before + text(label) + after, start, end, 'end');
+    markdown.focus();
+    markdown.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+
+  const actions = {
+    heading: () => prefixLines('## ', 'Heading'),
+    bold: () => wrap('**', '**', 'bold words'),
+    italic: () => wrap('*', '*', 'italic words'),
+    link: () => wrap('[', '](https://)', 'link words'),
+    list: () => prefixLines('- ', 'List item'),
+    button: () => ownLine(label => '[[button: ' + label + ' | {{ booking_url }}]]'),
+  };
+  document.querySelectorAll('[data-md]').forEach(b => b.addEventListener('click', () => actions[b.dataset.md]()));
+  const variable = document.getElementById('md-variable');
+  variable.addEventListener('change', () => {
+    if (!variable.value) return;
+    const start = markdown.selectionStart;
+    markdown.setRangeText('{{ ' + variable.value + ' }}', start, markdown.selectionEnd, 'end');
+    variable.value = '';
+    markdown.focus();
+    markdown.dispatchEvent(new Event('input', {bubbles: true}));
+  });
+
+  form.querySelectorAll('input[name=format]').forEach(r => r.addEventListener('change', () => {
+    document.getElementById('markdown-body').hidden = !inMarkdown();
+    document.getElementById('html-body').hidden = inMarkdown();
+  }));
   form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(render, 350); });
   document.getElementById('numbness_type').addEventListener('change', () => render());
   document.querySelectorAll('input[name=width]').forEach(r => r.addEventListener('change', () => frame.classList.toggle('phone', r.value === 'phone' && r.checked)));
-  document.querySelectorAll('input[name=part]').forEach(r => r.addEventListener('change', () => { const text = document.querySelector('input[name=part]:checked').value === 'text'; frame.hidden = text; textPart.hidden = !text; }));
+  document.querySelectorAll('input[name=part]').forEach(r => r.addEventListener('change', () => { if (failure.hidden) { frame.hidden = showingText(); textPart.hidden = !showingText(); } }));
   document.getElementById('fill-text').addEventListener('click', async () => {
     const result = await render({fill_text: '1'});
     if (result && result.derived_text !== undefined) { document.getElementById('text').value = result.derived_text; render(); }

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from fastapi import File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,16 @@ from nurture.enrollments.service import migrate_version
 from nurture.leads.models import NumbnessType
 from nurture.leads.schemas import check_timezone
 from nurture.rendering.environment import html_to_text
+from nurture.rendering.markdown import MarkdownTooLong
 from nurture.sequences import checks, drafts
 from nurture.sequences.export import dump_spec
-from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec, parse_sequence
+from nurture.sequences.files import (
+    SequenceSpec,
+    StepSpec,
+    WindowSpec,
+    parse_sequence,
+    tidy_lines,
+)
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind, Trigger
 from nurture.sequences.service import create_draft, live_version, publish, spec_of
 from nurture.sequences.simulate import PlannedEmail, simulate
@@ -51,8 +58,24 @@ class StepForm(BaseModel):
     condition: str = ""
     subject: str = ""
     preheader: str = ""
+    # "markdown" or "html"; a client that sends no format has written whichever body it filled.
+    format: str = ""
+    markdown: str = ""
     html: str = ""
     text: str = ""
+
+    @field_validator("subject", "preheader", "markdown", "html", "text")
+    @classmethod
+    def _tidy(cls, value: str, info: ValidationInfo) -> str:
+        # Before anything is checked or previewed, so the preview shows what will be saved.
+        return tidy_lines(value, markdown=info.field_name == "markdown")
+
+    @property
+    def in_markdown(self) -> bool:
+        """Tell whether the body is written in Markdown."""
+        if self.format in ("markdown", "html"):
+            return self.format == "markdown"
+        return bool(self.markdown.strip()) and not self.html.strip()
 
     @classmethod
     def of(cls, step: Step) -> StepForm:
@@ -64,11 +87,18 @@ class StepForm(BaseModel):
             condition=step.condition or "",
             subject=step.subject,
             preheader=step.preheader,
+            format="html" if step.body_markdown is None else "markdown",
+            markdown=step.body_markdown or "",
+            # For a Markdown step, the HTML made from it: where the advanced mode starts.
             html=step.body_html,
             text=step.body_text or "",
         )
 
     def source(self) -> checks.StepSource:
+        if self.in_markdown:
+            return checks.StepSource(
+                self.subject, self.preheader, "", self.text or None, self.markdown
+            )
         return checks.StepSource(self.subject, self.preheader, self.html, self.text or None)
 
 
@@ -113,7 +143,8 @@ def _validate(
                 "condition": form.condition or None,
                 "subject": form.subject,
                 "preheader": form.preheader,
-                "html": form.html,
+                "markdown": form.markdown if form.in_markdown else None,
+                "html": None if form.in_markdown else form.html,
                 "text": form.text if form.text.strip() else None,
             }
         )
@@ -511,8 +542,15 @@ def preview_step(
         result.update(
             subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
         )
-    if fill_text:
-        result["derived_text"] = html_to_text(form.html)
+    source = form.source()
+    try:
+        body_html = source.body_html
+    except MarkdownTooLong:
+        body_html = None  # the problems above say so
+    if body_html is not None and form.in_markdown:
+        result["body_html"] = body_html
+    if fill_text and body_html is not None:
+        result["derived_text"] = html_to_text(body_html)
     return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
 

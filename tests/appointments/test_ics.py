@@ -34,7 +34,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 23, 9, 0, tzinfo=UTC)  # a Monday
 VISIT = datetime(2026, 3, 27, 10, 0, tzinfo=BERLIN)  # Friday 10:00, winter time (UTC+1)
 MOVED = datetime(2026, 4, 2, 9, 15, tzinfo=BERLIN)  # after the spring change (UTC+2)
-UUID_UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}@nurture$")
+UUID_UID = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}@nurture$"
+)
 
 
 class Sent:
@@ -217,9 +219,7 @@ def test_sendgrid_attachment_carries_the_same_calendar(session, sendgrid) -> Non
     assert event.begin.datetime == VISIT
 
 
-def test_migration_keeps_the_uid_existing_visits_were_sent_with(
-    tmp_path: Path, settings
-) -> None:
+def test_migration_keeps_the_uid_existing_visits_were_sent_with(tmp_path: Path, settings) -> None:
     settings(base_url="https://clinic.example:8443/nurture")
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     cfg = alembic_config()

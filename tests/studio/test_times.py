@@ -28,3 +28,13 @@ def test_visit_and_outbox_times_name_their_zone(studio: Studio, session) -> None
     due = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d)([^<]*)</td>", outbox)
     assert due
     assert all(zone in (" EST", " EDT") for _, zone in due), due
+
+
+def test_simulator_columns_name_their_zones(studio: Studio, sequences_loaded) -> None:
+    page = studio.get(
+        "/studio/simulator?sequence=chronic-basics&day=2027-01-04&at=21:00&timezone=Europe/Berlin"
+    ).text
+    assert '<th scope="col">Time (Europe/Berlin)</th>' in page
+    clinic_times = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d)([^<]*)</td><td>", page)
+    assert clinic_times
+    assert all(zone == " EST" for _, zone in clinic_times), clinic_times

@@ -1,0 +1,119 @@
+"""Steps written in Markdown render in the layout through the same sandbox and limits as HTML."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from nurture.delivery.compose import clinic_context
+from nurture.rendering.environment import RenderedEmail, get_renderer
+from nurture.rendering.limits import MAX_SIZE, TemplateLimitError
+from nurture.rendering.markdown import MarkdownTooLong, markdown_template
+
+STEP = """# Hello {{ first_name }}
+
+A **calmer** week, and *gentle* stretches:
+
+- stand up every hour
+- walk after meals
+
+Read [our guide](https://clinic.example/guide?a=1&b=2).
+
+[[button: Book an assessment | {{ booking_url }}]]
+"""
+
+
+def _render(markdown: str) -> RenderedEmail:
+    context = {
+        **clinic_context(),
+        "first_name": "<b>Jo</b>",
+        "marketing": True,
+        "booking_url": "https://clinic.example/book?utm_source=nurture&x=1",
+        "unsubscribe_url": "https://nurture.test/u/x",
+        "preferences_url": "https://nurture.test/p/x",
+    }
+    return get_renderer().render_step(
+        subject="Hi",
+        preheader="",
+        body_html=markdown_template(markdown),
+        body_text=None,
+        context=context,
+    )
+
+
+def _unstyled(html: str) -> str:
+    """Drop the inlined CSS, which every element of the layout's emails gets."""
+    return re.sub(r' style="[^"]*"', "", html)
+
+
+def test_markdown_renders_headings_emphasis_lists_links_and_a_button_in_the_layout() -> None:
+    email = _render(STEP)
+    html = _unstyled(email.html)
+    assert "<h1>Hello &lt;b&gt;Jo&lt;/b&gt;</h1>" in html
+    assert "<strong>calmer</strong>" in html
+    assert "<em>gentle</em>" in html
+    assert re.search(r"<ul>\s*<li>stand up every hour</li>\s*<li>walk after meals</li>", html)
+    assert '<a href="https://clinic.example/guide?a=1&amp;b=2"' in html
+    assert "/unsubscribe/" in html or "https://nurture.test/u/x" in html  # the real footer
+    # The button is the layout's bulletproof button: a link in a coloured table cell.
+    button = re.search(r'<td class="button-cell"[^>]*>\s*<a ([^>]*)>Book an assessment</a>', html)
+    assert button, html
+    assert 'class="button"' in button.group(1)
+    assert 'href="https://clinic.example/book?utm_source=nurture&amp;x=1"' in button.group(1)
+    # The text part is derived from the HTML as for any step.
+    assert "Book an assessment" in email.text
+    assert "stand up every hour" in email.text
+
+
+def test_a_link_marked_as_a_button_is_a_button_too() -> None:
+    html = _unstyled(_render("[Book now]({{ booking_url }}){.button}\n").html)
+    assert re.search(
+        r'<td class="button-cell"[^>]*>\s*<a [^>]*class="button"[^>]*>Book now</a>', html
+    )
+    assert "{.button}" not in html
+
+
+def test_raw_html_and_script_in_markdown_are_shown_as_text() -> None:
+    html = _render(
+        '<script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n[x](javascript:alert(3))\n'
+    ).html
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert 'href="javascript:' not in html
+
+
+def test_a_variable_inside_markdown_is_autoescaped() -> None:
+    html = _unstyled(
+        _render("Hello **{{ first_name }}**, see [{{ first_name }}]({{ booking_url }})\n").html
+    )
+    assert "<strong>&lt;b&gt;Jo&lt;/b&gt;</strong>" in html
+    assert "<b>Jo</b>" not in html
+
+
+def test_jinja_tags_survive_markdown_untouched() -> None:
+    template = markdown_template(
+        '{% if first_name != "" %}\nHi *{{ first_name|upper }}*\n{% endif %}\n'
+    )
+    assert '{% if first_name != "" %}' in template  # not turned into &quot;
+    assert "<em>{{ first_name|upper }}</em>" in template
+
+
+@pytest.mark.parametrize(
+    ("markdown", "error"),
+    [
+        ("{% for i in range(100000) %}x{% endfor %}", TemplateLimitError),
+        ("{{ 'x' * 10000000 }}", TemplateLimitError),
+        ("# {{ ''.__class__.__mro__[1].__subclasses__() }}", SecurityError),
+    ],
+)
+def test_sandbox_limits_apply_to_markdown_steps(markdown: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _render(markdown)
+
+
+def test_markdown_longer_than_any_email_is_refused_before_parsing() -> None:
+    with pytest.raises(MarkdownTooLong):
+        markdown_template("a" * (MAX_SIZE + 1))
