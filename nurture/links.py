@@ -33,7 +33,9 @@ def preferences_url(lead: Lead) -> str:
 
 def booking_url(*, content: str) -> str:
     """Return the clinic's booking page with campaign parameters that name no condition."""
-    parts = urlsplit(get_settings().booking_url)
+    from nurture.clinic.service import effective
+
+    parts = urlsplit(effective().booking_url)
     params = {"utm_source": "nurture", "utm_medium": "email", "utm_campaign": "nurture"}
     params["utm_content"] = content
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)

@@ -1,6 +1,7 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
 from nurture.appointments.models import Appointment, AppointmentAlias
+from nurture.clinic.models import ClinicSetting
 from nurture.db import Base
 from nurture.delivery.models import (
     DeliveryEvent,
@@ -21,6 +22,7 @@ __all__ = [
     "AppointmentAlias",
     "AuditEntry",
     "Base",
+    "ClinicSetting",
     "ConsentRecord",
     "DeliveryEvent",
     "Enrollment",

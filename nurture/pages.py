@@ -8,7 +8,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
-from nurture.config import PACKAGE_DIR, get_settings
+from nurture.clinic import service as clinic
+from nurture.config import PACKAGE_DIR
 from nurture.rendering.dates import format_visit_time
 
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "pages"))
@@ -19,28 +20,30 @@ def render_page(
     request: Request, template_name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     """Render a page template with the clinic's identity available."""
-    context.setdefault("clinic_name", get_settings().clinic_name)
     context.setdefault("clinic", clinic_identity())
+    context.setdefault("clinic_name", context["clinic"]["name"])
     return templates.TemplateResponse(request, template_name, context, status_code=status_code)
 
 
 def render_text(template_name: str, **context: Any) -> str:
     """Render a page template to a string, for answers made outside any route (errors)."""
-    context.setdefault("clinic_name", get_settings().clinic_name)
     context.setdefault("clinic", clinic_identity())
+    context.setdefault("clinic_name", context["clinic"]["name"])
     return templates.get_template(template_name).render(context)
 
 
 def clinic_identity() -> dict[str, str]:
-    """The clinic's name, logo, address and phone as every public page shows them."""
-    s = get_settings()
-    dial = "".join(c for c in s.clinic_phone if c.isdigit() or c == "+")
+    """Return the clinic's name, logo, address, phone and colour as public pages show them."""
+    c = clinic.effective()
     return {
-        "name": s.clinic_name,
-        "logo_url": s.clinic_logo_url,
-        "address": s.clinic_address,
-        "phone": s.clinic_phone,
-        "phone_link": f"tel:{dial}",
+        "name": c.clinic_name,
+        "logo_url": c.clinic_logo_url,
+        "address": c.clinic_address,
+        "phone": c.clinic_phone,
+        "phone_link": c.phone_link,
+        "opening_hours": c.opening_hours,
+        "review_url": c.review_url,
+        "accent_color": c.accent_color,
     }
 
 

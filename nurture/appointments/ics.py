@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 
 PUBLISH = "PUBLISH"
@@ -37,6 +38,7 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     It names only the clinic, the time and the place: no reason for the visit.
     """
     s = get_settings()
+    c = clinic.effective()
     tz = ZoneInfo(appointment.timezone)
     start = appointment.starts_at.astimezone(tz)
     calendar = Calendar()
@@ -49,11 +51,11 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", f"Appointment at {s.clinic_name}")
-    event.add("location", appointment.location or s.clinic_address)
+    event.add("summary", f"Appointment at {c.clinic_name}")
+    event.add("location", appointment.location or c.clinic_address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")
-    organizer.params["cn"] = vText(s.clinic_name)
+    organizer.params["cn"] = vText(c.clinic_name)
     event.add("organizer", organizer)
     if cancel:
         guest = vCalAddress(f"mailto:{attendee}")

@@ -23,6 +23,7 @@ from nurture.appointments.schemas import (
     AppointmentPatch,
     ReminderOut,
 )
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery.compose import appointment_context
 from nurture.pages import message_page, render_page
@@ -253,7 +254,7 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
         "visit.html",
         title="Your appointment",
         appointment=appointment,
-        phone=get_settings().clinic_phone,
+        phone=clinic.effective().clinic_phone,
         **appointment_context(appointment),
     )
 

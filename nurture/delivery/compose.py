@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.backends import Attachment, OutgoingEmail
@@ -262,14 +263,14 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
     """Return what an appointment email may say: when, where, how to change it. Nothing more."""
-    s = get_settings()
+    c = clinic.effective()
     return {
         "visit": {
             # Templates show it with `visit.starts_at|visit_time(visit.timezone)`: the one
             # formatter (nurture.rendering.dates), in the clinic's locale and the visit's zone.
             "starts_at": appointment.starts_at,
             "timezone": appointment.timezone,
-            "address": appointment.location or s.clinic_address,
+            "address": appointment.location or c.clinic_address,
             "duration_minutes": appointment.duration_minutes,
         },
         "manage_url": links.visit_url(appointment.id),
@@ -279,25 +280,25 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
         "change_url": links.attend_url(
             appointment.id, revision=appointment.revision, answer="change"
         ),
-        "booking_url": s.booking_url,
+        "booking_url": c.booking_url,
     }
 
 
 def clinic_context() -> dict[str, Any]:
     """Return the clinic details every template may use."""
-    s = get_settings()
-    dial = "".join(c for c in s.clinic_phone if c.isdigit() or c == "+")
-    clinician = ", ".join(p for p in (s.clinician_name, s.clinician_credentials) if p.strip())
+    c = clinic.effective()
     return {
         "clinic": {
-            "name": s.clinic_name,
-            "address": s.clinic_address,
-            "phone": s.clinic_phone,
-            "phone_link": f"tel:{dial}",
-            # Credentials alone sign nothing: the line needs a name.
-            "clinician": clinician if s.clinician_name.strip() else "",
+            "name": c.clinic_name,
+            "address": c.clinic_address,
+            "phone": c.clinic_phone,
+            "phone_link": c.phone_link,
+            "clinician": c.clinician,
+            "opening_hours": c.opening_hours,
+            "review_url": c.review_url,
+            "accent_color": c.accent_color,
         },
-        "base_url": s.resolved_base_url,
+        "base_url": get_settings().resolved_base_url,
     }
 
 
@@ -316,6 +317,7 @@ def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
 def compose(message: Message, facts: Facts) -> OutgoingEmail:
     """Render `message` for its recipient with the right sender and headers."""
     s = get_settings()
+    c = clinic.effective()
     lead = message.lead
     renderer = get_renderer()
     address = message.to_email or (lead.email if lead else "")
@@ -365,13 +367,13 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         return OutgoingEmail(
             **common,
             from_email=s.marketing_from_email,
-            from_name=s.marketing_from_name,
+            from_name=c.marketing_from_name,
             headers={
                 # Only the signed one-click link (RFC 8058): a mailto would go to a sender
                 # address no one reads and would name the lead in the clear.
                 "List-Unsubscribe": f"<{unsubscribe}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                "List-Id": f"{s.clinic_name} updates <updates.{sender_domain}>",
+                "List-Id": f"{c.clinic_name} updates <updates.{sender_domain}>",
             },
             categories=("marketing",),
             track_opens=s.track_marketing_opens,
@@ -380,7 +382,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     return OutgoingEmail(
         **common,
         from_email=s.transactional_from_email,
-        from_name=s.transactional_from_name,
+        from_name=c.transactional_from_name,
         categories=("transactional",),
         attachments=attachments,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery.backends import OutgoingEmail, get_backend
 from nurture.rendering.environment import RenderedEmail
@@ -19,7 +20,7 @@ def send_proof(rendered: RenderedEmail, *, to_email: str) -> str:
     email = OutgoingEmail(
         to_email=to_email,
         from_email=s.marketing_from_email,
-        from_name=s.marketing_from_name,
+        from_name=clinic.effective().marketing_from_name,
         subject=f"[Test] {rendered.subject}",
         html=rendered.html,
         text=rendered.text,

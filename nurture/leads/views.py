@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from nurture import clock
 from nurture.api_responses import errors, json_body
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
@@ -267,7 +268,7 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
         if confirmed
         else "Your email address was already confirmed; there is nothing more to do.",
         plan=plan,
-        booking_url=get_settings().booking_url,
+        booking_url=clinic.effective().booking_url,
     )
 
 

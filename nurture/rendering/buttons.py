@@ -9,24 +9,28 @@ be tapped.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 BUTTON_COLOUR = "#0b5cad"
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
 _BUTTON_LINK = r'<a\b(?=[^>]*\bclass="(?:[^"]*\s)?button(?:\s[^"]*)?")[^>]*>(?:(?!</a>).)*</a>'
 # A paragraph that holds nothing but a button becomes the button's table (a table cannot sit
 # inside a paragraph: browsers would split the paragraph around it).
 _BUTTON_PARAGRAPH = re.compile(rf"<p\b[^>]*>\s*({_BUTTON_LINK})\s*</p>", re.S | re.I)
 
 
-def _table(match: re.Match[str]) -> str:
+def _table(colour: str, match: re.Match[str]) -> str:
     return (
         '<table role="presentation" class="button-table" cellpadding="0" cellspacing="0" '
         'border="0" style="margin:0 0 16px;border-collapse:separate;"><tr>'
-        f'<td class="button-cell" align="center" bgcolor="{BUTTON_COLOUR}" '
-        f'style="background-color:{BUTTON_COLOUR};border-radius:6px;mso-padding-alt:14px 24px;">'
+        f'<td class="button-cell" align="center" bgcolor="{colour}" '
+        f'style="background-color:{colour};border-radius:6px;mso-padding-alt:14px 24px;">'
         f"{match.group(1)}</td></tr></table>"
     )
 
 
-def bulletproof_buttons(html: str) -> str:
+def bulletproof_buttons(html: str, colour: str = BUTTON_COLOUR) -> str:
     """Put every button that stands in its own paragraph into a table cell Outlook can draw."""
-    return _BUTTON_PARAGRAPH.sub(_table, html)
+    # The colour lands in an attribute and a style: only a plain #rrggbb may go there.
+    colour = colour if _HEX.fullmatch(colour) else BUTTON_COLOUR
+    return _BUTTON_PARAGRAPH.sub(partial(_table, colour), html)

@@ -22,7 +22,7 @@ from jinja2 import (
 from markupsafe import Markup
 
 from nurture.config import get_settings
-from nurture.rendering.buttons import bulletproof_buttons
+from nurture.rendering.buttons import BUTTON_COLOUR, bulletproof_buttons
 from nurture.rendering.dates import format_visit_time
 from nurture.rendering.limits import MAX_OUTPUT, LimitedSandbox, limits, render
 from nurture.rendering.safety import SAFETY
@@ -169,7 +169,9 @@ class EmailRenderer:
                 {**layout_vars, "body": text_body},
                 max_chars=None,
             )
-        return RenderedEmail(rendered_subject, rendered_preheader, bulletproof_buttons(html), text)
+        return RenderedEmail(
+            rendered_subject, rendered_preheader, bulletproof_buttons(html, _accent(context)), text
+        )
 
     def render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """Render a file template `transactional/<name>.html` (and `.txt` when present)."""
@@ -191,7 +193,14 @@ class EmailRenderer:
         else:
             text_body = text_template.render(layout_vars).strip() + "\n"
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
-        return RenderedEmail(subject, preheader, bulletproof_buttons(html), text)
+        return RenderedEmail(subject, preheader, bulletproof_buttons(html, _accent(context)), text)
+
+
+def _accent(context: dict[str, Any]) -> str:
+    """The button colour: the clinic's accent, chosen per render (CSS is inlined per template)."""
+    clinic = context.get("clinic")
+    colour = clinic.get("accent_color") if isinstance(clinic, dict) else None
+    return colour if isinstance(colour, str) else BUTTON_COLOUR
 
 
 @lru_cache(maxsize=4)

@@ -12,6 +12,7 @@ from typing import Any
 from markupsafe import escape
 
 from nurture.appointments.models import Appointment
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery.compose import appointment_context, clinic_context, lead_context
 from nurture.leads.models import Lead, NumbnessType
@@ -139,7 +140,6 @@ def problems(sample: Sample, *, require_https: bool) -> list[str]:
     """Return what is wrong with a rendered email (empty when it is fit to send)."""
     email = sample.email
     found: list[str] = []
-    s = get_settings()
     if CONDITION_WORDS.search(email.subject) or CONDITION_WORDS.search(email.preheader):
         found.append(f"subject or preheader names a condition: {email.subject!r}")
     if len(email.subject) > 60:
@@ -154,7 +154,8 @@ def problems(sample: Sample, *, require_https: bool) -> list[str]:
     if sample.marketing:
         if "/unsubscribe/" not in email.html or "/unsubscribe/" not in email.text:
             found.append("no unsubscribe link")
-        if s.clinic_address not in email.html or s.clinic_address not in email.text:
+        address = clinic.effective().clinic_address
+        if address not in email.html or address not in email.text:
             found.append("no postal address")
         missing = [
             flag

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -113,6 +114,44 @@ def remove_step(session: Session, version: SequenceVersion, step: Step) -> None:
     session.delete(step)
     session.flush()
     _renumber(session, version, steps)
+
+
+# Every column a step is made of, so an undo puts back exactly what was removed.
+STEP_FIELDS = (
+    "position",
+    "key",
+    "kind",
+    "delay_days",
+    "delay_minutes",
+    "subject",
+    "preheader",
+    "body_markdown",
+    "body_html",
+    "body_text",
+    "condition",
+    "wait_until",
+    "wait_at_most_days",
+)
+
+
+def step_snapshot(step: Step) -> dict[str, Any]:
+    """Return everything needed to put a removed step back (kept in its audit entry)."""
+    return {name: getattr(step, name) for name in STEP_FIELDS}
+
+
+def restore_step(session: Session, version: SequenceVersion, snapshot: dict[str, Any]) -> Step:
+    """Put a removed step back into the draft at its old place."""
+    if set(snapshot) != set(STEP_FIELDS):
+        raise ValueError("that change cannot be undone")
+    if any(s.key == snapshot["key"] for s in version.steps):
+        raise ValueError(f"the draft already has a step called '{snapshot['key']}'")
+    steps = list(version.steps)
+    step = Step(version_id=version.id, **(snapshot | {"position": len(steps) + 1}))
+    session.add(step)
+    session.flush()
+    steps.insert(max(0, min(len(steps), int(snapshot["position"]) - 1)), step)
+    _renumber(session, version, steps)
+    return step
 
 
 def update_step(step: Step, spec: StepSpec) -> None:

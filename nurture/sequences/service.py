@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nurture import clock
-from nurture.config import get_settings
+from nurture.clinic import service as clinic
 from nurture.sequences.files import (
     ReentrySpec,
     SequenceSpec,
@@ -77,7 +77,7 @@ def window_of(version: SequenceVersion) -> SendWindow:
         start_hour=version.window_start_hour,
         end_hour=version.window_end_hour,
         weekdays=frozenset(int(d) for d in version.window_weekdays),
-        closures=frozenset(get_settings().clinic_closures),
+        closures=frozenset(clinic.effective().clinic_closures),
     )
 
 

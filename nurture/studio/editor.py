@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from nurture import clock
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery.backends import DeliveryError
 from nurture.delivery.proofs import send_proof
@@ -818,7 +819,7 @@ def simulator(
         subjects=subjects,
         chosen=chosen,
         conditions=CONDITIONS,
-        closures=s.clinic_closures,
+        closures=list(clinic.effective().clinic_closures),
     )
 
 

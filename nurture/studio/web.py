@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
 
 from nurture import clock
+from nurture.clinic import service as clinic
 from nurture.config import PACKAGE_DIR, get_settings
 from nurture.studio import audit
 from nurture.studio.auth import Role, session_staff
@@ -85,7 +86,7 @@ def page(
     context.setdefault("flash", flash)
     context.update(
         staff=staff,
-        clinic_name=s.clinic_name,
+        clinic_name=clinic.effective().clinic_name,
         csrftoken=csrf_token(request),
         is_admin=staff is not None and staff.role == Role.ADMIN,
         clinic_timezone=s.clinic_timezone,
@@ -182,10 +183,10 @@ _EXPIRED = (
 
 def routers() -> list[APIRouter]:
     """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import admin, editor, jobs, people, results, signin, visits
+    from nurture.studio import admin, clinic_settings, editor, jobs, people, results, signin, visits
     from nurture.studio import outbox as outbox_views
 
-    modules = (signin, editor, people, jobs, visits, outbox_views, results, admin)
+    modules = (signin, editor, people, jobs, visits, outbox_views, results, admin, clinic_settings)
     return [m.router for m in modules]
 
 
