@@ -84,6 +84,8 @@ def page(
     s = get_settings()
     flash = request.session.pop("flash", None)  # left by the redirect that led here
     context.setdefault("flash", flash)
+    # A URL to post to that takes back the change the flash reports (a removed step).
+    context.setdefault("undo", request.session.pop("undo", None) if flash else None)
     context.update(
         staff=staff,
         clinic_name=clinic.effective().clinic_name,
@@ -173,20 +175,29 @@ def studio_router() -> APIRouter:
 
 
 _EXPIRED = (
-    "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Form expired</title>"
-    "<main style='font:17px/1.5 system-ui;max-width:40rem;margin:2rem auto'>"
-    "<h1>This form has expired</h1><p>The form was missing its security token, or it came "
-    "from another site. Nothing was changed. Go back, reload the page and try again.</p>"
-    f"<p><a href='{PREFIX}'>Back to the studio</a></p></main>"
+    "The form was missing its security token, or it came from another site. Nothing was "
+    "changed. Go back, reload the page and try again."
 )
 
 
 def routers() -> list[APIRouter]:
     """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import admin, clinic_settings, editor, jobs, people, results, signin, visits
+    from nurture.studio import admin, clinic_settings, editor, jobs, people, results, signin
     from nurture.studio import outbox as outbox_views
+    from nurture.studio import versions, visits
 
-    modules = (signin, editor, people, jobs, visits, outbox_views, results, admin, clinic_settings)
+    modules = (
+        signin,
+        editor,
+        versions,
+        people,
+        jobs,
+        visits,
+        outbox_views,
+        results,
+        admin,
+        clinic_settings,
+    )
     return [m.router for m in modules]
 
 
@@ -202,15 +213,27 @@ def install(app: FastAPI) -> None:
         if request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
-        return HTMLResponse(
-            "<!DOCTYPE html><title>Sign in needed</title><p>Sign in to the studio first: "
-            f"<a href='{PREFIX}/login'>sign in</a>. Nothing was changed.</p>",
+        return page(
+            request,
+            "message.html",
+            None,
             status_code=401,
+            title="Sign in needed",
+            message="Sign in to the studio first. Nothing was changed.",
+            back=f"{PREFIX}/login",
         )
 
     @app.exception_handler(CsrfFailed)
-    async def _csrf_failed(_: Request, __: CsrfFailed) -> Response:
-        return HTMLResponse(_EXPIRED, status_code=403)
+    async def _csrf_failed(request: Request, _: CsrfFailed) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=403,
+            title="This form has expired",
+            message=_EXPIRED,
+            back=PREFIX,
+        )
 
     @app.exception_handler(AdminOnly)
     async def _admin_only(request: Request, _: AdminOnly) -> Response:

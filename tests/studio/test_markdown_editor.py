@@ -60,7 +60,7 @@ def test_browser_line_ends_make_a_one_line_edit_one_line_in_the_diff(
     ids = open_draft(studio)
     step = session.get(Step, ids[0])
     lines = step.body_html.splitlines()
-    lines[1] = "<p>One changed line.</p>"
+    before, lines[1] = lines[1], "<p>One changed line.</p>"
     # As a browser posts a textarea: CRLF line ends, and here a stray space at one line end.
     html = "\r\n".join(lines[:2]) + "  \r\n" + "\r\n".join(lines[2:]) + "\r\n"
     form = step_form(session, ids[0], html=html, text="Plain words.\r\nSecond line.\r\n")
@@ -70,7 +70,7 @@ def test_browser_line_ends_make_a_one_line_edit_one_line_in_the_diff(
     page = studio.get(f"/studio/sequences/{SLUG}/publish").text
     added = re.findall(r'<span class="add">(.*?)</span>', page)
     removed = re.findall(r'<span class="del">(.*?)</span>', page)
-    assert removed == [f"-    {escape(lines[1])}"]
+    assert removed == [f"-    {escape(before)}"]
     assert added == [
         "+    &lt;p&gt;One changed line.&lt;/p&gt;",
         "+  text: |",
