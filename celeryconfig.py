@@ -33,7 +33,11 @@ if broker_url.startswith("filesystem"):
     _folder = _settings.broker_folder
     for _sub in ("queue", "processed"):
         (_folder / _sub).mkdir(parents=True, exist_ok=True)
+    # Same transport, but a message file appears only once written (see nurture.broker_files).
+    broker_transport = "nurture.broker_files:Transport"
+    (_folder / "control").mkdir(parents=True, exist_ok=True)
     broker_transport_options = {
+        "control_folder": str(_folder / "control"),  # kombu's default is ./control in the cwd
         "data_folder_in": str(_folder / "queue"),
         "data_folder_out": str(_folder / "queue"),
         "processed_folder": str(_folder / "processed"),

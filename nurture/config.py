@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     rebook_after_days: int = Field(default=2, ge=0, le=365)
     max_marketing_per_week: int = Field(default=3, ge=0, le=100)
     soft_opt_in_patients: bool = False
+    # A review request (a step with `condition: review_due`) goes once a patient has been to
+    # this many visits, and to nobody asked in the cool-down; never only to the happy ones.
+    review_after_visits: int = Field(default=1, ge=1, le=100)
+    review_cooldown_days: int = Field(default=180, ge=1, le=3650)
     refuse_disposable_addresses: bool = False
     smtp_host: str = "localhost"
     smtp_port: int = 1025
@@ -111,7 +115,7 @@ class Settings(BaseSettings):
     clinic_locale: str = "en_US"
     clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     booking_url: str = "https://booking.example.com/example-spine-and-nerve"
-    # Where a happy patient leaves a review; empty hides every review link.
+    # Where a patient leaves a review (every patient is asked); empty skips review requests.
     review_url: str = ""
     # Buttons in emails and on pages; white text on it must reach 4.5:1 contrast.
     accent_color: str = "#0b5cad"

@@ -12,7 +12,8 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from nurture.config import get_settings
@@ -38,6 +39,10 @@ WORDS: dict[int, tuple[str, str]] = {
     ),
     422: ("Some details need another look", "Go back, correct the details below and try again."),
     429: ("Please wait a moment", "Too many requests just now. Please try again in a minute."),
+    503: (
+        "We're busy for a moment",
+        "Nothing you did caused this. Please try again in a few seconds.",
+    ),
     500: (
         "Something went wrong on our side",
         "Nothing you did caused this, and nothing was half-saved. Please try again in a minute.",
@@ -63,6 +68,21 @@ def error_html(path: str, status: int, *, details: list[str] | None = None) -> s
     from nurture.pages import render_text
 
     return render_text("error.html", title=title, message=message, details=details or [])
+
+
+# SQLite's writer lock outlasting busy_timeout; PostgreSQL serialization, deadlock, lock timeout.
+_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+BUSY_RETRY_SECONDS = 5
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Tell whether `exc` is the database refusing a write for now, worth retrying soon."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _phrase(status: int) -> str:
@@ -102,8 +122,21 @@ def install(app: FastAPI) -> None:
     # Starlette answers an unhandled exception outside every added middleware, so this page
     # carries the security headers itself; the exception still reaches the server's log.
     @app.exception_handler(Exception)
-    async def _crash(request: Request, _: Exception) -> Response:
+    async def _crash(request: Request, exc: Exception) -> Response:
         headers = {**security_headers(https=https), "Cache-Control": "no-store"}
+        if database_busy(exc):
+            # A busy database is temporary: providers and people retry a 503, not a 500.
+            headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+            if wants_html(request.url.path, request.headers.get("accept", "")):
+                return HTMLResponse(error_html(request.url.path, 503), 503, headers=headers)
+            return JSONResponse(
+                {
+                    "error": "busy",
+                    "message": "The database is busy for a moment; retry in a few seconds.",
+                },
+                status_code=503,
+                headers=headers,
+            )
         if wants_html(request.url.path, request.headers.get("accept", "")):
             try:
                 return HTMLResponse(error_html(request.url.path, 500), 500, headers=headers)

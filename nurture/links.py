@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from nurture.clinic.service import effective
 from nurture.config import get_settings
 from nurture.leads.models import Lead
 from nurture.tokens import make_token
@@ -33,8 +34,6 @@ def preferences_url(lead: Lead) -> str:
 
 def booking_url(*, content: str) -> str:
     """Return the clinic's booking page with campaign parameters that name no condition."""
-    from nurture.clinic.service import effective
-
     parts = urlsplit(effective().booking_url)
     params = {"utm_source": "nurture", "utm_medium": "email", "utm_campaign": "nurture"}
     params["utm_content"] = content

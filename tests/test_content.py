@@ -184,8 +184,63 @@ def test_step_keys_are_stable() -> None:
             "assessment",
             "book-last",
         ],
+        "after-visit": ["after-your-visit", "between-visits", "review"],
         "intermittent-basics": ["welcome", "discs", "book-first", "inflammation", "track"],
         "no-show": ["missed-you"],
         "rebook": ["new-time", "still-here"],
+        "recall": ["check-in", "open-door"],
         "unsure-basics": ["welcome", "lower-back", "book-first", "still-unsure"],
     }
+
+
+# A review request that sorts people by how they felt before asking ("happy? leave a review")
+# is review gating, which review sites forbid: the ask must read the same for everyone.
+GATING = re.compile(
+    r"\bhappy\b|satisf|enjoy|\bstars?\b|positive|if you liked|good experience|great experience",
+    re.I,
+)
+
+
+def test_shipped_journeys_start_where_the_brief_says() -> None:
+    journeys = {spec.slug: spec for spec in _specs() if spec.trigger is not None}
+    assert {slug: spec.trigger for slug, spec in journeys.items()} == {
+        "after-visit": "attended",
+        "no-show": "no_show",
+        "rebook": "cancelled_not_rebooked",
+        "recall": "lapsed",
+    }
+    # A follow-up booking must not end the sequence before its review request.
+    assert journeys["after-visit"].goals == []
+    assert [s.key for s in journeys["after-visit"].steps if s.condition == "review_due"] == [
+        "review"
+    ]
+
+
+def test_the_review_request_asks_everyone_the_same_way() -> None:
+    steps = [step for spec in _specs() for step in spec.steps if step.condition == "review_due"]
+    assert steps
+    for step in steps:
+        copy = " ".join([step.subject, step.preheader, step.html, step.text or ""])
+        assert not GATING.search(copy), GATING.search(copy)
+        assert "{{ review_url }}" in step.html
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in _specs() if s.trigger is not None], ids=lambda spec: spec.slug
+)
+def test_journey_sequences_pass_the_save_checks(spec: SequenceSpec) -> None:
+    from nurture.sequences.checks import StepSource, check_step
+
+    for step in spec.steps:
+        source = StepSource(step.subject, step.preheader, step.body_html, step.text)
+        assert check_step(source).errors == [], f"{spec.slug}/{step.key}"
+
+
+def test_journey_emails_are_marketing_with_the_safety_box(samples: list[Sample]) -> None:
+    journeys = {spec.slug for spec in _specs() if spec.trigger is not None}
+    shown = [s for s in samples if s.name.split("/")[0] in journeys]
+    assert {s.name.split("/")[0] for s in shown} == journeys
+    for sample in shown:
+        assert sample.marketing, sample.name
+        assert problems(sample, require_https=True) == [], sample.name
+        assert 'class="safety"' in sample.email.html, sample.name

@@ -31,6 +31,7 @@ from nurture.sequences.schedule import next_opening
 from nurture.sequences.service import window_of
 
 WEEK = timedelta(days=7)
+REVIEW_DUE = "review_due"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,10 @@ class Facts:
     # and waits; and when marketing mail went out in the last 7 days, for the weekly cap.
     visits: dict[int, list[tuple[datetime, datetime, str]]] = field(default_factory=dict)
     marketing_sent: dict[int, list[datetime]] = field(default_factory=dict)
+    # For `review_due` steps: each lead's attended visits, and when a review request went to
+    # them within the cool-down (from any sequence, or earlier in this batch).
+    attended: dict[int, int] = field(default_factory=dict)
+    reviews_asked: dict[int, list[datetime]] = field(default_factory=dict)
 
 
 def gather(
@@ -120,6 +125,8 @@ def gather(
             .where(Message.enrollment_id.in_(enrollment_ids), DeliveryEvent.event == "click")
         )
         facts.clicked_steps = {(int(e or 0), int(p)) for e, p in clicked}
+    if REVIEW_DUE in conditions and lead_ids:
+        _gather_reviews(session, facts, lead_ids, {m.id for m in messages}, now)
     if sending:
         drip_leads = {
             m.lead_id for m in messages if m.enrollment_id is not None and m.lead_id is not None
@@ -155,6 +162,67 @@ def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: da
     for recipient, at in sent:
         if recipient is not None:
             facts.marketing_sent.setdefault(recipient, []).append(at)
+
+
+def _gather_reviews(
+    session: Session, facts: Facts, lead_ids: set[int], batch: set[int], now: datetime
+) -> None:
+    """Load attended visits and recent review requests per lead: two queries for the batch."""
+    counts = session.execute(
+        select(Appointment.lead_id, func.count())
+        .where(Appointment.lead_id.in_(lead_ids), Appointment.status == AppointmentStatus.ATTENDED)
+        .group_by(Appointment.lead_id)
+    )
+    facts.attended = {int(lead_id): int(n) for lead_id, n in counts}
+    since = now - timedelta(days=get_settings().review_cooldown_days)
+    went = func.coalesce(Message.sent_at, Message.unknown_since, Message.attempt_started_at)
+    # Sent, of unknown outcome (it may have arrived) or under way elsewhere: each is an ask.
+    # This batch's own rows are not, until check() lets one through.
+    asked = session.execute(
+        select(Message.lead_id, went)
+        .join(Step, Step.id == Message.step_id)
+        .where(
+            Message.lead_id.in_(lead_ids),
+            Message.id.not_in(batch),
+            Step.condition == REVIEW_DUE,
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.SENDING]),
+            went > since,
+        )
+    )
+    for lead_id, at in asked:
+        if lead_id is not None:
+            facts.reviews_asked.setdefault(lead_id, []).append(at)
+
+
+def _review_hold(lead_id: int, facts: Facts, now: datetime) -> Hold | None:
+    """Skip a review request with no review page, too few visits, or one sent in the cool-down.
+
+    Every patient who qualifies is asked the same way; nothing here looks at how they felt.
+    A row let through counts as an ask for the rest of the batch.
+    """
+    s = get_settings()
+    if not clinic.effective().review_url:
+        return Hold(
+            MessageStatus.SKIPPED,
+            f"condition {REVIEW_DUE}: no review page is set "
+            "(NURTURE_REVIEW_URL, or the review page in the studio's clinic settings)",
+        )
+    visits = facts.attended.get(lead_id, 0)
+    if visits < s.review_after_visits:
+        return Hold(
+            MessageStatus.SKIPPED,
+            f"condition {REVIEW_DUE}: {visits} attended visit(s); requests go after "
+            f"{s.review_after_visits} (NURTURE_REVIEW_AFTER_VISITS)",
+        )
+    asked = facts.reviews_asked.setdefault(lead_id, [])
+    if asked:
+        return Hold(
+            MessageStatus.SKIPPED,
+            f"condition {REVIEW_DUE}: a review request went on {max(asked).date().isoformat()}; "
+            f"at most one per {s.review_cooldown_days} days (NURTURE_REVIEW_COOLDOWN_DAYS)",
+        )
+    asked.append(now)
+    return None
 
 
 def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: datetime) -> bool:
@@ -229,6 +297,8 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         previous = (message.enrollment_id or 0, step.position - 1)
         if previous not in facts.clicked_steps:
             return Hold(MessageStatus.SKIPPED, "condition clicked_previous: no click")
+    if step is not None and step.condition == REVIEW_DUE:
+        return _review_hold(lead.id, facts, now)
     return None
 
 
@@ -308,6 +378,7 @@ def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
         **clinic_context(),
         "first_name": lead.first_name,
         "booking_url": links.booking_url(content=content),
+        "review_url": clinic.effective().review_url,
         "unsubscribe_url": links.unsubscribe_url(lead),
         "preferences_url": links.preferences_url(lead),
         "marketing": True,

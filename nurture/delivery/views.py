@@ -18,6 +18,10 @@ from nurture.pages import render_page
 router = APIRouter()
 
 _NAME = re.compile(r"^[0-9TZ]+-[0-9a-f]{12}\.eml$")
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+# The service's own pages refuse to be framed (frame-ancestors 'none'), so a link followed inside
+# the preview frame would show a blocked page: links open in the whole tab instead.
+_BASE_TARGET = '<base target="_top">'
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,16 @@ def _parse(path: Path) -> EmailMessage:
         message = BytesParser(policy=policy.default).parse(fh)
     assert isinstance(message, EmailMessage)
     return message
+
+
+def _links_open_in_tab(html: str) -> str:
+    """Return the HTML with a base target that makes its links navigate the whole tab."""
+    if not html:
+        return html
+    head = _HEAD.search(html)
+    if head is None:
+        return _BASE_TARGET + html
+    return html[: head.end()] + _BASE_TARGET + html[head.end() :]
 
 
 def _part(message: EmailMessage, subtype: str) -> str:
@@ -80,7 +94,7 @@ def outbox_view(name: str, request: Request) -> HTMLResponse:
         name=name,
         headers=headers,
         text=_part(message, "plain"),
-        html=_part(message, "html"),
+        html=_links_open_in_tab(_part(message, "html")),
     )
 
 

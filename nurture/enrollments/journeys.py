@@ -8,7 +8,7 @@ absence, so running it again, or from several ticks at once, starts nobody twice
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, exists, func, select
 from sqlalchemy.orm import Session, aliased
@@ -24,6 +24,34 @@ from nurture.sequences.models import Reentry, SequenceVersion, Trigger
 # A cancel older than this past its waiting time is not picked up: it predates the sequence
 # (or the feature), and an offer to rebook that late would be a surprise.
 CANCEL_LOOKBACK_DAYS = 14
+
+
+def rebook_after() -> timedelta:
+    """Return how long a cancel stays without a new booking before the rebook journey starts."""
+    return timedelta(days=get_settings().rebook_after_days)
+
+
+def recall_after() -> timedelta:
+    """Return how long after the last visit, with nothing booked, the recall journey starts."""
+    return timedelta(days=get_settings().recall_after_days)
+
+
+def journey_start(trigger: str, event_at: datetime) -> tuple[datetime, datetime]:
+    """Return when `trigger`'s journey starts for an event at `event_at`, and what its first
+    email counts its delay from.
+
+    A visit event starts its journey where it happens. An absence starts at the first scan
+    after it has lasted long enough; a cancel keeps counting from the cancel itself.
+    """
+    # The scans compare stored UTC times: days are 24 hours, even across a clock change.
+    event_at = event_at.astimezone(UTC)
+    if trigger == Trigger.LAPSED:
+        found = event_at + recall_after()
+        return found, found
+    if trigger == Trigger.CANCELLED_NOT_REBOOKED:
+        # Counted from the cancel, so the first email keeps the delay the file gives it.
+        return event_at + rebook_after(), event_at
+    return event_at, event_at
 
 
 def _statuses() -> list[str]:
@@ -70,7 +98,7 @@ def _lapsed(session: Session, now: datetime, limit: int) -> int:
     versions = sequences.live_for_trigger(session, Trigger.LAPSED)
     if not versions:
         return 0
-    cutoff = now - timedelta(days=get_settings().recall_after_days)
+    cutoff = now - recall_after()
     last = (
         select(Appointment.lead_id, func.max(Appointment.starts_at).label("visit"))
         .where(visited(now))
@@ -101,7 +129,7 @@ def _cancelled(session: Session, now: datetime, limit: int) -> int:
     versions = sequences.live_for_trigger(session, Trigger.CANCELLED_NOT_REBOOKED)
     if not versions:
         return 0
-    since = now - timedelta(days=get_settings().rebook_after_days)
+    since = now - rebook_after()
     later = aliased(Appointment)
     rebooked = exists().where(
         later.lead_id == Appointment.lead_id,
@@ -130,14 +158,14 @@ def _cancelled(session: Session, now: datetime, limit: int) -> int:
             if lead.id in seen:
                 continue
             seen.add(lead.id)
-            # Counted from the cancel, so the first email keeps the delay the file gives it.
+            _, start_at = journey_start(Trigger.CANCELLED_NOT_REBOOKED, cancelled_at)
             started += len(
                 start_journeys(
                     session,
                     lead=lead,
                     trigger=Trigger.CANCELLED_NOT_REBOOKED,
                     now=now,
-                    start_at=cancelled_at,
+                    start_at=start_at,
                 )
             )
     return started

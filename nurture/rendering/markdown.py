@@ -90,13 +90,21 @@ def markdown_template(source: str) -> str:
     parked = _BUTTON_LINE.sub(_button_line, parked)
     html = _MD.render(parked)
 
+    def tag(match: re.Match[str]) -> str | None:
+        # An entity such as &#74; can spell a placeholder the author did not get from us:
+        # one that names no parked tag is left as the text it is.
+        index = int(match.group(1))
+        return tags[index] if index < len(tags) else None
+
     def restore(match: re.Match[str]) -> str:
-        return tags[int(match.group(1))]
+        return tag(match) or match.group(0)
 
     def unwrap(match: re.Match[str]) -> str:
         # A block tag ({% if %}) written on its own line is not a paragraph of the email.
-        tag = tags[int(match.group(1))]
-        return match.group(0) if tag.startswith("{{") else f"{prefix}{match.group(1)}X\n"
+        found = tag(match)
+        if found is None or found.startswith("{{"):
+            return match.group(0)
+        return f"{prefix}{match.group(1)}X\n"
 
     html = re.sub(rf"<p>{prefix}(\d+)X</p>\n?", unwrap, html)
     return re.sub(rf"{prefix}(\d+)X", restore, html)

@@ -27,6 +27,7 @@ from nurture.sequences.files import SequenceSpec
 VARIABLES = {
     "first_name": "the lead's first name (may be empty)",
     "booking_url": "the clinic's booking page, with campaign tags",
+    "review_url": "the clinic's review page (empty when none is set)",
     "preferences_url": "the lead's preference page",
     "unsubscribe_url": "one-click unsubscribe",
     "clinic": "clinic.name, clinic.address, clinic.phone",

@@ -113,7 +113,7 @@ class StepSpec(BaseModel):
     delay_minutes: int = Field(default=0, ge=0, le=60 * 24)
     subject: str = Field(min_length=1, max_length=300)
     preheader: str = Field(default="", max_length=300)
-    condition: Literal["not_booked", "clicked_previous"] | None = None
+    condition: Literal["not_booked", "clicked_previous", "review_due"] | None = None
     wait: WaitSpec | None = None
     # The body: `markdown` (what the studio writes by default) or `html`, never both.
     markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)

@@ -6,8 +6,10 @@
 (() => {
   const changed = new Set();
 
+  // data-guard="off" on a field exempts it (a preview control that belongs to a guarded form).
   const guarded = (field) =>
     field instanceof Element &&
+    field.dataset.guard !== 'off' &&
     (field.hasAttribute('data-guard') || Boolean(field.form && field.form.hasAttribute('data-guard')));
 
   const note = (event) => {

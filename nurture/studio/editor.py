@@ -45,6 +45,7 @@ CONDITIONS = {
     "": "Always send",
     "not_booked": "Only if they have not booked",
     "clicked_previous": "Only if they clicked the previous email",
+    "review_due": "Only if a review request is due (visits, cool-down)",
 }
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from nurture import clock
 from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
+from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.sequences.models import Sequence
 from nurture.studio.web import StaffDep, page, studio_router
 from nurture.web import SessionDep
@@ -63,6 +64,27 @@ def per_day_chart(result: SequenceResult) -> Markup:
     return _svg(chart)
 
 
+def show_chart(journey: JourneyResult) -> Markup:
+    """Share of visits attended, with and without a confirmation from the patient."""
+    chart = pygal.Bar(
+        style=_STYLE,
+        js=[],
+        height=260,
+        show_legend=False,
+        print_values=True,
+        margin=10,
+        range=(0, 100),
+    )
+    chart.title = "Show rate (% of visits with an outcome)"
+    chart.x_labels = ["confirmed", "not confirmed"]
+    values = [
+        round(100 * r.attended / r.with_outcome, 1) if r.with_outcome else None
+        for r in (journey.confirmed, journey.unconfirmed)
+    ]
+    chart.add("attended", values)
+    return _svg(chart)
+
+
 def _days(value: int) -> int:
     return max(1, min(90, value))
 
@@ -97,6 +119,7 @@ def results(
     if sequence is None:
         raise HTTPException(status_code=404, detail=f"No sequence called {slug}.")
     result = sequence_results(session, sequence, booked_within_days=_days(days), now=clock.now())
+    journey = journey_results(session, sequence, within_days=_days(days))
     return page(
         request,
         "results.html",
@@ -107,4 +130,6 @@ def results(
         days=_days(days),
         funnel=funnel_chart(result),
         per_day=per_day_chart(result),
+        journey=journey,
+        shows=show_chart(journey),
     )

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from nurture import clock
 from nurture.clinic import service as clinic
 from nurture.config import PACKAGE_DIR, get_settings
+from nurture.sequences.simulate import moment_of
 from nurture.studio import audit
 from nurture.studio.auth import Role, session_staff
 from nurture.studio.models import StaffUser
@@ -40,6 +41,8 @@ def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 
 templates.env.filters["local"] = _local
 templates.env.filters["tz"] = ZoneInfo
+# What a sequence's start date means, for the simulator and anything else naming triggers.
+templates.env.globals["moment_of"] = moment_of
 
 
 class SignInRequired(Exception):
@@ -182,9 +185,18 @@ _EXPIRED = (
 
 def routers() -> list[APIRouter]:
     """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import admin, clinic_settings, editor, jobs, people, results, signin
+    from nurture.studio import (
+        admin,
+        clinic_settings,
+        editor,
+        jobs,
+        people,
+        results,
+        signin,
+        versions,
+        visits,
+    )
     from nurture.studio import outbox as outbox_views
-    from nurture.studio import versions, visits
 
     modules = (
         signin,

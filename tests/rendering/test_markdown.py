@@ -114,6 +114,10 @@ def test_sandbox_limits_apply_to_markdown_steps(markdown: str, error: type[Excep
         _render(markdown)
 
 
+def test_a_placeholder_spelled_with_entities_names_no_tag() -> None:
+    assert "nurtureJ99X" in markdown_template("nurture&#74;99X and {{ first_name }}")
+
+
 def test_markdown_longer_than_any_email_is_refused_before_parsing() -> None:
     with pytest.raises(MarkdownTooLong):
         markdown_template("a" * (MAX_SIZE + 1))

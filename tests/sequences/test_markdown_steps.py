@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from nurture.sequences.checks import spec_problems
 from nurture.sequences.export import dump_spec, export_all
-from nurture.sequences.files import parse_sequence
+from nurture.sequences.files import parse_sequence, tidy_lines
 from nurture.sequences.models import Step
 from nurture.sequences.service import load_path
 
@@ -81,7 +81,6 @@ def test_markdown_problems_are_reported_against_the_markdown() -> None:
 def test_browser_line_ends_and_trailing_spaces_export_as_clean_blocks() -> None:
     spec = parse_sequence(FILE)
     body = "# Hi   \r\nfirst line  \r\nsecond line\r\n"
-    step = spec.steps[0].model_copy()
     data = spec.model_dump()
     data["steps"][0]["markdown"] = body
     data["steps"][1]["html"] = "<p>one</p>  \r\n<p>two</p>\r\n"
@@ -92,4 +91,9 @@ def test_browser_line_ends_and_trailing_spaces_export_as_clean_blocks() -> None:
     assert "markdown: |\n" in dumped
     assert "html: |\n" in dumped
     assert "\\r" not in dumped
-    assert step.markdown is not None
+
+
+def test_trailing_spaces_that_matter_in_markdown_are_kept() -> None:
+    code = "```\ncode  \nmore\n```\n"
+    assert tidy_lines(code, markdown=True) == code  # in code they are part of the text
+    assert tidy_lines("a  \n\nb  \n", markdown=True) == "a\n\nb\n"  # here they mean nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -99,11 +100,20 @@ def test_bad_values_are_shown_beside_their_fields_and_nothing_is_saved(admin_stu
     )
     assert response.status_code == 422
     page = response.text
-    assert 'id="e-accent_color"' in page and "contrast" in page
-    assert 'id="e-booking_url"' in page and "https://" in page
-    assert 'id="e-clinic_phone"' in page
-    assert 'id="e-clinic_closures"' in page and "&#39;soon&#39;" in page
-    assert 'id="e-marketing_from_name"' in page and "line breaks" in page
+    beside = dict(re.findall(r'<p class="error" id="e-(\w+)">([^<]*)</p>', page))
+    assert set(beside) == {
+        "accent_color",
+        "booking_url",
+        "clinic_phone",
+        "clinic_closures",
+        "marketing_from_name",
+    }
+    assert "contrast" in beside["accent_color"]
+    assert "https://" in beside["booking_url"]
+    assert "phone number" in beside["clinic_phone"]
+    assert "&#39;soon&#39;" in beside["clinic_closures"]
+    assert "line breaks" in beside["marketing_from_name"]
+    assert 'aria-describedby="e-booking_url"' in page
     assert 'value="Fine New Name"' in page  # what was typed stays in the form
     from nurture.db import session_scope
 
@@ -182,7 +192,13 @@ def test_other_processes_see_a_change_within_the_cache_time(
 
 @pytest.mark.parametrize(
     ("colour", "ok"),
-    [("#0b5cad", True), ("#767676", True), ("#777777", False), ("#ffffff", False), ("0b5cad", False)],
+    [
+        ("#0b5cad", True),
+        ("#767676", True),
+        ("#777777", False),
+        ("#ffffff", False),
+        ("0b5cad", False),
+    ],
 )
 def test_accent_colour_needs_contrast_against_white(colour: str, ok: bool) -> None:
     _, errors = clinic.parse_form({"accent_color": colour})
