@@ -518,7 +518,11 @@ def preview(out: Path, screenshots: bool) -> None:
         names = {page: sample.name for page, sample in zip(pages, samples, strict=True)}
         too_wide: list[str] = []
         try:
-            shots = screenshot_pages(pages, widths={"phone": 390, "desktop": 800})
+            shots = screenshot_pages(
+                pages,
+                widths={"phone": 390, "dark": 390, "desktop": 800},
+                dark=frozenset({"dark"}),
+            )
             for done, page, measured in shots:
                 click.echo(f"  [{done}/{len(pages)}] {page.name}")
                 too_wide += [

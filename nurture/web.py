@@ -141,6 +141,29 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+class HeadAsGet:
+    """Answer HEAD like GET without the body, as HTTP requires of every GET resource.
+
+    FastAPI routes list only the methods they declare, so without this a monitor's or link
+    checker's HEAD on any page got 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 def create_app() -> FastAPI:
     """Build the web application."""
     from nurture import apidocs, error_pages, security_headers, site
@@ -190,6 +213,7 @@ def create_app() -> FastAPI:
             "/webhooks/": max(settings.max_request_bytes, settings.webhook_max_request_bytes),
         },
     )
+    app.add_middleware(HeadAsGet)
     security_headers.install(app, base_url=settings.resolved_base_url)  # last added, so outermost
     error_pages.install(app)  # after security_headers: its crash page supersedes the plain one
     return app

@@ -73,9 +73,12 @@ class Shot:
 
 
 def screenshot_pages(
-    pages: list[Path], *, widths: dict[str, int]
+    pages: list[Path], *, widths: dict[str, int], dark: frozenset[str] = frozenset()
 ) -> Iterator[tuple[int, Path, list[Shot]]]:
-    """Save `<page>.<label>.png` for each width; yield progress and each page's measurements."""
+    """Save `<page>.<label>.png` for each width; yield progress and each page's measurements.
+
+    Labels in `dark` are shot with the reader's system in dark mode (prefers-color-scheme).
+    """
     executable = require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -83,7 +86,13 @@ def screenshot_pages(
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
             contexts = {
-                label: (width, browser.new_context(viewport={"width": width, "height": 900}))
+                label: (
+                    width,
+                    browser.new_context(
+                        viewport={"width": width, "height": 900},
+                        color_scheme="dark" if label in dark else "light",
+                    ),
+                )
                 for label, width in widths.items()
             }
             for done, page_path in enumerate(pages, start=1):

@@ -95,8 +95,11 @@ def test_preview_screenshots_in_chromium(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["preview", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     pages = [p for p in tmp_path.glob("*.html") if p.name != "index.html"]
-    assert len(list(tmp_path.glob("*.png"))) == 2 * len(pages)
-    assert (tmp_path / "unsure-basics__welcome.phone.png").stat().st_size > 10_000
+    assert len(list(tmp_path.glob("*.png"))) == 3 * len(pages)  # phone, dark phone, desktop
+    light = (tmp_path / "unsure-basics__welcome.phone.png").read_bytes()
+    dark = (tmp_path / "unsure-basics__welcome.dark.png").read_bytes()
+    assert len(light) > 10_000
+    assert dark != light  # the reader's dark mode reached the email's dark-mode rules
 
 
 @pytest.mark.slow

@@ -131,11 +131,12 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         assert "21:00" in rows.first.inner_text()
         page.screenshot(path=str(shots / "studio-simulator.png"), full_page=True)
 
-        # Results: numbers per step, a funnel and sends per day, with the open-rate caveat.
+        # Results: the journey and numbers per step, charts, with the open-rate caveat.
         page.get_by_role("link", name="Results").first.click()
         page.get_by_role("link", name="Numbness that has lasted a long time").first.click()
         assert page.locator("#step-results").is_visible()
-        assert page.locator("svg").count() == 2
+        assert page.locator("#journey-results").is_visible()
+        assert page.locator("svg").count() == 3  # funnel, show rate, sends per day
         assert "privacy proxies" in page.locator("#open-note").inner_text()
         page.screenshot(path=str(shots / "studio-results.png"), full_page=True)
 
