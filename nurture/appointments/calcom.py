@@ -141,8 +141,11 @@ def _first_name(attendee: dict[str, Any]) -> str:
         given = name.strip().split(" ")[0] if isinstance(name, str) and name.strip() else ""
     try:
         return clean_first_name(given)
-    except ValueError as exc:
-        raise CalcomError(422, f"attendees[0] name: {exc}", {"attendees.0.name": str(exc)}) from exc
+    except ValueError:
+        # The booking is real even when its name is unusable in a greeting or a header: refusing
+        # it would make Cal.com retry and give up, and the patient would get no reminders. The
+        # visit is kept and its emails greet without a name.
+        return ""
 
 
 def _time(payload: dict[str, Any], name: str) -> datetime:

@@ -244,15 +244,30 @@ def suppress(session: Session, *, email: str, reason: str, source: str, now: dat
     return added is not None
 
 
-def process_pending(session: Session, *, now: datetime, limit: int = 1000) -> int:
-    """Act on stored events not yet processed, oldest first; return how many."""
+def process_pending(session: Session, *, now: datetime, limit: int = 1000, chunk: int = 200) -> int:
+    """Act on stored events not yet processed, oldest first, committing every `chunk`.
+
+    Short transactions matter on SQLite: one writer at a time, so a tick holding the lock over
+    a thousand events made a webhook storing the next batch wait past its lock timeout.
+    """
+    done = 0
+    while done < limit:
+        count = _process_chunk(session, now=now, size=min(chunk, limit - done))
+        session.commit()
+        done += count
+        if count < chunk:
+            break
+    return done
+
+
+def _process_chunk(session: Session, *, now: datetime, size: int) -> int:
     from nurture.delivery.service import resolve_unknown
 
     query = (
         select(DeliveryEvent)
         .where(DeliveryEvent.processed_at.is_(None))
         .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
-        .limit(limit)
+        .limit(size)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

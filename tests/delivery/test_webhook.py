@@ -470,3 +470,25 @@ def test_unanswered_unknown_is_sent_again_once(session, sendgrid, settings) -> N
     session.commit()
     _process()
     assert len(sendgrid.state.accepted) == 1
+
+
+def test_stored_events_are_processed_in_short_transactions(client, session, signer) -> None:
+    """A tick catching up on a big batch commits every 200 events, so the single SQLite writer
+    is never held long enough for the next webhook batch to time out waiting for it."""
+    from sqlalchemy import event as sa_event
+
+    from nurture.db import session_factory
+
+    batch = _big_batch(450, "chunks")
+    assert _post(client, signer, batch).status_code == 200
+    commits: list[int] = []
+    worker = session_factory()()
+    sa_event.listen(worker, "after_commit", lambda _s: commits.append(1))
+    try:
+        assert events.process_pending(worker, now=datetime.now(UTC)) == 450
+    finally:
+        worker.close()
+    assert len(commits) == 3  # 200 + 200 + 50
+    pending = select(func.count()).where(DeliveryEvent.processed_at.is_(None))
+    assert session.scalar(pending) == 0
+    assert session.scalar(select(func.count()).select_from(Suppression)) == 90  # the bounces
