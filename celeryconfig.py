@@ -1,51 +1,8 @@
-"""Celery settings for Nurture's workers and beat, derived from NURTURE_* settings.
+"""Celery settings for Nurture's workers and beat; nurture's Celery app reads this module.
 
-The broker only carries work that is due now; every future email waits as a database row,
-so nothing here schedules ETA or countdown tasks.
+The settings themselves live in `nurture.celery_settings`. This module only re-exports them,
+so it never changes: an editable install copies it beside the package, and a copy of the
+settings would go stale there while the checkout moved on.
 """
 
-from nurture.config import get_settings
-
-_settings = get_settings()
-
-broker_url = _settings.resolved_broker_url
-broker_connection_retry_on_startup = True
-broker_connection_timeout = 5
-task_ignore_result = True
-task_serializer = "json"
-accept_content = ["json"]
-# A task is acknowledged after it ran, so a worker killed mid-task leaves it for another;
-# the outbox row's claim and lease make that second run safe.
-task_acks_late = True
-task_reject_on_worker_lost = True
-worker_prefetch_multiplier = 1
-worker_hijack_root_logger = False
-timezone = "UTC"
-enable_utc = True
-beat_schedule_filename = str((_settings.data_dir / "celerybeat-schedule").resolve())
-beat_schedule = {
-    "tick": {"task": "nurture.tick", "schedule": _settings.tick_seconds},
-    "purge-unconfirmed": {"task": "nurture.purge_unconfirmed", "schedule": 6 * 3600},
-}
-
-if broker_url.startswith("filesystem"):
-    # kombu's filesystem transport: queues are folders, so the embedded default needs no server.
-    _folder = _settings.broker_folder
-    for _sub in ("queue", "processed"):
-        (_folder / _sub).mkdir(parents=True, exist_ok=True)
-    # Same transport, but a message file appears only once written (see nurture.broker_files).
-    broker_transport = "nurture.broker_files:Transport"
-    (_folder / "control").mkdir(parents=True, exist_ok=True)
-    broker_transport_options = {
-        "control_folder": str(_folder / "control"),  # kombu's default is ./control in the cwd
-        "data_folder_in": str(_folder / "queue"),
-        "data_folder_out": str(_folder / "queue"),
-        "processed_folder": str(_folder / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.5,
-    }
-    # The filesystem transport has no fan-out exchange for remote control and events.
-    worker_enable_remote_control = False
-    worker_send_task_events = False
-else:
-    broker_transport_options = {"visibility_timeout": 3600}
+from nurture.celery_settings import *  # noqa: F403
