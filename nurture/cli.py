@@ -494,7 +494,14 @@ def doctor() -> None:
     show_default=True,
     help="Also save PNGs at phone and desktop width (needs Chromium).",
 )
-def preview(out: Path, screenshots: bool) -> None:
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="TEXT",
+    help="Only emails whose name contains TEXT (repeatable), e.g. --only goodbye.",
+)
+def preview(out: Path, screenshots: bool, only: tuple[str, ...]) -> None:
     """Render every shipped email for sample leads into a gallery folder."""
     from nurture.rendering.preview import all_samples, problems, write_gallery
     from nurture.rendering.screenshots import require_browser
@@ -505,7 +512,9 @@ def preview(out: Path, screenshots: bool) -> None:
             require_browser()  # before any work, so nothing is left half done
         except FileNotFoundError as exc:
             raise click.ClickException(str(exc)) from exc
-    samples = list(all_samples())
+    samples = [s for s in all_samples() if not only or any(part in s.name for part in only)]
+    if not samples:
+        raise click.ClickException(f"no email's name contains {' or '.join(only)}")
     pages = write_gallery(out, samples)
     click.echo(f"Wrote {len(samples)} emails to {out}/ (open index.html)")
     https = settings.resolved_base_url.startswith("https")

@@ -141,10 +141,11 @@ def effective() -> ClinicDetails:
     try:
         with session_factory()() as session:
             stored = overrides(session)
-    except SQLAlchemyError:
-        # No database or no table yet (before `nurture migrate`): the environment's values
+    except SQLAlchemyError as exc:
+        # No database or no table yet (before `nurture db upgrade`): the environment's values
         # still make a correct email; the next lookup after the TTL tries again.
-        log.warning("clinic settings unreadable; using the NURTURE_* values", exc_info=True)
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        log.warning("clinic settings unreadable (%s); using the NURTURE_* values", reason)
         stored = {}
     result = details(stored, settings)
     with _lock:

@@ -92,9 +92,15 @@ def test_preview_screenshots_in_chromium(tmp_path: Path) -> None:
     from tests.browser import chromium_path
 
     chromium_path()  # skip (or fail when required) without Chromium
-    result = CliRunner().invoke(main, ["preview", "--out", str(tmp_path)])
+    # Every email's width is measured by tests/rendering/test_in_chromium.py; here the command
+    # itself, on a few emails of each kind, so the suite stays quick.
+    only = ["unsure-basics/", "transactional/confirm/", "appointment_reminder/acute"]
+    result = CliRunner().invoke(
+        main, ["preview", "--out", str(tmp_path), *(f"--only={o}" for o in only)]
+    )
     assert result.exit_code == 0, result.output
     pages = [p for p in tmp_path.glob("*.html") if p.name != "index.html"]
+    assert len(pages) == 4 + 4 + 1  # the unsure steps, a confirmation per type, one reminder
     assert len(list(tmp_path.glob("*.png"))) == 3 * len(pages)  # phone, dark phone, desktop
     light = (tmp_path / "unsure-basics__welcome.phone.png").read_bytes()
     dark = (tmp_path / "unsure-basics__welcome.dark.png").read_bytes()
@@ -121,7 +127,9 @@ def test_preview_fails_when_a_phone_screenshot_is_too_wide(tmp_path: Path, setti
     )
     settings(templates_dir=str(templates))
     out = tmp_path / "gallery"
-    result = CliRunner().invoke(main, ["preview", "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["preview", "--out", str(out), "--only=goodbye", "--only=no-show"]
+    )
     assert result.exit_code != 0
     report = result.output.split("wider than the screen:", 1)[1]
     named = {line.split(":")[0].strip() for line in report.strip().splitlines()}
