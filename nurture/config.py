@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1)
     confirm_link_max_age_hours: int = Field(default=72, ge=1)
     max_request_bytes: int = 16 * 1024
+    # How long a SQLite write waits for the single writer before the request answers 503.
+    sqlite_busy_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
     # SendGrid posts batches of thousands of events (several MB); Cal.com bookings carry notes.
     webhook_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=16 * 1024)
     max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)

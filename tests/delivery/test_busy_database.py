@@ -13,8 +13,6 @@ from nurture.config import get_settings
 from nurture.delivery.models import DeliveryEvent
 from nurture.web import create_app
 
-pytestmark = pytest.mark.slow  # waits out SQLite's busy timeout
-
 
 def _sqlite_path() -> str:
     url = get_settings().resolved_database_url
@@ -24,12 +22,17 @@ def _sqlite_path() -> str:
 
 
 @pytest.fixture
-def served():  # type: ignore[no-untyped-def]
+def served(settings):  # type: ignore[no-untyped-def]
     """A client that sees what a real caller sees when a view raises, not the exception."""
+    from nurture.db import dispose_engines
+
+    settings(sqlite_busy_timeout_seconds="0.5")  # wait out the lock quickly, then answer
+    dispose_engines()
     with TestClient(
         create_app(), base_url="https://nurture.test", raise_server_exceptions=False
     ) as c:
         yield c
+    dispose_engines()  # the next test's engine waits the usual time again
 
 
 def test_sendgrid_batch_while_another_writer_holds_the_lock_gets_503(served, session) -> None:
