@@ -144,7 +144,7 @@ def effective() -> ClinicDetails:
     except SQLAlchemyError as exc:
         # No database or no table yet (before `nurture db upgrade`): the environment's values
         # still make a correct email; the next lookup after the TTL tries again.
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         log.warning("clinic settings unreadable (%s); using the NURTURE_* values", reason)
         stored = {}
     result = details(stored, settings)
