@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nurture.keyfile import load_or_create
@@ -202,20 +209,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("clinic_logo_url")
+    @field_validator("clinic_logo_url", "review_url")
     @classmethod
-    def _https_logo(cls, value: str) -> str:
+    def _https(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
         if value and not value.startswith("https://"):
-            raise ValueError("NURTURE_CLINIC_LOGO_URL must be an https:// address")
-        return value
-
-    @field_validator("review_url")
-    @classmethod
-    def _https_review(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith("https://"):
-            raise ValueError("NURTURE_REVIEW_URL must be an https:// address")
+            raise ValueError(f"NURTURE_{str(info.field_name).upper()} must be an https:// address")
         return value
 
     @field_validator("accent_color")

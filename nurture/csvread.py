@@ -15,6 +15,14 @@ from typing import Any
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+class CsvImportError(ValueError):
+    """The file has bad rows; nothing was imported. `problems` lists them, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def unreadable(exc: csv.Error) -> str:
     """Say why the csv module stopped reading, in words staff can act on."""
     if "field limit" in str(exc):

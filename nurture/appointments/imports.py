@@ -52,12 +52,8 @@ def _silent(stage: str, done: int) -> None:
     """Ignore progress."""
 
 
-class VisitImportError(ValueError):
+class VisitImportError(csvread.CsvImportError):
     """The file has bad rows; nothing was imported."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(slots=True)

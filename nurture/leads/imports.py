@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from nurture import csvsafe
 from nurture.config import get_settings
+from nurture.csvread import CsvImportError
 from nurture.csvread import records as _records
 from nurture.csvread import unreadable as _unreadable
 from nurture.db import chunked
@@ -39,12 +40,8 @@ def _silent(stage: str, done: int, total: int | None) -> None:
     """Ignore progress (the command line and tests)."""
 
 
-class LeadImportError(ValueError):
+class LeadImportError(CsvImportError):
     """The file has bad rows; nothing was imported."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(slots=True)
