@@ -7,32 +7,18 @@ from typing import Annotated
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.sequences import drafts, history
-from nurture.sequences.models import Sequence, SequenceVersion, Step
+from nurture.sequences.models import Sequence, Step
 from nurture.sequences.service import spec_of
 from nurture.studio import audit
 from nurture.studio.models import AuditEntry, StaffUser
+from nurture.studio.sequence_lookup import draft_or_409, sequence_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 from nurture.web import SessionDep, errors_text
 
 router = studio_router()
-
-
-def _sequence(session: Session, slug: str) -> Sequence:
-    sequence = session.scalar(select(Sequence).where(Sequence.slug == slug))
-    if sequence is None:
-        raise HTTPException(status_code=404, detail=f"No sequence called {slug}.")
-    return sequence
-
-
-def _draft(session: Session, sequence: Sequence) -> SequenceVersion:
-    draft = drafts.draft_of(session, sequence)
-    if draft is None:
-        raise HTTPException(status_code=409, detail="This sequence has no draft.")
-    return draft
 
 
 @router.post("/sequences/{slug}/duplicate")
@@ -45,7 +31,7 @@ def duplicate(
     new_name: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     """Copy a sequence's live (or latest) version into a new sequence, as a draft."""
-    source = _sequence(session, slug)
+    source = sequence_or_404(session, slug)
     back = f"{PREFIX}/sequences/{slug}"
     try:
         draft = history.duplicate_sequence(
@@ -102,7 +88,7 @@ def version_history(
     slug: str, request: Request, staff: StaffDep, session: SessionDep, compare: int | None = None
 ) -> HTMLResponse:
     """Every published version, who published it, and a diff of one against the live one."""
-    return _history_page(request, staff, session, _sequence(session, slug), compare)
+    return _history_page(request, staff, session, sequence_or_404(session, slug), compare)
 
 
 @router.post("/sequences/{slug}/history/{number}/restore", response_class=HTMLResponse)
@@ -115,7 +101,7 @@ def restore(
     discard_draft: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Copy an old version into a new draft; an open draft is replaced only when confirmed."""
-    sequence = _sequence(session, slug)
+    sequence = sequence_or_404(session, slug)
     version = history.published(session, sequence, number)
     if version is None:
         raise HTTPException(status_code=404, detail=f"{slug} has no published version {number}.")
@@ -147,7 +133,7 @@ def remove_step(
     slug: str, step_id: int, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Remove a step from the draft and offer to undo it (no confirm dialog to click through)."""
-    draft = _draft(session, _sequence(session, slug))
+    draft = draft_or_409(session, sequence_or_404(session, slug))
     step = session.get(Step, step_id)
     if step is None or step.version_id != draft.id:
         raise HTTPException(status_code=404, detail="No such step in the draft.")
@@ -176,7 +162,7 @@ def undo_remove(
     slug: str, entry_id: int, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Put back a step removed from this draft, from the audit entry of its removal."""
-    draft = _draft(session, _sequence(session, slug))
+    draft = draft_or_409(session, sequence_or_404(session, slug))
     entry = session.get(AuditEntry, entry_id)
     back = f"{PREFIX}/sequences/{slug}/edit"
     # Only a removal from this very draft: the entry's target names the draft's number.

@@ -188,11 +188,15 @@ def routers() -> list[APIRouter]:
     from nurture.studio import (
         admin,
         clinic_settings,
-        editor,
+        draft_editor,
         jobs,
         people,
+        publish,
         results,
+        sequence_pages,
         signin,
+        simulator,
+        step_editor,
         versions,
         visits,
     )
@@ -200,7 +204,11 @@ def routers() -> list[APIRouter]:
 
     modules = (
         signin,
-        editor,
+        sequence_pages,
+        draft_editor,
+        step_editor,
+        publish,
+        simulator,
         versions,
         people,
         jobs,

@@ -169,7 +169,7 @@ def test_steps_can_be_added_reordered_and_removed(
     studio.post(f"/studio/sequences/{SLUG}/edit/steps/{added}/move", {"direction": "up"})
     session.expire_all()
     assert session.get(Step, added).position == len(ids)
-    studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}/remove")
+    studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}/delete")
     session.expire_all()
     draft = session.get(Step, added).version
     assert [s.position for s in draft.steps] == list(range(1, len(ids) + 1))
