@@ -1,0 +1,64 @@
+"""The `nurture` command line: the root group, and where each command lives.
+
+Each module holds one group of commands or one kind of job; to add a command, put it in the
+module of its group (or a new module) and register it below.
+
+- database.py      nurture db upgrade
+- sequences.py     nurture sequences load | export | migrate
+- outbox.py        nurture tick, nurture status, nurture outbox resolve
+- leads.py         nurture leads import | export | purge, nurture consent export
+- suppressions.py  nurture suppressions import | sync | add
+- visits.py        nurture visits import
+- access.py        nurture staff create, nurture tokens create | revoke
+- checks.py        nurture doctor, nurture preview
+- run.py           nurture web | worker | beat | flower
+- up.py            nurture setup, nurture up
+- common.py        helpers the modules share (loading settings, hiding passwords)
+"""
+
+from __future__ import annotations
+
+import click
+
+from nurture.cli.access import staff_group, tokens_group
+from nurture.cli.checks import doctor, preview
+from nurture.cli.database import db
+from nurture.cli.leads import consent, leads
+from nurture.cli.outbox import outbox, status, tick
+from nurture.cli.run import beat, flower, web, worker
+from nurture.cli.sequences import sequences
+from nurture.cli.suppressions import suppressions
+from nurture.cli.up import setup, up
+from nurture.cli.visits import visits
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="nurture")
+def main() -> None:
+    """Nurture: turn landing-page signups into booked, kept appointments."""
+
+
+for _command in (
+    db,
+    sequences,
+    outbox,
+    tick,
+    status,
+    leads,
+    consent,
+    suppressions,
+    visits,
+    staff_group,
+    tokens_group,
+    doctor,
+    preview,
+    web,
+    worker,
+    beat,
+    flower,
+    setup,
+    up,
+):
+    main.add_command(_command)

@@ -1,0 +1,117 @@
+"""The outbox: `nurture tick` (one dispatch pass), `nurture status`, `nurture outbox resolve`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import click
+
+from nurture.cli.common import load_settings
+
+
+@click.group()
+def outbox() -> None:
+    """Outbox commands."""
+
+
+@outbox.command("resolve")
+@click.argument("message_id", type=int)
+@click.option("--sent", "verdict", flag_value="sent", help="The provider had it: mark it sent.")
+@click.option("--resend", "verdict", flag_value="resend", help="It never arrived: send again.")
+def outbox_resolve(message_id: int, verdict: str | None) -> None:
+    """Settle an email whose outcome is unknown (check the provider's activity first)."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery import service
+
+    if verdict is None:
+        raise click.UsageError("say --sent or --resend")
+    load_settings()
+    try:
+        with session_scope() as session:
+            message = service.resolve_unknown(
+                session, message_id=message_id, sent=verdict == "sent", now=clock.now()
+            )
+            click.echo(f"#{message.id} is now {message.status}")
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@click.option("--now", "now_text", metavar="ISO-8601", help="Run as if the clock read this time.")
+def tick(now_text: str | None) -> None:
+    """Run one dispatch pass in this process and print what it sent."""
+    from nurture import clock
+    from nurture.delivery import service
+    from nurture.delivery.backends import get_backend
+
+    load_settings()
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    moment = _parse_now(now_text) if now_text else clock.now()
+    backend = get_backend()
+    outcomes: list[service.Outcome] = []
+
+    def deliver_all(ids: list[int]) -> None:
+        outcomes.extend(service.deliver_batch(ids, backend=backend))
+
+    with clock.frozen_at(moment):
+        result = service.tick(dispatch=deliver_all)
+    click.echo(f"tick at {moment.isoformat()}: {len(result.claimed)} due")
+    for o in outcomes:
+        line = f"  #{o.message_id} {o.status}"
+        if o.subject:
+            line += f": {o.subject}"
+        if o.detail and o.status != "sent":
+            line += f" ({o.detail})"
+        click.echo(line)
+    if result.released or result.unknown:
+        click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
+    if result.stale:
+        click.echo(f"  skipped {result.stale} stale (visit started, or a later reminder is due)")
+
+
+@click.command()
+def status() -> None:
+    """Print what is due, in flight, failed or unknown, and how old the backlog is."""
+    from nurture import clock
+    from nurture.db import session_scope
+    from nurture.delivery.stats import snapshot
+
+    load_settings()
+    now = clock.now()
+    with session_scope() as session:
+        snap = snapshot(session, now=now)
+    s = snap.by_status
+    age = snap.oldest_due_age_seconds
+    click.echo(f"due now        {snap.due_now}")
+    click.echo(f"in flight      {s.get('sending', 0)}")
+    click.echo(f"pending later  {s.get('pending', 0) - snap.due_now}")
+    click.echo(f"sent           {s.get('sent', 0)}")
+    click.echo(f"failed         {s.get('failed', 0)}")
+    click.echo(f"unknown        {s.get('unknown', 0)}")
+    click.echo(f"oldest due     {_age(age) if age is not None else '-'}")
+    if snap.last_tick_at is None:
+        click.echo("last tick      never (is beat running?)")
+    else:
+        since = (now - snap.last_tick_at).total_seconds()
+        took = f", took {snap.last_tick_seconds * 1000:.1f} ms" if snap.last_tick_seconds else ""
+        click.echo(f"last tick      {_age(since)} ago{took}")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{text!r} is not ISO-8601; try 2026-12-01T09:30:00+01:00", param_hint="--now"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

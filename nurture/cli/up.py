@@ -1,0 +1,143 @@
+"""`nurture setup` (migrate, load default sequences) and `nurture up` (that, then run it all)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import click
+
+from nurture.cli.common import load_settings, redact
+from nurture.config import Settings, reset_settings
+from nurture.keyfile import KeyFileError
+
+
+@click.command()
+def setup() -> None:
+    """Migrate the database and load the default sequences if there are none yet."""
+    _prepare(load_settings())
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """Migrate, load default sequences, and run web, worker and beat together."""
+    served = None if os.environ.get("NURTURE_BASE_URL") else f"http://{host}:{port}"
+    if served is not None:
+        os.environ["NURTURE_BASE_URL"] = served
+        reset_settings()
+    settings = load_settings()
+    _check_port_free(host, port)
+    _prepare(settings)
+    if served is not None:
+        from nurture.served_url import record
+
+        # Commands run beside this one (tick, staff create) print links to this port too.
+        record(settings.data_dir, served)
+    click.echo("[3/3] Starting web, worker and beat")
+    me = [sys.executable, "-m", "nurture"]
+    children = {
+        "web": subprocess.Popen([*me, "web", "--host", host, "--port", str(port)]),
+        "worker": subprocess.Popen([*me, "worker"]),
+        "beat": subprocess.Popen([*me, "beat"]),
+    }
+    _announce(settings, host, port)
+    _supervise(children)
+
+
+def _prepare(settings: Settings) -> None:
+    from nurture.db import session_scope
+    from nurture.migrate import upgrade
+    from nurture.sequences import service
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Generated here, once, before `up` starts web, worker and beat (they would agree anyway).
+        _ = settings.resolved_secret_key
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"[1/3] Migrating {redact(settings.resolved_database_url)}")
+    upgrade()
+    with session_scope() as session:
+        if service.has_sequences(session):
+            click.echo("[2/3] Sequences already loaded")
+            return
+        folder = settings.templates_dir / "sequences"
+        click.echo(f"[2/3] Loading default sequences from {folder}")
+        for r in service.load_path(session, path=folder):
+            click.echo(f"      {r.slug} (version {r.version})")
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    backend = settings.resolved_email_backend
+    click.echo("")
+    click.echo(f"  Nurture is running at {base}/")
+    click.echo(f"  Landing page   {base}/")
+    if backend == "outbox":
+        click.echo(
+            f"  Outbox         {base}/outbox  (emails also in {settings.resolved_outbox_dir})"
+        )
+    click.echo(
+        f"  Studio         {base}/studio  "
+        "(make an account: nurture staff create you@clinic.example --role admin)"
+    )
+    click.echo(f"  API docs       {base}/docs")
+    click.echo(f"  Database       {redact(settings.resolved_database_url)}")
+    click.echo(f"  Broker         {redact(settings.resolved_broker_url)}")
+    click.echo(f"  Email backend  {backend}")
+    click.echo("  Press Ctrl-C to stop.")
+    click.echo("", nl=True)
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                click.echo(
+                    f"{name} exited with code {child.returncode}; stopping the rest.", err=True
+                )
+                exit_code = 1
+                stopping = True
+                break
+        time.sleep(0.3)
+    click.echo("Stopping...")
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    click.echo("Stopped.")
+    sys.exit(exit_code)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"port {port} on {host} is in use ({exc.strerror}); "
+                f"try `nurture up --port {port + 1}`"
+            ) from exc
