@@ -33,6 +33,10 @@ WORDS: dict[int, tuple[str, str]] = {
         "That kind of request isn't accepted here. Go back and use the page's own buttons "
         "and links.",
     ),
+    409: (
+        "That can't be done as things stand",
+        "Something changed since the page was loaded. Reload it and try again.",
+    ),
     413: (
         "That was too much to send",
         "What you sent is larger than we accept. Please send something smaller.",
@@ -92,6 +96,15 @@ def _phrase(status: int) -> str:
         return "Something went wrong"
 
 
+def _studio_detail(path: str, exc: HTTPException) -> list[str]:
+    """The studio's own reason for an error (staff wrote it for staff), when it gave one."""
+    studio = path == STUDIO_PREFIX or path.startswith(STUDIO_PREFIX + "/")
+    detail = exc.detail
+    if not studio or not isinstance(detail, str) or detail == _phrase(exc.status_code):
+        return []
+    return [detail]
+
+
 def _page(request: Request, status: int, details: list[str] | None = None) -> HTMLResponse:
     html = error_html(request.url.path, status, details=details)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
@@ -107,7 +120,7 @@ def install(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         if not wants_html(request.url.path, request.headers.get("accept", "")):
             return await http_exception_handler(request, exc)
-        response = _page(request, exc.status_code)
+        response = _page(request, exc.status_code, _studio_detail(request.url.path, exc))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value  # e.g. Allow on a 405
         return response

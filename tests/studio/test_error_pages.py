@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
@@ -14,3 +16,15 @@ def test_studio_errors_use_the_studio_layout(client, studio) -> None:
     assert "Nurture studio" in invalid.text
     assert "lead_id" in invalid.text
     assert client.get(f"/studio/leads/{2**70}").json()["error"] == "validation_failed"
+
+
+def test_studio_errors_say_the_studios_own_reason(studio, sequences_loaded) -> None:
+    # No draft open: the editor's 409 names what to do, not only "Conflict".
+    page = studio.get("/studio/sequences/chronic-basics/edit/steps/1", headers=BROWSER)
+    assert page.status_code == 409
+    text = html.unescape(page.text)
+    assert "That can't be done as things stand" in text
+    assert "This sequence has no draft; start editing it first." in text
+    gone = studio.get("/studio/sequences/no-such-sequence", headers=BROWSER)
+    assert gone.status_code == 404
+    assert "No sequence called no-such-sequence." in gone.text
