@@ -18,6 +18,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import JSONEncoder
 
+from nurture.private_files import private_opener
+
 
 class Channel(filesystem.Channel):
     """A filesystem channel whose put is atomic."""
@@ -29,7 +31,7 @@ class Channel(filesystem.Channel):
         # The queue matches names by everything after the first dot, so ".part" hides it.
         partial = final + ".part"
         try:
-            with open(partial, "wb") as fh:
+            with open(partial, "wb", opener=private_opener) as fh:
                 fh.write(json.dumps(payload, cls=JSONEncoder).encode())
                 fh.flush()
                 os.fsync(fh.fileno())

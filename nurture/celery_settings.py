@@ -5,6 +5,7 @@ so nothing here schedules ETA or countdown tasks.
 """
 
 from nurture.config import get_settings
+from nurture.private_files import private_dir
 
 _settings = get_settings()
 
@@ -32,10 +33,10 @@ if broker_url.startswith("filesystem"):
     # kombu's filesystem transport: queues are folders, so the embedded default needs no server.
     _folder = _settings.broker_folder
     for _sub in ("queue", "processed"):
-        (_folder / _sub).mkdir(parents=True, exist_ok=True)
+        private_dir(_folder / _sub)
     # Same transport, but a message file appears only once written (see nurture.broker_files).
     broker_transport = "nurture.broker_files:Transport"
-    (_folder / "control").mkdir(parents=True, exist_ok=True)
+    private_dir(_folder / "control")
     broker_transport_options = {
         "control_folder": str(_folder / "control"),  # kombu's default is ./control in the cwd
         "data_folder_in": str(_folder / "queue"),

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from nurture.config import get_settings
+from nurture.private_files import create_private, private_dir
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -78,9 +79,12 @@ def _sqlite_savepoint_inside_transaction(conn: Connection, _name: str | None) ->
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`, tuned for SQLite's single writer where needed."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Patient data: SQLite would create the file (and its -wal and -shm, which copy the
+            # database file's mode) readable by everyone under the usual umask.
+            private_dir(Path(path).parent)
+            create_private(Path(path))
         wait = get_settings().sqlite_busy_timeout_seconds
         engine = create_engine(url, connect_args={"timeout": wait, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nurture.private_files import private_dir
+
 KEY_FILE = "secret_key"
 MIN_LENGTH = 32
 
@@ -31,7 +33,7 @@ def load_or_create(data_dir: Path) -> str:
     try:
         key = _read(path)
         if key is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             _create(path)
             key = _read(path)
     except OSError as exc:

@@ -1,6 +1,7 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
 from nurture.appointments.models import Appointment, AppointmentAlias
+from nurture.broadcasts.models import Broadcast
 from nurture.clinic.models import ClinicSetting
 from nurture.db import Base
 from nurture.delivery.models import (
@@ -12,8 +13,8 @@ from nurture.delivery.models import (
 )
 from nurture.enrollments.models import Enrollment
 from nurture.jobs.models import Job
-from nurture.leads.models import ConsentRecord, Lead
-from nurture.sequences.models import Sequence, SequenceVersion, Step
+from nurture.leads.models import ConsentRecord, Lead, TypeChange
+from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.studio.models import ApiToken, AuditEntry, StaffSession, StaffUser
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "AppointmentAlias",
     "AuditEntry",
     "Base",
+    "Broadcast",
     "ClinicSetting",
     "ConsentRecord",
     "DeliveryEvent",
@@ -36,5 +38,7 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Step",
+    "StepVariant",
     "Suppression",
+    "TypeChange",
 ]

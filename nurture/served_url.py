@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from nurture.private_files import private_dir
+
 URL_FILE = "base_url"
 
 
@@ -22,7 +24,7 @@ def url_path(data_dir: Path) -> Path:
 def record(data_dir: Path, url: str) -> None:
     """Write the served address atomically, replacing any earlier one."""
     path = url_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, temporary = tempfile.mkstemp(prefix=f".{URL_FILE}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:

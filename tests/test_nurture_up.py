@@ -55,6 +55,10 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
             # The worker signed that link and web checked it with the key made on first run.
             key = workdir / "nurture-data" / "secret_key"
             assert stat.S_IMODE(key.stat().st_mode) == 0o600
+            # Patient data stays private to the service's user: the folder and what is in it.
+            assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+            for eml in outbox.glob("*.eml"):
+                assert stat.S_IMODE(eml.stat().st_mode) == 0o600
             second = wait_for(
                 lambda: len(outbox_messages(outbox)) >= 2, timeout=60, what="drip", log=log
             )

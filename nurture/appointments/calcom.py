@@ -7,7 +7,6 @@ envelope's `createdAt`); an event that is not newer changes nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture import jsonread
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.appointments.schemas import AppointmentIn
@@ -63,9 +63,11 @@ def _uid(value: object) -> str | None:
 def read_envelope(raw: bytes) -> Envelope:
     """Parse `{"triggerEvent", "createdAt", "payload"}`; a handled event needs uid and createdAt."""
     try:
-        envelope = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CalcomError(400, f"Expected Cal.com's webhook JSON: {exc}") from exc
+        envelope = jsonread.loads(raw)
+    except jsonread.JsonBodyError as exc:
+        raise CalcomError(
+            exc.status, f"Expected Cal.com's webhook JSON: {exc}", exc.fields
+        ) from exc
     if not isinstance(envelope, dict) or not isinstance(envelope.get("triggerEvent"), str):
         raise CalcomError(400, "Expected an object with a triggerEvent string.")
     payload = envelope.get("payload")
@@ -207,7 +209,12 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
         return {"status": "ignored", "reason": "this booking was rescheduled into another"}
     if envelope.trigger == CANCELLED:
         if appointment is None:
-            return {"status": "ignored", "reason": "unknown booking"}
+            # The cancel overtook its booking (each event is sent, and retried, on its own). The
+            # cancelled visit it leaves behind makes the older BOOKING_CREATED, when it comes,
+            # an event no newer than the last applied one: ignored.
+            appointment = service.record_cancelled(session, data=booking(envelope), now=now)
+            appointment.source_changed_at = created_at
+            return {"status": "cancelled", "id": appointment.id}
         if (stale := _order(appointment, created_at)) is not None:
             return stale
         service.cancel(session, appointment=appointment, now=now)

@@ -17,15 +17,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import csvread, csvsafe
+from nurture import csvread
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.db import chunked
 from nurture.delivery.models import Message, MessageStatus
-from nurture.leads.models import Lead, LeadStatus, NumbnessType
+from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
-from nurture.leads.service import find_or_create
 
 COLUMNS = [
     "external_id",
@@ -165,38 +164,26 @@ def _parse(raw: Iterable[bytes], progress: Progress) -> list[_Row]:
 
 def _check(line: int, cells: dict[str | None, object], errors: list[str]) -> _Row | None:
     """Check every field of one row, adding each problem to `errors`; return the row if none."""
-    if isinstance(extra := cells.get(None), list) and extra:
-        errors.append(f"{len(extra)} more cell(s) than the header has columns")
-    # A file this service exported quoted formula-like cells; read them back as typed.
-    raw = {k: csvsafe.restore(v) for k, v in cells.items() if k and isinstance(v, str)}
-    bad = set(csvread.nul_columns(raw))
-    if bad:
-        errors.append(f"{', '.join(sorted(bad))} must not contain NUL (\\x00) characters")
-
-    def field(name: str) -> str:
-        return "" if name in bad else raw.get(name, "").strip()
-
-    checks: list[tuple[str, Callable[[str], object]]] = [
-        ("external_id", _external_id),
-        ("email", normalise_email),
-        ("first_name", clean_first_name),
-        ("starts_at", _starts_at),
-        ("timezone", check_timezone),
-        ("duration_minutes", _minutes),
-        ("location", _location),
-        ("status", _status),
-    ]
-    values: dict[str, object] = {}
-    for name, check in checks:
-        if name in bad:
-            continue
-        try:
-            values[name] = check(field(name))
-        except ValueError as exc:
-            errors.append(f"{name}: {exc}")
+    checked = csvread.check_row(
+        cells,
+        [
+            ("external_id", _external_id),
+            ("email", normalise_email),
+            ("first_name", clean_first_name),
+            ("starts_at", _starts_at),
+            ("timezone", check_timezone),
+            ("duration_minutes", _minutes),
+            ("location", _location),
+            ("status", _status),
+        ],
+        strip=True,
+    )
+    errors.extend(
+        f"{column}: {message}" if column else message for column, message in checked.errors
+    )
     if errors:
         return None
-    return _Row(line=line, **values)  # type: ignore[arg-type]
+    return _Row(line=line, **checked.values)  # type: ignore[arg-type]
 
 
 def _external_id(text: str) -> str:
@@ -332,32 +319,15 @@ def _booking(row: _Row) -> AppointmentIn:
 
 def _history(session: Session, row: _Row, leads: dict[str, Lead], now: datetime) -> Appointment:
     """Return a new visit that has started or is settled, for which nobody is sent anything."""
-    lead = leads.get(row.email)
-    if lead is None:
-        # As a booking does: a visit is no marketing consent, so a new lead gets no drip.
-        lead = find_or_create(
-            session,
-            email=row.email,
-            first_name=row.first_name,
-            numbness_type=NumbnessType.UNSURE,
-            timezone=row.timezone,
-            status=LeadStatus.NO_CONSENT,
-            now=now,
-        )
-        leads[row.email] = lead
-    if row.first_name and not lead.first_name:
-        lead.first_name = row.first_name
-    return Appointment(
-        lead_id=lead.id,
-        external_id=row.external_id,
-        starts_at=row.starts_at,
+    lead = leads[row.email] = service.lead_for_visit(
+        session,
+        email=row.email,
+        first_name=row.first_name,
         timezone=row.timezone,
-        duration_minutes=row.duration_minutes,
-        location=row.location,
-        status=row.status,
-        created_at=now,
-        updated_at=now,
+        now=now,
+        known=leads.get(row.email),
     )
+    return service.new_visit(lead, row, status=row.status, now=now)
 
 
 def _count_planned(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -22,7 +23,7 @@ from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
-from nurture.leads.models import Lead, LeadStatus, NumbnessType
+from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
 from nurture.sequences.models import Trigger
 
@@ -85,20 +86,80 @@ def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
     return min(evening, due)
 
 
-def _lead_for(session: Session, data: AppointmentIn, now: datetime) -> Lead:
-    # Booking is no marketing consent: a new lead gets reminders, never the drip.
-    lead = find_or_create(
+def lead_for_visit(
+    session: Session,
+    *,
+    email: str,
+    first_name: str,
+    timezone: str,
+    now: datetime,
+    known: Lead | None = None,
+) -> Lead:
+    """Return the lead a visit belongs to (`known`, else found or created by address).
+
+    Every way a visit arrives (API, Cal.com, import) comes through here. A visit is no
+    marketing consent: a new lead gets reminders, never the drip. A first name the lead lacks
+    is filled in; one it has is kept.
+    """
+    lead = known or find_or_create(
         session,
-        email=data.email,
-        first_name=data.first_name,
+        email=email,
+        first_name=first_name,
         numbness_type=NumbnessType.UNSURE,
-        timezone=data.timezone,
+        timezone=timezone,
         status=LeadStatus.NO_CONSENT,
         now=now,
+        source=TypeSource.BOOKING,
     )
-    if data.first_name and not lead.first_name:
-        lead.first_name = data.first_name
+    if first_name and not lead.first_name:
+        lead.first_name = first_name
     return lead
+
+
+class Visit(Protocol):
+    """A visit as it arrives: an API body, a Cal.com booking or a row of an imported file."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def duration_minutes(self) -> int: ...
+    @property
+    def location(self) -> str: ...
+
+
+def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appointment:
+    """Return an unsaved appointment of `lead` at `visit`'s time and place."""
+    return Appointment(
+        lead_id=lead.id,
+        external_id=visit.external_id,
+        starts_at=visit.starts_at,
+        timezone=visit.timezone,
+        duration_minutes=visit.duration_minutes,
+        location=visit.location,
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _add_visit(
+    session: Session, visit: Visit, *, status: str, now: datetime
+) -> tuple[Lead, Appointment]:
+    lead = lead_for_visit(
+        session, email=visit.email, first_name=visit.first_name, timezone=visit.timezone, now=now
+    )
+    appointment = new_visit(lead, visit, status=status, now=now)
+    session.add(appointment)
+    session.flush()
+    return lead, appointment
 
 
 def _plan(
@@ -188,24 +249,22 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
         # Booking the same visit again is a booking: it re-opens a cancelled one.
         return BookResult(_move(session, existing, patch, now), created=False, changed=True)
     _check_future(data.starts_at, now)
-    lead = _lead_for(session, data, now)
-    appointment = Appointment(
-        lead_id=lead.id,
-        external_id=data.external_id,
-        starts_at=data.starts_at,
-        timezone=data.timezone,
-        duration_minutes=data.duration_minutes,
-        location=data.location,
-        status=AppointmentStatus.BOOKED,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(appointment)
-    session.flush()
+    lead, appointment = _add_visit(session, data, status=AppointmentStatus.BOOKED, now=now)
     _plan(session, appointment, "confirmation", "confirmation", now)
     _plan_reminders(session, appointment, now)
     _booked(session, lead, now)
     return BookResult(appointment, created=True, changed=True)
+
+
+def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) -> Appointment:
+    """Record a visit whose cancellation arrived before its booking; the patient is told nothing.
+
+    They never heard from us about it, so no confirmation, reminder or notice is planned; what
+    follows any cancellation (the rebook sequence, for those who opted in) still applies.
+    """
+    _, appointment = _add_visit(session, data, status=AppointmentStatus.CANCELLED, now=now)
+    _follow_up(session, appointment, get_settings().rebook_audience, now)
+    return appointment
 
 
 def changes(appointment: Appointment, patch: AppointmentPatch) -> dict[str, object]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from nurture import clock, links
-from nurture.api_responses import DetailOut, bearer, errors
+from nurture.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.appointments import calcom, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import (
@@ -33,7 +33,7 @@ from nurture.tasks import nudge
 from nurture.tokens import InvalidToken, read_token
 from nurture.web import RowId, SessionDep, validation_response
 
-router = APIRouter()
+router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."
 CALCOM_SIGNATURE = "X-Cal-Signature-256"
 # The body is read raw (its signature covers the exact bytes), so its shape is declared here.
@@ -108,8 +108,8 @@ def _get(session: SessionDep, appointment_id: int) -> Appointment:
     response_model=AppointmentOut,
     responses={
         200: {"model": AppointmentOut, "description": "Updated the visit with this external_id."},
-        **errors([400, 401], model=DetailOut, s400=NOT_JSON),
-        **errors([413, 422]),
+        **errors([401], model=DetailOut),
+        **errors([400, 413, 422], s400=NOT_JSON),
     },
 )
 def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -> JSONResponse:
@@ -145,8 +145,8 @@ def read_appointment(appointment_id: RowId, session: SessionDep, _: ApiClient) -
     tags=["appointments"],
     response_model=AppointmentOut,
     responses={
-        **errors([400, 401, 404], model=DetailOut, s400=NOT_JSON),
-        **errors([413, 422]),
+        **errors([401, 404], model=DetailOut),
+        **errors([400, 413, 422], s400=NOT_JSON),
     },
 )
 def update_appointment(

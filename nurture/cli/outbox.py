@@ -69,6 +69,10 @@ def tick(now_text: str | None) -> None:
         click.echo(f"  released {result.released} abandoned claims, {result.unknown} now unknown")
     if result.stale:
         click.echo(f"  skipped {result.stale} stale (visit started, or a later reminder is due)")
+    if result.journeys:
+        click.echo(f"  started {result.journeys} journeys (lapsed or cancelled and not rebooked)")
+    if result.broadcast_emails:
+        click.echo(f"  planned {result.broadcast_emails} broadcast emails")
 
 
 @click.command()

@@ -7,6 +7,7 @@ import os
 import click
 
 from nurture.cli.common import load_settings
+from nurture.private_files import private_dir
 
 
 @click.command()
@@ -51,7 +52,7 @@ def beat() -> None:
     from nurture.celery_app import app
 
     settings = load_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     app.start(["beat", "--loglevel=INFO"])
 
 

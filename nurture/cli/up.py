@@ -15,6 +15,7 @@ import click
 from nurture.cli.common import load_settings, redact
 from nurture.config import Settings, reset_settings
 from nurture.keyfile import KeyFileError
+from nurture.private_files import private_dir
 
 
 @click.command()
@@ -56,7 +57,7 @@ def _prepare(settings: Settings) -> None:
     from nurture.migrate import upgrade
     from nurture.sequences import service
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     try:
         # Generated here, once, before `up` starts web, worker and beat (they would agree anyway).
         _ = settings.resolved_secret_key

@@ -28,7 +28,7 @@ def check_accent(value: str) -> str:
     ratio = contrast_with_white(value)
     if ratio < MIN_CONTRAST:
         raise ValueError(
-            f"white button text on {value} has contrast {ratio:.2f}:1; "
-            f"pick a darker colour (at least {MIN_CONTRAST}:1)"
+            f"is too light for white button text to be read (contrast {ratio:.2f}:1, "
+            f"at least {MIN_CONTRAST}:1 is needed); pick a darker colour"
         )
     return value.lower()

@@ -19,6 +19,7 @@ from typing import Protocol
 from nurture import clock
 from nurture.config import Settings, get_settings
 from nurture.delivery import headers
+from nurture.private_files import private_dir, private_opener
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +183,12 @@ class OutboxBackend:
             data = bytes(build_mime(email, message_id))
         except Exception as exc:  # noqa: BLE001 - nothing was written; this email fails alone
             raise build_failed(exc) from exc
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         partial = final.with_suffix(".eml.part")
-        partial.write_bytes(data)
+        with open(partial, "wb", opener=private_opener) as fh:  # an email to a patient
+            fh.write(data)
         os.replace(partial, final)
         return message_id
 

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.broadcasts.models import Broadcast, BroadcastStatus
+from nurture.broadcasts.planning import window_of as broadcast_window
+from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.delivery import outbox
@@ -26,9 +29,11 @@ from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Strea
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
 from nurture.rendering.environment import RenderedEmail, get_renderer
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
 from nurture.sequences.schedule import next_opening
 from nurture.sequences.service import window_of
+from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
 REVIEW_DUE = "review_due"
@@ -63,6 +68,7 @@ class Facts:
     # them within the cool-down (from any sequence, or earlier in this batch).
     attended: dict[int, int] = field(default_factory=dict)
     reviews_asked: dict[int, list[datetime]] = field(default_factory=dict)
+    broadcasts: dict[int, Broadcast] = field(default_factory=dict)
 
 
 def gather(
@@ -84,7 +90,9 @@ def gather(
             select(Enrollment)
             .where(Enrollment.id.in_(enrollment_ids))
             .options(
-                selectinload(Enrollment.version).selectinload(SequenceVersion.steps),
+                selectinload(Enrollment.version)
+                .selectinload(SequenceVersion.steps)
+                .selectinload(Step.variants),
                 selectinload(Enrollment.lead),
             )
         )
@@ -105,6 +113,12 @@ def gather(
                     )
                 )
             )
+    broadcast_ids = {m.broadcast_id for m in messages if m.broadcast_id is not None}
+    if broadcast_ids:
+        facts.broadcasts = {
+            b.id: b
+            for b in session.scalars(select(Broadcast).where(Broadcast.id.in_(broadcast_ids)))
+        }
     conditions = {s.condition for s in facts.steps.values()}
     lead_ids = {m.lead_id for m in messages if m.lead_id is not None}
     if "not_booked" in conditions and lead_ids:
@@ -128,8 +142,11 @@ def gather(
     if REVIEW_DUE in conditions and lead_ids:
         _gather_reviews(session, facts, lead_ids, {m.id for m in messages}, now)
     if sending:
+        # Broadcasts count against the weekly cap as drip emails do.
         drip_leads = {
-            m.lead_id for m in messages if m.enrollment_id is not None and m.lead_id is not None
+            m.lead_id
+            for m in messages
+            if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
         }
         _gather_journeys(session, facts, drip_leads, now)
     return facts
@@ -250,6 +267,11 @@ def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
     if enrollment is not None and message.lead is not None:
         tz = ZoneInfo(message.lead.timezone or get_settings().clinic_timezone)
         until = next_opening(until, tz=tz, window=window_of(enrollment.version))
+    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
+    if broadcast is not None and message.lead is not None:
+        until = next_opening(
+            until, tz=broadcast_zone(message.lead.timezone), window=broadcast_window(broadcast)
+        )
     return Hold(
         MessageStatus.PENDING,
         f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
@@ -275,6 +297,10 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         return None
     if lead is None or lead.status != LeadStatus.ACTIVE:
         return Hold(MessageStatus.CANCELLED, "lead is not subscribed")
+    if message.broadcast_id is not None:
+        broadcast = facts.broadcasts.get(message.broadcast_id)
+        if broadcast is None or broadcast.status == BroadcastStatus.CANCELLED:
+            return Hold(MessageStatus.CANCELLED, "the broadcast was cancelled")
     if message.enrollment_id is not None:
         enrollment = facts.enrollments.get(message.enrollment_id)
         if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
@@ -395,15 +421,28 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     custom_args = {"nurture_message_id": str(message.id)}
     attachments: tuple[Attachment, ...] = ()
     step = facts.steps.get(message.step_id) if message.step_id is not None else None
+    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
     unsubscribe = ""
-    if step is not None and lead is not None:
+    if broadcast is not None and lead is not None:
+        context = lead_context(lead, content=f"broadcast-{broadcast.id}")
+        unsubscribe = context["unsubscribe_url"]
+        rendered: RenderedEmail = renderer.render_step(
+            subject=broadcast.subject,
+            preheader=broadcast.preheader,
+            body_html=markdown_template(broadcast.body_markdown),
+            body_text=None,
+            context=context,
+        )
+    elif step is not None and lead is not None:
         context = lead_context(lead, content=f"step-{step.id}")
         unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
-        rendered: RenderedEmail = renderer.render_step(
-            subject=step.subject,
-            preheader=step.preheader,
-            body_html=step.body_html,
-            body_text=step.body_text,
+        # The arm the row was planned with; the step's own content if it has no such arm.
+        content = content_of(step, message.variant_key)
+        rendered = renderer.render_step(
+            subject=content.subject,
+            preheader=content.preheader,
+            body_html=content.body_html,
+            body_text=content.body_text,
             context=context,
         )
     else:

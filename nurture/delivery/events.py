@@ -103,7 +103,7 @@ def parse_batch(body: str) -> tuple[list[SendGridEvent], list[Skipped]]:
     """Read a batch: raise BatchError unless it is a JSON array of objects; skip bad events."""
     try:
         items = json.loads(body)
-    except ValueError as exc:  # also an integer of thousands of digits (int_max_str_digits)
+    except (ValueError, RecursionError) as exc:  # also 5,000-digit integers, deep nesting
         raise BatchError(f"The body is not JSON: {exc}") from exc
     if not isinstance(items, list):
         raise BatchError("The body must be a JSON array of event objects.")

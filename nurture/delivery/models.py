@@ -41,9 +41,12 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id"),
         UniqueConstraint("appointment_id", "reminder"),
+        UniqueConstraint("broadcast_id", "lead_id"),
         Index("ix_messages_status_due_at", "status", "due_at"),
         # reclaim_expired reads only rows in flight whose lease ran out.
         Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
+        # Planning counts a step's messages per variant to keep the split even.
+        Index("ix_messages_step_id_variant_key", "step_id", "variant_key"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -61,6 +64,13 @@ class Message(Base):
         ForeignKey("appointments.id", ondelete="CASCADE")
     )
     reminder: Mapped[str | None] = mapped_column(String(40))
+    # The broadcast this email is one copy of (one per lead, see the constraint above).
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE")
+    )
+    # The variant of the step (StepVariant.key) this email was planned with, chosen once in the
+    # same insert as the row; None for steps without variants.
+    variant_key: Mapped[str | None] = mapped_column(String(40))
     to_email: Mapped[str | None] = mapped_column(String(320))
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from nurture.appointments.models import Appointment
+from nurture.delivery import variants
 from nurture.delivery.models import Message, MessageStatus
 
 # The template of "your visit is coming up" rows (see appointments.service.TEMPLATES).
@@ -38,11 +39,16 @@ def plan(
     to_email: str | None = None,
     context: dict[str, Any] | None = None,
 ) -> Message:
-    """Insert the outbox row for `key` unless it exists; return the row either way."""
+    """Insert the outbox row for `key` unless it exists; return the row either way.
+
+    A row for a step with variants gets its arm here, in the same insert (see variants).
+    """
     existing = session.scalar(select(Message).where(Message.key == key))
     if existing is not None:
         return existing
+    variant_key = variants.pick(session, step_id=step_id) if step_id is not None else None
     message = Message(
+        variant_key=variant_key,
         key=key,
         stream=stream,
         due_at=due_at,
@@ -69,9 +75,13 @@ def plan(
 
 
 def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert many outbox rows in one statement; rows whose key exists are left alone."""
+    """Insert many outbox rows in one statement; rows whose key exists are left alone.
+
+    Rows for steps with variants get their arms here, in the same insert (see variants).
+    """
     if not rows:
         return 0
+    rows = variants.assign(session, rows)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     result = session.execute(

@@ -107,7 +107,7 @@ def sequence_results(
             )
         )
         counted["unsubscribed"].update(m for (m,) in left if m in key_of)
-        counted["booked"] = _booked(session, sent, booked_within_days)
+        counted["booked"] = booked_after(session, sent, booked_within_days)
     for column, ids in counted.items():
         for message_id in ids:
             by_key[key_of[message_id]].counts[column] += 1
@@ -118,8 +118,12 @@ def sequence_results(
     return SequenceResult(sequence, steps, total, _per_day(sent, now, span), booked_within_days)
 
 
-def _booked(session: Session, sent: Rows[Any], days: int) -> set[int]:
-    """Emails after which the lead booked a visit within `days`."""
+def booked_after(session: Session, sent: Rows[Any], days: int) -> set[int]:
+    """Return the emails after which the lead booked a visit within `days`.
+
+    `sent` rows start (message id, lead id, sent at); a booking counts when the appointment was
+    created at or after the send and no more than `days` later.
+    """
     leads = {lead_id for _, lead_id, *_ in sent}
     booked: dict[int, list[datetime]] = defaultdict(list)
     for chunk in chunked(sorted(leads)):

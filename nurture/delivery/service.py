@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from nurture import clock
+from nurture.broadcasts import planning as broadcasts
 from nurture.config import get_settings
 from nurture.db import session_scope
 from nurture.delivery import events, outbox
@@ -361,6 +362,7 @@ class TickResult:
     resent: int = 0
     stale: int = 0  # due rows settled as skipped before claiming (visit started, superseded)
     journeys: int = 0  # enrollments the lapse and cancel scans started
+    broadcast_emails: int = 0  # emails of due broadcasts planned by this tick
 
 
 def beat_heartbeat(
@@ -390,6 +392,24 @@ def _scan_journeys(now: datetime) -> int:
         return 0
 
 
+def _plan_broadcasts(now: datetime) -> int:
+    """Plan the recipients of due broadcasts; never fail a tick (the next one goes on)."""
+    try:
+        return broadcasts.plan_due(now=now).planned
+    except Exception:
+        log.exception("could not plan due broadcasts; the next tick tries again")
+        return 0
+
+
+def _finish_broadcasts(now: datetime) -> None:
+    """Mark broadcasts whose every email has settled as sent; never fail a tick."""
+    try:
+        with session_scope() as session:
+            broadcasts.finish_sent(session, now=now)
+    except Exception:
+        log.exception("could not settle finished broadcasts; the next tick tries again")
+
+
 def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> TickResult:
     """Release abandoned rows, claim what is due in batches and hand each batch to `dispatch`.
 
@@ -407,6 +427,7 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
             session, now=now, after_seconds=settings.unknown_resend_after_seconds
         )
     result.journeys = _scan_journeys(now)
+    result.broadcast_emails = _plan_broadcasts(now)
     room = settings.max_in_flight
     for batch in range(max_batches):
         with session_scope() as session:
@@ -426,6 +447,8 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         result.claimed.extend(ids)
         if len(ids) < limit:
             break
+    # After dispatching: a worker sending in this process has settled its rows by now.
+    _finish_broadcasts(now)
     result.duration = time.perf_counter() - started
     with session_scope() as session:
         beat_heartbeat(session, name="tick", at=now, duration=result.duration)

@@ -8,10 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.config import Settings
 from nurture.delivery.events import suppress
+from nurture.delivery.models import Suppression
 from nurture.leads.schemas import normalise_email
 
 REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff"})
@@ -35,6 +37,12 @@ class ImportResult:
     added: int = 0
     already: int = 0
     by_list: dict[str, int] = field(default_factory=dict)
+
+
+def reason_for(session: Session, *, email: str) -> str | None:
+    """Return why `email` is on the suppression list (bounce, complaint...), or None."""
+    address = email.strip().lower()
+    return session.scalar(select(Suppression.reason).where(Suppression.email == address))
 
 
 def import_csv(session: Session, *, path: Path, now: datetime) -> ImportResult:

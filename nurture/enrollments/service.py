@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.config import get_settings
-from nurture.delivery import outbox
+from nurture.delivery import outbox, variants
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads import consent
@@ -261,21 +261,33 @@ def advance(
     return following[0]
 
 
-def exit_active(session: Session, *, lead_id: int, reason: str, at: datetime) -> int:
-    """End a lead's active enrollments and cancel their unsent emails; return how many ended."""
+def exit_active(
+    session: Session, *, lead_id: int, reason: str, at: datetime, sequence_id: int | None = None
+) -> int:
+    """End a lead's active enrollments and cancel their unsent emails; return how many ended.
+
+    With `sequence_id`, only the enrollment in that sequence ends, with its own emails.
+    """
+    which = [Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE]
+    unsent = [
+        Message.lead_id == lead_id,
+        Message.stream == Stream.MARKETING,
+        Message.status == MessageStatus.PENDING,
+    ]
+    if sequence_id is not None:
+        which.append(Enrollment.sequence_id == sequence_id)
+        # Read before the update below ends them, so their emails can be found.
+        ids = list(session.scalars(select(Enrollment.id).where(*which)))
+        unsent.append(Message.enrollment_id.in_(ids))
     ended = session.execute(
         update(Enrollment)
-        .where(Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE)
+        .where(*which)
         .values(status=EnrollmentStatus.EXITED, exit_reason=reason, ended_at=at)
         .execution_options(synchronize_session="fetch")
     )
     session.execute(
         update(Message)
-        .where(
-            Message.lead_id == lead_id,
-            Message.stream == Stream.MARKETING,
-            Message.status == MessageStatus.PENDING,
-        )
+        .where(*unsent)
         .values(status=MessageStatus.CANCELLED, last_error=f"enrollment ended: {reason}")
         .execution_options(synchronize_session="fetch")
     )
@@ -336,6 +348,8 @@ def migrate_version(
     for enrollment, pending, new_step in plans:
         enrollment.version_id = to_version.id
         enrollment.last_position = new_step.position - 1
+        # The arm goes with the row: kept where the new step has one of that name.
+        pending.variant_key = variants.pick(session, step_id=new_step.id, keep=pending.variant_key)
         pending.step_id = new_step.id
         pending.key = step_key(enrollment.id, new_step.id)
         session.expire(enrollment, ["version"])

@@ -9,8 +9,6 @@ worker stopped renewing its lease.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session, undefer
 
 from nurture import clock
 from nurture.config import get_settings
+from nurture.csvread import count_rows
 from nurture.db import session_factory
 from nurture.jobs.models import Job, JobStatus
 from nurture.leads import imports
@@ -153,23 +152,12 @@ def _end(session: Session, job_id: int, attempt: int, **values: Any) -> bool:
     return bool(changed)
 
 
-def _count_rows(text: str) -> int:
-    try:
-        return max(0, sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1)
-    except csv.Error:
-        return max(0, text.count("\n"))
-
-
 def _import_leads(session: Session, job: Job, payload: bytes, report: _Reporter) -> dict[str, Any]:
-    try:
-        text = payload.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise imports.LeadImportError(["the file is not UTF-8 text"]) from exc
-    report.total = _count_rows(text)
+    report.total = count_rows(payload)
     report("checking", 0, report.total)
-    done = imports.import_file(
-        session, fh=io.StringIO(text, newline=""), now=clock.now(), progress=report
-    )
+    # splitlines: a file with old Mac line ends (a bare CR) is read line by line too.
+    lines = payload.splitlines(keepends=True)
+    done = imports.import_bytes(session, raw=lines, now=clock.now(), progress=report)
     result = {
         "created": done.created,
         "already_known": done.already_known,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nurture.leads.schemas import without_unusual
+
 # The landing form's fields, top to bottom: the error summary lists problems in this order.
 FIELD_ORDER = ("first_name", "email", "numbness_type", "timezone", "consent")
 
@@ -11,6 +13,7 @@ _EMPTY = {
     "first_name": "Please enter your first name",
     "email": "Please enter your email address",
 }
+_NOUNS = {"first_name": "first name", "email": "email address"}
 _ALWAYS = {
     "numbness_type": "Please choose the kind of numbness that sounds most like yours",
     "timezone": "Please choose your time zone from the list",
@@ -23,13 +26,16 @@ def _plain(field: str, error: dict[str, Any]) -> str:
         return _ALWAYS[field]
     given = error.get("input")
     kind = str(error.get("type", ""))
+    if field in _NOUNS and isinstance(given, str) and given != without_unusual(given):
+        # NUL, escape, bidi override...: the page shows the value back without them.
+        return f"Please remove the unusual characters from your {_NOUNS[field]}"
     if field in _EMPTY and (
         kind in ("missing", "string_too_short") or (isinstance(given, str) and not given.strip())
     ):
         return _EMPTY[field]
     if kind == "string_too_long":
         limit = (error.get("ctx") or {}).get("max_length", "")
-        noun = "first name" if field == "first_name" else "email address"
+        noun = _NOUNS.get(field, "answer")
         return f"Please shorten your {noun} to {limit} characters or fewer"
     message = str(error.get("msg", "")).removeprefix("Value error, ")
     if field == "email":

@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
-from nurture import csvsafe
+from nurture import csvread, csvsafe
 from nurture.config import get_settings
-from nurture.csvread import CsvImportError
-from nurture.csvread import records as _records
-from nurture.csvread import unreadable as _unreadable
+from nurture.csvread import CsvImportError, problem, records, unreadable, utf8_lines
 from nurture.db import chunked
 from nurture.delivery import outbox
 from nurture.delivery.models import Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
-from nurture.leads.models import ConsentRecord, Lead, LeadStatus, NumbnessType
+from nurture.leads.models import (
+    ConsentRecord,
+    Lead,
+    LeadStatus,
+    NumbnessType,
+    TypeChange,
+    TypeSource,
+)
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
 from nurture.sequences import service as sequences
 
 COLUMNS = ["email", "first_name", "numbness_type", "timezone", "consent_at", "consent_source"]
 IMPORTED_CONSENT_TEXT = "Consent recorded by the previous tool and imported."
 REQUIRED = ("email", "numbness_type")
+TYPES = frozenset(NumbnessType)
 
 # Told (stage, rows done, rows in the stage or None when this code cannot know) as an import
 # goes: "checking" every row, then "saving" new leads, then "enrolling" those with consent.
@@ -69,62 +75,92 @@ def check_header(text: str) -> None:
     try:
         header = next(csv.reader(text.splitlines()[:1]), [])
     except csv.Error as exc:
-        raise LeadImportError([f"line 1: {_unreadable(exc)}"]) from exc
+        raise LeadImportError([problem(1, unreadable(exc))]) from exc
+    _check_columns(header, [])
+
+
+def check_first_line(data: bytes) -> None:
+    """Refuse a file whose first line is not UTF-8 CSV text naming the required columns."""
+    problems: list[str] = []
+    first = "".join(utf8_lines(data.splitlines(keepends=True)[:1], problems))
+    if problems:
+        raise LeadImportError(problems)
+    check_header(first)
+
+
+def _check_columns(header: list[str], problems: list[str]) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise LeadImportError([f"line 1: missing column(s): {', '.join(missing)}"])
+        raise LeadImportError([*problems, problem(1, f"missing column(s): {', '.join(missing)}")])
 
 
-def _parse(fh: TextIO, progress: Progress = _silent) -> list[_Row]:
-    reader = csv.DictReader(fh)
+def _parse(
+    lines: Iterable[str], progress: Progress = _silent, problems: list[str] | None = None
+) -> list[_Row]:
+    """Check every row, collecting every problem of every line; return the rows if none.
+
+    `problems` may already hold what reading the lines found (bytes that are not UTF-8).
+    """
+    problems = [] if problems is None else problems
+    reader = csv.DictReader(lines)
     try:
         header = reader.fieldnames or []
     except csv.Error as exc:
-        raise LeadImportError([f"line 1: {_unreadable(exc)}"]) from exc
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise LeadImportError([f"line 1: missing column(s): {', '.join(missing)}"])
+        raise LeadImportError([*problems, problem(1, unreadable(exc))]) from exc
+    _check_columns(list(header), problems)
     rows: list[_Row] = []
-    problems: list[str] = []
     seen: dict[str, int] = {}
-    types = set(NumbnessType)
-    for line, cells in enumerate(_records(reader, problems), start=2):
-        if line % 1000 == 0:
-            progress("checking", line - 2, None)
-        # A file this service exported quoted formula-like cells; read them back as typed.
-        raw = {
-            key: csvsafe.restore(value) for key, value in cells.items() if isinstance(value, str)
-        }
-        try:
-            if nul := [str(key) for key, value in raw.items() if "\x00" in value]:
-                raise ValueError(f"{', '.join(nul)} must not contain NUL (\\x00) characters")
-            email = normalise_email(raw.get("email") or "")
-            if email in seen:
-                raise ValueError(f"{email} already appears on line {seen[email]}")
-            seen[email] = line
-            kind = (raw.get("numbness_type") or "").strip().lower()
-            if kind not in types:
-                raise ValueError(f"numbness_type must be one of {', '.join(sorted(types))}")
-            zone = (raw.get("timezone") or "").strip() or None
-            if zone:
-                check_timezone(zone)
-            consent_at = _when(raw.get("consent_at") or "")
-            name = _first_name(raw.get("first_name") or "")
-        except ValueError as exc:
-            problems.append(f"line {line}: {exc}")
-            continue
-        source = (raw.get("consent_source") or "import").strip()[:500]
-        rows.append(_Row(email, name, kind, zone, consent_at, source))
+    for count, cells in enumerate(records(reader, problems), start=1):
+        # The line the row ends on: its own line unless a quoted field spans several.
+        line = reader.line_num
+        if count % 1000 == 0:
+            progress("checking", count, None)
+        errors: list[tuple[str, str]] = []
+        row = _check(cells, errors)
+        if row is not None and row.email in seen:
+            errors.append(("email", f"{row.email} already appears on line {seen[row.email]}"))
+        elif row is not None:
+            seen[row.email] = line
+        problems.extend(problem(line, message, column) for column, message in errors)
+        if row is not None and not errors:
+            rows.append(row)
     if problems:
         raise LeadImportError(problems)
     return rows
 
 
-def _first_name(text: str) -> str:
-    try:
-        return clean_first_name(text)
-    except ValueError as exc:
-        raise ValueError(f"first_name {exc}") from exc
+def _check(cells: dict[str | None, object], errors: list[tuple[str, str]]) -> _Row | None:
+    """Check every field of one row, adding (column, problem) to `errors`; return the row."""
+    checked = csvread.check_row(
+        cells,
+        [
+            ("email", normalise_email),
+            ("first_name", clean_first_name),
+            ("numbness_type", _numbness_type),
+            ("timezone", _timezone),
+            ("consent_at", _when),
+        ],
+    )
+    errors.extend(checked.errors)
+    if errors:
+        return None
+    source = (checked.raw.get("consent_source") or "import").strip()[:500]
+    return _Row(consent_source=source, **checked.values)  # type: ignore[arg-type]
+
+
+def _numbness_type(text: str) -> str:
+    kind = text.strip().lower()
+    if kind not in TYPES:
+        shown = f"{text.strip()!r}" if text.strip() else "empty"
+        raise ValueError(f"{shown} is not one of {', '.join(sorted(TYPES))}")
+    return kind
+
+
+def _timezone(text: str) -> str | None:
+    zone = text.strip() or None
+    if zone:
+        check_timezone(zone)
+    return zone
 
 
 def _when(text: str) -> datetime | None:
@@ -134,7 +170,7 @@ def _when(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"consent_at {text!r} is not an ISO-8601 time") from exc
+        raise ValueError(f"{text!r} is not an ISO-8601 time") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -146,15 +182,28 @@ def import_csv(
         return import_file(session, fh=fh, now=now, progress=progress)
 
 
+def import_bytes(
+    session: Session, *, raw: Iterable[bytes], now: datetime, progress: Progress = _silent
+) -> ImportReport:
+    """Import leads from the lines of an uploaded file; a line not in UTF-8 is one more problem."""
+    problems: list[str] = []
+    rows = _parse(utf8_lines(raw, problems), progress, problems)
+    return _save(session, rows, now, progress)
+
+
 def import_file(
     session: Session, *, fh: TextIO, now: datetime, progress: Progress = _silent
 ) -> ImportReport:
     """Import leads; consented rows become active and are enrolled, others never get marketing.
 
-    Every row is checked before anything is written; addresses already known are left as they
-    are. The whole import is one transaction, which the caller commits.
+    Every row is checked before anything is written, and LeadImportError names every problem
+    of every line; addresses already known are left as they are. The whole import is one
+    transaction, which the caller commits.
     """
-    rows = _parse(fh, progress)
+    return _save(session, _parse(fh, progress), now, progress)
+
+
+def _save(session: Session, rows: list[_Row], now: datetime, progress: Progress) -> ImportReport:
     report = ImportReport()
     known: set[str] = set()
     for addresses in chunked([r.email for r in rows]):
@@ -185,6 +234,19 @@ def import_file(
             select(Lead.email, Lead.id).where(Lead.email.in_([r.email for r in chunk]))
         )
         ids.update(dict(found.all()))
+        _insert_many(
+            session,
+            TypeChange,
+            [
+                {
+                    "lead_id": ids[r.email],
+                    "to_type": r.numbness_type,
+                    "source": TypeSource.IMPORT,
+                    "changed_at": now,
+                }
+                for r in chunk
+            ],
+        )
         progress("saving", len(ids), len(fresh))
     report.created = len(fresh)
     consented = [r for r in fresh if r.consent_at]
@@ -273,8 +335,9 @@ def _insert_many(session: Session, model: type[Any], rows: list[dict[str, Any]])
     session.connection().execute(insert(model.__table__), rows)
 
 
-def export_csv(session: Session, fh: TextIO) -> int:
-    """Write every lead with the import columns plus status; return how many."""
+def export_csv(session: Session, fh: TextIO, *, only: Select[Any] | None = None) -> int:
+    """Write every lead (or those whose ids `only` selects) with the import columns plus status;
+    return how many."""
     writer = csvsafe.writer(fh)
     writer.writerow([*COLUMNS, "status"])
     count = 0
@@ -283,11 +346,15 @@ def export_csv(session: Session, fh: TextIO) -> int:
         .where(ConsentRecord.confirmed_at.is_not(None))
         .order_by(ConsentRecord.lead_id, ConsentRecord.confirmed_at.desc())
     )
+    leads = select(Lead).order_by(Lead.id)
+    if only is not None:
+        consent = consent.where(ConsentRecord.lead_id.in_(only))
+        leads = leads.where(Lead.id.in_(only))
     latest: dict[int, tuple[datetime | None, str]] = {}
     for lead_id, confirmed_at, source in session.execute(consent):
         if lead_id is not None:
             latest.setdefault(lead_id, (confirmed_at, source))
-    for lead in session.scalars(select(Lead).order_by(Lead.id).execution_options(yield_per=5000)):
+    for lead in session.scalars(leads.execution_options(yield_per=5000)):
         when, source = latest.get(lead.id, (None, ""))
         writer.writerow(
             [

@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from nurture import clock
+from nurture.clinic import service as clinic
 from nurture.config import get_settings
+from nurture.delivery.suppressions import reason_for
 from nurture.leads import service, throttle, ticket
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import Lead, LeadStatus
-from nurture.leads.schemas import SubscribeRequest
+from nurture.leads.schemas import SubscribeRequest, without_unusual
 from nurture.pages import message_page, render_page
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken
@@ -181,7 +183,8 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
     except ValidationError as exc:
         # Only the address came from this form; the rest was checked when the ticket was made.
         message = next(iter(plain_errors(exc.errors()).values()))
-        return _check_inbox(request, sealed, payload, status=422, correction=typed, error=message)
+        shown = without_unusual(typed)  # never echo control characters
+        return _check_inbox(request, sealed, payload, status=422, correction=shown, error=message)
     if data.email == payload.get("e"):
         return to_check_inbox(sealed)
     retry = throttle.allow_signup(ip=client_ip(request), email=data.email)
@@ -203,6 +206,29 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
     )
 
 
+# Why no confirmation link can go to a suppressed address, told to the address's own owner
+# (the page is reached through a link signed for that lead, so nothing is told to a stranger).
+_UNDELIVERABLE = "We could not deliver our emails to your address"
+_CANNOT_SEND = {
+    "bounce": _UNDELIVERABLE,
+    "invalid": _UNDELIVERABLE,
+    "complaint": "Your email provider told us that you marked one of our emails as spam, and "
+    "we stopped all email to your address",
+}
+
+
+def _suppressed_page(request: Request, reason: str) -> HTMLResponse:
+    why = _CANNOT_SEND.get(reason, "Email to your address is switched off")
+    phone = clinic.effective().clinic_phone
+    return message_page(
+        request,
+        title="We can't send you a link to confirm",
+        message=f"{why}, so we cannot send you a link to confirm and nothing was changed. "
+        f"If you would like our emails again, please contact the clinic on {phone}.",
+        status_code=409,
+    )
+
+
 async def come_back(
     request: Request, session: SessionDep, *, purpose: str, token: str, page: str
 ) -> Response:
@@ -221,6 +247,9 @@ async def come_back(
             status=422,
             error="Please tick the box to agree to receive our emails",
         )
+    reason = reason_for(session, email=lead.email)
+    if reason is not None:  # checked first: "your emails are on" would not be true either
+        return _suppressed_page(request, reason)
     if lead.status == LeadStatus.ACTIVE:
         return message_page(
             request,

@@ -71,3 +71,28 @@ class ConsentRecord(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     lead: Mapped[Lead | None] = relationship(back_populates="consents")
+
+
+class TypeSource(StrEnum):
+    """Where a lead's numbness type was set."""
+
+    SIGNUP = "signup"  # the landing form (again, while unconfirmed: the latest form wins)
+    IMPORT = "import"
+    BOOKING = "booking"  # a visit booked for an address not known before
+    PREFERENCES = "preferences"  # the lead's own preferences page
+
+
+class TypeChange(Base):
+    """The numbness type a lead started with (no `from_type`) and each later change.
+
+    Kept from migration 0018 on: leads from before have no first row, and nothing is guessed.
+    """
+
+    __tablename__ = "lead_type_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    from_type: Mapped[str | None] = mapped_column(String(20))
+    to_type: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

@@ -39,6 +39,16 @@ def normalise_email(value: str) -> str:
     return result.normalized.lower()
 
 
+def unusual(char: str) -> bool:
+    """Tell whether `char` could end a header line or hide text (no name or address needs it)."""
+    return unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _JOINERS
+
+
+def without_unusual(value: str) -> str:
+    """Return `value` without unusual characters, to show a person back what they typed."""
+    return "".join(c for c in value if not unusual(c))
+
+
 def clean_first_name(value: str, *, max_length: int = 100) -> str:
     """Return a first name fit for greetings and headers, or raise ValueError saying why.
 
@@ -47,7 +57,7 @@ def clean_first_name(value: str, *, max_length: int = 100) -> str:
     name = unicodedata.normalize("NFC", value).strip()
     if len(name) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
-    if any(unicodedata.category(c) in _REFUSED_CATEGORIES and c not in _JOINERS for c in name):
+    if any(unusual(c) for c in name):
         raise ValueError("must not contain line breaks, control or invisible characters")
     if _ENCODED_WORD.search(name):
         raise ValueError("must not contain '=?', which mail programs read as an encoded word")

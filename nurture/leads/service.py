@@ -15,7 +15,7 @@ from nurture.delivery import outbox
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
 from nurture.sequences.models import Step
 from nurture.tokens import InvalidToken, read_token
@@ -46,11 +46,12 @@ def find_or_create(
     timezone: str | None,
     status: str,
     now: datetime,
+    source: str = TypeSource.SIGNUP,
 ) -> Lead:
     """Return the lead with `email`, creating it with these details if there is none.
 
     Two requests for a new address at once (a signup and a booking, say) end with one row:
-    the loser of the race reads the winner's.
+    the loser of the race reads the winner's. A new lead's type is recorded as set by `source`.
     """
     lead = session.scalar(select(Lead).where(Lead.email == email))
     if lead is not None:
@@ -66,6 +67,8 @@ def find_or_create(
     try:
         with session.begin_nested():
             session.add(lead)
+            session.flush()
+            note_type(session, lead_id=lead.id, to_type=numbness_type, source=source, now=now)
     except IntegrityError:
         lead = session.scalar(select(Lead).where(Lead.email == email))
         if lead is None:
@@ -95,9 +98,35 @@ def subscribe(
     if lead.status == LeadStatus.PENDING:
         # Unconfirmed: the latest form wins, since nobody has confirmed the earlier answers.
         lead.first_name = request.first_name
-        lead.numbness_type = request.numbness_type
+        if request.numbness_type != lead.numbness_type:
+            note_type(
+                session,
+                lead_id=lead.id,
+                from_type=lead.numbness_type,
+                to_type=request.numbness_type,
+                source=TypeSource.SIGNUP,
+                now=now,
+            )
+            lead.numbness_type = request.numbness_type
         lead.timezone = request.timezone
     return _ask_to_confirm(session, lead=lead, meta=meta, now=now)
+
+
+def note_type(
+    session: Session,
+    *,
+    lead_id: int,
+    to_type: str,
+    source: str,
+    now: datetime,
+    from_type: str | None = None,
+) -> None:
+    """Record the type a lead starts with (no `from_type`) or changes to, for the timeline."""
+    session.add(
+        TypeChange(
+            lead_id=lead_id, from_type=from_type, to_type=to_type, source=source, changed_at=now
+        )
+    )
 
 
 def _ask_to_confirm(
@@ -298,6 +327,14 @@ def update_preferences(
     lines: list[str] = []
     type_changed = numbness_type is not None and numbness_type != lead.numbness_type
     if type_changed:
+        note_type(
+            session,
+            lead_id=lead.id,
+            from_type=lead.numbness_type,
+            to_type=str(numbness_type),
+            source=TypeSource.PREFERENCES,
+            now=now,
+        )
         lead.numbness_type = str(numbness_type)
         enrollments.exit_active(session, lead_id=lead.id, reason="type_changed", at=now)
         enrollments.enroll(
@@ -338,6 +375,16 @@ def pause(session: Session, *, lead: Lead, weeks: int, now: datetime) -> datetim
     changes = update_preferences(session, lead=lead, now=now, pause_weeks=weeks)
     assert changes.paused_until is not None
     return changes.paused_until
+
+
+def resume(session: Session, *, lead: Lead, now: datetime) -> bool:
+    """End a pause now: held emails carry on from today; False if the lead was not paused."""
+    if lead.paused_until is None or lead.paused_until <= now:
+        return False
+    if lead.status != LeadStatus.ACTIVE:
+        lead.paused_until = None  # nothing was held; the pause simply ends
+        return True
+    return update_preferences(session, lead=lead, now=now, resume=True).resumed
 
 
 def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:

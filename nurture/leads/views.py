@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -10,14 +9,14 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from nurture import clock
+from nurture import clock, jsonread
 from nurture.api_responses import errors, json_body
 from nurture.clinic import service as clinic
 from nurture.config import get_settings
 from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
-from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest
+from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.pages import message_page, render_page
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
@@ -164,7 +163,8 @@ async def subscribe_form(
             {**data, "website": str(raw.get("website", "")) or None}
         )
     except ValidationError as exc:
-        return _landing(request, form=form, errors=plain_errors(exc.errors()), status=422)
+        shown = {k: without_unusual(v) for k, v in form.items()}  # never echo control characters
+        return _landing(request, form=shown, errors=plain_errors(exc.errors()), status=422)
     retry = _throttled(request, parsed)
     if retry is not None:
         return message_page(
@@ -201,18 +201,9 @@ async def subscribe_api(
             status_code=415,
         )
     try:
-        payload = json.loads((await request.body()).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return JSONResponse(
-            {"error": "malformed_json", "message": f"The body is not valid UTF-8 JSON: {exc}"},
-            status_code=400,
-        )
-    except ValueError:
-        # Python refuses to read integers of thousands of digits (int_max_str_digits).
-        return JSONResponse(
-            {"error": "malformed_json", "message": "The body holds a number with too many digits."},
-            status_code=400,
-        )
+        payload = jsonread.loads(await request.body())
+    except jsonread.JsonBodyError as exc:
+        return JSONResponse(exc.answer(), status_code=exc.status)
     if not isinstance(payload, dict):
         return JSONResponse(
             {"error": "malformed_json", "message": "The body must be a JSON object."},

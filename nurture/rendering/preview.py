@@ -106,6 +106,21 @@ def all_samples() -> Iterator[Sample]:
                     context=context,
                 ),
             )
+            for arm in step.variants or []:
+                # As sent (nurture.sequences.variants): the arm's fields over the step's.
+                body = arm.body_html
+                text = arm.text if arm.text is not None or body is not None else step.text
+                yield Sample(
+                    f"{spec.slug}/{step.key}/{arm.key}",
+                    True,
+                    renderer.render_step(
+                        subject=step.subject if arm.subject is None else arm.subject,
+                        preheader=step.preheader if arm.preheader is None else arm.preheader,
+                        body_html=step.body_html if body is None else body,
+                        body_text=text,
+                        context=context,
+                    ),
+                )
     for kind in sorted(NumbnessType):
         lead = sample_lead(kind)
         base: dict[str, Any] = {

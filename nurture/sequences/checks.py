@@ -21,7 +21,7 @@ from nurture.rendering.preview import (
     problems,
     sample_lead,
 )
-from nurture.sequences.files import SequenceSpec
+from nurture.sequences.files import SequenceSpec, VariantSpec
 
 # What a step may use; the footer's links and the clinic's details come from the layout.
 VARIABLES = {
@@ -268,12 +268,36 @@ def _sizes(email: RenderedEmail, others: dict[str, RenderedEmail]) -> list[Probl
     return [Problem("html", f"{size} bytes{lead}; Gmail clips emails over {MAX_BYTES}")]
 
 
+def with_variant(base: StepSource, variant: VariantSpec) -> StepSource:
+    """Return what an arm of a test sends: the step's source with the arm's fields over it.
+
+    As at send time (nurture.sequences.variants.apply): an arm with a body of its own and no
+    text part gets a text part derived from its body, not the step's.
+    """
+    new_body = variant.markdown is not None or variant.html is not None
+    return StepSource(
+        subject=base.subject if variant.subject is None else variant.subject,
+        preheader=base.preheader if variant.preheader is None else variant.preheader,
+        html=(variant.html or "") if new_body else base.html,
+        text=variant.text if variant.text is not None else (None if new_body else base.text),
+        markdown=variant.markdown if new_body else base.markdown,
+    )
+
+
 def spec_problems(spec: SequenceSpec) -> list[str]:
-    """Return what blocks each step of a sequence file from being saved, naming the step."""
+    """Return what blocks each step of a sequence file from being saved, naming the step.
+
+    Each variant of a step is checked as what it sends, and named; a problem it only
+    inherits from the step is reported once, for the step.
+    """
     kind = spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
     found = []
     for position, step in enumerate(spec.steps, start=1):
         source = StepSource(step.subject, step.preheader, step.html or "", step.text, step.markdown)
-        for problem in check_step(source, kind).errors:
-            found.append(f"step {position} ({step.key}): {problem}")
+        own = [str(p) for p in check_step(source, kind).errors]
+        found += [f"step {position} ({step.key}): {p}" for p in own]
+        for variant in step.variants or []:
+            for problem in check_step(with_variant(source, variant), kind).errors:
+                if str(problem) not in own:
+                    found.append(f"step {position} ({step.key}), variant {variant.key}: {problem}")
     return found

@@ -13,9 +13,17 @@ from sqlalchemy.orm import Session
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.rendering.markdown import markdown_template
+from nurture.sequences import variants
 from nurture.sequences.export import dump_spec
-from nurture.sequences.files import SequenceSpec, StepSpec, WindowSpec
-from nurture.sequences.models import Sequence, SequenceVersion, Step, VersionState
+from nurture.sequences.files import ReentrySpec, SequenceSpec, StepSpec, WindowSpec
+from nurture.sequences.models import (
+    Reentry,
+    Sequence,
+    SequenceVersion,
+    Step,
+    Trigger,
+    VersionState,
+)
 from nurture.sequences.service import create_draft, live_version, spec_of
 
 # What a new step starts with: Markdown, so no one has to write HTML to send an email.
@@ -136,17 +144,23 @@ STEP_FIELDS = (
 
 def step_snapshot(step: Step) -> dict[str, Any]:
     """Return everything needed to put a removed step back (kept in its audit entry)."""
-    return {name: getattr(step, name) for name in STEP_FIELDS}
+    found = {name: getattr(step, name) for name in STEP_FIELDS}
+    if step.variants:
+        found["variants"] = variants.snapshot(step)
+    return found
 
 
 def restore_step(session: Session, version: SequenceVersion, snapshot: dict[str, Any]) -> Step:
-    """Put a removed step back into the draft at its old place."""
-    if set(snapshot) != set(STEP_FIELDS):
+    """Put a removed step back into the draft at its old place, with its variants."""
+    arms = snapshot.get("variants") or []
+    columns = {k: v for k, v in snapshot.items() if k != "variants"}
+    if set(columns) != set(STEP_FIELDS) or not isinstance(arms, list):
         raise ValueError("that change cannot be undone")
     if any(s.key == snapshot["key"] for s in version.steps):
         raise ValueError(f"the draft already has a step called '{snapshot['key']}'")
     steps = list(version.steps)
-    step = Step(version_id=version.id, **(snapshot | {"position": len(steps) + 1}))
+    step = Step(version_id=version.id, **(columns | {"position": len(steps) + 1}))
+    variants.restore(step, arms)
     session.add(step)
     session.flush()
     steps.insert(max(0, min(len(steps), int(snapshot["position"]) - 1)), step)
@@ -155,7 +169,11 @@ def restore_step(session: Session, version: SequenceVersion, snapshot: dict[str,
 
 
 def update_step(step: Step, spec: StepSpec) -> None:
-    """Write validated content into a draft step."""
+    """Write validated content into a draft step; its variants are written only if given.
+
+    The step editor saves the step's own fields and leaves its test alone (each variant has
+    its own form); a spec that lists variants, as a file does, replaces them.
+    """
     step.key = spec.key
     step.kind = spec.kind
     step.delay_days = spec.delay_days
@@ -166,6 +184,8 @@ def update_step(step: Step, spec: StepSpec) -> None:
     step.body_markdown = spec.markdown
     step.body_html = spec.body_html
     step.body_text = spec.text
+    if spec.variants is not None:
+        variants.replace(step, variants.variants_of(spec))
 
 
 def set_window(version: SequenceVersion, window: WindowSpec) -> None:
@@ -173,6 +193,16 @@ def set_window(version: SequenceVersion, window: WindowSpec) -> None:
     version.window_start_hour = window.start_hour
     version.window_end_hour = window.end_hour
     version.window_weekdays = "".join(str(d) for d in sorted(set(window.weekdays)))
+
+
+def set_journey(version: SequenceVersion, spec: SequenceSpec) -> None:
+    """Write a validated spec's trigger, goals and re-entry rule into a draft."""
+    version.trigger = spec.trigger or Trigger.SIGNUP
+    version.goals = list(spec.goals)
+    if isinstance(spec.reentry, ReentrySpec):
+        version.reentry, version.reentry_after_days = Reentry.AFTER, spec.reentry.after_days
+    else:
+        version.reentry, version.reentry_after_days = spec.reentry or Reentry.ALWAYS, None
 
 
 def replace_with(session: Session, sequence: Sequence, spec: SequenceSpec) -> SequenceVersion:

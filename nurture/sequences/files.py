@@ -102,6 +102,75 @@ class ReentrySpec(BaseModel):
     after_days: int = Field(ge=1, le=3650)
 
 
+MIN_VARIANTS = 2
+MAX_VARIANTS = 4
+VARIANT_FIELDS = ("subject", "preheader", "markdown", "html", "text")
+_VARIANT_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+class VariantSpec(BaseModel):
+    """One arm of a step's A/B test: the fields it sets replace the step's for its people.
+
+    A step's `variants` list holds every arm (2 to 4), the control included: each enrollment
+    gets exactly one of them, and the step's own fields are what an arm leaves unset. An arm
+    that replaces the body without a text part gets a text part derived from its own body.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    subject: str | None = Field(default=None, min_length=1, max_length=300)
+    preheader: str | None = Field(default=None, max_length=300)
+    markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)
+    html: str | None = Field(default=None, min_length=1)
+    text: str | None = None
+
+    @property
+    def body_html(self) -> str | None:
+        """Return the arm's body as an HTML template, or None when it keeps the step's."""
+        if self.markdown is not None:
+            return markdown_template(self.markdown)
+        return self.html
+
+    @field_validator("key")
+    @classmethod
+    def _short_key(cls, value: str) -> str:
+        value = value.strip()
+        if not _VARIANT_KEY.fullmatch(value):
+            raise ValueError(
+                "a variant key is 1 to 40 lowercase letters, digits and dashes, "
+                f"starting with a letter or digit (like a, b or short-subject), not {value!r}"
+            )
+        return value
+
+    @field_validator("html", "markdown", "text")
+    @classmethod
+    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\n" in value.strip() or "\r" in value:
+            raise ValueError("must be a single line")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _overrides(self) -> VariantSpec:
+        if self.markdown is not None and self.html is not None:
+            raise ValueError(
+                f"variant {self.key!r}: write its body as either `markdown` or `html`, not both"
+            )
+        if all(getattr(self, name) is None for name in VARIANT_FIELDS):
+            raise ValueError(
+                f"variant {self.key!r} changes nothing: give it at least one of "
+                f"{', '.join(VARIANT_FIELDS)}"
+            )
+        return self
+
+
 class StepSpec(BaseModel):
     """One step of a sequence file."""
 
@@ -119,6 +188,8 @@ class StepSpec(BaseModel):
     markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)
     html: str | None = Field(default=None, min_length=1)
     text: str | None = None
+    # An A/B test: every arm, each enrollment gets one (see VariantSpec).
+    variants: list[VariantSpec] | None = None
 
     @property
     def body_html(self) -> str:
@@ -144,6 +215,23 @@ class StepSpec(BaseModel):
         if (self.markdown is None) == (self.html is None):
             raise ValueError(
                 f"step {self.key!r}: write the body as either `markdown` or `html` (one of them)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _arms(self) -> StepSpec:
+        if self.variants is None:
+            return self
+        if not MIN_VARIANTS <= len(self.variants) <= MAX_VARIANTS:
+            raise ValueError(
+                f"step {self.key!r}: a test has {MIN_VARIANTS} to {MAX_VARIANTS} variants, "
+                f"not {len(self.variants)}"
+            )
+        keys = [v.key for v in self.variants]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(
+                f"step {self.key!r}: variant keys must be unique; repeated: {', '.join(repeated)}"
             )
         return self
 

@@ -128,3 +128,29 @@ class Step(Base):
     wait_at_most_days: Mapped[int | None]
 
     version: Mapped[SequenceVersion] = relationship(back_populates="steps")
+    # Every arm of an A/B test, the first one included: the step's own fields are the base each
+    # variant overrides, and a step with variants sends only through one of them (2 to 4).
+    variants: Mapped[list[StepVariant]] = relationship(
+        back_populates="step", order_by="StepVariant.position", cascade="all, delete-orphan"
+    )
+
+
+class StepVariant(Base):
+    """One arm of a step's test: the fields it sets override the step's for the people it gets."""
+
+    __tablename__ = "step_variants"
+    __table_args__ = (UniqueConstraint("step_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int]
+    # None means "as the step": only the fields a variant sets differ from the step.
+    subject: Mapped[str | None] = mapped_column(String(300))
+    preheader: Mapped[str | None] = mapped_column(String(300))
+    # Written in Markdown when set: body_html then holds the HTML template made from it.
+    body_markdown: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+
+    step: Mapped[Step] = relationship(back_populates="variants")

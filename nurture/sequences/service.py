@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from nurture import clock
 from nurture.clinic import service as clinic
+from nurture.sequences import variants
 from nurture.sequences.files import (
     ReentrySpec,
     SequenceSpec,
@@ -120,6 +121,7 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
                     "markdown": s.body_markdown,
                     "html": s.body_html if s.body_markdown is None else None,
                     "text": s.body_text,
+                    "variants": [variants.spec_dict(v) for v in s.variants] or None,
                 }
                 for s in version.steps
             ],
@@ -204,6 +206,7 @@ def _version_from_spec(
             body_markdown=s.markdown,
             body_html=s.body_html,
             body_text=s.text,
+            variants=variants.variants_of(s),
         )
         for i, s in enumerate(spec.steps, start=1)
     ]

@@ -104,6 +104,10 @@ def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) 
             # Planned in the past when the journey starts: the next tick sends it at once.
             due = started
             note = "already due when the journey starts; goes at once"
+        if step.variants:
+            arms = ", ".join(v.key for v in step.variants)
+            test = f"an A/B test of {len(step.variants)} variants ({arms}): one each, at random"
+            note = f"{note}; {test}" if note else test
         timeline.append(PlannedEmail(step, due, due.astimezone(tz), note))
         after = due
     if any(s.wait_until is not None for s in version.steps):

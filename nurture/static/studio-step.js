@@ -1,6 +1,8 @@
 // The step editor: the Markdown toolbar, and the live preview that re-renders on every edit.
+// The broadcast editor uses it too: same toolbar and preview, no sample-lead choice or HTML mode.
+// So does a variant of a step's A/B test, whose body may also be the step's own (format "step").
 (() => {
-  const form = document.getElementById('step-form');
+  const form = document.getElementById('step-form') || document.getElementById('broadcast-form');
   const url = form.action + '/preview';
   const token = form.querySelector('input[name=csrftoken]').value;
   const frame = document.getElementById('preview-frame');
@@ -116,15 +118,25 @@
     markdown.dispatchEvent(new Event('input', {bubbles: true}));
   });
 
-  form.querySelectorAll('input[name=format]').forEach(r => r.addEventListener('change', () => {
-    document.getElementById('markdown-body').hidden = !inMarkdown();
-    document.getElementById('html-body').hidden = inMarkdown();
-  }));
+  // Show the body field of the chosen format. A page may render every body field for use
+  // without JavaScript, so the choice is applied once at load as well.
+  function showFormat() {
+    const chosen = form.querySelector('input[name=format]:checked');
+    if (!chosen) return;
+    document.getElementById('markdown-body').hidden = chosen.value !== 'markdown';
+    document.getElementById('html-body').hidden = chosen.value !== 'html';
+  }
+  form.querySelectorAll('input[name=format]').forEach(r => r.addEventListener('change', showFormat));
+  showFormat();
   form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(render, 350); });
-  document.getElementById('numbness_type').addEventListener('change', () => render());
+  const sample = document.getElementById('numbness_type');
+  if (sample) sample.addEventListener('change', () => render());
+  const variant = document.getElementById('variant');  // which arm of a test the preview shows
+  if (variant) variant.addEventListener('change', () => render());
   document.querySelectorAll('input[name=width]').forEach(r => r.addEventListener('change', () => frame.classList.toggle('phone', r.value === 'phone' && r.checked)));
   document.querySelectorAll('input[name=part]').forEach(r => r.addEventListener('change', () => { if (failure.hidden) { frame.hidden = showingText(); textPart.hidden = !showingText(); } }));
-  document.getElementById('fill-text').addEventListener('click', async () => {
+  const fill = document.getElementById('fill-text');
+  if (fill) fill.addEventListener('click', async () => {
     const result = await render({fill_text: '1'});
     if (result && result.derived_text !== undefined) { document.getElementById('text').value = result.derived_text; render(); }
   });

@@ -11,8 +11,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from nurture import clock
-from nurture.config import get_settings
+from nurture.config import Settings, get_settings
 from nurture.leads.consent import write_csv
+from nurture.served_url import recorded
 from nurture.studio import audit, tokens
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
 from nurture.studio.models import ApiToken, StaffUser
@@ -36,10 +37,38 @@ def _shown(name: str, value: object) -> object:
     return value
 
 
+# Unset settings that fall back to a value worked out at run time, and where it comes from.
+_RESOLVED = {
+    "base_url": "resolved_base_url",
+    "database_url": "resolved_database_url",
+    "broker_url": "resolved_broker_url",
+    "email_backend": "resolved_email_backend",
+    "outbox_dir": "resolved_outbox_dir",
+}
+
+
+def _settings_rows(settings: Settings) -> list[tuple[str, object, str]]:
+    """Each setting with the value in use and, when unset, where that value comes from."""
+    rows: list[tuple[str, object, str]] = []
+    for name, value in sorted(settings):
+        note = ""
+        if value is None and name in _RESOLVED:
+            value = getattr(settings, _RESOLVED[name])
+            note = "not set: the default applies"
+            if name == "base_url" and recorded(settings.data_dir):
+                note = "not set: the address `nurture up` serves, kept in the data directory"
+        elif value is None and name == "secret_key":
+            value, note = "(not set)", "links are signed with the key kept in the data directory"
+        elif value is None:
+            value = "(not set)"
+        rows.append((name, _shown(name, value), note))
+    return rows
+
+
 @router.get("/admin", response_class=HTMLResponse)
 def admin_home(request: Request, staff: AdminDep, session: SessionDep) -> HTMLResponse:
     """Staff, API tokens, exports and settings on one page."""
-    settings_rows = [(name, _shown(name, value)) for name, value in sorted(get_settings())]
+    settings_rows = _settings_rows(get_settings())
     return page(
         request,
         "admin.html",

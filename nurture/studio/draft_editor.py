@@ -1,4 +1,4 @@
-"""The draft of a sequence: its send window, trigger and steps; discard it."""
+"""The draft of a sequence: its send window, trigger, goal, re-entry and steps; discard it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pydantic import ValidationError
 
 from nurture.sequences import drafts
 from nurture.sequences.files import (
+    ReentrySpec,
     SequenceSpec,
     WindowSpec,
 )
-from nurture.sequences.models import Sequence, SequenceVersion, Trigger
+from nurture.sequences.models import Reentry, Sequence, SequenceVersion
 from nurture.sequences.service import spec_of
+from nurture.studio import journey_words
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import CONDITIONS, step_dict
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
@@ -28,7 +30,7 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 @router.get("/sequences/{slug}/edit", response_class=HTMLResponse)
 def edit(slug: str, request: Request, staff: StaffDep, session: SessionDep) -> Response:
-    """The draft: its send window and its steps, to reorder, add or remove."""
+    """The draft: its journey, its send window and its steps, to reorder, add or remove."""
     sequence = sequence_or_404(session, slug)
     draft = drafts.draft_of(session, sequence)
     if draft is None:
@@ -44,6 +46,13 @@ def _edit_page(
     status_code: int = 200,
     **extra: Any,
 ) -> HTMLResponse:
+    # What each journey form shows: the draft's, or what was just refused.
+    journey = {
+        "trigger": draft.trigger,
+        "goal": journey_words.goal_value(list(draft.goals)),
+        "reentry": draft.reentry,
+        "after_days": draft.reentry_after_days or "",
+    } | extra.pop("journey", {})
     return page(
         request,
         "edit.html",
@@ -54,9 +63,33 @@ def _edit_page(
         draft=draft,
         weekdays=WEEKDAYS,
         conditions=CONDITIONS,
-        triggers=[t.value for t in Trigger],
+        triggers=journey_words.trigger_choices(sequence.audience),
+        goal_choices=journey_words.GOAL_CHOICES,
+        reentry_choices=journey_words.REENTRY_CHOICES,
+        journey=journey,
         **extra,
     )
+
+
+def _spec_with(draft: SequenceVersion, **changes: object) -> SequenceSpec:
+    # Checked as the whole file would be: a goal that is also the trigger is refused.
+    return SequenceSpec.model_validate({**spec_of(draft).model_dump(), **changes})
+
+
+def _message(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(field_errors(exc.errors()).values())
+    return str(exc)
+
+
+def _journey(draft: SequenceVersion) -> dict[str, Any]:
+    """Return the draft's trigger, goals and re-entry rule as an audit entry keeps them."""
+    return {
+        "trigger": draft.trigger,
+        "goal": list(draft.goals),
+        "reentry": draft.reentry,
+        "reentry_after_days": draft.reentry_after_days,
+    }
 
 
 @router.post("/sequences/{slug}/edit/window", response_class=HTMLResponse)
@@ -114,8 +147,7 @@ def save_trigger(
     draft = draft_or_409(session, sequence)
     before = draft.trigger
     try:
-        # Checked as the whole file would be: a trigger that is also a goal is refused.
-        spec = SequenceSpec.model_validate({**spec_of(draft).model_dump(), "trigger": trigger})
+        spec = _spec_with(draft, trigger=trigger)
     except ValidationError as exc:
         message = "; ".join(field_errors(exc.errors()).values())
         return _edit_page(
@@ -125,8 +157,9 @@ def save_trigger(
             draft,
             422,
             trigger_error=f"The trigger was not saved: {message}.",
+            journey={"trigger": trigger},
         )
-    draft.trigger = spec.trigger or Trigger.SIGNUP
+    drafts.set_journey(draft, spec)
     return committed(
         request,
         session,
@@ -137,6 +170,103 @@ def save_trigger(
         target=f"{slug} v{draft.number}",
         before={"trigger": before},
         after={"trigger": draft.trigger},
+    )
+
+
+@router.post("/sequences/{slug}/edit/goal", response_class=HTMLResponse)
+def save_goal(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    goal: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Change what ends the draft's sequence early (a booking, a visit, both or nothing)."""
+    sequence = sequence_or_404(session, slug)
+    draft = draft_or_409(session, sequence)
+    goals = journey_words.goals_of(goal)
+    try:
+        if goals is None:
+            raise ValueError("choose one of the options")
+        spec = _spec_with(draft, goal=goals)
+    except (ValidationError, ValueError) as exc:
+        message = _message(exc)
+        return _edit_page(
+            request,
+            staff,
+            sequence,
+            draft,
+            422,
+            goal_error=f"The goal was not saved: {message}.",
+            journey={"goal": goal},
+        )
+    before = _journey(draft)
+    drafts.set_journey(draft, spec)
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash="Goal saved.",
+        action="sequence.goal",
+        target=f"{slug} v{draft.number}",
+        before={"goal": before["goal"]},
+        after={"goal": list(draft.goals)},
+    )
+
+
+# The file's own limits (ReentrySpec), said in words rather than as pydantic's two messages.
+_DAYS = {type(m).__name__: m for m in ReentrySpec.model_fields["after_days"].metadata}
+_DAYS_RULE = f"the pause is a whole number of days from {_DAYS['Ge'].ge} to {_DAYS['Le'].le}"
+
+
+@router.post("/sequences/{slug}/edit/reentry", response_class=HTMLResponse)
+def save_reentry(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    reentry: Annotated[str, Form(max_length=20)] = "",
+    after_days: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Change whether someone who has been through the draft's sequence may start it again."""
+    sequence = sequence_or_404(session, slug)
+    draft = draft_or_409(session, sequence)
+    try:
+        if reentry == Reentry.AFTER:
+            try:
+                rule: object = ReentrySpec.model_validate({"after_days": after_days.strip()})
+            except ValidationError:
+                raise ValueError(_DAYS_RULE) from None
+        elif reentry in (Reentry.ALWAYS, Reentry.NEVER):
+            rule = reentry
+        else:
+            raise ValueError("choose one of the options")
+        spec = _spec_with(draft, reentry=rule)
+    except (ValidationError, ValueError) as exc:
+        message = _message(exc)
+        return _edit_page(
+            request,
+            staff,
+            sequence,
+            draft,
+            422,
+            reentry_error=f"The re-entry rule was not saved: {message}.",
+            journey={"reentry": reentry, "after_days": after_days},
+        )
+    before = _journey(draft)
+    drafts.set_journey(draft, spec)
+    after = _journey(draft)
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash="Re-entry rule saved.",
+        action="sequence.reentry",
+        target=f"{slug} v{draft.number}",
+        before={k: before[k] for k in ("reentry", "reentry_after_days")},
+        after={k: after[k] for k in ("reentry", "reentry_after_days")},
     )
 
 

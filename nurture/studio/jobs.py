@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import HTTPException, Request
@@ -9,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from nurture import clock
+from nurture.csvread import Problem
 from nurture.jobs.models import Job, JobStatus
 from nurture.studio.web import StaffDep, download, page, studio_router
 from nurture.web import RowId, SessionDep
@@ -19,6 +21,27 @@ SHOWN_PROBLEMS = 1000
 # After this a queued job that no worker took gets a hint on its page.
 WAITING_HINT_AFTER = timedelta(seconds=30)
 REFRESH_SECONDS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemReport:
+    """An import's problems as a page shows them: the first SHOWN_PROBLEMS, and how many."""
+
+    shown: list[Problem]
+    count: int
+    lines: int
+
+    @property
+    def more(self) -> int:
+        """How many problems are only in problems.txt."""
+        return self.count - len(self.shown)
+
+
+def problem_report(problems: list[str]) -> ProblemReport:
+    """Take an import's problems apart into line, column and message for a table."""
+    read = [Problem.read(p) for p in problems]
+    lines = len({p.line for p in read if p.line is not None})
+    return ProblemReport(read[:SHOWN_PROBLEMS], len(read), lines)
 
 
 def _job(session: Session, job_id: int) -> Job:
@@ -32,7 +55,6 @@ def _job(session: Session, job_id: int) -> Job:
 def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
     """How far a job got, refreshing itself until it ends, then what it did or every problem."""
     job = _job(session, job_id)
-    problems = job.errors or []
     stalled = job.status == JobStatus.QUEUED and clock.now() - job.created_at > WAITING_HINT_AFTER
     return page(
         request,
@@ -42,8 +64,7 @@ def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionD
         job=job,
         refresh=0 if job.finished else REFRESH_SECONDS,
         percent=int(100 * job.done / job.total) if job.total else 0,
-        problems=problems[:SHOWN_PROBLEMS],
-        more_problems=max(0, len(problems) - SHOWN_PROBLEMS),
+        report=problem_report(job.errors or []),
         stalled=stalled,
     )
 

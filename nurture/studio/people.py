@@ -1,35 +1,31 @@
-"""Leads and their appointments in the studio: search, timeline, actions, CSV import/export."""
+"""One lead in the studio: details, timeline, actions and visits (the list is people_list)."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import File, Form, HTTPException, Request, UploadFile
+from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock, tasks
+from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
-from nurture.jobs import service as jobs
 from nurture.leads import service as leads
 from nurture.leads import timeline
-from nurture.leads.imports import LeadImportError, check_header, export_csv
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
 from nurture.studio import audit
-from nurture.studio.models import StaffUser
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -43,7 +39,6 @@ from nurture.studio.web import (
 from nurture.web import RowId, SessionDep, errors_text
 
 router = studio_router()
-PAGE_SIZE = 50
 
 
 def _lead(session: Session, lead_id: int) -> Lead:
@@ -59,101 +54,6 @@ def _summary(lead: Lead) -> dict[str, object]:
         "numbness_type": lead.numbness_type,
         "paused_until": lead.paused_until.isoformat() if lead.paused_until else None,
     }
-
-
-@router.get("/leads", response_class=HTMLResponse)
-def lead_list(
-    request: Request, staff: StaffDep, session: SessionDep, q: str = "", offset: int = 0
-) -> HTMLResponse:
-    """Search leads by address or first name."""
-    query = select(Lead).order_by(Lead.created_at.desc(), Lead.id.desc())
-    term = q.strip()[:200]
-    if term:
-        like = f"%{term.replace('%', '').replace('_', '')}%"
-        query = query.where(or_(Lead.email.ilike(like), Lead.first_name.ilike(like)))
-    offset = max(0, offset)
-    found = list(session.scalars(query.limit(PAGE_SIZE + 1).offset(offset)))
-    return _lead_list_page(
-        request,
-        staff,
-        session,
-        q=term,
-        leads=found[:PAGE_SIZE],
-        offset=offset,
-        more=len(found) > PAGE_SIZE,
-    )
-
-
-def _lead_list_page(
-    request: Request,
-    staff: StaffUser,
-    session: Session,
-    *,
-    status_code: int = 200,
-    q: str = "",
-    leads: list[Lead] | None = None,
-    offset: int = 0,
-    more: bool = False,
-    problems: list[str] | None = None,
-) -> HTMLResponse:
-    return page(
-        request,
-        "leads.html",
-        staff,
-        status_code=status_code,
-        title="Leads",
-        q=q,
-        leads=leads or [],
-        offset=offset,
-        more=more,
-        page_size=PAGE_SIZE,
-        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
-        import_problems=problems or [],
-    )
-
-
-@router.get("/leads/export")
-def leads_export(staff: AdminDep, session: SessionDep) -> Response:
-    """Download every lead as CSV (the import's columns plus status)."""
-    buffer = io.StringIO()
-    count = export_csv(session, buffer)
-    audit.record(session, staff=staff, action="leads.export", target=f"{count} leads")
-    session.commit()
-    return download(buffer.getvalue(), filename="leads.csv", media_type="text/csv; charset=utf-8")
-
-
-@router.post("/leads/import", response_class=HTMLResponse)
-def leads_import(
-    request: Request,
-    staff: StaffDep,
-    session: SessionDep,
-    file: Annotated[UploadFile, File()],
-) -> Response:
-    """Queue a CSV of leads for a worker to import (all rows or none) and show its progress.
-
-    A plain `def`, so the file is read in a worker thread: the event loop keeps answering the
-    public pages. Only the encoding and the header are checked here; the rows are the job's.
-    """
-    data = file.file.read()
-    try:
-        check_header(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        return redirect(request, f"{PREFIX}/leads", "Not imported: the file is not UTF-8.")
-    except LeadImportError as exc:
-        return _lead_list_page(request, staff, session, status_code=422, problems=exc.problems)
-    job = jobs.create(
-        session,
-        kind=jobs.LEADS_IMPORT,
-        payload=data,
-        filename=file.filename or "upload",
-        staff_id=staff.id,
-        now=clock.now(),
-    )
-    session.commit()
-    if not tasks.enqueue_job(job.id):
-        jobs.not_dispatched(session, job_id=job.id)
-        session.commit()
-    return redirect(request, f"{PREFIX}/jobs/{job.id}")
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from xml.etree import ElementTree
 
 import pygal
-from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pygal.style import Style
 from sqlalchemy import select
@@ -14,8 +15,11 @@ from sqlalchemy import select
 from nurture import clock
 from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.results import JourneyResult, journey_results
+from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
 from nurture.sequences.models import Sequence
-from nurture.studio.web import StaffDep, page, studio_router
+from nurture.sequences.winner import WinnerConflict, make_winner
+from nurture.studio.sequence_lookup import sequence_or_404
+from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 from nurture.web import SessionDep
 
 router = studio_router()
@@ -123,9 +127,7 @@ def results(
     slug: str, request: Request, staff: StaffDep, session: SessionDep, days: int = 7
 ) -> HTMLResponse:
     """Per-step results of one sequence with its funnel and sends per day."""
-    sequence = session.scalar(select(Sequence).where(Sequence.slug == slug))
-    if sequence is None:
-        raise HTTPException(status_code=404, detail=f"No sequence called {slug}.")
+    sequence = sequence_or_404(session, slug)
     result = sequence_results(session, sequence, booked_within_days=_days(days), now=clock.now())
     journey = journey_results(session, sequence, within_days=_days(days))
     return page(
@@ -140,4 +142,44 @@ def results(
         per_day=per_day_chart(result),
         journey=journey,
         shows=show_chart(journey),
+        tests=variant_tests(session, sequence, within_days=_days(days)),
+        min_sends=MIN_SENDS,
+    )
+
+
+@router.post("/results/{slug}/winner")
+def winner(
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    step: Annotated[str, Form(max_length=80)] = "",
+    variant: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Make one variant of a step's test the step itself, in the draft, for review."""
+    sequence = sequence_or_404(session, slug)
+    try:
+        made = make_winner(session, sequence=sequence, step_key=step, variant_key=variant)
+    except WinnerConflict as exc:
+        session.rollback()
+        return page(
+            request,
+            "message.html",
+            staff,
+            status_code=409,
+            title="Not made the step",
+            message=str(exc),
+            back=f"{PREFIX}/results/{slug}",
+        )
+    number = made.draft.number
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash=f"Variant {variant} is now the step '{step}' in draft v{number}: review and publish.",
+        action="step.winner",
+        target=f"{slug} v{number} {step} {variant}",
+        before=made.before,
+        after=made.after,
     )

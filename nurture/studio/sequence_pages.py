@@ -18,7 +18,7 @@ from nurture.sequences.files import (
 )
 from nurture.sequences.models import Sequence
 from nurture.sequences.service import create_draft, live_version, spec_of
-from nurture.studio import audit
+from nurture.studio import audit, journey_words
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.step_form import CONDITIONS
 from nurture.studio.web import PREFIX, StaffDep, committed, download, page, redirect, studio_router
@@ -95,14 +95,18 @@ def sequence_view(
 ) -> HTMLResponse:
     """One sequence: its live steps, its versions and what can be done with it."""
     sequence = sequence_or_404(session, slug)
+    live = live_version(session, sequence.id)
+    draft = drafts.draft_of(session, sequence)
     return page(
         request,
         "sequence.html",
         staff,
         title=sequence.name,
         sequence=sequence,
-        live=live_version(session, sequence.id),
-        draft=drafts.draft_of(session, sequence),
+        live=live,
+        draft=draft,
+        live_journey=journey_words.describe(live) if live else None,
+        draft_journey=journey_words.describe(draft) if draft else None,
         versions=list(reversed(sequence.versions)),
         conditions=CONDITIONS,
     )

@@ -12,7 +12,8 @@ from nurture.delivery.proofs import send_proof
 from nurture.leads.models import NumbnessType
 from nurture.rendering.environment import html_to_text
 from nurture.rendering.markdown import MarkdownTooLong
-from nurture.sequences import checks, drafts
+from nurture.sequences import checks, drafts, variants
+from nurture.sequences.files import MAX_VARIANTS, VariantSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.studio import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
@@ -50,7 +51,18 @@ def _step_page(
         kinds=[k.value for k in StepKind],
         types=sorted(NumbnessType),
         variables=checks.VARIABLES,
+        max_variants=MAX_VARIANTS,
         **extra,
+    )
+
+
+def _as_sent(step: Step, form: StepForm, variant_key: str) -> checks.StepSource:
+    """Return the step as typed, with a saved variant's fields over it when one is picked."""
+    arm = variants.find_variant(step, variant_key or None)
+    if arm is None:
+        return form.source()
+    return checks.with_variant(
+        form.source(), VariantSpec.model_construct(**variants.spec_dict(arm))
     )
 
 
@@ -111,13 +123,14 @@ def preview_step(
     form: Annotated[StepForm, Form()],
     numbness_type: Annotated[str, Form()] = "unsure",
     fill_text: Annotated[str, Form()] = "",
+    variant: Annotated[str, Form(max_length=40)] = "",
 ) -> JSONResponse:
-    """Render the fields as typed (not saved) for a sample lead of one numbness type."""
+    """Render the fields as typed (not saved) for a sample lead, as one variant if picked."""
     draft = draft_or_409(session, sequence_or_404(session, slug))
-    draft_step_or_404(session, draft, step_id)
+    step = draft_step_or_404(session, draft, step_id)
     if numbness_type not in set(NumbnessType):
         numbness_type = NumbnessType.UNSURE
-    checked = checks.check_step(form.source(), numbness_type)
+    checked = checks.check_step(_as_sent(step, form, variant), numbness_type)
     result: dict[str, Any] = {
         "problems": [
             {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
@@ -150,13 +163,18 @@ def send_test(
     session: SessionDep,
     form: Annotated[StepForm, Form()],
     numbness_type: Annotated[str, Form()] = "unsure",
+    variant: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    """Send the step as typed to the signed-in staff member, marked as a test."""
+    """Send the step as typed to the signed-in staff member, as one variant if picked."""
     sequence = sequence_or_404(session, slug)
     draft = draft_or_409(session, sequence)
     step = draft_step_or_404(session, draft, step_id)
     kind = numbness_type if numbness_type in set(NumbnessType) else NumbnessType.UNSURE
     spec, checked = validate_step(form, kind)
+    arm = variants.find_variant(step, variant or None)
+    if spec is not None and arm is not None:
+        checked = checks.check_step(_as_sent(step, form, arm.key), kind)
+        spec = None if checked.errors else spec
     found = checked.problems
     if spec is None or checked.email is None:
         return _step_page(request, staff, sequence, draft, step, form, found, 422)
@@ -165,8 +183,12 @@ def send_test(
     except DeliveryError as exc:
         found.append(checks.Problem("html", f"the test was not sent: {exc}"))
         return _step_page(request, staff, sequence, draft, step, form, found, 502)
+    which = f" variant {arm.key}" if arm is not None else ""
     audit.record(
-        session, staff=staff, action="step.test_send", target=f"{slug} v{draft.number} {spec.key}"
+        session,
+        staff=staff,
+        action="step.test_send",
+        target=f"{slug} v{draft.number} {spec.key}{which}",
     )
     session.commit()
     return _step_page(
@@ -177,6 +199,7 @@ def send_test(
         step,
         form,
         found,
-        flash=f"Test sent to {staff.email} as a {kind} lead would get it (marked [Test], not "
-        "counted in results). The form below still holds your unsaved changes.",
+        flash=f"Test{which} sent to {staff.email} as a {kind} lead would get it (marked [Test], "
+        "not counted in results). The form below still holds your unsaved changes.",
+        picked=arm.key if arm is not None else "",
     )

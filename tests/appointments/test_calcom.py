@@ -144,6 +144,26 @@ def test_a_replayed_created_after_cancelled_does_not_reopen_or_replan(client, se
     assert session.scalar(select(func.count()).select_from(Message)) == messages_after_cancel
 
 
+def test_a_cancel_that_overtakes_its_booking_keeps_the_visit_cancelled(client, session) -> None:
+    # Cal.com sends each event on its own and retries failures, so the cancel can come first.
+    cancel = booking("u9", VISIT, status="CANCELLED", cancellationReason="clash")
+    first = post(client, "BOOKING_CANCELLED", cancel, T0 + timedelta(minutes=10))
+    assert first.status_code == 200
+    assert first.json()["status"] == "cancelled"
+    late = post(client, "BOOKING_CREATED", booking("u9", VISIT), T0)
+    assert late.status_code == 200
+    assert late.json()["status"] == "ignored"
+    [visit] = _visits(session)
+    assert (visit.external_id, visit.status) == ("calcom:u9", "cancelled")
+    assert visit.starts_at == VISIT
+    # The patient heard nothing from us about a visit that was gone before we knew of it.
+    assert session.scalar(select(func.count()).select_from(Message)) == 0
+    again = post(client, "BOOKING_CANCELLED", cancel, T0 + timedelta(minutes=10))
+    assert again.json() == {"status": "unchanged", "id": visit.id}
+    [lead] = session.scalars(select(Lead))
+    assert (lead.email, lead.status) == ("cal@example.com", "no_consent")
+
+
 def test_an_older_reschedule_never_undoes_a_newer_one(client, session) -> None:
     post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
     newer = booking("u2", VISIT + timedelta(days=2), rescheduleUid="u1")
@@ -204,6 +224,22 @@ def test_events_without_a_uid_get_400(client, session, payload) -> None:
         assert "uid" in response.json()["message"]
     assert _visits(session) == []
     assert session.scalars(select(Lead)).all() == []
+
+
+def test_a_number_of_thousands_of_digits_is_a_422_naming_it(client, session) -> None:
+    envelope = {"triggerEvent": "BOOKING_CREATED", "createdAt": T0.isoformat(), "payload": {}}
+    envelope["payload"] = booking("u1", VISIT, bookingId="HUGE")
+    body = json.dumps(envelope).replace('"HUGE"', "9" * 5000).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    with clock.frozen_at(T0 + timedelta(hours=1)):
+        response = client.post(
+            "/webhooks/calcom",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Cal-Signature-256": signature},
+        )
+    assert response.status_code == 422, response.text
+    assert "too many digits" in response.json()["fields"]["payload.bookingId"]
+    assert _visits(session) == []
 
 
 def test_events_without_created_at_get_400(client, session) -> None:

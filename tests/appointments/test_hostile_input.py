@@ -80,13 +80,31 @@ def test_bad_text_is_refused_and_nothing_is_written(api, session, change, field)
     assert _count(session, Appointment) == 0
 
 
-def test_a_number_of_thousands_of_digits_is_a_4xx(api, session) -> None:
-    body = json.dumps(BOOKING)[:-1] + ', "duration_minutes_x": ' + "9" * 5000 + "}"
+@pytest.mark.parametrize("field", ["duration_minutes", "duration_minutes_x", "location"])
+def test_a_number_of_thousands_of_digits_is_a_422_naming_its_field(api, session, field) -> None:
+    body = json.dumps({k: v for k, v in BOOKING.items() if k != field})[:-1]
+    body += f', "{field}": ' + "9" * 5000 + "}"
     response = api(
         "POST", "/api/appointments", content=body, headers={"Content-Type": "application/json"}
     )
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["error"] == "validation_failed"
+    assert "too many digits" in answer["fields"][field]
+    assert field in answer["message"]
     assert _count(session, Appointment) == 0
+
+
+def test_a_patch_with_a_number_of_thousands_of_digits_names_its_field(api, session) -> None:
+    created = api("POST", "/api/appointments", json=BOOKING).json()
+    response = api(
+        "PATCH",
+        f"/api/appointments/{created['id']}",
+        content='{"duration_minutes": -' + "9" * 5000 + "}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "too many digits" in response.json()["fields"]["duration_minutes"]
 
 
 def test_patch_with_nul_is_refused(api, session) -> None:
@@ -149,3 +167,16 @@ def test_recording_an_outcome_twice_changes_it_once(api, session) -> None:
     before = _messages(session)
     assert api("PATCH", path, json={"status": "attended"}).json()["status"] == "attended"
     assert _messages(session) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"email": ' + "[" * 5000 + "]" * 5000 + "}", '{"email": "pat@', b'{"email": "\xff"}'],
+)
+def test_a_body_that_is_not_usable_json_is_a_400(api, session, body) -> None:
+    response = api(
+        "POST", "/api/appointments", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "malformed_json"
+    assert _count(session, Appointment) == 0

@@ -319,7 +319,7 @@ def test_a_problem_found_while_saving_writes_nothing(tmp_path: Path, session) ->
             HEADER.encode() + _row().encode() + _row("v2", location="Caf\xe9").encode("latin-1"),
             "line 3: byte 0xe9 at position",
         ),
-        (HEADER.encode() + _row(location="Room\x002").encode(), "line 2: location must not"),
+        (HEADER.encode() + _row(location="Room\x002").encode(), "line 2: location: must not"),
         (
             HEADER.encode() + _row().encode() + f'v2,a@example.com,"{"x" * 200_000}"\n'.encode(),
             "line 3: a field is longer than 131072 characters",
@@ -394,3 +394,30 @@ def test_a_lead_found_or_created_first_in_a_transaction_is_rolled_back_with_it(s
     )
     session.rollback()
     assert _count(session, Lead) == 0
+
+
+def test_a_visit_finds_or_creates_its_lead_the_same_way_from_the_api_and_an_import(
+    tmp_path: Path, session
+) -> None:
+    nameless = make_lead(session, email_address="known@example.com", first_name="")
+    session.commit()
+    lead = service.lead_for_visit(
+        session, email="new@example.com", first_name="Ann", timezone="Europe/Berlin", now=NOW
+    )
+    # A visit is no marketing consent: a new lead gets reminders, never the drip.
+    assert (lead.status, lead.numbness_type, lead.first_name) == ("no_consent", "unsure", "Ann")
+    again = service.lead_for_visit(
+        session, email="known@example.com", first_name="Kim", timezone=None, now=NOW
+    )
+    assert again.id == nameless.id
+    assert again.first_name == "Kim"  # a name the lead lacked is filled in, never replaced
+    named = service.lead_for_visit(
+        session, email="known@example.com", first_name="Other", timezone=None, now=NOW
+    )
+    assert named.first_name == "Kim"
+    session.rollback()
+
+    result = _run(_write(tmp_path, _row("v1", email="known@example.com", starts_at=PAST)))
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert session.get(Lead, nameless.id).first_name == "Pat"

@@ -4,6 +4,7 @@ never a row that later breaks someone else's email."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -61,8 +62,45 @@ def test_landing_form_refuses_them_beside_the_field(client, session, name) -> No
     )
     assert response.status_code == 422
     assert 'role="alert"' in response.text
-    assert "line breaks" in response.text or "encoded word" in response.text
+    plain = "Please remove the unusual characters from your first name"
+    assert plain in response.text or "encoded word" in response.text
     _nothing_written(session)
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "shown", "noun"),
+    [
+        ("first_name", "Ann\x00Lee", "AnnLee", "first name"),
+        ("first_name", "Ann\x1bLee", "AnnLee", "first name"),
+        ("first_name", "Ann\u202eeeL", "AnneeL", "first name"),
+        ("email", "ann\x00@example.com", "ann@example.com", "email address"),
+        ("email", "ann\x07@example.com", "ann@example.com", "email address"),
+    ],
+)
+def test_landing_form_asks_in_plain_words_and_never_echoes_control_characters(
+    client, session, field, typed, shown, noun
+) -> None:
+    form = {**GOOD, "consent": "true", field: typed}
+    response = client.post("/subscribe", data=form)
+    assert response.status_code == 422
+    page = response.text
+    assert f"Please remove the unusual characters from your {noun}" in page
+    assert typed not in page
+    assert not any(c in page for c in "\x00\x07\x1b\u202e")
+    assert f'value="{shown}"' in page  # the rest of what was typed stays in the field
+    _nothing_written(session)
+
+
+def test_correcting_the_address_never_echoes_control_characters(client, session) -> None:
+    response = client.post(
+        "/subscribe", data={**GOOD, "consent": "true", "email": "ann@exmaple.com"}
+    )
+    sealed = parse_qs(urlsplit(str(response.url)).query)["t"][0]
+    bad = client.post("/subscribe/correct", data={"t": sealed, "email": "ann\x00@example.com"})
+    assert bad.status_code == 422
+    assert "Please remove the unusual characters from your email address" in bad.text
+    assert "\x00" not in bad.text
+    assert 'value="ann@example.com"' in bad.text
 
 
 def test_names_people_really_have_are_kept_normalised(client, session) -> None:
@@ -97,15 +135,15 @@ def test_nul_in_any_field_is_a_422_naming_it(client, session, field) -> None:
     _nothing_written(session)
 
 
-def test_a_number_of_thousands_of_digits_is_a_400(client, session) -> None:
+def test_a_number_of_thousands_of_digits_is_a_422_naming_its_field(client, session) -> None:
     body = '{"email": "a@example.com", "first_name": "A", "numbness_type": "acute", "consent": '
     response = client.post(
         "/api/subscribe",
         content=body + "9" * 5000 + "}",
         headers={"Content-Type": "application/json"},
     )
-    assert response.status_code == 400
-    assert "too many digits" in response.json()["message"]
+    assert response.status_code == 422
+    assert "too many digits" in response.json()["fields"]["consent"]
     _nothing_written(session)
 
 
@@ -133,7 +171,7 @@ def test_import_names_the_line_of_each_bad_first_name(session, tmp_path: Path) -
 
 def test_import_refuses_nul_in_any_column(session, tmp_path: Path) -> None:
     problems = _import(session, tmp_path, "a@example.com,A,acute,,,old\x00tool\n")
-    assert problems == ["line 2: consent_source must not contain NUL (\\x00) characters"]
+    assert problems == ["line 2: consent_source: must not contain NUL (\\x00) characters"]
 
 
 def test_import_of_a_megabyte_field_is_a_line_error(session, tmp_path: Path) -> None:
@@ -145,9 +183,31 @@ def test_import_of_a_megabyte_field_is_a_line_error(session, tmp_path: Path) -> 
     assert "line 3: a field is longer than" in result.output
 
 
+def test_lines_after_a_megabyte_field_are_still_checked(session, tmp_path: Path) -> None:
+    big = "x" * (1 << 20)
+    body = f"b@example.com,{big},acute,,,\nc@example.com,{big},acute,,,\nbroken,D,acute,,,\n"
+    problems = _import(session, tmp_path, body)
+    assert problems[:2] == [
+        "line 2: a field is longer than 131072 characters",
+        "line 3: a field is longer than 131072 characters",
+    ]
+    assert problems[2].startswith("line 4: email: not a valid email address")
+    assert len(problems) == 3
+
+
 def test_import_of_a_megabyte_header_is_a_line_error(session, tmp_path: Path) -> None:
     path = tmp_path / "leads.csv"
     path.write_text("email," + "x" * (1 << 20) + "\n", encoding="utf-8")
     with pytest.raises(LeadImportError) as caught:
         import_csv(session, path=path, now=clock.now())
     assert caught.value.problems == ["line 1: a field is longer than 131072 characters"]
+
+
+def test_arrays_nested_thousands_deep_are_a_400(client, session) -> None:
+    body = '{"email": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = client.post(
+        "/api/subscribe", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["message"]
+    _nothing_written(session)

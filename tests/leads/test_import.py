@@ -33,15 +33,21 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(
         + "y@example.com,Y,chronic,Mars/Base,,\n"
         + "OK@example.com,Again,acute,,,\n"
         + "z@example.com,Z,chronic,,yesterday,\n"
+        + "worse,Q,sudden,Mars/Base,soon,\n"
     )
     result = CliRunner().invoke(main, ["leads", "import", str(path)])
     assert result.exit_code == 1
     for line in (
-        "line 3:",
-        "line 4: numbness_type",
-        "line 5: unknown time zone",
-        "line 6: ok@example.com already appears on line 2",
-        "line 7: consent_at",
+        "line 3: email: not a valid email address",
+        "line 4: numbness_type: 'sudden' is not one of acute, chronic, intermittent, unsure",
+        "line 5: timezone: unknown time zone",
+        "line 6: email: ok@example.com already appears on line 2",
+        "line 7: consent_at: 'yesterday' is not an ISO-8601 time",
+        # Every problem of a line, not only its first.
+        "line 8: email: not a valid email address",
+        "line 8: numbness_type: 'sudden' is not one of",
+        "line 8: timezone: unknown time zone",
+        "line 8: consent_at: 'soon' is not an ISO-8601 time",
     ):
         assert line in result.output
     assert _count(session, Lead) == 0

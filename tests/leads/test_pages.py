@@ -321,6 +321,38 @@ def test_unsubscribed_page_offers_to_come_back_through_a_new_confirmation(
     assert session.get(Lead, lead.id).status == LeadStatus.ACTIVE  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("bounce", "could not deliver our emails to your address"),
+        ("invalid", "could not deliver our emails to your address"),
+        ("complaint", "marked one of our emails as spam"),
+        ("staff", "switched off"),
+    ],
+)
+def test_coming_back_with_a_suppressed_address_says_what_really_happens(
+    client, session, reason, says
+) -> None:
+    from nurture.delivery.events import suppress
+
+    lead = _active_lead(session)
+    url = _path(unsubscribe_url(lead))
+    client.post(url)
+    suppress(session, email=lead.email, reason=reason, source="test", now=clock.now())
+    session.commit()
+    before = _count(session, ConsentRecord)
+    answer = client.post(f"{url}/resubscribe", data={"consent": "true"}, follow_redirects=False)
+    assert answer.status_code == 409
+    page = html.unescape(answer.text)
+    assert says in page
+    assert "contact the clinic" in page
+    assert get_settings().clinic_phone in page
+    assert "sent you" not in page
+    # Nothing is planned that could never go, and no consent is recorded for it.
+    assert _count(session, Message, Message.template == "confirm") == 0
+    assert _count(session, ConsentRecord) == before
+
+
 def test_goodbye_email_links_to_the_signup_page(client, session) -> None:
     lead = _active_lead(session)
     client.post(_path(unsubscribe_url(lead)))

@@ -208,3 +208,27 @@ def test_accent_colour_needs_contrast_against_white(colour: str, ok: bool) -> No
 def test_contrast_matches_wcag() -> None:
     assert round(contrast_with_white("#000000"), 1) == 21.0
     assert round(contrast_with_white("#767676"), 2) == 4.54
+
+
+def _setting_cell(page: str, name: str) -> str:
+    match = re.search(rf"<code>NURTURE_{name}</code></td><td>(.*?)</td>", page, re.S)
+    assert match, f"NURTURE_{name} is not in the settings table"
+    return match.group(1)
+
+
+def test_unset_settings_show_the_value_in_use_and_that_it_is_the_default(
+    admin_studio: Any, settings: Any
+) -> None:
+    settings(base_url="")
+    page = admin_studio.get("/studio/admin").text
+    base_url = _setting_cell(page, "BASE_URL")
+    assert "None" not in base_url
+    assert "http://127.0.0.1:8000" in base_url
+    assert "default" in base_url
+    assert "None" not in _setting_cell(page, "DATABASE_URL")
+    assert "None" not in _setting_cell(page, "EMAIL_BACKEND")
+    assert "outbox" in _setting_cell(page, "EMAIL_BACKEND")
+
+    settings(base_url="https://nurture.clinic.org")
+    page = admin_studio.get("/studio/admin").text
+    assert _setting_cell(page, "BASE_URL") == "https://nurture.clinic.org"

@@ -181,7 +181,8 @@ def test_steps_can_be_added_reordered_and_removed(
 def test_trigger_is_shown_edited_and_checked(studio: Studio, session, sequences_loaded) -> None:
     ids = open_draft(studio)
     page = studio.get(f"/studio/sequences/{SLUG}/edit").text
-    assert '<option value="signup" selected>signup</option>' in page
+    assert re.search(r'<input type="radio" [^>]*value="signup"[^>]* checked>', page)
+    assert "When they confirm their signup" in page
     # The chronic sequence ends on a booking, so a booking cannot start it.
     bad = studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "booked"})
     assert bad.status_code == 422
@@ -193,7 +194,9 @@ def test_trigger_is_shown_edited_and_checked(studio: Studio, session, sequences_
     assert good.status_code == 303
     session.expire_all()
     assert session.get(Step, ids[0]).version.trigger == "lapsed"
-    assert "Started by: signup." in studio.get(f"/studio/sequences/{SLUG}").text  # live one
+    view = studio.get(f"/studio/sequences/{SLUG}").text
+    assert "Started by: When they confirm their signup" in view  # the live version
+    assert "Started by: When they have not been back for a while" in view  # the draft
 
 
 def test_send_window_is_validated_and_saved(studio: Studio, session, sequences_loaded) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from datetime import timedelta
 
@@ -39,6 +41,20 @@ def upload(studio: Studio, body: str, name: str = "leads.csv") -> int:
     location = response.headers["location"]
     assert location.startswith("/studio/jobs/")
     return int(location.rsplit("/", 1)[1])
+
+
+_PROBLEM_ROW = re.compile(
+    r'<tr><td class="num">(\d*)</td><td[^>]*>(?:<code>([^<]*)</code>|<span[^>]*>[^<]*</span>)?</td>'
+    r"<td>([^<]*)</td></tr>"
+)
+
+
+def problem_rows(page: str) -> list[tuple[str, str, str]]:
+    """The (line, column, problem) rows of a failed import's table of problems."""
+    return [
+        (line, column, html.unescape(message))
+        for line, column, message in _PROBLEM_ROW.findall(page)
+    ]
 
 
 def count_leads(session) -> int:  # type: ignore[no-untyped-def]
@@ -84,9 +100,16 @@ def test_every_problem_of_every_line_is_kept_and_nothing_imported(studio: Studio
     assert job.errors[0].startswith("line 12: ")
     assert job.errors[-1].startswith("line 1511: ")
     page = studio.get(f"/studio/jobs/{job_id}").text
-    assert "Nothing was imported" in page
-    assert "line 12: " in page
-    assert "…and 500 more" in page
+    assert "Nothing was imported: 1,500 problems on 1,500 lines" in page
+    # The file stays in view: its name and how many rows it has.
+    assert "File <strong>leads.csv</strong>, 1,510 rows after the header line" in page
+    shown = problem_rows(page)
+    assert len(shown) == 1000
+    assert shown[0][:2] == ("12", "email")
+    assert shown[0][2].startswith("not a valid email address")
+    assert "1,000 are shown; 500 more are in the full list" in page
+    assert f'href="/studio/jobs/{job_id}/problems.txt"' in page
+    assert 'action="/studio/leads/import"' in page  # upload the fixed file from here
     listing = studio.get(f"/studio/jobs/{job_id}/problems.txt")
     assert listing.headers["content-disposition"].startswith("attachment")
     assert len(listing.text.splitlines()) == 1500
@@ -114,23 +137,63 @@ def test_the_page_shows_progress_while_the_worker_checks_rows(
     assert "Imported 8000 new leads" in studio.get(f"/studio/jobs/{job_id}").text
 
 
-def test_bad_files_are_refused_at_once_without_a_job(studio: Studio, session) -> None:
+def test_a_file_without_the_columns_is_refused_at_once_without_a_job(
+    studio: Studio, session
+) -> None:
     no_type = studio.client.post(
         "/studio/leads/import",
         data={"csrftoken": studio.token},
-        files={"file": ("leads.csv", b"email,first_name\na@example.com,A\n", "text/csv")},
+        files={"file": ("old.csv", b"email,first_name\na@example.com,A\n", "text/csv")},
     )
     assert no_type.status_code == 422
-    assert "line 1: missing column(s): numbness_type" in no_type.text
-    latin = studio.client.post(
+    assert problem_rows(no_type.text) == [("1", "", "missing column(s): numbness_type")]
+    assert "File <strong>old.csv</strong>, 1 row after the header line" in no_type.text
+    utf16 = studio.client.post(
         "/studio/leads/import",
         data={"csrftoken": studio.token},
-        files={
-            "file": ("leads.csv", (HEADER + "zoë@example.com,Zoë,acute,,,\n").encode("latin-1"))
-        },
+        files={"file": ("leads.csv", HEADER.encode("utf-16"), "text/csv")},
     )
-    assert "Not imported: the file is not UTF-8." in latin.text
+    assert utf16.status_code == 422
+    assert "the file is UTF-16 text; save it as UTF-8" in utf16.text
     assert session.scalar(select(func.count(Job.id))) == 0
+
+
+def test_every_line_is_checked_and_each_problem_named_by_line_and_column(
+    studio: Studio, session
+) -> None:
+    body = (
+        HEADER
+        + "ok@example.com,Ok,acute,,,\n"
+        + "zoë@example.com,Zoë,acute,,,\n"
+        + "broken,R,sudden,Mars/Base,soon,\n"
+        + "ok@example.com,Again,chronic,,,\n"
+        + "c@example.com,C,acute,,,,surplus\n"
+    )
+    # Line 3 in Latin-1 (not UTF-8); the rest of the file is still checked.
+    data = body.encode("utf-8").replace("zoë".encode(), "zoë".encode("latin-1"))
+    response = studio.client.post(
+        "/studio/leads/import",
+        data={"csrftoken": studio.token},
+        files={"file": ("mixed.csv", data, "text/csv")},
+        follow_redirects=False,
+    )
+    job_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert run_job(job_id) == JobStatus.FAILED
+    assert count_leads(session) == 0
+    rows_shown = problem_rows(studio.get(f"/studio/jobs/{job_id}").text)
+    assert [(line, column) for line, column, _ in rows_shown] == [
+        ("3", ""),
+        ("4", "email"),
+        ("4", "numbness_type"),
+        ("4", "timezone"),
+        ("4", "consent_at"),
+        ("5", "email"),
+        ("6", ""),
+    ]
+    assert rows_shown[0][2].startswith("byte 0xeb at position 3 is not UTF-8 text")
+    assert rows_shown[2][2] == "'sudden' is not one of acute, chronic, intermittent, unsure"
+    assert rows_shown[5][2] == "ok@example.com already appears on line 2"
+    assert rows_shown[6][2] == "1 more cell(s) than the header has columns"
 
 
 def test_a_job_whose_worker_died_is_sent_again_and_finished(studio: Studio, session) -> None:

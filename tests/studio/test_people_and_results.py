@@ -20,6 +20,7 @@ from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.studio.models import ApiToken, AuditEntry, StaffUser
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
+from tests.studio.test_import_jobs import problem_rows
 
 CSV_HEADER = "email,first_name,numbness_type,timezone,consent_at,consent_source\n"
 
@@ -43,7 +44,7 @@ def test_lead_page_shows_a_timeline_and_the_actions_work(
     enroll(session, lead=lead, now=clock.now())
     session.commit()
     page = studio.get(f"/studio/leads/{lead.id}").text
-    assert "Consent given (v1) on landing" in page
+    assert "Consent given on landing (wording v1)" in page
     assert "Started" in page
     assert '<span class="badge pending">pending</span>' in page  # the first email, planned
     studio.post(f"/studio/leads/{lead.id}/action", {"action": "pause", "weeks": "2"})
@@ -82,7 +83,15 @@ def test_an_admin_can_export_one_leads_data(admin_studio: Studio, session) -> No
     session.commit()
     data = json.loads(admin_studio.get(f"/studio/leads/{lead.id}/export").text)
     assert data["lead"]["email"] == "lead@example.com"
-    assert set(data) == {"lead", "consents", "emails", "events", "enrollments", "appointments"}
+    assert set(data) == {
+        "lead",
+        "type_changes",
+        "consents",
+        "emails",
+        "events",
+        "enrollments",
+        "appointments",
+    }
 
 
 def test_csv_upload_imports_every_row_or_none(studio: Studio, session, sequences_loaded) -> None:
@@ -106,7 +115,7 @@ def test_csv_upload_imports_every_row_or_none(studio: Studio, session, sequences
     )
     page = upload(bad)
     assert "Nothing was imported" in page
-    assert "line 3" in page
+    assert problem_rows(page)[0][:2] == ("3", "email")
     assert session.scalar(select(func.count(Lead.id))) == 0
     good = (
         CSV_HEADER
