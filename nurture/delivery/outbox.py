@@ -75,7 +75,7 @@ def plan(
 
 
 def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert many outbox rows in one statement; rows whose key exists are left alone.
+    """Insert many outbox rows in one statement and count the new ones; existing keys stay.
 
     Rows for steps with variants get their arms here, in the same insert (see variants).
     """
@@ -88,8 +88,10 @@ def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
         insert(Message)
         .values([{"status": MessageStatus.PENDING, "context": {}, **row} for row in rows])
         .on_conflict_do_nothing(index_elements=["key"])
+        # psycopg reports rowcount -1 for a multi-row VALUES insert; count what came back.
+        .returning(Message.id)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return len(result.all())
 
 
 def in_flight(session: Session) -> int:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
@@ -262,11 +262,19 @@ def advance(
 
 
 def exit_active(
-    session: Session, *, lead_id: int, reason: str, at: datetime, sequence_id: int | None = None
+    session: Session,
+    *,
+    lead_id: int,
+    reason: str,
+    at: datetime,
+    sequence_id: int | None = None,
+    keep_broadcasts: bool = False,
 ) -> int:
     """End a lead's active enrollments and cancel their unsent emails; return how many ended.
 
-    With `sequence_id`, only the enrollment in that sequence ends, with its own emails.
+    With `sequence_id`, only the enrollment in that sequence ends, with its own emails. Without
+    it every unsent marketing email goes, broadcasts included, unless `keep_broadcasts` says the
+    lead still wants marketing mail (a type change, staff taking them out of sequences).
     """
     which = [Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE]
     unsent = [
@@ -279,6 +287,8 @@ def exit_active(
         # Read before the update below ends them, so their emails can be found.
         ids = list(session.scalars(select(Enrollment.id).where(*which)))
         unsent.append(Message.enrollment_id.in_(ids))
+    elif keep_broadcasts:
+        unsent.append(Message.broadcast_id.is_(None))
     ended = session.execute(
         update(Enrollment)
         .where(*which)
@@ -288,7 +298,14 @@ def exit_active(
     session.execute(
         update(Message)
         .where(*unsent)
-        .values(status=MessageStatus.CANCELLED, last_error=f"enrollment ended: {reason}")
+        .values(
+            status=MessageStatus.CANCELLED,
+            # A broadcast email is stopped by the same event but belongs to no enrollment.
+            last_error=case(
+                (Message.broadcast_id.is_not(None), f"not sent: {reason}"),
+                else_=f"enrollment ended: {reason}",
+            ),
+        )
         .execution_options(synchronize_session="fetch")
     )
     return int(ended.rowcount)  # type: ignore[attr-defined]

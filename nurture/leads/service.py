@@ -336,7 +336,9 @@ def update_preferences(
             now=now,
         )
         lead.numbness_type = str(numbness_type)
-        enrollments.exit_active(session, lead_id=lead.id, reason="type_changed", at=now)
+        enrollments.exit_active(
+            session, lead_id=lead.id, reason="type_changed", at=now, keep_broadcasts=True
+        )
         enrollments.enroll(
             session, lead=lead, now=now, skip_keys=enrollments.keys_sent(session, lead_id=lead.id)
         )

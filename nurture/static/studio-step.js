@@ -53,11 +53,12 @@
     // The advanced HTML mode starts from what the Markdown makes.
     if (result.body_html !== undefined && inMarkdown()) html.value = result.body_html;
     if (result.html !== undefined) {
+      // Shown before it is filled: Chromium can leave a frame blank that loads while hidden.
+      showRender(true);
       frame.srcdoc = result.html;
       textPart.textContent = result.text;
       document.getElementById('preview-subject').textContent = 'Subject: ' + result.subject;
       document.getElementById('preview-preheader').textContent = result.preheader;
-      showRender(true);
       status.textContent = result.problems.length ? 'Rendered, with ' + result.problems.length + ' problem(s) listed below.' : 'Rendered. No problems found.';
     } else {
       showRender(false, 'This draft does not render, so there is nothing to preview: fix the problems listed above.');

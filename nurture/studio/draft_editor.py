@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from nurture.sequences import drafts
 from nurture.sequences.files import (
@@ -134,6 +136,42 @@ def save_window(
     )
 
 
+def _save_journey(
+    request: Request,
+    staff: Any,
+    session: Session,
+    slug: str,
+    *,
+    what: str,
+    label: str,
+    changes: Callable[[], dict[str, object]],
+    typed: dict[str, str],
+    keys: tuple[str, ...],
+) -> Response:
+    """Save one journey setting of the draft, checked as the whole file would be."""
+    sequence = sequence_or_404(session, slug)
+    draft = draft_or_409(session, sequence)
+    try:
+        spec = _spec_with(draft, **changes())
+    except (ValidationError, ValueError) as exc:
+        refused = {f"{what}_error": f"The {label} was not saved: {_message(exc)}."}
+        return _edit_page(request, staff, sequence, draft, 422, journey=typed, **refused)
+    before = _journey(draft)
+    drafts.set_journey(draft, spec)
+    after = _journey(draft)
+    return committed(
+        request,
+        session,
+        staff,
+        url=f"{PREFIX}/sequences/{slug}/edit",
+        flash=f"{label[0].upper()}{label[1:]} saved.",
+        action=f"sequence.{what}",
+        target=f"{slug} v{draft.number}",
+        before={k: before[k] for k in keys},
+        after={k: after[k] for k in keys},
+    )
+
+
 @router.post("/sequences/{slug}/edit/trigger", response_class=HTMLResponse)
 def save_trigger(
     slug: str,
@@ -143,33 +181,16 @@ def save_trigger(
     trigger: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Change the event that starts the draft's sequence."""
-    sequence = sequence_or_404(session, slug)
-    draft = draft_or_409(session, sequence)
-    before = draft.trigger
-    try:
-        spec = _spec_with(draft, trigger=trigger)
-    except ValidationError as exc:
-        message = "; ".join(field_errors(exc.errors()).values())
-        return _edit_page(
-            request,
-            staff,
-            sequence,
-            draft,
-            422,
-            trigger_error=f"The trigger was not saved: {message}.",
-            journey={"trigger": trigger},
-        )
-    drafts.set_journey(draft, spec)
-    return committed(
+    return _save_journey(
         request,
-        session,
         staff,
-        url=f"{PREFIX}/sequences/{slug}/edit",
-        flash="Trigger saved.",
-        action="sequence.trigger",
-        target=f"{slug} v{draft.number}",
-        before={"trigger": before},
-        after={"trigger": draft.trigger},
+        session,
+        slug,
+        what="trigger",
+        label="trigger",
+        changes=lambda: {"trigger": trigger},
+        typed={"trigger": trigger},
+        keys=("trigger",),
     )
 
 
@@ -182,36 +203,23 @@ def save_goal(
     goal: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Change what ends the draft's sequence early (a booking, a visit, both or nothing)."""
-    sequence = sequence_or_404(session, slug)
-    draft = draft_or_409(session, sequence)
-    goals = journey_words.goals_of(goal)
-    try:
+
+    def changes() -> dict[str, object]:
+        goals = journey_words.goals_of(goal)
         if goals is None:
             raise ValueError("choose one of the options")
-        spec = _spec_with(draft, goal=goals)
-    except (ValidationError, ValueError) as exc:
-        message = _message(exc)
-        return _edit_page(
-            request,
-            staff,
-            sequence,
-            draft,
-            422,
-            goal_error=f"The goal was not saved: {message}.",
-            journey={"goal": goal},
-        )
-    before = _journey(draft)
-    drafts.set_journey(draft, spec)
-    return committed(
+        return {"goal": goals}
+
+    return _save_journey(
         request,
-        session,
         staff,
-        url=f"{PREFIX}/sequences/{slug}/edit",
-        flash="Goal saved.",
-        action="sequence.goal",
-        target=f"{slug} v{draft.number}",
-        before={"goal": before["goal"]},
-        after={"goal": list(draft.goals)},
+        session,
+        slug,
+        what="goal",
+        label="goal",
+        changes=changes,
+        typed={"goal": goal},
+        keys=("goal",),
     )
 
 
@@ -230,43 +238,27 @@ def save_reentry(
     after_days: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Change whether someone who has been through the draft's sequence may start it again."""
-    sequence = sequence_or_404(session, slug)
-    draft = draft_or_409(session, sequence)
-    try:
+
+    def changes() -> dict[str, object]:
         if reentry == Reentry.AFTER:
             try:
-                rule: object = ReentrySpec.model_validate({"after_days": after_days.strip()})
+                return {"reentry": ReentrySpec.model_validate({"after_days": after_days.strip()})}
             except ValidationError:
                 raise ValueError(_DAYS_RULE) from None
-        elif reentry in (Reentry.ALWAYS, Reentry.NEVER):
-            rule = reentry
-        else:
-            raise ValueError("choose one of the options")
-        spec = _spec_with(draft, reentry=rule)
-    except (ValidationError, ValueError) as exc:
-        message = _message(exc)
-        return _edit_page(
-            request,
-            staff,
-            sequence,
-            draft,
-            422,
-            reentry_error=f"The re-entry rule was not saved: {message}.",
-            journey={"reentry": reentry, "after_days": after_days},
-        )
-    before = _journey(draft)
-    drafts.set_journey(draft, spec)
-    after = _journey(draft)
-    return committed(
+        if reentry in (Reentry.ALWAYS, Reentry.NEVER):
+            return {"reentry": reentry}
+        raise ValueError("choose one of the options")
+
+    return _save_journey(
         request,
-        session,
         staff,
-        url=f"{PREFIX}/sequences/{slug}/edit",
-        flash="Re-entry rule saved.",
-        action="sequence.reentry",
-        target=f"{slug} v{draft.number}",
-        before={k: before[k] for k in ("reentry", "reentry_after_days")},
-        after={k: after[k] for k in ("reentry", "reentry_after_days")},
+        session,
+        slug,
+        what="reentry",
+        label="re-entry rule",
+        changes=changes,
+        typed={"reentry": reentry, "after_days": after_days},
+        keys=("reentry", "reentry_after_days"),
     )
 
 

@@ -125,7 +125,7 @@ def lead_action(
         until = leads.pause(session, lead=lead, weeks=int(weeks), now=now)
         message = f"Paused until {until:%d %B %Y}."
     elif action == "remove":
-        ended = exit_active(session, lead_id=lead.id, reason="staff", at=now)
+        ended = exit_active(session, lead_id=lead.id, reason="staff", at=now, keep_broadcasts=True)
         message = f"Removed from {ended} sequence(s); their unsent emails are cancelled."
     elif action == "unsubscribe":
         changed = leads.unsubscribe(session, lead=lead, now=now)

@@ -10,14 +10,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from nurture.delivery.backends import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.leads.models import NumbnessType
-from nurture.rendering.environment import html_to_text
-from nurture.rendering.markdown import MarkdownTooLong
 from nurture.sequences import checks, drafts, variants
 from nurture.sequences.files import MAX_VARIANTS, VariantSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.studio import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
-from nurture.studio.step_form import CONDITIONS, StepForm, step_dict, validate_step
+from nurture.studio.step_form import (
+    CONDITIONS,
+    StepForm,
+    preview_json,
+    step_dict,
+    validate_step,
+)
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 from nurture.web import SessionDep
 
@@ -131,27 +135,10 @@ def preview_step(
     if numbness_type not in set(NumbnessType):
         numbness_type = NumbnessType.UNSURE
     checked = checks.check_step(_as_sent(step, form, variant), numbness_type)
-    result: dict[str, Any] = {
-        "problems": [
-            {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
-            for p in checked.problems
-        ]
-    }
-    email = checked.email
-    if email is not None:  # shown even with problems, as long as it renders
-        result.update(
-            subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
-        )
-    source = form.source()
-    try:
-        body_html = source.body_html
-    except MarkdownTooLong:
-        body_html = None  # the problems above say so
-    if body_html is not None and form.in_markdown:
-        result["body_html"] = body_html
-    if fill_text and body_html is not None:
-        result["derived_text"] = html_to_text(body_html)
-    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+    # The body fields are the step's own, whichever variant the preview shows.
+    return preview_json(
+        checked, form.source(), in_markdown=form.in_markdown, fill_text=bool(fill_text)
+    )
 
 
 @router.post("/sequences/{slug}/edit/steps/{step_id}/test", response_class=HTMLResponse)

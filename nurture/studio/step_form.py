@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from nurture.leads.models import NumbnessType
+from nurture.rendering.environment import html_to_text
+from nurture.rendering.markdown import MarkdownTooLong
 from nurture.sequences import checks
 from nurture.sequences.files import (
     StepSpec,
@@ -23,18 +26,11 @@ CONDITIONS = {
 }
 
 
-class StepForm(BaseModel):
-    """The step editor's fields as typed; checked by StepSpec before anything is saved."""
+class ContentFields(BaseModel):
+    """What an email says, as typed in a step's or a variant's form, with line ends tidied."""
 
-    key: str = ""
-    kind: str = StepKind.EDUCATION.value
-    delay_days: str = "0"
-    delay_minutes: str = "0"
-    condition: str = ""
     subject: str = ""
     preheader: str = ""
-    # "markdown" or "html"; a client that sends no format has written whichever body it filled.
-    format: str = ""
     markdown: str = ""
     html: str = ""
     text: str = ""
@@ -44,6 +40,18 @@ class StepForm(BaseModel):
     def _tidy(cls, value: str, info: ValidationInfo) -> str:
         # Before anything is checked or previewed, so the preview shows what will be saved.
         return tidy_lines(value, markdown=info.field_name == "markdown")
+
+
+class StepForm(ContentFields):
+    """The step editor's fields as typed; checked by StepSpec before anything is saved."""
+
+    key: str = ""
+    kind: str = StepKind.EDUCATION.value
+    delay_days: str = "0"
+    delay_minutes: str = "0"
+    condition: str = ""
+    # "markdown" or "html"; a client that sends no format has written whichever body it filled.
+    format: str = ""
 
     @property
     def in_markdown(self) -> bool:
@@ -107,3 +115,29 @@ def validate_step(
         return None, checks.Checked(problems, None)
     checked = checks.check_step(form.source(), numbness_type)
     return (None if checked.errors else spec), checked
+
+
+def preview_json(
+    checked: checks.Checked, source: checks.StepSource, *, in_markdown: bool, fill_text: bool
+) -> JSONResponse:
+    """Answer the live preview: the problems, the email if it renders, and the HTML it makes."""
+    result: dict[str, Any] = {
+        "problems": [
+            {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
+            for p in checked.problems
+        ]
+    }
+    email = checked.email
+    if email is not None:  # shown even with problems, as long as it renders
+        result.update(
+            subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
+        )
+    try:
+        body_html = source.body_html
+    except MarkdownTooLong:
+        body_html = None  # the problems above say so
+    if body_html is not None and in_markdown:
+        result["body_html"] = body_html  # where the advanced HTML mode starts
+    if fill_text and body_html is not None:
+        result["derived_text"] = html_to_text(body_html)
+    return JSONResponse(result, headers={"Cache-Control": "no-store"})

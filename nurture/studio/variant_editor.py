@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 from nurture.delivery.backends import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.leads.models import NumbnessType
-from nurture.rendering.environment import html_to_text
-from nurture.rendering.markdown import MarkdownTooLong
 from nurture.sequences import checks, variants
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.studio import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
+from nurture.studio.step_form import preview_json
 from nurture.studio.variant_form import VariantForm, validate_variant, variant_dict
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 from nurture.web import SessionDep
@@ -188,26 +187,7 @@ def preview_variant(
         numbness_type = NumbnessType.UNSURE
     source = form.source(step)
     checked = checks.check_step(source, numbness_type)
-    result: dict[str, Any] = {
-        "problems": [
-            {"field": p.field, "line": p.line, "message": str(p), "severity": p.severity}
-            for p in checked.problems
-        ]
-    }
-    if checked.email is not None:
-        email = checked.email
-        result.update(
-            subject=email.subject, preheader=email.preheader, html=email.html, text=email.text
-        )
-    try:
-        body_html = source.body_html
-    except MarkdownTooLong:
-        body_html = None  # the problems above say so
-    if body_html is not None and form.in_markdown:
-        result["body_html"] = body_html
-    if fill_text and body_html is not None:
-        result["derived_text"] = html_to_text(body_html)
-    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+    return preview_json(checked, source, in_markdown=form.in_markdown, fill_text=bool(fill_text))
 
 
 @router.post(VARIANT + "/test", response_class=HTMLResponse)

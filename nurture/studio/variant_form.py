@@ -4,36 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
+from pydantic import ValidationError
 
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks
-from nurture.sequences.files import VariantSpec, tidy_lines
+from nurture.sequences.files import VariantSpec
 from nurture.sequences.models import Step, StepVariant
 from nurture.sequences.variants import spec_dict
+from nurture.studio.step_form import ContentFields
 from nurture.web import field_errors
 
 # The body an arm sends: the step's own, or one of its own in either format.
 SAME_BODY = "step"
 
 
-class VariantForm(BaseModel):
+class VariantForm(ContentFields):
     """A variant's fields as typed; an empty field keeps the step's, as in a sequence file."""
 
     key: str = ""
-    subject: str = ""
-    preheader: str = ""
     # Ticked: this arm sends no preheader at all (an empty field means "the step's").
     no_preheader: str = ""
     format: str = SAME_BODY  # "step", "markdown" or "html"
-    markdown: str = ""
-    html: str = ""
-    text: str = ""
-
-    @field_validator("subject", "preheader", "markdown", "html", "text")
-    @classmethod
-    def _tidy(cls, value: str, info: ValidationInfo) -> str:
-        return tidy_lines(value, markdown=info.field_name == "markdown")
 
     @property
     def in_markdown(self) -> bool:

@@ -81,6 +81,9 @@ def test_consent_and_suppression_are_checked_again_at_send(session) -> None:  # 
         "bounces@example.com": MessageStatus.SUPPRESSED,
         "pauses@example.com": MessageStatus.PENDING,  # held until the pause ends
     }
+    left = next(m for m in rows(session, broadcast) if m.status == MessageStatus.CANCELLED)
+    assert left.last_error is not None
+    assert left.last_error.startswith("not sent: ")  # no enrollment of theirs ended
     held = next(m for m in rows(session, broadcast) if m.status == MessageStatus.PENDING)
     assert held.due_at == until
     # The broadcast itself reached only the lead who stayed (the others got service notes).
@@ -197,3 +200,20 @@ def test_nurture_tick_says_how_many_broadcast_emails_it_planned(session) -> None
     result = CliRunner().invoke(main, ["tick", "--now", NOW.isoformat()])
     assert result.exit_code == 0, result.output
     assert "planned 2 broadcast emails" in result.output
+
+
+def test_a_type_change_keeps_a_planned_broadcast_and_unsubscribing_stops_it(session) -> None:  # type: ignore[no-untyped-def]
+    stays = make_lead(session, email_address="dee@example.com", timezone="Europe/Berlin")
+    goes = make_lead(session, email_address="eve@example.com", timezone="Europe/Berlin")
+    session.commit()
+    broadcast = make_broadcast(session)
+    tick(NOW)  # planned for the morning in Berlin
+    new_type = "chronic" if stays.numbness_type != "chronic" else "acute"
+    assert leads.change_type(session, lead=stays, numbness_type=new_type, now=NOW)
+    leads.unsubscribe(session, lead=goes, now=NOW)
+    session.commit()
+    status = {m.lead.email: m.status for m in rows(session, broadcast) if m.lead}
+    assert status == {
+        "dee@example.com": MessageStatus.PENDING,
+        "eve@example.com": MessageStatus.CANCELLED,
+    }

@@ -51,6 +51,27 @@ def test_planning_the_same_key_twice_keeps_one_row(session) -> None:
     assert len(session.scalars(select(Message)).all()) == 1
 
 
+def test_plan_many_counts_only_the_rows_it_added(session) -> None:
+    lead = make_lead(session)
+
+    def rows(*keys: str) -> list[dict[str, object]]:
+        return [
+            {
+                "key": k,
+                "stream": "transactional",
+                "due_at": NOW,
+                "lead_id": lead.id,
+                "template": "confirm",
+            }
+            for k in keys
+        ]
+
+    assert outbox.plan_many(session, rows("a", "b")) == 2
+    assert outbox.plan_many(session, rows("a", "b", "c")) == 1  # on both databases, never -1
+    session.commit()
+    assert len(session.scalars(select(Message)).all()) == 3
+
+
 def test_claims_only_due_rows_and_never_twice(session) -> None:
     ids = _confirmations(session, 5)
     later = outbox.plan(

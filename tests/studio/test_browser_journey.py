@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,11 @@ from tests.studio.conftest import PASSWORD
 pytestmark = pytest.mark.slow
 
 FITS = "document.documentElement.scrollWidth <= 390"
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: SCREENSHOT_DIR=docs/screenshots refreshes the documentation's."""
+    return Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
 
 def test_the_goal_form_guards_unsaved_choices_and_fits_a_phone(
@@ -51,6 +57,7 @@ def test_the_goal_form_guards_unsaved_choices_and_fits_a_phone(
         goal.get_by_label("Stop when they come to a visit").check()
         page.get_by_role("button", name="Save goal").click()
         page.get_by_text("Goal saved.").wait_for()
+        page.screenshot(path=str(_shots(tmp_path) / "studio-journey-phone.png"), full_page=True)
         assert asked == ["beforeunload"]  # saving is not leaving
         goal = page.get_by_role("group", name="What stops the rest of the emails")
         assert goal.get_by_label("Stop when they come to a visit").is_checked()

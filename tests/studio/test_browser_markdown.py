@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,11 @@ from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: SCREENSHOT_DIR=docs/screenshots refreshes the documentation's."""
+    return Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
 
 def test_a_step_is_written_in_markdown_with_the_toolbar_and_the_preview_follows(
@@ -51,6 +57,7 @@ def test_a_step_is_written_in_markdown_with_the_toolbar_and_the_preview_follows(
         frame.locator("strong").get_by_text("gently").wait_for()
         frame.locator("td.button-cell a.button").get_by_text("Book an assessment").wait_for()
         assert page.locator("#preview-error").is_hidden()
+        page.screenshot(path=str(_shots(tmp_path) / "studio-markdown.png"), full_page=False)
 
         # A broken draft replaces the preview with the reason, never the last good render.
         body.press("Control+End")

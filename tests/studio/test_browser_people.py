@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from tests.studio.conftest import PASSWORD
 pytestmark = pytest.mark.slow
 
 FITS = "document.documentElement.scrollWidth <= 390"
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: SCREENSHOT_DIR=docs/screenshots refreshes the documentation's."""
+    return Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
 
 def test_filter_pause_and_export_at_phone_width(
@@ -50,6 +56,7 @@ def test_filter_pause_and_export_at_phone_width(
         page.get_by_role("button", name="Pause", exact=True).click()
         page.get_by_text("Paused 3 leads until").wait_for()
         page.get_by_role("button", name="Undo").wait_for()
+        page.screenshot(path=str(_shots(tmp_path) / "studio-people-phone.png"), full_page=True)
         assert page.evaluate(FITS), "the list with its message scrolls sideways at 390 px"
         session.expire_all()
         paused = {lead.email for lead in session.scalars(select(Lead)) if lead.paused_until}

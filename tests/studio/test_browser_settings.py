@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,11 @@ from tests.studio.conftest import PASSWORD
 pytestmark = pytest.mark.slow
 
 FITS = "document.documentElement.scrollWidth <= 390"
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: SCREENSHOT_DIR=docs/screenshots refreshes the documentation's."""
+    return Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
 
 
 def _sign_in(page: Any, base: str) -> None:
@@ -40,6 +46,7 @@ def test_an_admin_corrects_a_bad_value_and_the_new_name_shows_at_once(
         page.get_by_label("Accent colour (buttons)").fill("#ffdd00")
         page.get_by_role("button", name="Save").click()
         page.get_by_role("heading", name="Nothing was saved").wait_for()
+        page.screenshot(path=str(_shots(tmp_path) / "studio-settings.png"), full_page=True)
 
         phone = page.locator("#e-clinic_phone").inner_text()
         colour = page.locator("#e-accent_color").inner_text()

@@ -269,7 +269,9 @@ def test_a_draft_that_changed_the_test_is_refused_with_words(studio: Studio, ses
     assert studio.post("/studio/results/nope/winner", {"step": "x"}).status_code == 404
     session.expire_all()
     assert session.scalar(select(AuditEntry).where(AuditEntry.action == "step.winner")) is None
-    assert [v.state for v in session.scalars(select(SequenceVersion))] == [
+    assert [
+        v.state for v in session.scalars(select(SequenceVersion).order_by(SequenceVersion.id))
+    ] == [
         VersionState.PUBLISHED,
         VersionState.DRAFT,
     ]
