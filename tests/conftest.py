@@ -104,6 +104,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"nurture: database={s.resolved_database_url} broker={s.resolved_broker_url}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Hash staff passwords with argon2's cheapest profile inside the test process.
+
+    The suite makes and signs in hundreds of staff accounts, at 0.17 s of argon2 each with the
+    real cost. Servers started as child processes keep the real cost (and upgrade these hashes
+    on sign-in, as they would an old hash); the cost itself is argon2-cffi's default profile.
+    """
+    from argon2 import PasswordHasher, profiles
+
+    from nurture.studio import auth
+
+    saved = auth._hasher, auth._DUMMY_HASH
+    cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    auth._hasher, auth._DUMMY_HASH = cheap, cheap.hash("no such account")
+    yield
+    auth._hasher, auth._DUMMY_HASH = saved
+
+
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
     """Give every test empty tables, an empty outbox and default settings."""

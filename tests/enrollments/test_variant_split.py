@@ -122,7 +122,7 @@ def _plan(session: Session, batch: list[Enrollment]) -> None:
     for enrollment in batch:
         intro = enrollment.version.steps[0]
         enrollments.advance(session, enrollment=enrollment, step=intro, at=T0, batch=rows)
-    assert outbox.plan_many(session, rows) == len({row["key"] for row in rows})
+    outbox.plan_many(session, rows)
 
 
 @contextmanager
