@@ -36,17 +36,6 @@ steps:
     subject: Welcome to the clinic
     markdown: Hello {{ first_name }}, welcome.
 """
-# The same file with a test on its first step: the studio imports it as a draft.
-TESTED = (
-    BASE
-    + """    variants:
-      - key: a
-        subject: Welcome to the clinic
-      - key: b
-        subject: Your first visit, this week
-        markdown: Hello {{ first_name }}, book your first visit this week.
-"""
-)
 
 
 def _send_to_leads(session, count: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -71,8 +60,6 @@ def test_a_variant_test_runs_from_setup_to_the_winner_published(
     make_staff("editor@clinic.example", "editor")
     sequences.publish_spec(session, spec=parse_sequence(BASE))
     session.commit()
-    upload = tmp_path / "ab-test.yml"
-    upload.write_text(TESTED)
     shots = Path(os.environ.get("SCREENSHOT_DIR", tmp_path))
     with serving_web(tmp_path, email_backend="outbox") as base, browser() as b:
         page = b.new_page(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]
@@ -83,13 +70,27 @@ def test_a_variant_test_runs_from_setup_to_the_winner_published(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Sequences").wait_for()
 
-        # Set up: the file with two variants becomes the draft, then goes live.
+        # Set up in the editor: a draft, a test on the first step, and b's own words.
         page.goto(base + "/studio/sequences/ab-test")
-        page.get_by_label("YAML file").set_input_files(str(upload))
-        page.get_by_role("button", name="Import as draft").click()
-        assert "as draft version 2" in page.locator(".flash").inner_text()
+        page.get_by_role("button", name="Edit (start a draft)").click()
+        page.locator('a[href*="/edit/steps/"]').first.click()
+        page.get_by_role("button", name="Start an A/B test").click()
+        assert "Variants a and b added" in page.locator(".flash").inner_text()
+        # It opens b, a copy of the step for now: b gets its own subject and body.
+        page.get_by_role("heading", name="Variant b of step 1, welcome").wait_for()
+        page.get_by_label("Subject").fill("Your first visit, this week")
+        page.get_by_label("Its own, in Markdown").check()
+        page.get_by_label("Markdown body").fill(
+            "Hello {{ first_name }}, book your first visit this week."
+        )
+        page.frame_locator("#preview-frame").get_by_text("book your first visit").wait_for()
+        page.screenshot(path=str(shots / "studio-variant.png"), full_page=True)
+        page.get_by_role("button", name="Save variant").click()
+        assert "Variant b saved to the draft." in page.locator(".flash").inner_text()
         page.goto(base + "/studio/sequences/ab-test/publish")
-        assert "Your first visit, this week" in page.locator("pre.diff").inner_text()
+        diff = page.locator("pre.diff").inner_text()
+        assert "variants:" in diff
+        assert "Your first visit, this week" in diff
         page.get_by_role("button", name="Publish version 2").click()
         assert "Version 2 is live" in page.locator(".flash").inner_text()
 
