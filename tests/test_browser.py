@@ -37,12 +37,12 @@ def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
         page.get_by_label("Email address").fill("ada@example.com")
         page.get_by_role("radio", name="It comes and goes").check()
         page.get_by_role("button", name="Send me the guides").click()
-        assert page.get_by_role("alert").is_visible()
+        page.get_by_role("alert").wait_for()
         assert "Please tick the box to agree" in page.content()
         assert page.get_by_label("Your time zone").input_value()  # filled in by the browser
         page.get_by_label("Yes, email me helpful information", exact=False).check()
         page.get_by_role("button", name="Send me the guides").click()
-        assert page.get_by_role("heading", name="Check your inbox").is_visible()
+        page.get_by_role("heading", name="Check your inbox").wait_for()
         # The confirmation email, read in the local outbox and followed like a person would.
         assert CliRunner().invoke(main, ["tick"]).exit_code == 0
         page.goto(base + "/outbox")
@@ -52,7 +52,7 @@ def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
         assert href
         assert href.startswith(base + "/confirm/")
         confirm.click()  # followed from inside the preview frame, as a person would
-        assert page.get_by_role("heading", name="You're confirmed, Ada").is_visible()
+        page.get_by_role("heading", name="You're confirmed, Ada").wait_for()
         assert CliRunner().invoke(main, ["tick"]).exit_code == 0
         page.goto(base + "/outbox")
         page.get_by_role("link", name="Welcome, Ada: your first short read").click()
@@ -68,7 +68,7 @@ def test_signup_confirm_preferences_and_unsubscribe_in_a_browser(
         assert "Paused" in page.get_by_role("status").inner_text()
         page.goto(unsubscribe)
         page.get_by_role("button", name="Unsubscribe me").click()
-        assert page.get_by_role("heading", name="You're unsubscribed").is_visible()
+        page.get_by_role("heading", name="You're unsubscribed").wait_for()
     session.expire_all()
     lead = session.scalars(select(Lead)).one()
     assert lead.status == "unsubscribed"

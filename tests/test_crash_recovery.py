@@ -151,7 +151,7 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(
         "--daemonize",
         "no",
     ]
-    ids = _enroll(session, 1500)
+    ids = _enroll(session, 800)
     redis_proc = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
     try:
         import redis as redis_client
@@ -174,9 +174,9 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(
                 running(["worker", "--concurrency", "2"], env=env, cwd=tmp_path, log=log),
             ):
                 wait_for(
-                    lambda: len(sendgrid.state.accepted) >= 200,
+                    lambda: len(sendgrid.state.accepted) >= 150,
                     timeout=120,
-                    what="200 sends",
+                    what="150 sends",
                     log=log,
                 )
                 client.shutdown(nosave=True)

@@ -109,7 +109,7 @@ def test_a_broadcast_goes_from_segment_to_results(
         assert "Planned\t3" in outcomes
         assert "Sent\t3" in outcomes
         assert "Left out when planned (not subscribed, or suppressed)\t1" in outcomes
-        assert page.locator("#after-sending").is_visible()
+        page.locator("#after-sending").wait_for()
         page.screenshot(path=str(shots / "studio-broadcast-results.png"), full_page=True)
 
         # Phone width: nothing runs off the side.

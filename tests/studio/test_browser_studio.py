@@ -84,7 +84,7 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         html = page.get_by_label("HTML body")
         html.fill("<h1>Hello {{ first_name }}</h1>\n<p>A calmer first email.</p>")
         frame.get_by_text("A calmer first email.").wait_for()
-        assert frame.get_by_role("heading", name="Hello Sam").is_visible()
+        frame.get_by_role("heading", name="Hello Sam").wait_for()
         page.get_by_label("Phone").check()
         assert page.locator("#preview-frame").evaluate("f => f.clientWidth") <= 390
         page.get_by_label("Desktop").check()
@@ -134,8 +134,8 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         # Results: the journey and numbers per step, charts, with the open-rate caveat.
         page.get_by_role("link", name="Results").first.click()
         page.get_by_role("link", name="Numbness that has lasted a long time").first.click()
-        assert page.locator("#step-results").is_visible()
-        assert page.locator("#journey-results").is_visible()
+        page.locator("#step-results").wait_for()
+        page.locator("#journey-results").wait_for()
         assert page.locator("svg").count() == 3  # funnel, show rate, sends per day
         assert "privacy proxies" in page.locator("#open-note").inner_text()
         page.screenshot(path=str(shots / "studio-results.png"), full_page=True)
