@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.appointments.models import Appointment
 from nurture.broadcasts.models import Broadcast
 from nurture.db import chunked
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
-from nurture.delivery.results import EVENT_COLUMNS
+from nurture.delivery.results import EVENT_COLUMNS, booked_after
 from nurture.leads.models import Lead
 
 # Outbox states shown, in the order a reader follows them.
@@ -91,7 +89,8 @@ def broadcast_results(
             if event_message is not None and event_message in sent:
                 counted[wanted[event]].add(event_message)
         counted["unsubscribed"] |= _left(session, broadcast.id, sent)
-        counted["booked"] = _booked(session, sent, timedelta(days=booked_within_days))
+        rows = [(mid, lead, at) for mid, (lead, at) in sent.items()]
+        counted["booked"] = booked_after(session, rows, booked_within_days)
     for column in COLUMNS:
         after[column] = len(counted[column])
     return BroadcastResult(
@@ -131,23 +130,4 @@ def _left(session: Session, broadcast_id: int, sent: dict[int, tuple[int, dateti
             mid, ours = by_lead[other_lead]
             if ours < at <= left[other_lead]:
                 hits.discard(mid)  # a later email was the last one they read before leaving
-    return hits
-
-
-def _booked(session: Session, sent: dict[int, tuple[int, datetime]], window: timedelta) -> set[int]:
-    """Emails after which the lead booked a visit within `window`."""
-    visits: dict[int, list[datetime]] = defaultdict(list)
-    for chunk in chunked(sorted({lead for lead, _ in sent.values()})):
-        for lead_id, created in session.execute(
-            select(Appointment.lead_id, Appointment.created_at).where(
-                Appointment.lead_id.in_(chunk)
-            )
-        ):
-            visits[lead_id].append(created)
-    hits = set()
-    for message_id, (lead_id, at) in sent.items():
-        times = sorted(visits.get(lead_id, []))
-        i = bisect.bisect_right(times, at)
-        if i < len(times) and times[i] <= at + window:
-            hits.add(message_id)
     return hits
