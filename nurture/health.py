@@ -1,4 +1,5 @@
-"""Liveness for load balancers: the database answers and beat has ticked recently."""
+"""Liveness for load balancers (`/healthz`: the database answers and beat has ticked recently)
+and readiness with the email backlog (`/readyz`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nurture import clock
 from nurture.config import get_settings
 from nurture.delivery.models import Heartbeat
+from nurture.delivery.stats import snapshot
 from nurture.web import SessionDep
 
 router = APIRouter()
@@ -49,3 +51,49 @@ def healthz(session: SessionDep) -> JSONResponse:
         "last_tick_age_seconds": round(age, 1) if age is not None else None,
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+class BacklogOut(BaseModel):
+    """Emails that should have gone and have not, and the rows workers hold."""
+
+    due: int
+    retrying: int
+    oldest_due_age_seconds: float | None
+    in_flight: int
+    degraded_after_seconds: int
+
+
+class ReadyOut(BaseModel):
+    """Whether the service can take work, and how far behind sending is."""
+
+    status: Literal["ok", "degraded", "error"]
+    database: Literal["ok", "unreachable"]
+    backlog: BacklogOut | None = None
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "The database does not answer."}},
+)
+def readyz(session: SessionDep) -> JSONResponse:
+    """Report the email backlog; `degraded` (still 200: signups are taken) when it is old."""
+    settings = get_settings()
+    try:
+        snap = snapshot(session, now=clock.now())
+    except SQLAlchemyError:
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+    age = snap.oldest_due_age_seconds
+    body = {
+        "status": "degraded" if snap.degraded(settings.backlog_degraded_seconds) else "ok",
+        "database": "ok",
+        "backlog": {
+            "due": snap.due_now,
+            "retrying": snap.retrying,
+            "oldest_due_age_seconds": round(age, 1) if age is not None else None,
+            "in_flight": snap.in_flight,
+            "degraded_after_seconds": settings.backlog_degraded_seconds,
+        },
+    }
+    return JSONResponse(body, status_code=200)

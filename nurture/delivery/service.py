@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from nurture import clock
 from nurture.broadcasts import planning as broadcasts
-from nurture.config import get_settings
+from nurture.config import Settings, get_settings
 from nurture.db import session_scope
 from nurture.delivery import events, outbox
 from nurture.delivery.backends import (
@@ -29,9 +29,9 @@ from nurture.delivery.backends import (
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, capped, check, compose, gather
+from nurture.delivery.compose import Facts, capped, check, compose, gather, within_window
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
+from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
@@ -39,7 +39,9 @@ from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE_SECONDS = 30
+# Transient failures back off from a minute, doubling to an hour, for as long as the email's
+# retry window (see retry_window) lasts; mail servers retry for days too.
+RETRY_BASE_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
 # Absences (a lapse, a cancel not rebooked) are counted in days: a scan every few minutes is
 # plenty, and keeps their queries off most ticks.
@@ -60,6 +62,28 @@ def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff with full jitter, capped."""
     ceiling = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
+
+
+def retry_window(message: Message, settings: Settings) -> timedelta | None:
+    """How long a failing email is retried from its first failure; None: until its visit.
+
+    A reminder is worth sending until its visit starts (the tick then settles it as stale); a
+    confirmation or notice for two days; marketing mail for three (both are settings).
+    """
+    if message.template in outbox.REMINDER_TEMPLATES:
+        return None
+    if message.stream == Stream.MARKETING:
+        return timedelta(hours=settings.retry_marketing_hours)
+    return timedelta(hours=settings.retry_transactional_hours)
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(round(delta.total_seconds() / 60), 1)} minutes"
+    if hours < 48:
+        return f"{round(hours)} hours"
+    return f"{round(hours / 24)} days"
 
 
 def _advance_if_step(
@@ -212,12 +236,11 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
     plans: list[dict[str, Any]] = []
     with session_scope() as session, session.no_autoflush:
         messages = _load(session, list(by_id))
-        facts = gather(session, [m for m in messages if m.enrollment_id is not None], now)
+        marketing = [m for m in messages if m.enrollment_id or m.broadcast_id]
+        facts = gather(session, marketing, now)
         for message in messages:
             result = by_id[message.id]
-            outcome = _apply(
-                session, message, result, facts, now, settings.max_send_attempts, plans
-            )
+            outcome = _apply(session, message, result, facts, now, settings, plans)
             session.add(
                 MessageAttempt(
                     message_id=message.id,
@@ -240,7 +263,7 @@ def _apply(
     result: _Result,
     facts: Facts,
     now: datetime,
-    max_attempts: int,
+    settings: Settings,
     plans: list[dict[str, Any]],
 ) -> str:
     """Apply one provider answer to its row; return the attempt's outcome."""
@@ -253,19 +276,36 @@ def _apply(
         message.provider_message_id = result.provider_id
         message.sent_at = now
         message.last_error = None
+        message.retrying_since = None
         _advance_if_step(session, message, facts, now, plans)
         return "sent"
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
         message.status = MessageStatus.UNKNOWN
         message.unknown_since = now
+        message.provider_message_id = error.provider_id or message.provider_message_id
         return "unknown"
-    if isinstance(error, TransientError) and message.attempts < max_attempts:
-        message.status = MessageStatus.PENDING
-        # A 429 says when the limit resets; anything else backs off with jitter.
-        retry_at = error.retry_at or now + retry_delay(message.attempts)
-        message.due_at = max(retry_at, now)
-        return "retry"
+    if isinstance(error, TransientError):
+        since = message.retrying_since = message.retrying_since or now
+        window = retry_window(message, settings)
+        deadline = since + window if window is not None else None
+        if deadline is None or now < deadline:
+            message.status = MessageStatus.PENDING
+            # A 429 says when the limit resets; anything else backs off with jitter. The last
+            # try falls on the deadline rather than after it.
+            retry_at = max(error.retry_at or now + retry_delay(message.attempts), now)
+            due = min(retry_at, deadline) if deadline is not None else retry_at
+            # A drip or broadcast email keeps its send window (no 3 a.m. retries).
+            message.due_at = within_window(message, facts, due)
+            return "retry"
+        message.status = MessageStatus.FAILED
+        message.last_error = (
+            f"not sent: tried {message.attempts} times over {_span(now - since)} and the email "
+            f"service never took it; its last answer: {error}"
+        )[:2000]
+        # The recipient did nothing wrong: their sequence goes on with its next email.
+        _advance_if_step(session, message, facts, now, plans)
+        return "failed"
     message.status = MessageStatus.FAILED
     return "failed"
 
@@ -291,8 +331,26 @@ def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datet
     return message
 
 
+def unknown_messages(session: Session, *, ids: Sequence[int] | None = None) -> list[Message]:
+    """List `unknown` emails, oldest first (only `ids`, when given)."""
+    query = select(Message).where(Message.status == MessageStatus.UNKNOWN)
+    if ids is not None:
+        query = query.where(Message.id.in_(ids))
+    return list(session.scalars(query.order_by(Message.unknown_since, Message.id)))
+
+
+def settle_unknown(
+    session: Session, *, message_ids: Sequence[int], sent: bool, now: datetime
+) -> list[Message]:
+    """Settle several `unknown` emails the same way (see `resolve_unknown`)."""
+    return [
+        resolve_unknown(session, message_id=message_id, sent=sent, now=now)
+        for message_id in message_ids
+    ]
+
+
 def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message:
-    """Give a `failed` email another full set of attempts, from now.
+    """Give a `failed` email another retry window, from now.
 
     Suppression, consent and enrollment are checked again when it is sent, as for any email.
     """
@@ -304,6 +362,7 @@ def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message
     message.status = MessageStatus.PENDING
     message.due_at = now
     message.attempts = 0
+    message.retrying_since = None
     message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
     return message
 
@@ -423,9 +482,12 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
     with session_scope() as session:
         # Catch up on provider events a lost task left unprocessed, then settle unknowns.
         result.events = events.process_pending(session, now=now)
-        result.resent = events.resend_unanswered(
-            session, now=now, after_seconds=settings.unknown_resend_after_seconds
-        )
+        # Only SendGrid's events can tell an unknown email went nowhere; an SMTP relay sends
+        # none, so its unknown emails wait for `nurture outbox settle`.
+        if settings.resolved_email_backend == "sendgrid":
+            result.resent = events.resend_unanswered(
+                session, now=now, after_seconds=settings.unknown_resend_after_seconds
+            )
     result.journeys = _scan_journeys(now)
     result.broadcast_emails = _plan_broadcasts(now)
     room = settings.max_in_flight
