@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from nurture import clock
+from nurture.config import get_settings
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
-from nurture.delivery.service import resolve_unknown, retry_failed
+from nurture.delivery.service import resolve_unknown, retry_failed, retry_window
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 from nurture.web import SessionDep
 
@@ -98,12 +99,17 @@ def outbox_email(
         email = compose(message, gather(session, [message], clock.now()))
     except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page
         render_error = f"This email cannot be shown again: {exc}"
+    retrying_until = None
+    if message.status == MessageStatus.PENDING and message.retrying_since is not None:
+        window = retry_window(message, get_settings())
+        retrying_until = message.retrying_since + window if window is not None else None
     return page(
         request,
         "outbox_email.html",
         staff,
         title=message.subject or f"Email #{message.id}",
         message=message,
+        retrying_until=retrying_until,
         attempts=attempts,
         events=events,
         email=email,

@@ -160,9 +160,19 @@ def test_given_up_after_its_window_with_a_reason_staff_read_and_the_drip_goes_on
     session, sequences_loaded, relay, client
 ) -> None:
     welcome, confirm = _start(session)
+    create_staff(session, email="admin@clinic.example", password=PASSWORD, role="admin", now=START)
+    session.commit()
+    studio = Studio(client)
+    assert studio.sign_in("admin@clinic.example").status_code == 303
     at = START
     while at <= START + timedelta(days=4):
         _tick(at)
+        if at == START + timedelta(days=1):
+            # While it is retried, staff read since when, and when it will be given up.
+            with clock.frozen_at(at):
+                waiting = studio.get(f"/studio/outbox/{welcome}").text
+            assert "The email service has not taken this email since" in waiting
+            assert "given up at 2026-03-05 04:00 EST if the service is still down" in waiting
         at += timedelta(hours=1)
     # A confirmation is retried for two days, drip mail for three (both are settings).
     confirmation = _row(session, confirm)
@@ -180,10 +190,6 @@ def test_given_up_after_its_window_with_a_reason_staff_read_and_the_drip_goes_on
     assert second.due_at > START + timedelta(days=3)
 
     # Staff see why on the email's page in the studio.
-    create_staff(session, email="admin@clinic.example", password=PASSWORD, role="admin", now=at)
-    session.commit()
-    studio = Studio(client)
-    assert studio.sign_in("admin@clinic.example").status_code == 303
     page = studio.get(f"/studio/outbox/{welcome}")
     assert page.status_code == 200
     assert "not sent: tried" in page.text
