@@ -167,13 +167,18 @@ def _leases(snap: Snapshot, now: datetime) -> str:
     first, last = snap.lease_expires_first, snap.lease_expires_last
     if not snap.in_flight or first is None or last is None:
         return ""
-    when = f"in {_age(max((first - now).total_seconds(), 0))}" if first > now else "expired"
-    if last > first:
-        when += f" to {_age(max((last - now).total_seconds(), 0))}"
+    if last <= now:
+        when = f"leases ended {_age((now - last).total_seconds())} ago, the next tick takes them"
+    elif first <= now:
+        when = f"some leases ended, the last ends in {_age((last - now).total_seconds())}"
+    else:
+        when = f"leases end in {_age((first - now).total_seconds())}"
+        if last > first:
+            when += f" to {_age((last - now).total_seconds())}"
     started = snap.in_flight_started
     return (
-        f" (leases end {when}; if their worker stopped, {snap.in_flight - started} go back to "
-        f"pending and {started} become unknown)"
+        f" ({when}; if their worker stopped, {snap.in_flight - started} go back to pending "
+        f"and {started} become unknown)"
     )
 
 

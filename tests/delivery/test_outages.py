@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture import clock
+from nurture.appointments import service as appointments
+from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
 from nurture.delivery import outbox, service
 from nurture.delivery.backends import get_backend
@@ -198,3 +201,47 @@ def test_given_up_after_its_window_with_a_reason_staff_read_and_the_drip_goes_on
     relay.start()
     assert [o.message_id for o in _tick(second.due_at) if o.status == "sent"] == [second.id]
     assert [str(m["To"]) for m in relay.relay.messages()] == ["lead@example.com"]
+
+
+def test_a_reminder_is_retried_until_its_visit_starts_then_settled_as_stale(session, relay) -> None:
+    visit = datetime(2026, 3, 6, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))  # Friday
+    data = AppointmentIn(
+        email="pat@example.com",
+        first_name="Pat",
+        starts_at=visit,
+        timezone="Europe/Berlin",
+        external_id="ext-1",
+    )
+    with clock.frozen_at(START):
+        appointment_id = appointments.book(session, data=data, now=START).appointment.id
+    session.commit()
+    at = START
+    while at < visit:
+        _tick(at)
+        at += timedelta(hours=2)
+    rows = _visit_rows(session, appointment_id)
+    # The booking confirmation had its two days; the reminders are tried up to the visit, the
+    # latest one due standing for the earlier ones (each is about the same visit).
+    assert rows["confirmation@r0"].status == MessageStatus.FAILED
+    for earlier in ("48h@r0", "nudge@r0"):
+        assert (rows[earlier].status, rows[earlier].last_error) == (
+            MessageStatus.SKIPPED,
+            outbox.SUPERSEDED,
+        )
+        assert rows[earlier].attempts > OLD_GIVE_UP
+    latest = rows["2h@r0"]
+    assert (latest.status, latest.retrying_since) == (
+        MessageStatus.PENDING,
+        visit - timedelta(hours=2),
+    )
+    assert latest.due_at <= visit
+    _tick(visit)
+    latest = _visit_rows(session, appointment_id)["2h@r0"]
+    assert (latest.status, latest.last_error) == (MessageStatus.SKIPPED, outbox.VISIT_STARTED)
+    assert relay.relay.envelopes == []
+
+
+def _visit_rows(session: Session, appointment_id: int) -> dict[str, Message]:
+    session.expire_all()
+    query = select(Message).where(Message.appointment_id == appointment_id)
+    return {m.reminder or "": m for m in session.scalars(query)}
