@@ -69,8 +69,8 @@ def run_mode(args: argparse.Namespace, *, tls: bool) -> list[dict[str, float | s
             sendgrid_api_host=server.url,
             send_concurrency=args.concurrency,
         )
-        from nurture.config import get_settings
-        from nurture.delivery.sendgrid_backend import SendGridBackend, SendGridPackageBackend
+        from nurture.core.config import get_settings
+        from nurture.delivery.channels.sendgrid_api import SendGridBackend, SendGridPackageBackend
 
         settings = get_settings()
         backends = {

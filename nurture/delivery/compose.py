@@ -15,19 +15,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import window_of as broadcast_window
 from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import outbox
-from nurture.delivery.backends import Attachment, OutgoingEmail
+from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
+from nurture.messages import links
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step

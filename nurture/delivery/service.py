@@ -16,12 +16,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock
 from nurture.broadcasts import planning as broadcasts
-from nurture.config import get_settings
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.db import session_scope
 from nurture.delivery import events, outbox
-from nurture.delivery.backends import (
+from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
     OutgoingEmail,

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery import outbox, variants
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment, EnrollmentStatus

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.clinic import service as clinic
+from nurture.core import clock
 from nurture.sequences import variants
 from nurture.sequences.files import (
     ReentrySpec,

@@ -4,45 +4,27 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.templating import Jinja2Templates
 
-from nurture import clock
 from nurture.clinic import service as clinic
-from nurture.config import PACKAGE_DIR, get_settings
-from nurture.sequences.simulate import moment_of
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.http.deps import SessionDep
 from nurture.studio import audit
 from nurture.studio.auth import Role, session_staff
+from nurture.studio.layout import templates
 from nurture.studio.models import StaffUser
-from nurture.web import SessionDep
 
 PREFIX = "/studio"
 SESSION_COOKIE = "nurture_studio"
 CSRF_FIELD = "csrftoken"
 SESSION_ID = "sid"
-
-templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
-
-
-def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    """Show a stored UTC time in the clinic's zone (the studio's working time), named."""
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
-
-
-templates.env.filters["local"] = _local
-templates.env.filters["tz"] = ZoneInfo
-# What a sequence's start date means, for the simulator and anything else naming triggers.
-templates.env.globals["moment_of"] = moment_of
 
 
 class SignInRequired(Exception):

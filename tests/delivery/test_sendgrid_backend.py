@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nurture.config import get_settings
-from nurture.delivery.backends import (
+from nurture.core.config import get_settings
+from nurture.delivery.channels.base import (
     OutgoingEmail,
     PermanentError,
     TransientError,

@@ -16,10 +16,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from nurture import clock
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.db import session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import (
+from nurture.delivery.channels.base import (
     OutboxBackend,
     OutgoingEmail,
     PermanentError,

@@ -16,10 +16,10 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-from nurture import clock
-from nurture.config import Settings, get_settings
+from nurture.core import clock
+from nurture.core.config import Settings, get_settings
+from nurture.core.private_files import private_dir, private_opener
 from nurture.delivery import headers
-from nurture.private_files import private_dir, private_opener
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ def get_backend(settings: Settings | None = None) -> Backend:
     settings = settings or get_settings()
     backend = settings.resolved_email_backend
     if backend == "sendgrid":
-        from nurture.delivery.sendgrid_backend import SendGridBackend, SendGridPackageBackend
+        from nurture.delivery.channels.sendgrid_api import SendGridBackend, SendGridPackageBackend
 
         if settings.sendgrid_transport == "package":
             return SendGridPackageBackend(settings)

@@ -35,8 +35,8 @@ from sendgrid.helpers.mail import (
 )
 
 from nurture import __version__
-from nurture.config import Settings
-from nurture.delivery.backends import (
+from nurture.core.config import Settings
+from nurture.delivery.channels.base import (
     OutgoingEmail,
     PermanentError,
     TransientError,
