@@ -43,7 +43,7 @@ def _fresh_connections(**_: Any) -> None:
 @lru_cache(maxsize=1)
 def _client():  # type: ignore[no-untyped-def]
     from nurture.core.config import get_settings
-    from nurture.delivery.channels.sendgrid_api import SendGridPackageBackend
+    from nurture.delivery.channels.sendgrid_package import SendGridPackageBackend
 
     return SendGridPackageBackend(get_settings())
 

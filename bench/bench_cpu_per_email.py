@@ -99,8 +99,8 @@ def run(args: argparse.Namespace, server: FakeSendGrid) -> None:
     from nurture.delivery import outbox, service
     from nurture.delivery.channels.base import OutgoingEmail
     from nurture.delivery.channels.sendgrid_api import SendGridBackend, build_mail
-    from nurture.delivery.compose import lead_context
     from nurture.messages import links
+    from nurture.messages.contexts import lead_context
     from nurture.rendering.environment import get_renderer
     from nurture.sequences.files import read_sequence_file
 

@@ -70,7 +70,8 @@ def run_mode(args: argparse.Namespace, *, tls: bool) -> list[dict[str, float | s
             send_concurrency=args.concurrency,
         )
         from nurture.core.config import get_settings
-        from nurture.delivery.channels.sendgrid_api import SendGridBackend, SendGridPackageBackend
+        from nurture.delivery.channels.sendgrid_api import SendGridBackend
+        from nurture.delivery.channels.sendgrid_package import SendGridPackageBackend
 
         settings = get_settings()
         backends = {

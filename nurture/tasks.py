@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from nurture.celery_app import app
 from nurture.delivery import service
-from nurture.delivery.channels.base import Backend, get_backend
+from nurture.delivery.channels.base import Backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.ratelimit import get_limiter
 
 log = logging.getLogger(__name__)

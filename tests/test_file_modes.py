@@ -15,7 +15,8 @@ from nurture.core.broker_files import Transport
 from nurture.core.db import make_engine
 from nurture.core.keyfile import load_or_create
 from nurture.core.served_url import record
-from nurture.delivery.channels.base import OutboxBackend, OutgoingEmail
+from nurture.delivery.channels.base import OutgoingEmail
+from nurture.delivery.channels.outbox import OutboxBackend
 
 EMAIL = OutgoingEmail(
     to_email="pat@example.com",

@@ -23,14 +23,14 @@ def outbox_resolve(message_id: int, verdict: str | None) -> None:
     """Settle an email whose outcome is unknown (check the provider's activity first)."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.delivery import service
+    from nurture.delivery import settle
 
     if verdict is None:
         raise click.UsageError("say --sent or --resend")
     load_settings()
     try:
         with session_scope() as session:
-            message = service.resolve_unknown(
+            message = settle.resolve_unknown(
                 session, message_id=message_id, sent=verdict == "sent", now=clock.now()
             )
             click.echo(f"#{message.id} is now {message.status}")
@@ -44,7 +44,7 @@ def tick(now_text: str | None) -> None:
     """Run one dispatch pass in this process and print what it sent."""
     from nurture.core import clock
     from nurture.delivery import service
-    from nurture.delivery.channels.base import get_backend
+    from nurture.delivery.channels.registry import get_backend
 
     load_settings()
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
-from nurture.delivery.channels.base import OutgoingEmail, get_backend
+from nurture.delivery.channels.base import OutgoingEmail
+from nurture.delivery.channels.registry import get_backend
 from nurture.rendering.environment import RenderedEmail
 
 TEST_HEADER = "X-Nurture-Test"

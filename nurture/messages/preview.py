@@ -14,8 +14,8 @@ from markupsafe import escape
 from nurture.appointments.models import Appointment
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
-from nurture.delivery.compose import appointment_context, clinic_context, lead_context
 from nurture.leads.models import Lead, NumbnessType
+from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.messages.links import confirm_url, preferences_url
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.safety import SAFETY

@@ -9,8 +9,8 @@ from typing import Literal
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
-from nurture.delivery.compose import lead_context
 from nurture.leads.models import NumbnessType
+from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (
     CONDITION_WORDS,
     MAX_BYTES,

@@ -118,7 +118,7 @@ def create_app() -> FastAPI:
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
     from nurture.leads.views import router as leads_router
-    from nurture.studio import web as studio
+    from nurture.studio import mount as studio
     from nurture.web import apidocs, error_pages, security_headers, site
     from nurture.web.health import router as health_router
     from nurture.web.metrics import router as metrics_router

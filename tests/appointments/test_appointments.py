@@ -18,7 +18,7 @@ from sqlalchemy import select
 from nurture.cli import main
 from nurture.core import clock
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

@@ -26,7 +26,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.migrate import alembic_config
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from tests.factories import outbox_messages
 from tests.processes import free_port
 

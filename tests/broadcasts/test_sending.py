@@ -13,7 +13,7 @@ from nurture.broadcasts.results import broadcast_results
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.leads import service as leads
 from nurture.leads.models import Lead, LeadStatus

@@ -17,7 +17,7 @@ from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from tests.factories import make_lead

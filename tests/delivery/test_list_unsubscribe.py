@@ -10,7 +10,7 @@ from sqlalchemy import select
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import LeadStatus

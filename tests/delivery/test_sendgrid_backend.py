@@ -14,8 +14,8 @@ from nurture.delivery.channels.base import (
     PermanentError,
     TransientError,
     UnknownOutcome,
-    get_backend,
 )
+from nurture.delivery.channels.registry import get_backend
 from tests.sendgrid_server import Scripted
 
 

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from nurture.cli import main
 from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import MessageStatus, Stream
 from tests.factories import make_lead
 from tests.sendgrid_server import Scripted

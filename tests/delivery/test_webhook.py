@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from nurture.core import clock
 from nurture.delivery import events, outbox, service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

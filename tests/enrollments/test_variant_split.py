@@ -22,7 +22,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_factory, session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from nurture.core import clock
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads import service as leads

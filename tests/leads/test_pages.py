@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from nurture.core import clock
 from nurture.core.config import Settings, get_settings
 from nurture.delivery import service as delivery
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.messages.links import confirm_url, preferences_url, unsubscribe_url

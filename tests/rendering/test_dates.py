@@ -13,7 +13,7 @@ from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 from nurture.core.config import Settings, get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.messages.links import visit_url
 from nurture.rendering.dates import format_visit_time
 from tests.factories import outbox_messages, text_part

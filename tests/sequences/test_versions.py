@@ -11,7 +11,7 @@ from sqlalchemy import select
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

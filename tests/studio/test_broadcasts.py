@@ -10,7 +10,7 @@ from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
 from nurture.studio.models import AuditEntry

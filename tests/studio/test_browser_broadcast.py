@@ -12,7 +12,7 @@ import pytest
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.leads.models import LeadStatus
 from tests.browser import browser
 from tests.factories import make_lead, outbox_messages

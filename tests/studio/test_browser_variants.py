@@ -14,7 +14,7 @@ from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 from nurture.core.db import session_scope
 from nurture.delivery import service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.service import enroll
 from nurture.sequences import service as sequences

@@ -15,7 +15,7 @@ from nurture.clinic.colours import contrast_with_white
 from nurture.clinic.models import ClinicSetting
 from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.channels.base import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Stream
 from nurture.leads.models import LeadStatus
 from nurture.studio.models import AuditEntry

@@ -1,24 +1,17 @@
-"""Delivery backends behind one small interface: outbox files, SendGrid, SMTP."""
+"""The channel interface: a prepared email, the backend that sends it, and its error types.
+
+Each provider lives in its own module beside this one (outbox.py, smtp.py, sendgrid_api.py,
+sendgrid_package.py); registry.py picks one from the settings.
+"""
 
 from __future__ import annotations
 
-import os
-import smtplib
 import socket
 import urllib.error
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Protocol
 
-from nurture.core import clock
-from nurture.core.config import Settings, get_settings
-from nurture.core.private_files import private_dir, private_opener
 from nurture.delivery import headers
 
 
@@ -120,126 +113,6 @@ def build_failed(exc: Exception) -> PermanentError:
     return PermanentError(
         f"could not build the email: {type(exc).__name__}: {exc}"[:2000], reason="invalid_email"
     )
-
-
-_MIME_POLICY = policy.SMTP.clone(max_line_length=998)
-# base64 lines of 76 characters (the email package fits whole 4-character groups into 78).
-_ATTACHMENT_POLICY = policy.SMTP.clone(max_line_length=78)
-
-
-def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
-    """Build a standard multipart/alternative message (text first, then HTML).
-
-    Raises UnsafeHeader (a ValueError) rather than build a message with a header it was not
-    asked for.
-    """
-    email = checked(email)
-    # Long tokens in List-Unsubscribe must not be folded into encoded words; RFC 5322 allows
-    # lines up to 998 characters.
-    msg = EmailMessage(policy=_MIME_POLICY)
-    msg["From"] = Address(display_name=email.from_name, addr_spec=email.from_email)
-    msg["To"] = email.to_email
-    msg["Subject"] = email.subject
-    msg["Date"] = format_datetime(clock.now())
-    msg["Message-ID"] = message_id
-    if email.reply_to:
-        msg["Reply-To"] = email.reply_to
-    for name, value in email.headers.items():
-        msg[name] = value
-    msg.set_content(email.text)
-    msg.add_alternative(email.html, subtype="html")
-    if email.attachments:
-        msg.make_mixed()
-    for item in email.attachments:
-        kind, _, params = item.mime_type.partition(";")
-        maintype, _, subtype = kind.strip().partition("/")
-        extra = dict(p.strip().split("=", 1) for p in params.split(";") if "=" in p)
-        # Built apart from the message: the email package cuts base64 to the part's policy,
-        # and the message's 998 would make 996-character lines (RFC 2045 allows 76, and spam
-        # filters score longer ones).
-        part = EmailMessage(policy=_ATTACHMENT_POLICY)
-        part.set_content(
-            item.content, maintype=maintype, subtype=subtype, filename=item.filename, params=extra
-        )
-        msg.attach(part)
-    # Whatever the email package (which differs between Python releases) made of the values,
-    # the header block must hold exactly the fields set above.
-    headers.check_lines(msg.as_bytes(), msg.keys())
-    return msg
-
-
-class OutboxBackend:
-    """Writes each email as an .eml file a person can open (the embedded default)."""
-
-    name = "outbox"
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def send(self, email: OutgoingEmail) -> str:
-        """Write the email atomically to `<directory>/<time>-<id>.eml`."""
-        message_id = make_msgid(domain="nurture.local")
-        try:
-            data = bytes(build_mime(email, message_id))
-        except Exception as exc:  # noqa: BLE001 - nothing was written; this email fails alone
-            raise build_failed(exc) from exc
-        private_dir(self.directory)
-        stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
-        final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
-        partial = final.with_suffix(".eml.part")
-        with open(partial, "wb", opener=private_opener) as fh:  # an email to a patient
-            fh.write(data)
-        os.replace(partial, final)
-        return message_id
-
-
-class SMTPBackend:
-    """Sends through an SMTP relay (Mailpit in docker-compose, or the clinic's own)."""
-
-    name = "smtp"
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def send(self, email: OutgoingEmail) -> str:
-        """Send one message over a fresh SMTP session."""
-        s = self.settings
-        message_id = make_msgid(domain=email.from_email.rpartition("@")[2] or "nurture.local")
-        try:
-            mime = build_mime(email, message_id)
-        except Exception as exc:  # noqa: BLE001 - built before connecting: nothing was sent
-            raise build_failed(exc) from exc
-        try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=30) as smtp:
-                if s.smtp_starttls:
-                    smtp.starttls()
-                if s.smtp_username and s.smtp_password:
-                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-                smtp.send_message(mime)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentError(f"recipient refused: {exc.recipients}") from exc
-        except smtplib.SMTPResponseException as exc:
-            if 400 <= exc.smtp_code < 500:
-                raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-            raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"SMTP connection failed: {exc}", reason="connection") from exc
-        return message_id
-
-
-def get_backend(settings: Settings | None = None) -> Backend:
-    """Return the backend the settings choose."""
-    settings = settings or get_settings()
-    backend = settings.resolved_email_backend
-    if backend == "sendgrid":
-        from nurture.delivery.channels.sendgrid_api import SendGridBackend, SendGridPackageBackend
-
-        if settings.sendgrid_transport == "package":
-            return SendGridPackageBackend(settings)
-        return SendGridBackend(settings)
-    if backend == "smtp":
-        return SMTPBackend(settings)
-    return OutboxBackend(settings.resolved_outbox_dir)
 
 
 def is_connect_failure(exc: BaseException) -> bool:
