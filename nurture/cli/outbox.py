@@ -26,16 +26,16 @@ def outbox() -> None:
 @click.option("--resend", "verdict", flag_value="resend", help="It never arrived: send again.")
 def outbox_resolve(message_id: int, verdict: str | None) -> None:
     """Settle an email whose outcome is unknown (check the provider's activity first)."""
-    from nurture import clock
-    from nurture.db import session_scope
-    from nurture.delivery import service
+    from nurture.core import clock
+    from nurture.core.db import session_scope
+    from nurture.delivery import settle
 
     if verdict is None:
         raise click.UsageError("say --sent or --resend")
     load_settings()
     try:
         with session_scope() as session:
-            message = service.resolve_unknown(
+            message = settle.resolve_unknown(
                 session, message_id=message_id, sent=verdict == "sent", now=clock.now()
             )
             click.echo(f"#{message.id} is now {message.status}")
@@ -55,13 +55,13 @@ def outbox_settle(verdict: str | None, ids: tuple[int, ...], yes: bool) -> None:
 
     Look each one up by its Message-ID in the relay's log or queue first (see the docs).
     """
-    from nurture import clock
-    from nurture.db import session_scope
-    from nurture.delivery import service
+    from nurture.core import clock
+    from nurture.core.db import session_scope
+    from nurture.delivery import settle
 
     load_settings()
     with session_scope() as session:
-        messages = service.unknown_messages(session, ids=list(ids) or None)
+        messages = settle.unknown_messages(session, ids=list(ids) or None)
         missing = sorted(set(ids) - {m.id for m in messages})
         if missing:
             listed = ", ".join(f"#{i}" for i in missing)
@@ -85,7 +85,7 @@ def outbox_settle(verdict: str | None, ids: tuple[int, ...], yes: bool) -> None:
         action = "mark as sent" if verdict == "sent" else "send again"
         if not yes:
             click.confirm(f"{action.capitalize()} these {len(messages)} email(s)?", abort=True)
-        settled = service.settle_unknown(
+        settled = settle.settle_unknown(
             session, message_ids=[m.id for m in messages], sent=verdict == "sent", now=now
         )
     click.echo(f"settled {len(settled)}: {action}")
@@ -95,9 +95,9 @@ def outbox_settle(verdict: str | None, ids: tuple[int, ...], yes: bool) -> None:
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run as if the clock read this time.")
 def tick(now_text: str | None) -> None:
     """Run one dispatch pass in this process and print what it sent."""
-    from nurture import clock
+    from nurture.core import clock
     from nurture.delivery import service
-    from nurture.delivery.backends import get_backend
+    from nurture.delivery.channels.registry import get_backend
 
     load_settings()
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -131,8 +131,8 @@ def tick(now_text: str | None) -> None:
 @click.command()
 def status() -> None:
     """Print what is due, in flight, failed or unknown, and how old the backlog is."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery.stats import snapshot
 
     settings = load_settings()

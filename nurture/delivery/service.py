@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock
 from nurture.broadcasts import planning as broadcasts
-from nurture.config import Settings, get_settings
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.config import Settings, get_settings
+from nurture.core.db import session_scope
 from nurture.delivery import events, outbox
-from nurture.delivery.backends import (
+from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
     OutgoingEmail,
@@ -31,18 +30,16 @@ from nurture.delivery.backends import (
 )
 from nurture.delivery.compose import Facts, capped, check, compose, gather, within_window
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
+from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
 from nurture.delivery.ratelimit import SendRateLimiter
+from nurture.delivery.retries import gave_up, retry_delay, retry_window
+from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
 
-# Transient failures back off from a minute, doubling to an hour, for as long as the email's
-# retry window (see retry_window) lasts; mail servers retry for days too.
-RETRY_BASE_SECONDS = 60
-RETRY_MAX_SECONDS = 3600
 # Absences (a lapse, a cancel not rebooked) are counted in days: a scan every few minutes is
 # plenty, and keeps their queries off most ticks.
 JOURNEY_SCAN_SECONDS = 300
@@ -56,49 +53,6 @@ class Outcome:
     status: str
     subject: str | None = None
     detail: str | None = None
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter, capped."""
-    ceiling = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
-
-
-def retry_window(message: Message, settings: Settings) -> timedelta | None:
-    """How long a failing email is retried from its first failure; None: until its visit.
-
-    A reminder is worth sending until its visit starts (the tick then settles it as stale); a
-    confirmation or notice for two days; marketing mail for three (both are settings).
-    """
-    if message.template in outbox.REMINDER_TEMPLATES:
-        return None
-    if message.stream == Stream.MARKETING:
-        return timedelta(hours=settings.retry_marketing_hours)
-    return timedelta(hours=settings.retry_transactional_hours)
-
-
-def _span(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    if hours < 1:
-        return f"{max(round(delta.total_seconds() / 60), 1)} minutes"
-    if hours < 48:
-        return f"{round(hours)} hours"
-    return f"{round(hours / 24)} days"
-
-
-def _advance_if_step(
-    session: Session,
-    message: Message,
-    facts: Facts,
-    at: datetime,
-    batch: list[dict[str, Any]] | None = None,
-) -> None:
-    if message.enrollment_id is None or message.step_id is None:
-        return
-    enrollment = facts.enrollments.get(message.enrollment_id)
-    step = facts.steps.get(message.step_id)
-    if enrollment is not None and step is not None:
-        enrollments.advance(session, enrollment=enrollment, step=step, at=at, batch=batch)
 
 
 def _load(session: Session, ids: Sequence[int]) -> list[Message]:
@@ -149,7 +103,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             else:
                 message.status = hold.status
                 if hold.status == MessageStatus.SKIPPED:
-                    _advance_if_step(session, message, facts, now, plans)
+                    advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
         outbox.plan_many(session, plans)
     return ready, settled
@@ -277,7 +231,7 @@ def _apply(
         message.sent_at = now
         message.last_error = None
         message.retrying_since = None
-        _advance_if_step(session, message, facts, now, plans)
+        advance_if_step(session, message, facts, now, plans)
         return "sent"
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
@@ -299,72 +253,12 @@ def _apply(
             message.due_at = within_window(message, facts, due)
             return "retry"
         message.status = MessageStatus.FAILED
-        message.last_error = (
-            f"not sent: tried {message.attempts} times over {_span(now - since)} and the email "
-            f"service never took it; its last answer: {error}"
-        )[:2000]
+        message.last_error = gave_up(message.attempts, now - since, error)
         # The recipient did nothing wrong: their sequence goes on with its next email.
-        _advance_if_step(session, message, facts, now, plans)
+        advance_if_step(session, message, facts, now, plans)
         return "failed"
     message.status = MessageStatus.FAILED
     return "failed"
-
-
-def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datetime) -> Message:
-    """Settle an `unknown` row: the provider had it (sent) or provably did not (send again)."""
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None:
-        raise LookupError(f"no email #{message_id}")
-    if message.status != MessageStatus.UNKNOWN:
-        raise ValueError(f"email #{message_id} is {message.status}, not unknown")
-    if sent:
-        message.status = MessageStatus.SENT
-        message.sent_at = message.sent_at or now
-        message.last_error = "resolved: the provider had it"
-        # Exactly as after a send: the enrollment moves on to its next step.
-        _advance_if_step(session, message, gather(session, [message], now), now)
-    else:
-        message.status = MessageStatus.PENDING
-        message.due_at = now
-        message.last_error = "resolved: the provider never got it; sending again"
-    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
-    return message
-
-
-def unknown_messages(session: Session, *, ids: Sequence[int] | None = None) -> list[Message]:
-    """List `unknown` emails, oldest first (only `ids`, when given)."""
-    query = select(Message).where(Message.status == MessageStatus.UNKNOWN)
-    if ids is not None:
-        query = query.where(Message.id.in_(ids))
-    return list(session.scalars(query.order_by(Message.unknown_since, Message.id)))
-
-
-def settle_unknown(
-    session: Session, *, message_ids: Sequence[int], sent: bool, now: datetime
-) -> list[Message]:
-    """Settle several `unknown` emails the same way (see `resolve_unknown`)."""
-    return [
-        resolve_unknown(session, message_id=message_id, sent=sent, now=now)
-        for message_id in message_ids
-    ]
-
-
-def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message:
-    """Give a `failed` email another retry window, from now.
-
-    Suppression, consent and enrollment are checked again when it is sent, as for any email.
-    """
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None:
-        raise LookupError(f"no email #{message_id}")
-    if message.status != MessageStatus.FAILED:
-        raise ValueError(f"email #{message_id} is {message.status}; only failed emails are retried")
-    message.status = MessageStatus.PENDING
-    message.due_at = now
-    message.attempts = 0
-    message.retrying_since = None
-    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
-    return message
 
 
 def deliver_batch(

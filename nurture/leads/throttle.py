@@ -19,7 +19,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,14 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
-from nurture.delivery.service import resolve_unknown, retry_failed, retry_window
+from nurture.delivery.retries import retry_window
+from nurture.delivery.settle import resolve_unknown, retry_failed
+from nurture.http.deps import SessionDep
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 PAGE_SIZE = 100

@@ -18,12 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import LeadStatus

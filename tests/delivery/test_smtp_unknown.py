@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
 from tests.factories import make_lead

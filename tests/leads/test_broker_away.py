@@ -18,12 +18,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import clock, tasks
+from nurture import tasks
 from nurture.celery_app import app
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
 from nurture.studio.auth import create_staff

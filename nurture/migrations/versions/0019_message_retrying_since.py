@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0019"
 down_revision: str | None = "0018"
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("retrying_since", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("retrying_since", nurture.core.db.UTCDateTime(timezone=True), nullable=True)
         )
     # Rows already retrying start their window now: an upgrade loses none of them.
     op.execute(
