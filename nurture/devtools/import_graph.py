@@ -1,0 +1,89 @@
+"""Draw the package-level imports of `nurture` as a Mermaid graph, read from the source's AST.
+
+Run `python -m nurture.devtools.import_graph > docs/imports.mmd` to regenerate the diagram in
+docs/architecture.md (the suite checks that the committed one matches).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Migrations import only the database types; they are history, not structure.
+SKIPPED = frozenset({"migrations", "devtools"})
+
+
+def unit_of(module: str) -> str | None:
+    """The package (or top-level module) a dotted module name belongs to, without `nurture.`."""
+    parts = module.split(".")
+    if parts[0] != "nurture" or len(parts) < 2:
+        return None
+    return None if parts[1] in SKIPPED else parts[1]
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".")
+                anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def edges(root: Path = ROOT) -> set[tuple[str, str]]:
+    """Every (importer, imported) pair of packages, each a package name under nurture."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted(root.rglob("*.py")):
+        module = _module_name(path)
+        source = unit_of(module)
+        if source is None:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for name in _imported(tree, module, path.name == "__init__.py"):
+            target = unit_of(name)
+            if target is not None and target != source and _exists(root, name):
+                found.add((source, target))
+    return found
+
+
+def _exists(root: Path, name: str) -> bool:
+    """Tell whether `name` (or the module it takes a name from) is a module of the package."""
+    parts = name.split(".")[1:]
+    for end in (len(parts), len(parts) - 1):
+        base = root.joinpath(*parts[:end])
+        if end and (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
+            return True
+    return False
+
+
+def mermaid(found: set[tuple[str, str]]) -> str:
+    """The graph as Mermaid text, one arrow per line, sorted so it diffs cleanly."""
+    lines = ["graph TD"]
+    lines.extend(f"    {source} --> {target}" for source, target in sorted(found))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Print the Mermaid graph of today's imports."""
+    sys.stdout.write(mermaid(edges()))
+
+
+if __name__ == "__main__":
+    main()
