@@ -1,7 +1,8 @@
 """Draw the package-level imports of `nurture` as a Mermaid graph, read from the source's AST.
 
-Run `python -m nurture.devtools.import_graph > docs/imports.mmd` to regenerate the diagram in
-docs/architecture.md (the suite checks that the committed one matches).
+`python -m nurture.devtools.import_graph` prints the graph; with `--write docs/architecture.md`
+it replaces the diagram between the BEGIN/END markers there (the suite checks that the
+committed diagram is the one the code draws today).
 """
 
 from __future__ import annotations
@@ -80,9 +81,38 @@ def mermaid(found: set[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    """Print the Mermaid graph of today's imports."""
-    sys.stdout.write(mermaid(edges()))
+# The command that redraws the diagram is named in the marker, so a reader of the doc sees it.
+BEGIN = (
+    "<!-- BEGIN import graph: "
+    "python -m nurture.devtools.import_graph --write docs/architecture.md -->"
+)
+END = "<!-- END import graph -->"
+
+
+def embedded(document: str) -> str:
+    """The Mermaid text between the markers of `document` (without the code fence)."""
+    start = document.index(BEGIN) + len(BEGIN)
+    block = document[start : document.index(END)]
+    return block.strip().removeprefix("```mermaid").removesuffix("```").strip() + "\n"
+
+
+def embed(document: str, graph: str) -> str:
+    """`document` with the diagram between its markers replaced by `graph`."""
+    start = document.index(BEGIN) + len(BEGIN)
+    return f"{document[:start]}\n```mermaid\n{graph}```\n{document[document.index(END) :]}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the Mermaid graph of today's imports, or write it into a document's markers."""
+    args = sys.argv[1:] if argv is None else argv
+    graph = mermaid(edges())
+    if args[:1] == ["--write"] and len(args) == 2:
+        path = Path(args[1])
+        path.write_text(embed(path.read_text(encoding="utf-8"), graph), encoding="utf-8")
+        return
+    if args:
+        raise SystemExit("usage: python -m nurture.devtools.import_graph [--write DOCUMENT]")
+    sys.stdout.write(graph)
 
 
 if __name__ == "__main__":
