@@ -24,8 +24,8 @@ def unit_of(module: str) -> str | None:
     return None if parts[1] in SKIPPED else parts[1]
 
 
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(ROOT.parent).with_suffix("")
+def _module_name(path: Path, root: Path) -> str:
+    relative = path.relative_to(root.parent).with_suffix("")
     parts = list(relative.parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -52,7 +52,7 @@ def edges(root: Path = ROOT) -> set[tuple[str, str]]:
     """Every (importer, imported) pair of packages, each a package name under nurture."""
     found: set[tuple[str, str]] = set()
     for path in sorted(root.rglob("*.py")):
-        module = _module_name(path)
+        module = _module_name(path, root)
         source = unit_of(module)
         if source is None:
             continue
