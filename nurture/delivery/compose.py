@@ -26,6 +26,7 @@ from nurture.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.backends import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
+from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus
 from nurture.rendering.environment import RenderedEmail, get_renderer
@@ -53,7 +54,7 @@ class Hold:
 class Facts:
     """What send-time checks need about a batch, loaded in a handful of queries."""
 
-    suppressed: set[str] = field(default_factory=set)
+    suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     steps: dict[int, Step] = field(default_factory=dict)
     booked_leads: set[int] = field(default_factory=set)
@@ -81,9 +82,10 @@ def gather(
     facts = Facts()
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
-        facts.suppressed = set(
-            session.scalars(select(Suppression.email).where(Suppression.email.in_(addresses)))
+        rows = session.execute(
+            select(Suppression.email, Suppression.reason).where(Suppression.email.in_(addresses))
         )
+        facts.suppressed = {email: reason for email, reason in rows}
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     if enrollment_ids:
         rows = session.scalars(
@@ -285,8 +287,9 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     address = message.to_email or (lead.email if lead else None)
     if address is None:
         return Hold(MessageStatus.CANCELLED, "the lead no longer exists")
-    if address in facts.suppressed:
-        return Hold(MessageStatus.SUPPRESSED, "address is suppressed")
+    reason = facts.suppressed.get(address)
+    if stops(reason, stream=message.stream, address=address):
+        return Hold(MessageStatus.SUPPRESSED, why(reason, address=address))
     if message.template == "confirm":
         if lead is None or lead.status == LeadStatus.ACTIVE:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
