@@ -85,7 +85,7 @@ def gather(
         rows = session.execute(
             select(Suppression.email, Suppression.reason).where(Suppression.email.in_(addresses))
         )
-        facts.suppressed = {email: reason for email, reason in rows}
+        facts.suppressed = {row[0]: row[1] for row in rows}
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     if enrollment_ids:
         rows = session.scalars(
