@@ -20,8 +20,15 @@ from nurture.delivery.models import DeliveryEvent, Suppression
 from nurture.leads.models import Lead, LeadStatus
 from tests.broadcasts.test_planning import NOW, make_broadcast, rows
 from tests.broadcasts.test_sending import YORK, tick
-from tests.delivery.test_webhook import _event, _post, _process, signer  # noqa: F401
+from tests.delivery.test_webhook import Signer, _event, _post, _process
 from tests.factories import make_lead
+
+
+@pytest.fixture
+def signer(settings):  # type: ignore[no-untyped-def]
+    s = Signer()
+    settings(sendgrid_webhook_public_key=s.public)
+    return s
 
 
 def _suppressed(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -41,7 +48,7 @@ def _suppressed(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
 )
 def test_a_drop_that_is_the_senders_fault_suppresses_no_one(
     client, session, signer, reason
-) -> None:  # noqa: F811
+) -> None:
     response = _post(client, signer, [_event("dropped", "pat@example.com", reason=reason)])
     assert response.status_code == 200
     _process()
@@ -57,7 +64,7 @@ def test_a_drop_that_is_the_senders_fault_suppresses_no_one(
         ("Invalid", "invalid"),
     ],
 )
-def test_a_drop_about_the_recipient_suppresses_them(client, session, signer, reason, kind) -> None:  # noqa: F811
+def test_a_drop_about_the_recipient_suppresses_them(client, session, signer, reason, kind) -> None:
     _post(client, signer, [_event("dropped", "pat@example.com", reason=reason)])
     _process()
     assert _suppressed(session) == {"pat@example.com": kind}
@@ -65,7 +72,7 @@ def test_a_drop_about_the_recipient_suppresses_them(client, session, signer, rea
 
 def test_machine_opens_and_blocks_are_not_opens_or_bounces_in_results(
     client, session, signer
-) -> None:  # noqa: F811
+) -> None:
     people = [
         make_lead(session, email_address=f"p{i}@example.com", timezone=YORK) for i in range(3)
     ]
@@ -101,7 +108,7 @@ def test_machine_opens_and_blocks_are_not_opens_or_bounces_in_results(
     assert stored == ["blocked", "machine_open", "open"]
 
 
-def test_group_resubscribe_lifts_the_group_unsubscribe(client, session, signer) -> None:  # noqa: F811
+def test_group_resubscribe_lifts_the_group_unsubscribe(client, session, signer) -> None:
     make_lead(session, email_address="pat@example.com")
     make_lead(session, email_address="gone@example.com")
     session.commit()
