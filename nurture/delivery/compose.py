@@ -150,11 +150,13 @@ def gather(
             for m in messages
             if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
         }
-        _gather_journeys(session, facts, drip_leads, now)
+        _gather_journeys(session, facts, drip_leads, now, batch={m.id for m in messages})
     return facts
 
 
-def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: datetime) -> None:
+def _gather_journeys(
+    session: Session, facts: Facts, lead_ids: set[int], now: datetime, *, batch: set[int]
+) -> None:
     """Load each drip lead's visits and recent marketing sends: two queries for the batch."""
     if not lead_ids:
         return
@@ -168,11 +170,16 @@ def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: da
     if get_settings().max_marketing_per_week <= 0:
         return
     week = now - WEEK
-    went = func.coalesce(Message.sent_at, Message.unknown_since, Message.attempt_started_at)
-    # Counted as gone: sent, unknown (it may have arrived) or with its send under way.
+    went = func.coalesce(
+        Message.sent_at, Message.unknown_since, Message.attempt_started_at, Message.cap_counted_at
+    )
+    # Counted as gone: sent, unknown (it may have arrived), with its send under way, or let
+    # through the cap by another batch (see delivery.service.lock_for_cap). The batch's own
+    # rows are counted as the batch lets them through.
     sent = session.execute(
         select(Message.lead_id, went).where(
             Message.lead_id.in_(lead_ids),
+            Message.id.not_in(batch),
             Message.stream == Stream.MARKETING,
             Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.SENDING]),
             went > week,
