@@ -331,10 +331,10 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
             # A seat's cancel lists only that seat's booker; the host's cancel lists everyone.
             results = [_cancel(session, envelope, key, now=now) for key in _keys(envelope)]
             return results[0] if len(results) == 1 else {"status": "cancelled", "visits": results}
-        result = _cancel(session, envelope, visit_key(uid), now=now)
-        if _series(envelope.payload) is not None and result.get("id") is not None:
-            result["series_cancelled"] = _cancel_series(session, result["id"], now=now)
-        return result
+        cancelled = _cancel(session, envelope, visit_key(uid), now=now)
+        if _series(envelope.payload) is not None and cancelled.get("id") is not None:
+            cancelled["series_cancelled"] = _cancel_series(session, cancelled["id"], now=now)
+        return cancelled
     data = booking(envelope)
     key = data.external_id or visit_key(uid)
     appointment = _current(session, key)

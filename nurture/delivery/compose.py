@@ -82,10 +82,10 @@ def gather(
     facts = Facts()
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
-        rows = session.execute(
+        listed = session.execute(
             select(Suppression.email, Suppression.reason).where(Suppression.email.in_(addresses))
         )
-        facts.suppressed = {row[0]: row[1] for row in rows}
+        facts.suppressed = {row[0]: row[1] for row in listed}
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     if enrollment_ids:
         rows = session.scalars(
