@@ -31,11 +31,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import jsonread
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentAlias, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.config import get_settings
+from nurture.core import jsonread
+from nurture.core.config import get_settings
 from nurture.delivery.stops import is_phone_only
 from nurture.leads.schemas import clean_first_name
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from nurture.delivery.backends import get_backend
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
+from nurture.core import clock
+from nurture.core.tokens import make_token
 from nurture.delivery import events, service
-from nurture.delivery.backends import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
-from nurture.tokens import make_token
 from tests.factories import make_lead
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

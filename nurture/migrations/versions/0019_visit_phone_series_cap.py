@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0019"
 down_revision: str | None = "0018"
@@ -25,7 +25,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_appointments_series"), ["series"], unique=False)
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("cap_counted_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("cap_counted_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True)
         )
 
 
