@@ -28,12 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from nurture.delivery.backends import get_backend
 from sqlalchemy import select
 
 from nurture.appointments.models import Appointment
 from nurture.core import clock
 from nurture.delivery import service as delivery
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead

@@ -6,11 +6,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from nurture.delivery.backends import get_backend
 from sqlalchemy import select
 
 from nurture.core import clock
 from nurture.delivery import service
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream
 from tests.broadcasts.test_planning import NOW, make_broadcast
 from tests.broadcasts.test_sending import YORK

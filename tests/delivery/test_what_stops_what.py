@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from nurture.delivery.backends import get_backend
 from sqlalchemy import select
 
 from nurture.appointments import service as appointments
@@ -14,6 +13,7 @@ from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 from nurture.core.tokens import make_token
 from nurture.delivery import events, service
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
 from tests.factories import make_lead
 
