@@ -10,6 +10,9 @@ Payloads are built from Cal.com's source (calcom/cal.com), not from memory:
 - seats: packages/features/bookings/lib/handleSeats/handleSeats.ts and create/createNewSeat.ts
   (a new seat's event lists everyone seated, then the new booker, with `attendeeSeatId`),
   handleSeats/cancel/cancelAttendeeSeat.ts (a seat's BOOKING_CANCELLED lists only that seat);
+- requests and series at booking: packages/features/bookings/lib/handleNewBooking.ts (the
+  webhook data carries rescheduleUid; each occurrence of a recurring series gets
+  `evt.recurringEvent`, the event type's rule with the booked count);
 - series: packages/features/bookings/lib/handleCancelBooking.ts ("cancel all remaining" sends
   one BOOKING_CANCELLED with `recurringEvent`, and cancels the series by its recurringEventId,
   which the payload does not carry);
