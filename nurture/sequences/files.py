@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from nurture.rendering.limits import MAX_SIZE
+from nurture.rendering.limits import MAX_SIZE, limits
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
 
@@ -66,7 +66,8 @@ def tidy_lines(value: str, *, markdown: bool = False) -> str:
     if not markdown or stripped == value:
         return stripped
     try:
-        return _tidy_markdown(value)
+        with limits():  # one render budget for every trial rendering, not one each
+            return _tidy_markdown(value)
     except MarkdownTooLong:
         return value  # refused by the field's length check
 
