@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nurture import clock
 from nurture.clinic import service as clinic
@@ -172,6 +173,45 @@ async def check_csrf(request: Request) -> None:
         raise CsrfFailed
 
 
+class SignInBeforeBody:
+    """Answer an unsafe studio request from no one signed in before its body is read.
+
+    The body of such a request (a 30 MiB upload, say) would only be thrown away; refusing
+    it from the signed session cookie alone means a stranger's upload costs no memory and
+    no disk. Signed-in requests go on to the CSRF check and the streamed form parser.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in SAFE_METHODS
+            and path.startswith(PREFIX + "/")
+            and path != f"{PREFIX}/login"
+            and SESSION_ID not in scope.get("session", {})
+        ):
+            response = _sign_in_needed(Request(scope))
+            response.headers["Connection"] = "close"  # the unread body is not worth reading
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _sign_in_needed(request: Request) -> Response:
+    return page(
+        request,
+        "message.html",
+        None,
+        status_code=401,
+        title="Sign in needed",
+        message="Sign in to the studio first. Nothing was changed.",
+        back=f"{PREFIX}/login",
+    )
+
+
 def studio_router() -> APIRouter:
     """A router whose every route checks the CSRF token first."""
     return APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
@@ -241,15 +281,7 @@ def install(app: FastAPI) -> None:
         if request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
-        return page(
-            request,
-            "message.html",
-            None,
-            status_code=401,
-            title="Sign in needed",
-            message="Sign in to the studio first. Nothing was changed.",
-            back=f"{PREFIX}/login",
-        )
+        return _sign_in_needed(request)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf_failed(request: Request, _: CsrfFailed) -> Response:
@@ -274,6 +306,7 @@ def install(app: FastAPI) -> None:
             message="This page is for admins. Ask an admin if you need something here.",
         )
 
+    app.add_middleware(SignInBeforeBody)  # inside the session middleware, which reads the cookie
     app.add_middleware(
         SessionMiddleware,
         secret_key=s.resolved_secret_key,
