@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -151,6 +153,35 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+class FormTooLarge(Exception):
+    """A studio form with more fields than its page reads (ticked rows, usually)."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(most)
+        self.most = most
+
+
+# Starlette's own default; forms that carry one field per ticked row raise it for their path.
+DEFAULT_FORM_FIELDS = 1000
+_FORM_FIELDS: dict[str, int] = {}
+
+
+def allow_form_fields(path: str, most: int) -> None:
+    """Let the form posted to `path` (under PREFIX) carry up to `most` fields."""
+    _FORM_FIELDS[PREFIX + path] = most
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse the posted form once, with the field limit of its page; FormTooLarge past it."""
+    most = _FORM_FIELDS.get(request.url.path, DEFAULT_FORM_FIELDS)
+    try:
+        return await request.form(max_fields=most, max_files=most)
+    except StarletteHTTPException as exc:
+        if exc.status_code == 400 and "Too many" in str(exc.detail):
+            raise FormTooLarge(most) from exc
+        raise
+
+
 async def check_csrf(request: Request) -> None:
     """Refuse any unsafe request that does not carry the session's token.
 
@@ -166,7 +197,7 @@ async def check_csrf(request: Request) -> None:
     if sent is None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            sent = (await request.form()).get(CSRF_FIELD)
+            sent = (await read_form(request)).get(CSRF_FIELD)
     if not (isinstance(expected, str) and isinstance(sent, str)) or not hmac.compare_digest(
         sent, expected
     ):
@@ -292,6 +323,19 @@ def install(app: FastAPI) -> None:
             status_code=403,
             title="This form has expired",
             message=_EXPIRED,
+            back=PREFIX,
+        )
+
+    @app.exception_handler(FormTooLarge)
+    async def _form_too_large(request: Request, exc: FormTooLarge) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=413,
+            title="Too much at once",
+            message=f"The form held more than {exc.most:,} entries, so nothing was changed. "
+            "Tick fewer people, or choose all matching a narrower filter, and try again.",
             back=PREFIX,
         )
 
