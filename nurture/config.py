@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
     quiet_end_hour: int = Field(default=8, ge=0, le=23)
     calcom_webhook_secret: SecretStr | None = None
+    # /metrics answers only when this is set, and then only with it as a bearer token.
+    metrics_token: SecretStr | None = None
     rebook_audience: str | None = "rebook"
     no_show_audience: str | None = "no-show"
     # Journeys (sequences with a `trigger:`): when the tick's scans start `lapsed` and
@@ -171,6 +173,7 @@ class Settings(BaseSettings):
         "broker_url",
         "sendgrid_webhook_public_key",
         "calcom_webhook_secret",
+        "metrics_token",
         "secret_key",
         "base_url",
         "rebook_audience",
