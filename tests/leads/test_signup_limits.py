@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nurture.leads.models import Lead
 from nurture.leads.throttle import network
-from nurture.web import create_app
+from nurture.web.app import create_app
 
 SIGNUP = {
     "first_name": "Ann",

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from nurture.web import create_app
+from nurture.web.app import create_app
 from tests.studio.conftest import Studio
 
 # Each upload page with a body within its own limit (sequence files go under the studio's 1 MiB).
