@@ -33,6 +33,7 @@ from nurture.rendering.budget import MAX_STEPS as MAX_STEPS
 from nurture.rendering.budget import RENDER_SECONDS as RENDER_SECONDS
 from nurture.rendering.budget import TemplateLimitError as TemplateLimitError
 from nurture.rendering.budget import _emit, _tick
+from nurture.rendering.budget import check_time as check_time
 from nurture.rendering.budget import limits as limits
 from nurture.rendering.budget import render as render
 from nurture.rendering.budget import template_line as template_line
