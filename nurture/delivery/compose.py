@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,14 +17,13 @@ from sqlalchemy.orm import Session, selectinload
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.broadcasts.planning import window_of as broadcast_window
-from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
+from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
 from nurture.messages import links
@@ -33,7 +31,6 @@ from nurture.messages.contexts import appointment_context, clinic_context, lead_
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
-from nurture.sequences.schedule import next_opening, window_of
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -54,7 +51,7 @@ class Hold:
 class Facts:
     """What send-time checks need about a batch, loaded in a handful of queries."""
 
-    suppressed: set[str] = field(default_factory=set)
+    suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     steps: dict[int, Step] = field(default_factory=dict)
     booked_leads: set[int] = field(default_factory=set)
@@ -82,9 +79,10 @@ def gather(
     facts = Facts()
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
-        facts.suppressed = set(
-            session.scalars(select(Suppression.email).where(Suppression.email.in_(addresses)))
+        listed = session.execute(
+            select(Suppression.email, Suppression.reason).where(Suppression.email.in_(addresses))
         )
+        facts.suppressed = {row[0]: row[1] for row in listed}
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     if enrollment_ids:
         rows = session.scalars(
@@ -149,11 +147,13 @@ def gather(
             for m in messages
             if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
         }
-        _gather_journeys(session, facts, drip_leads, now)
+        _gather_journeys(session, facts, drip_leads, now, batch={m.id for m in messages})
     return facts
 
 
-def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: datetime) -> None:
+def _gather_journeys(
+    session: Session, facts: Facts, lead_ids: set[int], now: datetime, *, batch: set[int]
+) -> None:
     """Load each drip lead's visits and recent marketing sends: two queries for the batch."""
     if not lead_ids:
         return
@@ -167,11 +167,16 @@ def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: da
     if get_settings().max_marketing_per_week <= 0:
         return
     week = now - WEEK
-    went = func.coalesce(Message.sent_at, Message.unknown_since, Message.attempt_started_at)
-    # Counted as gone: sent, unknown (it may have arrived) or with its send under way.
+    went = func.coalesce(
+        Message.sent_at, Message.unknown_since, Message.attempt_started_at, Message.cap_counted_at
+    )
+    # Counted as gone: sent, unknown (it may have arrived), with its send under way, or let
+    # through the cap by another batch (see delivery.service.lock_for_cap). The batch's own
+    # rows are counted as the batch lets them through.
     sent = session.execute(
         select(Message.lead_id, went).where(
             Message.lead_id.in_(lead_ids),
+            Message.id.not_in(batch),
             Message.stream == Stream.MARKETING,
             Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.SENDING]),
             went > week,
@@ -250,51 +255,15 @@ def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: d
     return any(u >= since and s == AppointmentStatus.ATTENDED for _, u, s in visits)
 
 
-def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
-    """Hold a marketing email past the weekly cap until the oldest send leaves the 7 days.
-
-    A row let through counts against the cap for the rest of the batch.
-    """
-    limit = get_settings().max_marketing_per_week
-    if limit <= 0 or message.stream != Stream.MARKETING or message.lead_id is None:
-        return None
-    sent = sorted(facts.marketing_sent.setdefault(message.lead_id, []))
-    if len(sent) < limit:
-        sent.append(now)
-        facts.marketing_sent[message.lead_id] = sent
-        return None
-    until = sent[len(sent) - limit] + WEEK
-    return Hold(
-        MessageStatus.PENDING,
-        f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
-        until=within_window(message, facts, until),
-    )
-
-
-def within_window(message: Message, facts: Facts, moment: datetime) -> datetime:
-    """Return the first instant from `moment` inside the send window of a drip or broadcast."""
-    lead = message.lead
-    if lead is None:
-        return moment
-    enrollment = facts.enrollments.get(message.enrollment_id or 0)
-    if enrollment is not None:
-        tz = ZoneInfo(lead.timezone or get_settings().clinic_timezone)
-        return next_opening(moment, tz=tz, window=window_of(enrollment.version))
-    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
-    if broadcast is not None:
-        zone = broadcast_zone(lead.timezone)
-        return next_opening(moment, tz=zone, window=broadcast_window(broadcast))
-    return moment
-
-
 def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     """Re-check suppression, lead state, enrollment, pause and step condition at send time."""
     lead = message.lead
     address = message.to_email or (lead.email if lead else None)
     if address is None:
         return Hold(MessageStatus.CANCELLED, "the lead no longer exists")
-    if address in facts.suppressed:
-        return Hold(MessageStatus.SUPPRESSED, "address is suppressed")
+    reason = facts.suppressed.get(address)
+    if stops(reason, stream=message.stream, address=address):
+        return Hold(MessageStatus.SUPPRESSED, why(reason, address=address))
     if message.template == "confirm":
         if lead is None or lead.status == LeadStatus.ACTIVE:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
