@@ -71,7 +71,11 @@ def test_setup_migrates_and_loads_defaults_once() -> None:
     assert first.exit_code == 0, first.output
     assert "acute-basics (version 1)" in first.output
     again = CliRunner().invoke(main, ["setup"])
-    assert "Sequences already loaded" in again.output
+    assert "[2/2] Sequences already loaded" in again.output
+    # Setup has two steps of its own; "of 3" (up's count) left people waiting for a third.
+    for output in (first.output, again.output):
+        assert "[1/2] Migrating" in output
+        assert "/3]" not in output
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""`nurture status`, `/metrics` and `/healthz` read the outbox as it is."""
+"""`nurture status`, `/metrics` and `/readyz` read the outbox as it is."""
 
 from __future__ import annotations
 
@@ -57,14 +57,16 @@ def test_status_prints_the_backlog(session) -> None:
 def test_metrics_and_health_follow_the_tick(session, client, sendgrid) -> None:
     now = datetime.now(UTC)
     _seed(session, now)
-    assert client.get("/healthz").status_code == 503  # beat has never ticked
+    assert client.get("/readyz").status_code == 503  # beat has never ticked
+    assert client.get("/healthz").json() == {"status": "ok"}  # liveness depends on no tick
     sendgrid.state.script.append(Scripted(status=503))
     backend = get_backend()
     with clock.frozen_at(now):
         service.tick(dispatch=lambda ids: service.deliver_batch(ids, backend=backend))
-    health = client.get("/healthz")
-    assert health.status_code == 200
-    assert health.json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["broker"] == "ok"
     text = client.get("/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {
