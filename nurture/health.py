@@ -101,8 +101,8 @@ def readyz(session: SessionDep) -> JSONResponse:
     try:
         last = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.name == "tick"))
     except SQLAlchemyError:
-        body = {"status": "error", "database": "unreachable", "broker": broker}
-        return JSONResponse(body, status_code=503)
+        down = {"status": "error", "database": "unreachable", "broker": broker}
+        return JSONResponse(down, status_code=503)
     age = tick_age(last, clock.now())
     fresh = tick_is_fresh(age, settings)
     ready = fresh and broker == "ok"
