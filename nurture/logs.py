@@ -30,10 +30,15 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record in place; never drop it."""
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
+            # Arguments one by one, so an access line keeps its fields (client, path, status).
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = None  # a malformed record; logging reports it as it would have
+        if message is not None and redact(message) != message:
+            record.msg, record.args = redact(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -120,3 +125,16 @@ def configure(fmt: Literal["text", "json"], level: str = "INFO") -> None:
     import logging.config
 
     logging.config.dictConfig(logging_config(fmt, level))
+    logging.captureWarnings(True)  # a warning is an event too, in the same format
+
+
+def route_celery_prints() -> None:
+    """Send the lines a Celery worker prints on signals (shutdown, restart) through logging."""
+    import celery.apps.worker
+
+    shutdown = logging.getLogger("celery.worker.shutdown")
+
+    def say(msg: str, f: object = None) -> None:
+        shutdown.warning("%s", msg)
+
+    celery.apps.worker.safe_say = say

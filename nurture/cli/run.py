@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from nurture.cli.common import load_settings
 from nurture.config import Settings
+from nurture.logs import configure as configure_logs
+from nurture.logs import route_celery_prints
 from nurture.private_files import private_dir
 
 
@@ -21,6 +25,7 @@ def web(host: str, port: int, workers: int) -> None:
 
     settings = load_settings()
     level = "WARNING" if workers > 1 else "INFO"
+    logging.captureWarnings(True)  # warnings are log events, in the same format
     uvicorn.run(
         "nurture.web:create_app",
         factory=True,
@@ -49,12 +54,20 @@ def worker(pool: str | None, concurrency: int | None) -> None:
     from nurture.celery_app import app
 
     settings = load_settings()
+    configure_logs(settings.log_format)  # before Celery starts: its early warnings too
+    route_celery_prints()
     embedded = settings.resolved_broker_url.startswith("filesystem")
-    argv = ["worker", "--loglevel=INFO", f"--pool={pool or ('threads' if embedded else 'prefork')}"]
+    argv = [*_banner(settings), "worker", "--loglevel=INFO"]
+    argv.append(f"--pool={pool or ('threads' if embedded else 'prefork')}")
     argv.append(f"--concurrency={worker_concurrency(settings, concurrency)}")
     if embedded:
         argv += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
     app.worker_main(argv)
+
+
+def _banner(settings: Settings) -> list[str]:
+    """Celery's start-up banner is many lines of text; JSON logs carry only JSON lines."""
+    return ["--quiet"] if settings.log_format == "json" else []
 
 
 # Two processes send 2 x NURTURE_SEND_CONCURRENCY (64) emails at once, more than a clinic's
@@ -80,8 +93,9 @@ def beat() -> None:
     from nurture.celery_app import app
 
     settings = load_settings()
+    configure_logs(settings.log_format)
     private_dir(settings.data_dir)
-    app.start(["beat", "--loglevel=INFO"])
+    app.start([*_banner(settings), "beat", "--loglevel=INFO"])
 
 
 @click.command()
