@@ -80,3 +80,18 @@ def test_metrics_and_health_follow_the_tick(session, client, sendgrid) -> None:
     assert samples[("nurture_due_backlog", ())] == 0
     assert samples[("nurture_tick_duration_seconds", ())] > 0
     assert "@" not in text
+
+
+def test_readyz_names_an_unreachable_broker_and_healthz_stays_up(settings, client, session) -> None:
+    from nurture.delivery.service import beat_heartbeat
+
+    beat_heartbeat(session, name="tick", at=datetime.now(UTC))
+    session.commit()
+    assert client.get("/readyz").status_code == 200
+    settings(broker_url="redis://127.0.0.1:1/0")  # nothing listens there
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["broker"] == "unreachable"
+    assert ready.json()["database"] == "ok"
+    assert ready.json()["status"] == "error"
+    assert client.get("/healthz").status_code == 200  # no reason to restart web
