@@ -19,7 +19,7 @@ app.config_from_object("celeryconfig")
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
     """Drop database connections inherited from the parent across fork."""
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     dispose_engines()
 
@@ -27,8 +27,8 @@ def _fresh_connections(**_: Any) -> None:
 @setup_logging.connect
 def _logging(loglevel: int | str | None = None, **_: Any) -> None:
     """Write worker and beat logs as `nurture web` does (timestamps, JSON lines, no tokens)."""
-    from nurture.config import get_settings
-    from nurture.logs import configure
+    from nurture.core.config import get_settings
+    from nurture.core.logs import configure
 
     level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else (loglevel or "INFO")
     configure(get_settings().log_format, str(level).upper())

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from nurture import clock
 from nurture.cli import main
 from nurture.clinic.models import ClinicSetting
-from nurture.config import Settings
+from nurture.core import clock
+from nurture.core.config import Settings
 from nurture.delivery.service import beat_heartbeat
 from tests.processes import free_port
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import nurture
-from nurture.logs import REDACTED, JsonFormatter, RedactTokens, TextFormatter, redact
-from nurture.tokens import make_token
+from nurture.core.logs import REDACTED, JsonFormatter, RedactTokens, TextFormatter, redact
+from nurture.core.tokens import make_token
 from tests.processes import serving_web
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"

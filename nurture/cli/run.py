@@ -7,10 +7,10 @@ import logging
 import click
 
 from nurture.cli.common import load_settings
-from nurture.config import Settings
-from nurture.logs import configure as configure_logs
-from nurture.logs import route_celery_prints
-from nurture.private_files import private_dir
+from nurture.core.config import Settings
+from nurture.core.logs import configure as configure_logs
+from nurture.core.logs import route_celery_prints
+from nurture.core.private_files import private_dir
 
 
 @click.command()
@@ -21,13 +21,13 @@ def web(host: str, port: int, workers: int) -> None:
     """Serve the web app (landing page, API, outbox)."""
     import uvicorn
 
-    from nurture.logs import logging_config
+    from nurture.core.logs import logging_config
 
     settings = load_settings()
     level = "WARNING" if workers > 1 else "INFO"
     logging.captureWarnings(True)  # warnings are log events, in the same format
     uvicorn.run(
-        "nurture.web:create_app",
+        "nurture.web.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -156,10 +156,10 @@ def healthcheck_beat() -> None:
     """Beat's heartbeat: a tick ran within three NURTURE_TICK_SECONDS (a worker runs it)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery.models import Heartbeat
-    from nurture.health import tick_age, tick_is_fresh
+    from nurture.web.health import tick_age, tick_is_fresh
 
     settings = load_settings()
     try:

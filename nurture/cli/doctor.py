@@ -15,10 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nurture.clinic import service as clinic
-from nurture.config import Settings
+from nurture.core.config import Settings
+from nurture.core.keyfile import key_path
+from nurture.core.private_files import loose
 from nurture.delivery.models import Heartbeat
-from nurture.keyfile import key_path
-from nurture.private_files import loose
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def studio_overrides(settings: Settings) -> tuple[dict[str, Any], str | None]:
         path = make_url(url).database
         if not path or not Path(path).exists():
             return {}, None  # no database yet, so nothing set in the studio (and none made here)
-    from nurture.db import make_engine
+    from nurture.core.db import make_engine
 
     engine = make_engine(url)
     try:
@@ -304,7 +304,7 @@ def _broker(settings: Settings) -> list[Check]:
     if not url.startswith(("redis://", "rediss://")):
         return [Check("fail", "use Redis as the broker (NURTURE_BROKER_URL) in production")]
     from nurture.cli.common import redact
-    from nurture.health import broker_answers
+    from nurture.web.health import broker_answers
 
     if broker_answers(settings):
         return [Check("ok", f"broker is Redis at {redact(url)}, which answers")]
@@ -317,7 +317,7 @@ def last_tick(settings: Settings) -> tuple[datetime | None, str | None]:
         path = make_url(settings.resolved_database_url).database
         if not path or not Path(path).exists():
             return None, None
-    from nurture.db import make_engine
+    from nurture.core.db import make_engine
 
     engine = make_engine(settings.resolved_database_url)
     try:
@@ -332,8 +332,8 @@ def last_tick(settings: Settings) -> tuple[datetime | None, str | None]:
 
 def _beat(settings: Settings) -> list[Check]:
     """Beat's heartbeat: the tick ran within three intervals."""
-    from nurture import clock
-    from nurture.health import tick_age, tick_is_fresh
+    from nurture.core import clock
+    from nurture.web.health import tick_age, tick_is_fresh
 
     last, unreadable = last_tick(settings)
     if unreadable is not None:
