@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from ipaddress import ip_address, ip_network
@@ -373,3 +374,29 @@ def test_the_services_compose_starts_work_in_production_with_smtp(
         assert "lee@example.com" not in log.read_text()  # no addresses in logs
     # No healthcheck after stopping: web answers no more.
     assert healthy("web", "--url", f"{base}/healthz").returncode == 1
+
+
+def test_the_sdist_leaves_out_what_a_run_leaves_behind(tmp_path: Path) -> None:
+    # kombu's filesystem transport once wrote control/celery.exchange into the checkout, and
+    # the sdist shipped it.
+    source = tmp_path / "checkout"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "nurture-data", "dist", "*.pyc"),
+    )
+    (source / "control").mkdir(exist_ok=True)
+    (source / "control" / "celery.exchange").write_text('[["celery", "", "celery"]]')
+    (source / ".env").write_text("NURTURE_SECRET_KEY=not-for-the-sdist\n")
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path / "out")],
+        cwd=source,
+        check=True,
+        capture_output=True,
+    )
+    [sdist] = (tmp_path / "out").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert "nurture/core/config.py" in names
+    assert not {n for n in names if n.startswith(("control/", "nurture-data/"))}
+    assert ".env" not in names
