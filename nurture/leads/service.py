@@ -217,13 +217,19 @@ class ConfirmOutcome(StrEnum):
     ALREADY = "already_confirmed"
 
 
-def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
-    """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
+def lead_to_confirm(session: Session, *, token: str, lock: bool = False) -> Lead:
+    """Return the lead a confirmation token names, changing nothing; raise InvalidToken if bad."""
     max_age = get_settings().confirm_link_max_age_hours * 3600
     payload = read_token("confirm", token, max_age_seconds=max_age)
-    lead = _lead_in(session, payload, lock=True)
+    lead = _lead_in(session, payload, lock=lock)
     if lead is None or payload.get("v") != lead.token_version:
         raise InvalidToken("This link is no longer valid. Please sign up again.")
+    return lead
+
+
+def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
+    """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
+    lead = lead_to_confirm(session, token=token, lock=True)
     if lead.status == LeadStatus.ACTIVE:
         return ConfirmOutcome.ALREADY, lead
     lead.status = LeadStatus.ACTIVE
@@ -269,6 +275,19 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
             consent.withdrawn_at = now
     enrollments.exit_active(session, lead_id=lead.id, reason="unsubscribed", at=now)
     return True
+
+
+def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
+    """Stop every email to the lead, the reminders of booked visits included (their choice).
+
+    An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
+    recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
+    """
+    from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
+
+    unsubscribe(session, lead=lead, now=now)
+    suppress(session, email=lead.email, reason=EVERYTHING, source="patient", now=now)
 
 
 def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
@@ -401,9 +420,11 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
     records stay without lead, IP address or browser so the history of consent can be shown.
     """
     from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
 
     address = lead.email
-    suppress(session, email=address, reason="unsubscribe", source="erasure", now=now)
+    # Every email, not only marketing: an erased person asked to be forgotten.
+    suppress(session, email=address, reason=EVERYTHING, source="erasure", now=now)
     for consent in lead.consents:
         consent.lead_id = None
         consent.ip_address = None
