@@ -1,56 +1,37 @@
-"""Liveness for load balancers (`/healthz`: the database answers and beat has ticked recently)
-and readiness with the email backlog (`/readyz`)."""
+"""Liveness (`/healthz`: this process answers) and readiness (`/readyz`: what it depends on).
+
+A container runtime restarts a web process whose liveness fails, so `/healthz` depends on
+nothing outside the process: a late beat or a database restart is no reason to restart web.
+`/readyz` is for load balancers, monitors and people: the database answers, the broker
+answers, and beat's tick ran within three intervals; its body also reports the email backlog
+(`degraded`, still 200, when the oldest email that should have gone is older than
+NURTURE_BACKLOG_DEGRADED_SECONDS: web keeps taking signups while mail waits).
+"""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.core import clock
-from nurture.core.config import get_settings
-from nurture.delivery.models import Heartbeat
+from nurture.core.config import Settings, get_settings
 from nurture.delivery.stats import snapshot
 from nurture.http.deps import SessionDep
 
 router = APIRouter()
+BROKER_TIMEOUT_SECONDS = 2.0
 
 
-class HealthOut(BaseModel):
-    """How the service is: the database and the age of beat's last tick."""
+class LiveOut(BaseModel):
+    """This process answers requests."""
 
-    status: Literal["ok", "stale", "error"]
-    database: Literal["ok", "unreachable"]
-    last_tick_age_seconds: float | None = None
-
-
-@router.get(
-    "/healthz",
-    tags=["health"],
-    response_model=HealthOut,
-    responses={
-        503: {"model": HealthOut, "description": "The database does not answer or beat is late."}
-    },
-)
-def healthz(session: SessionDep) -> JSONResponse:
-    """Report 200 when the database answers and the tick ran within three intervals."""
-    settings = get_settings()
-    try:
-        last = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.name == "tick"))
-    except SQLAlchemyError:
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    age = (clock.now() - last).total_seconds() if last else None
-    healthy = age is not None and age <= 3 * settings.tick_seconds + 5
-    body = {
-        "status": "ok" if healthy else "stale",
-        "database": "ok",
-        "last_tick_age_seconds": round(age, 1) if age is not None else None,
-    }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    status: Literal["ok"]
 
 
 class BacklogOut(BaseModel):
@@ -64,36 +45,98 @@ class BacklogOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Whether the service can take work, and how far behind sending is."""
+    """Each part the service needs, the age of beat's last tick and the email backlog."""
 
-    status: Literal["ok", "degraded", "error"]
+    status: Literal["ok", "degraded", "stale", "error"]
     database: Literal["ok", "unreachable"]
+    broker: Literal["ok", "unreachable"]
+    last_tick_age_seconds: float | None = None
     backlog: BacklogOut | None = None
+
+
+@router.get("/healthz", tags=["health"], response_model=LiveOut)
+async def healthz() -> LiveOut:
+    """Answer 200 while this process serves requests (it runs on the event loop, so a blocked
+    loop fails it too); depends on no other process."""
+    return LiveOut(status="ok")
+
+
+def tick_age(last: datetime | None, now: datetime) -> float | None:
+    """Seconds since beat's last tick, or None when it never ticked."""
+    return (now - last).total_seconds() if last is not None else None
+
+
+def tick_is_fresh(age: float | None, settings: Settings) -> bool:
+    """Tell whether the last tick ran within three intervals (and a few seconds' slack)."""
+    return age is not None and age <= 3 * settings.tick_seconds + 5
+
+
+def broker_answers(settings: Settings) -> bool:
+    """Tell whether the broker takes work: Redis answers PING, or the broker folder is there."""
+    url = settings.resolved_broker_url
+    if url.startswith(("redis://", "rediss://")):
+        import redis
+
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=BROKER_TIMEOUT_SECONDS,
+            socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+    # The filesystem transport: its folder (made by the first worker, beat or dispatch) or the
+    # data directory it will be made in.
+    folder = settings.broker_folder
+    probe = folder if folder.exists() else settings.data_dir.resolve()
+    return probe.is_dir() and os.access(probe, os.W_OK)
 
 
 @router.get(
     "/readyz",
     tags=["health"],
     response_model=ReadyOut,
-    responses={503: {"model": ReadyOut, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": ReadyOut,
+            "description": "The database or the broker does not answer, or beat is late.",
+        }
+    },
 )
 def readyz(session: SessionDep) -> JSONResponse:
-    """Report the email backlog; `degraded` (still 200: signups are taken) when it is old."""
+    """Report 200 when the database and broker answer and the tick ran within three intervals.
+
+    The body carries the email backlog; `degraded` (200) says the oldest email is overdue.
+    """
     settings = get_settings()
+    broker = "ok" if broker_answers(settings) else "unreachable"
+    now = clock.now()
     try:
-        snap = snapshot(session, now=clock.now())
+        snap = snapshot(session, now=now)
     except SQLAlchemyError:
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    age = snap.oldest_due_age_seconds
-    body = {
-        "status": "degraded" if snap.degraded(settings.backlog_degraded_seconds) else "ok",
+        down = {"status": "error", "database": "unreachable", "broker": broker}
+        return JSONResponse(down, status_code=503)
+    age = tick_age(snap.last_tick_at, now)
+    fresh = tick_is_fresh(age, settings)
+    ready = fresh and broker == "ok"
+    status = "ok" if ready else ("stale" if broker == "ok" else "error")
+    if ready and snap.degraded(settings.backlog_degraded_seconds):
+        status = "degraded"  # still ready: signups and bookings are taken while mail waits
+    oldest = snap.oldest_due_age_seconds
+    body: dict[str, object] = {
+        "status": status,
         "database": "ok",
+        "broker": broker,
+        "last_tick_age_seconds": round(age, 1) if age is not None else None,
         "backlog": {
             "due": snap.due_now,
             "retrying": snap.retrying,
-            "oldest_due_age_seconds": round(age, 1) if age is not None else None,
+            "oldest_due_age_seconds": round(oldest, 1) if oldest is not None else None,
             "in_flight": snap.in_flight,
             "degraded_after_seconds": settings.backlog_degraded_seconds,
         },
     }
-    return JSONResponse(body, status_code=200)
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -34,6 +34,7 @@ from tests.studio.conftest import PASSWORD, Studio
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, 10:00 in Berlin (send window 9-19)
 OLD_GIVE_UP = 5  # attempts after which an email used to fail for good
+METRICS_TOKEN = "scrape-token-for-outage-tests"
 
 
 @pytest.fixture
@@ -100,20 +101,22 @@ def _status(at: datetime) -> str:
 
 
 def _gauge(client: TestClient, name: str) -> float:
-    families = text_string_to_metric_families(client.get("/metrics").text)
+    scraped = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    families = text_string_to_metric_families(scraped.text)
     [value] = [s.value for f in families for s in f.samples if s.name == name]
     return float(value)
 
 
 def test_a_twelve_hour_outage_loses_nothing_and_the_drip_goes_on(
-    session, sequences_loaded, relay, client
+    session, sequences_loaded, relay, client, settings
 ) -> None:
+    settings(metrics_token=METRICS_TOKEN)
     welcome, confirm = _start(session)
     at = START
     while at <= START + timedelta(hours=12):
         outcomes = _tick(at)
         assert {o.status for o in outcomes} <= {"pending"}, outcomes
-        at += timedelta(minutes=10)
+        last_tick, at = at, at + timedelta(minutes=10)
     for message_id in (welcome, confirm):
         row = _row(session, message_id)
         assert row.status == MessageStatus.PENDING
@@ -123,11 +126,12 @@ def test_a_twelve_hour_outage_loses_nothing_and_the_drip_goes_on(
     # The drip email waits for its send window (9-19 in Berlin) rather than retry at night.
     assert _row(session, welcome).due_at >= datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 
-    # The backlog shows: `nurture status`, /readyz and the metrics.
-    out = _status(at)
+    # The backlog shows: `nurture status`, /readyz (beat is on time, the broker answers: the
+    # service is ready, its mail degraded) and the metrics.
+    out = _status(last_tick)
     assert "retrying       2" in out
     assert "backlog        degraded" in out
-    with clock.frozen_at(at):
+    with clock.frozen_at(last_tick):
         ready = client.get("/readyz")
         assert _gauge(client, "nurture_retrying_emails") == 2
         assert _gauge(client, "nurture_backlog_degraded") == 1
@@ -157,6 +161,10 @@ def test_a_twelve_hour_outage_loses_nothing_and_the_drip_goes_on(
     out = _status(second.due_at)
     assert "retrying       0" in out
     assert "degraded" not in out
+    with clock.frozen_at(second.due_at):
+        ready = client.get("/readyz")
+        assert _gauge(client, "nurture_backlog_degraded") == 0
+    assert (ready.status_code, ready.json()["status"]) == (200, "ok")
 
 
 def test_given_up_after_its_window_with_a_reason_staff_read_and_the_drip_goes_on(
