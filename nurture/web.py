@@ -173,8 +173,10 @@ def create_app() -> FastAPI:
     from nurture.health import router as health_router
     from nurture.leads.views import router as leads_router
     from nurture.metrics import router as metrics_router
+    from nurture.models import load_models
     from nurture.studio import web as studio
 
+    load_models()
     settings = get_settings()
     app = FastAPI(
         title="Nurture",

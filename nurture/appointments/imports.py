@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import csvread
+from nurture import csvread, dates
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
@@ -202,7 +202,7 @@ def _starts_at(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO-8601 time such as {example}") from exc
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{text!r} has no UTC offset; write it like {example}")
-    return moment.astimezone(UTC)
+    return dates.check_moment(moment)
 
 
 def _minutes(text: str) -> int:

@@ -34,6 +34,9 @@ LEADS_IMPORT = "leads.import"
 MAX_ATTEMPTS = 3
 # Progress is written at most this often (plus every change of stage).
 PROGRESS_EVERY_SECONDS = 0.5
+# Called with (job id, stage, done, total) after each progress write; tests hold a job here to
+# look at it mid-way. None in the service.
+after_progress: Callable[[int, str, int, int], None] | None = None
 
 
 class JobLost(Exception):
@@ -140,6 +143,8 @@ class _Reporter:
             session.commit()
         if not changed:
             raise JobLost(f"job {self.job_id} was claimed again")
+        if after_progress is not None:
+            after_progress(self.job_id, stage, done, total)
 
 
 def _end(session: Session, job_id: int, attempt: int, **values: Any) -> bool:

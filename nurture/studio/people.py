@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
+from nurture import clock, dates
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
@@ -169,6 +169,10 @@ def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
         local = datetime.fromisoformat(day_time)
     except ValueError:
         return None, "Give the visit's date and time."
+    try:
+        dates.check_moment(local, naive_zone=tz)
+    except dates.DateError as exc:
+        return None, f"{exc}."
     return local.replace(tzinfo=tz), ""
 
 

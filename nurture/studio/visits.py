@@ -10,7 +10,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from nurture import clock
+from nurture import clock, dates
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.service import attendance
 from nurture.config import get_settings
@@ -39,15 +39,15 @@ def day_view(
     tz = ZoneInfo(get_settings().clinic_timezone)
     if day:
         try:
-            shown = date.fromisoformat(day.strip())
-        except ValueError:
+            shown = dates.parse_day(day)
+        except dates.DateError as exc:
             return page(
                 request,
                 "message.html",
                 staff,
-                status_code=400,
+                status_code=422,
                 title="Not a day",
-                message=f"{day!r} is not a day; write it as YYYY-MM-DD, e.g. 2026-12-02.",
+                message=f"Day: {exc}, e.g. 2026-12-02.",
                 back="/studio/visits",
             )
     else:

@@ -71,9 +71,9 @@ def test_the_day_view_shows_tomorrows_visits_and_each_answer(studio, session) ->
     assert "Ann" not in after
 
 
-def test_a_bad_day_gets_a_clear_400_and_visitors_must_sign_in(studio, client) -> None:
+def test_a_bad_day_gets_a_clear_422_and_visitors_must_sign_in(studio, client) -> None:
     bad = studio.get("/studio/visits?day=tomorrow")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert "YYYY-MM-DD" in bad.text
     studio.post("/studio/logout")
     anonymous = client.get("/studio/visits", follow_redirects=False)
