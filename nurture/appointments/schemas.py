@@ -23,6 +23,12 @@ class AppointmentIn(InputModel):
     duration_minutes: int = Field(default=30, ge=5, le=480)
     location: str = Field(default="", max_length=300)
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["booked", "attended", "no_show"] = Field(
+        default="booked",
+        description="booked (default), or the outcome of a visit that has begun: attended or "
+        "no_show. A new visit with an outcome starts that outcome's journeys if it began within "
+        "NURTURE_JOURNEY_LOOKBACK_DAYS.",
+    )
 
     @field_validator("email")
     @classmethod
