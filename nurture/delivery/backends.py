@@ -16,7 +16,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-from nurture import clock
+from nurture import clock, dates
 from nurture.config import Settings, get_settings
 from nurture.delivery import headers
 from nurture.private_files import private_dir, private_opener
@@ -254,6 +254,6 @@ def utc_from_epoch(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(int(float(value)), UTC)
-    except (ValueError, OverflowError):
+        return dates.check_moment(datetime.fromtimestamp(int(float(value)), UTC))
+    except (ValueError, OverflowError, OSError):
         return None

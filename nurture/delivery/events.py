@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from nurture import dates
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus
@@ -77,7 +78,7 @@ def _occurred_at(value: object) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return datetime.fromtimestamp(value, UTC) if value >= 0 else None
+        return dates.check_moment(datetime.fromtimestamp(value, UTC)) if value >= 0 else None
     except (OverflowError, OSError, ValueError):
         return None
 
