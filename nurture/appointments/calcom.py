@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import dates, jsonread
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.appointments.schemas import AppointmentIn
-from nurture.config import get_settings
+from nurture.core import dates, jsonread
+from nurture.core.config import get_settings
 from nurture.leads.schemas import clean_first_name
 
 CREATED, RESCHEDULED, CANCELLED = "BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"

@@ -9,8 +9,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nurture import clock
-from nurture.db import Base, BigId, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, BigId, UTCDateTime
 
 
 def new_calendar_uid() -> str:

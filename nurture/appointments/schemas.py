@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nurture.dates import Moment
+from nurture.core.dates import Moment
 from nurture.leads.schemas import InputModel, check_timezone, clean_first_name, normalise_email
 
 

@@ -13,8 +13,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture import clock, links
-from nurture.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.appointments import calcom, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import (
@@ -24,14 +22,18 @@ from nurture.appointments.schemas import (
     ReminderOut,
 )
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
-from nurture.delivery.compose import appointment_context
-from nurture.pages import message_page, render_page
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken, read_token
+from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
+from nurture.http.deps import RowId, SessionDep
+from nurture.http.errors import validation_response
+from nurture.http.pages import message_page, render_page
+from nurture.messages import links
+from nurture.messages.contexts import appointment_context
 from nurture.studio import tokens
 from nurture.studio.models import ApiToken
 from nurture.tasks import nudge
-from nurture.tokens import InvalidToken, read_token
-from nurture.web import RowId, SessionDep, validation_response
 
 router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."

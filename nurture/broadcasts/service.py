@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from nurture import dates
 from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import segment_of
+from nurture.core import dates
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.segments import Segment, parse_segment, segment_to_json
 from nurture.sequences import checks

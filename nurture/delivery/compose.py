@@ -15,24 +15,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import window_of as broadcast_window
 from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import outbox
-from nurture.delivery.backends import Attachment, OutgoingEmail
+from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import Lead, LeadStatus
+from nurture.leads.models import LeadStatus
+from nurture.messages import links
+from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
-from nurture.sequences.schedule import next_opening
-from nurture.sequences.service import window_of
+from nurture.sequences.schedule import next_opening, window_of
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -355,60 +356,6 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
         if appointment.change_requested_at is not None:
             return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
     return None
-
-
-def appointment_context(appointment: Appointment) -> dict[str, Any]:
-    """Return what an appointment email may say: when, where, how to change it. Nothing more."""
-    c = clinic.effective()
-    return {
-        "visit": {
-            # Templates show it with `visit.starts_at|visit_time(visit.timezone)`: the one
-            # formatter (nurture.rendering.dates), in the clinic's locale and the visit's zone.
-            "starts_at": appointment.starts_at,
-            "timezone": appointment.timezone,
-            "address": appointment.location or c.clinic_address,
-            "duration_minutes": appointment.duration_minutes,
-        },
-        "manage_url": links.visit_url(appointment.id),
-        "confirm_url": links.attend_url(
-            appointment.id, revision=appointment.revision, answer="confirm"
-        ),
-        "change_url": links.attend_url(
-            appointment.id, revision=appointment.revision, answer="change"
-        ),
-        "booking_url": c.booking_url,
-    }
-
-
-def clinic_context() -> dict[str, Any]:
-    """Return the clinic details every template may use."""
-    c = clinic.effective()
-    return {
-        "clinic": {
-            "name": c.clinic_name,
-            "address": c.clinic_address,
-            "phone": c.clinic_phone,
-            "phone_link": c.phone_link,
-            "clinician": c.clinician,
-            "opening_hours": c.opening_hours,
-            "review_url": c.review_url,
-            "accent_color": c.accent_color,
-        },
-        "base_url": get_settings().resolved_base_url,
-    }
-
-
-def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
-    """Return the variables a marketing template may use for `lead`."""
-    return {
-        **clinic_context(),
-        "first_name": lead.first_name,
-        "booking_url": links.booking_url(content=content),
-        "review_url": clinic.effective().review_url,
-        "unsubscribe_url": links.unsubscribe_url(lead),
-        "preferences_url": links.preferences_url(lead),
-        "marketing": True,
-    }
 
 
 def compose(message: Message, facts: Facts) -> OutgoingEmail:

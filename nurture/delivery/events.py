@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import dates
+from nurture.core import dates
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
+from nurture.delivery.settle import resolve_unknown
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus
 
@@ -262,7 +263,6 @@ def process_pending(session: Session, *, now: datetime, limit: int = 1000, chunk
 
 
 def _process_chunk(session: Session, *, now: datetime, size: int) -> int:
-    from nurture.delivery.service import resolve_unknown
 
     query = (
         select(DeliveryEvent)

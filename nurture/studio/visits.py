@@ -10,15 +10,15 @@ from fastapi import Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from nurture import clock, dates
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentPatch
 from nurture.appointments.service import attendance
-from nurture.config import get_settings
+from nurture.core import clock, dates
+from nurture.core.config import get_settings
+from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 # What staff can mark a visit that has begun, in their words.

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from nurture import clock, dates
 from nurture.appointments.models import Appointment
 from nurture.cli import main
+from nurture.core import clock, dates
 from nurture.leads.models import Lead
 from tests.appointments.test_calcom import SECRET, T0, VISIT, booking, post
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
 from nurture.cli import main
+from nurture.core import clock
 from nurture.enrollments.models import Enrollment
 from nurture.sequences.models import Sequence
 from tests.factories import make_lead

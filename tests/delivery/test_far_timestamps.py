@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nurture.delivery import events
-from nurture.delivery.backends import utc_from_epoch
+from nurture.delivery.channels.base import utc_from_epoch
 
 # 9999-12-31T23:59:59Z: a time Python can hold, but none the service can compute with.
 LAST_SECOND = 253402300799
