@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Security
@@ -37,6 +38,8 @@ from nurture.tasks import nudge
 
 router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."
+log = logging.getLogger(__name__)
+
 CALCOM_SIGNATURE = "X-Cal-Signature-256"
 # The body is read raw (its signature covers the exact bytes), so its shape is declared here.
 CALCOM_BODY: dict[str, Any] = {
@@ -191,7 +194,10 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
     """Read and apply one verified Cal.com webhook (in a worker thread: it writes)."""
     try:
         envelope = calcom.read_envelope(raw)
-        if envelope.trigger not in calcom.HANDLED:
+        if envelope.uid is None:
+            # Cal.com does not send again what it was refused: every trigger it may send (a
+            # meeting started, a form, a trigger added after this was written) gets a 2xx.
+            log.info("Cal.com %s ignored: nothing here acts on it", envelope.trigger[:80])
             return JSONResponse({"status": "ignored", "triggerEvent": envelope.trigger})
         result = calcom.apply(session, envelope, now=clock.now())
     except calcom.CalcomError as exc:
@@ -219,7 +225,7 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
     responses=errors([400, 401, 413, 422, 503], s401="X-Cal-Signature-256 does not match."),
 )
 async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
-    """Apply Cal.com's BOOKING_CREATED / _RESCHEDULED / _CANCELLED in order; ignore others."""
+    """Apply Cal.com's booking events in order (see nurture.appointments.calcom); 2xx the rest."""
     secret = get_settings().calcom_webhook_secret
     if secret is None:
         return JSONResponse(

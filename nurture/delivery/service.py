@@ -31,11 +31,12 @@ from nurture.delivery.channels.base import (
 )
 from nurture.delivery.compose import Facts, capped, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
+from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,35 @@ def _load(session: Session, ids: Sequence[int]) -> list[Message]:
     )
 
 
+def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
+    """Hold the leads of a batch's marketing emails until the batch's checks are committed.
+
+    The weekly cap counts what went out (or is let through) for a lead; two batches checking
+    the same lead at once would each count without the other. On PostgreSQL the leads' rows
+    are locked (in id order, so batches never wait on each other in a circle); SQLite has one
+    writer, so taking its write lock first does the same. A row let through is marked
+    `cap_counted_at` in the same transaction, so the next batch to get the lock counts it.
+    """
+    if get_settings().max_marketing_per_week <= 0:
+        return
+    lead_ids = sorted(
+        {m.lead_id for m in messages if m.stream == Stream.MARKETING and m.lead_id is not None}
+    )
+    if not lead_ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Lead.id).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
+        )
+    else:
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_(lead_ids))
+            .values(id=Lead.id)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[Outcome]]:
     """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
@@ -86,6 +116,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
         settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
         claimed = [m for m in messages if m.status == MessageStatus.SENDING]
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
+        lock_for_cap(session, claimed)
         facts = gather(session, claimed, now, sending=True)
         plans: list[dict[str, Any]] = []
         for message in claimed:
@@ -94,6 +125,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             message.lease_expires_at = lease_until
             hold = check(message, facts, now) or capped(message, facts, now)
             if hold is None:
+                if message.stream == Stream.MARKETING:
+                    message.cap_counted_at = now
                 try:
                     # Checked here too, so an unsafe header fails its row before any send.
                     ready.append((message.id, checked(compose(message, facts))))
