@@ -132,6 +132,15 @@ def _tick() -> None:
         )
 
 
+def check_time() -> None:
+    """Raise TemplateLimitError if the current render budget's CPU time is spent."""
+    budget = _BUDGET.get()
+    if budget is not None and time.thread_time() > budget.deadline:
+        raise TemplateLimitError(
+            f"the template takes more than {budget.seconds:g} s of CPU time to render"
+        )
+
+
 def _emit(size: int) -> None:
     budget = _BUDGET.get()
     if budget is None or budget.chars is None:
