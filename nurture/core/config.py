@@ -236,7 +236,7 @@ class Settings(BaseSettings):
     @field_validator("accent_color")
     @classmethod
     def _accent(cls, value: str) -> str:
-        from nurture.clinic.colours import check_accent
+        from nurture.core.colours import check_accent
 
         try:
             return check_accent(value)
