@@ -138,7 +138,20 @@ CASES: dict[tuple[str, ...], Case] = {
         expect="Finished server process",
     ),
     ("up",): Case(lambda r: ["up", "--port", str(r.port)], database=False, ready=_http_up),
-    ("setup",): Case(lambda r: ["setup"], database=False, expect="[2/3]"),
+    ("setup",): Case(lambda r: ["setup"], database=False, expect="Loading default sequences"),
+    # Health checks of a machine where nothing runs: each says why, with exit code 1.
+    ("healthcheck", "web"): Case(
+        lambda r: ["healthcheck", "web", "--url", f"http://127.0.0.1:{r.port}/healthz"],
+        code=1,
+        expect="does not answer",
+        database=False,
+    ),
+    ("healthcheck", "worker"): Case(
+        lambda r: ["healthcheck", "worker", "--timeout", "1"], code=1, expect="Error: "
+    ),
+    ("healthcheck", "beat"): Case(
+        lambda r: ["healthcheck", "beat"], code=1, expect="the last tick ran never"
+    ),
     ("db", "upgrade"): Case(lambda r: ["db", "upgrade"], database=False, expect="up to date"),
     ("doctor",): Case(lambda r: ["doctor"], code=1, expect="before going live"),
     ("preview",): Case(
