@@ -53,14 +53,14 @@ def _start_note(trigger: str) -> str:
         days = rebook_after().days
         return (
             f"The date is the cancel. The journey starts {days} days later "
-            "(NURTURE_REBOOK_AFTER_DAYS) if nothing was booked; the first email's delay still "
+            "if nothing was booked; the first email's delay still "
             "counts from the cancel, and an email already due then goes at that moment."
         )
     if trigger == Trigger.LAPSED:
         days = recall_after().days
         return (
             f"The date is the last visit. The journey starts {days} days later "
-            "(NURTURE_RECALL_AFTER_DAYS) if nothing is booked by then, and the first email "
+            "if nothing is booked by then, and the first email "
             "counts its delay from that moment."
         )
     return f"The date is when the person {moment_of(trigger)}; the first email counts from it."

@@ -186,7 +186,7 @@ def test_trigger_is_shown_edited_and_checked(studio: Studio, session, sequences_
     # The chronic sequence ends on a booking, so a booking cannot start it.
     bad = studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "booked"})
     assert bad.status_code == 422
-    assert "it would end it at once" in bad.text
+    assert "it would end at once" in bad.text
     assert (
         studio.post(f"/studio/sequences/{SLUG}/edit/trigger", {"trigger": "x"}).status_code == 422
     )
@@ -206,7 +206,7 @@ def test_send_window_is_validated_and_saved(studio: Studio, session, sequences_l
         {"start_hour": "18", "end_hour": "9", "weekdays": ["1"]},
     )
     assert bad.status_code == 422
-    assert "end_hour must be after start_hour" in bad.text
+    assert "the send window must end after it starts" in bad.text
     good = studio.client.post(
         f"/studio/sequences/{SLUG}/edit/window",
         data={

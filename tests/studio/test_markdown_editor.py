@@ -117,3 +117,13 @@ def test_a_broken_markdown_draft_previews_as_not_rendered(
     assert saved.status_code == 422
     session.expire_all()
     assert session.scalar(select(Step.body_markdown).where(Step.id == ids[0])) is None
+
+
+def test_the_studio_refuses_to_save_a_link_with_no_address(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    ids = open_draft(studio)
+    form = step_form(session, ids[0], format="markdown", markdown="[link words](https://)")
+    response = studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form)
+    assert response.status_code == 422
+    assert "no web address" in response.text
