@@ -83,7 +83,9 @@ class WindowSpec(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> WindowSpec:
         if self.end_hour <= self.start_hour:
-            raise ValueError("the send window must end after it starts (the 'until' hour is too early)")
+            raise ValueError(
+                "the send window must end after it starts (the 'until' hour is too early)"
+            )
         if not self.weekdays or any(d < 1 or d > 7 for d in self.weekdays):
             raise ValueError("weekdays must be ISO numbers 1 (Monday) to 7 (Sunday)")
         return self

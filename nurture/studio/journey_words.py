@@ -33,8 +33,7 @@ def trigger_choices(audience: str) -> list[Choice]:
         Choice(
             Trigger.CANCELLED_NOT_REBOOKED,
             "When they cancel and do not rebook",
-            f"A visit was cancelled and nothing new was booked within {rebook_after().days} "
-            "days.",
+            f"A visit was cancelled and nothing new was booked within {rebook_after().days} days.",
         ),
         Choice(
             Trigger.LAPSED,

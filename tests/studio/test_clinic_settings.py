@@ -211,7 +211,7 @@ def test_contrast_matches_wcag() -> None:
 
 
 def _setting_cell(page: str, name: str) -> str:
-    match = re.search(rf"<code>NURTURE_{name}</code></td><td>(.*?)</td>", page, re.S)
+    match = re.search(rf"<td title=\"NURTURE_{name}\">[^<]*</td><td>(.*?)</td>", page, re.S)
     assert match, f"NURTURE_{name} is not in the settings table"
     return match.group(1)
 

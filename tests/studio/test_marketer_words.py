@@ -28,9 +28,7 @@ FORBIDDEN = [
 ]
 
 
-def test_no_studio_page_speaks_programmer(
-    admin_studio: Studio, session, sequences_loaded
-) -> None:
+def test_no_studio_page_speaks_programmer(admin_studio: Studio, session, sequences_loaded) -> None:
     urls = seed(admin_studio, session)
     found = []
     for pattern, url in sorted(urls.items()):
