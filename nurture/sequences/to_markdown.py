@@ -47,7 +47,7 @@ class Converted:
     losses: list[str]
 
 
-class _Converter(MarkdownConverter):  # type: ignore[misc]
+class _Converter(MarkdownConverter):
     """markdownify with the studio's button lines."""
 
     def convert_a(self, el: Any, text: str, parent_tags: set[str]) -> str:
@@ -56,22 +56,21 @@ class _Converter(MarkdownConverter):  # type: ignore[misc]
         if "button" in classes and href:
             label = " ".join(text.split()).replace("|", "/")
             return f"\n\n[[button: {label} | {href}]]\n\n"
-        return str(super().convert_a(el, text, parent_tags))
+        return str(super().convert_a(el, text, parent_tags))  # type: ignore[misc]
 
 
 def losses(html: str) -> list[str]:
     """List, in words, what of `html` a Markdown body cannot keep."""
     soup = BeautifulSoup(_JINJA_TAG.sub("", html), "html.parser")
-    found: list[str] = []
-    for name, words in _LOST_ELEMENTS.items():
-        if soup.find(name) is not None:
-            found.append(words)
-    for attribute, words in _LOST_ATTRIBUTES.items():
-        if soup.find(attrs={attribute: True}) is not None:
-            found.append(words)
-    if soup.find(lambda tag: set(tag.get("class") or []) - {"button"}) is not None:
+    tags = soup.find_all(True)
+    names = {tag.name for tag in tags}
+    attributes = {name for tag in tags for name in tag.attrs}
+    classes = {str(c) for tag in tags for c in (tag.get_attribute_list("class") or []) if c}
+    found = [words for name, words in _LOST_ELEMENTS.items() if name in names]
+    found += [words for name, words in _LOST_ATTRIBUTES.items() if name in attributes]
+    if classes - {"button"}:
         found.append("classes other than button (their styling)")
-    if soup.find(string=lambda s: isinstance(s, Comment)) is not None:
+    if any(isinstance(s, Comment) for s in soup.find_all(string=True)):
         found.append("HTML comments")
     return found
 

@@ -11,9 +11,9 @@ from nurture.delivery.backends import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, drafts, variants
-from nurture.sequences.to_markdown import html_to_markdown
 from nurture.sequences.files import MAX_VARIANTS, VariantSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
+from nurture.sequences.to_markdown import html_to_markdown
 from nurture.studio import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import (

@@ -86,4 +86,5 @@ def test_what_markdown_cannot_keep_is_named() -> None:
     words = " ".join(converted.losses)
     for lost in ("tables", "inline styles", "alignment", "styled words"):
         assert lost in words
-    assert "Mon" in converted.markdown and "Hello" in converted.markdown
+    assert "Mon" in converted.markdown
+    assert "Hello" in converted.markdown

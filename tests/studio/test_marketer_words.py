@@ -46,3 +46,14 @@ def test_the_crawl_reads_every_page(admin_studio: Studio, session, sequences_loa
     from tests.studio.crawl import page_paths
 
     assert set(seed(admin_studio, session)) == page_paths()
+
+
+def test_the_guide_names_only_the_roles_there_are() -> None:
+    from pathlib import Path
+
+    from nurture.studio.auth import Role
+
+    guide = (Path(__file__).parents[2] / "docs" / "studio.md").read_text(encoding="utf-8")
+    line = next(row for row in guide.splitlines() if row.startswith("Roles:"))
+    named = set(re.findall(r"\*\*(\w+?)s\*\*", line))
+    assert named == {role.value for role in Role}
