@@ -16,7 +16,7 @@ from nurture.delivery.events import suppress
 from nurture.delivery.models import Suppression
 from nurture.leads.schemas import normalise_email
 
-REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff"})
+REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff", "everything"})
 # SendGrid's suppression lists and the reason each stands for.
 SENDGRID_LISTS = {"bounces": "bounce", "spam_reports": "complaint", "unsubscribes": "unsubscribe"}
 PAGE = 500

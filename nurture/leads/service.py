@@ -271,6 +271,19 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
     return True
 
 
+def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
+    """Stop every email to the lead, the reminders of booked visits included (their choice).
+
+    An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
+    recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
+    """
+    from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
+
+    unsubscribe(session, lead=lead, now=now)
+    suppress(session, email=lead.email, reason=EVERYTHING, source="patient", now=now)
+
+
 def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
     lead_id = payload.get("lead")
     if not isinstance(lead_id, int):
@@ -401,9 +414,11 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
     records stay without lead, IP address or browser so the history of consent can be shown.
     """
     from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
 
     address = lead.email
-    suppress(session, email=address, reason="unsubscribe", source="erasure", now=now)
+    # Every email, not only marketing: an erased person asked to be forgotten.
+    suppress(session, email=address, reason=EVERYTHING, source="erasure", now=now)
     for consent in lead.consents:
         consent.lead_id = None
         consent.ip_address = None

@@ -276,8 +276,12 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLR
         request,
         "unsubscribe.html",
         title="Unsubscribe",
-        message="Press the button to stop all marketing emails from us.",
+        message=(
+            "Press the button to stop all marketing emails from us. If you booked a visit,"
+            " you will still get its confirmation and reminders."
+        ),
         show_button=True,
+        everything_action=f"/unsubscribe/{token}/everything",
     )
 
 
@@ -293,6 +297,27 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
     return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
+
+
+@router.post("/unsubscribe/{token}/everything", include_in_schema=False)
+def unsubscribe_everything(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Stop every email, the reminders of booked visits too (the patient's explicit choice)."""
+    try:
+        lead = service.lead_from_token(session, "unsubscribe", token)
+    except InvalidToken as exc:
+        return message_page(
+            request, title="This link does not work", message=str(exc), status_code=400
+        )
+    service.stop_everything(session, lead=lead, now=clock.now())
+    session.commit()
+    return message_page(
+        request,
+        title="You will get no more emails from us",
+        message=(
+            "Not even reminders of a visit you booked. To hear from us again, call or write to"
+            " the clinic."
+        ),
+    )
 
 
 def _lead_or_page(

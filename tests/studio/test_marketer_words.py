@@ -54,6 +54,6 @@ def test_the_guide_names_only_the_roles_there_are() -> None:
     from nurture.studio.auth import Role
 
     guide = (Path(__file__).parents[2] / "docs" / "studio.md").read_text(encoding="utf-8")
-    line = next(row for row in guide.splitlines() if row.startswith("Roles:"))
-    named = set(re.findall(r"\*\*(\w+?)s\*\*", line))
+    paragraph = next(p for p in guide.split("\n\n") if p.startswith("Roles:"))
+    named = set(re.findall(r"\*\*(\w+?)s\*\*", paragraph))
     assert named == {role.value for role in Role}
