@@ -53,7 +53,9 @@ FIELDS: tuple[Field, ...] = (
     Field("booking_url", "Booking page", "url", required=True, max_length=500),
     Field("review_url", "Review page", "url", max_length=500),
     Field("clinic_logo_url", "Logo image", "url", max_length=500),
-    Field("accent_color", "Accent colour (buttons and links)", "colour", required=True, max_length=7),
+    Field(
+        "accent_color", "Accent colour (buttons and links)", "colour", required=True, max_length=7
+    ),
     Field("marketing_from_name", "Sender name of newsletters", "name", required=True),
     Field("transactional_from_name", "Sender name of appointment emails", "name", required=True),
     Field("clinician_name", "Clinician who signs education emails", "name", max_length=100),
