@@ -204,3 +204,28 @@
   });
   render();
 })();
+
+// The broadcast editor counts who the chosen group reaches while it is being chosen (a GET:
+// counting changes nothing).
+(() => {
+  const out = document.getElementById('audience-count');
+  const form = document.getElementById('broadcast-form');
+  if (!out || !form) return;
+  const names = ['numbness_type', 'status', 'booked', 'last_visit_before', 'signed_up_from', 'signed_up_to', 'sequence'];
+  let timer = null, seq = 0;
+  async function count() {
+    const mine = ++seq;
+    const query = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) if (names.includes(name)) query.append(name, value);
+    try {
+      const response = await fetch(out.dataset.url + '?' + query, {credentials: 'same-origin'});
+      const result = await response.json();
+      if (mine !== seq) return;
+      out.textContent = response.ok ? result.words : 'Not counted: ' + Object.values(result.errors || {}).join(' ');
+    } catch (e) {
+      if (mine === seq) out.textContent = 'Not counted: ' + e;
+    }
+  }
+  form.addEventListener('change', (event) => { if (names.includes(event.target.name)) { clearTimeout(timer); timer = setTimeout(count, 200); } });
+  count();
+})();

@@ -15,7 +15,8 @@ from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus, NumbnessType
-from nurture.leads.segments import STATUS_WORDS, describe, segment_from_json
+from nurture.broadcasts.audience import audience
+from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
@@ -23,6 +24,14 @@ from nurture.web import RowId, SessionDep
 
 router = studio_router()
 LIST_FIELDS = ("numbness_type", "status")
+SEGMENT_FIELDS = (
+    *LIST_FIELDS,
+    "booked",
+    "last_visit_before",
+    "signed_up_from",
+    "signed_up_to",
+    "sequence",
+)
 
 
 def form_values(form: FormData) -> dict[str, str | list[str]]:
@@ -143,6 +152,36 @@ async def create_broadcast(request: Request, staff: StaffDep, session: SessionDe
         action="broadcast.create",
         target=f"broadcast {broadcast.id} {broadcast.name}",
         after=broadcasts.fields_of(broadcast),
+    )
+
+
+@router.get("/broadcasts/audience")
+def audience_count(staff: StaffDep, request: Request, session: SessionDep) -> JSONResponse:
+    """Count who the group chosen so far reaches, while it is being chosen; changes nothing."""
+    query = request.query_params
+    form: dict[str, str | list[str]] = {
+        name: query.getlist(name) if name in LIST_FIELDS else query.get(name, "")
+        for name in SEGMENT_FIELDS
+    }
+    segment, errors = parse_segment(form)
+    if errors:
+        return JSONResponse({"errors": errors}, status_code=422)
+    found = audience(session, segment=segment, sample_size=0)
+    eligible = found.eligible
+    words = (
+        f"{eligible} {'person' if eligible == 1 else 'people'} would get it now"
+        f" ({describe(segment)}); {found.matching - eligible} left out: not subscribed to"
+        " marketing email or suppressed."
+    )
+    return JSONResponse(
+        {
+            "matching": found.matching,
+            "eligible": eligible,
+            "not_subscribed": found.not_subscribed,
+            "suppressed": found.suppressed,
+            "words": words,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from nurture import clock
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
@@ -197,3 +197,31 @@ def test_a_draft_can_be_deleted_but_not_a_sent_one(studio, session) -> None:  # 
     broadcast = create(studio)
     assert studio.post(f"/studio/broadcasts/{broadcast.id}/delete").status_code == 303
     assert session.get(Broadcast, broadcast.id) is None
+
+
+def test_the_audience_is_counted_while_it_is_chosen(studio, session) -> None:  # type: ignore[no-untyped-def]
+    make_lead(session, email_address="c1@example.com", numbness_type="chronic")
+    make_lead(session, email_address="c2@example.com", numbness_type="chronic")
+    make_lead(session, email_address="a1@example.com", numbness_type="acute")
+    make_lead(
+        session, email_address="p@example.com", numbness_type="chronic", status=LeadStatus.PENDING
+    )
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+    chronic = studio.get("/studio/broadcasts/audience", params={"numbness_type": "chronic"})
+    assert chronic.status_code == 200
+    assert (chronic.json()["matching"], chronic.json()["eligible"]) == (3, 2)
+    assert chronic.json()["words"].startswith("2 people would get it now")
+    both = studio.get(
+        "/studio/broadcasts/audience",
+        params=[("numbness_type", "chronic"), ("numbness_type", "acute")],
+    ).json()
+    assert both["eligible"] == 3
+    bad = studio.get("/studio/broadcasts/audience", params={"signed_up_from": "soon"})
+    assert bad.status_code == 422
+    assert "signed_up_from" in bad.json()["errors"]
+    # Counting is a GET: nothing is written.
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == before
+    assert session.scalar(select(func.count()).select_from(Broadcast)) == 0
+    page = studio.get("/studio/broadcasts/new").text
+    assert 'id="audience-count"' in page
