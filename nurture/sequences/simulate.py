@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from nurture.enrollments.journeys import journey_start, rebook_after, recall_after
 from nurture.enrollments.service import due_for
 from nurture.sequences.models import Goal, SequenceVersion, Step, Trigger
-from nurture.sequences.schedule import add_delay
+from nurture.sequences.schedule import SendWindow, add_delay
 from nurture.sequences.service import window_of
 
 # What the simulator's date and time stand for, per trigger ("a person who ...").
@@ -66,6 +66,13 @@ def _start_note(trigger: str) -> str:
     return f"The date is when the person {moment_of(trigger)}; the first email counts from it."
 
 
+def _inside(window: SendWindow, local: datetime) -> bool:
+    """Tell whether a local time is inside the send window, on a sending day."""
+    day = local.date()
+    in_hours = window.start_hour * 60 <= local.hour * 60 + local.minute < window.end_hour * 60
+    return in_hours and window.allows_day(day)
+
+
 def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) -> Timeline:
     """Plan every step as the engine would for a person whose trigger event is at `confirmed_at`.
 
@@ -100,6 +107,13 @@ def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) 
                         f"outside sending hours ({window.start_hour:02d}:00-"
                         f"{window.end_hour:02d}:00); moved to the next opening"
                     )
+            elif not _inside(window, due.astimezone(tz)):
+                # Delivery sends the first email at once when it has no delay of its own.
+                note = (
+                    f"goes at once, even outside sending hours ({window.start_hour:02d}:00-"
+                    f"{window.end_hour:02d}:00) and on any day: a first email with no delay "
+                    "answers what the person has just done"
+                )
         if due < started:
             # Planned in the past when the journey starts: the next tick sends it at once.
             due = started
