@@ -12,10 +12,10 @@ from starlette.datastructures import FormData
 
 from nurture import clock
 from nurture.broadcasts import service as broadcasts
+from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus, NumbnessType
-from nurture.broadcasts.audience import audience
 from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
