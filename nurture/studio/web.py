@@ -192,6 +192,7 @@ def routers() -> list[APIRouter]:
         clinic_settings,
         draft_editor,
         jobs,
+        live_preview,
         people,
         people_list,
         publish,
@@ -209,6 +210,7 @@ def routers() -> list[APIRouter]:
     modules = (
         signin,
         sequence_pages,
+        live_preview,
         draft_editor,
         step_editor,
         variant_editor,

@@ -20,8 +20,9 @@ from tests.studio.test_editor import SLUG, open_draft
 from tests.studio.test_import_jobs import HEADER, upload
 from tests.studio.test_visits import seed_day
 
-# Downloads, not pages.
+# Downloads, and data the pages fetch: not pages.
 NOT_PAGES = {
+    "/broadcasts/audience",
     "/sequences/{slug}/export",
     "/leads/export",
     "/leads/{lead_id}/export",
@@ -61,6 +62,8 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
     session.expire_all()
     assert session.get(Lead, lead.id) is not None
     step = f"/sequences/{SLUG}/edit/steps/{ids[0]}"
+    live_page = studio.get(f"/studio/sequences/{SLUG}").text
+    live_step = re.findall(rf"/studio/sequences/{SLUG}/steps/(\d+)\"", live_page)[0]
     urls = {
         "/login": "/studio/login",
         "/sequences": "/studio/sequences",
@@ -71,6 +74,7 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
             f"/studio{step}/variants/{variant_id}"
         ),
         "/sequences/{slug}/publish": f"/studio/sequences/{SLUG}/publish",
+        "/sequences/{slug}/steps/{step_id}": f"/studio/sequences/{SLUG}/steps/{live_step}",
         "/sequences/{slug}/history": f"/studio/sequences/{SLUG}/history",
         "/simulator": f"/studio/simulator?sequence={SLUG}",
         "/leads": "/studio/leads",
