@@ -79,6 +79,7 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/simulator": f"/studio/simulator?sequence={SLUG}",
         "/leads": "/studio/leads",
         "/leads/{lead_id}": f"/studio/leads/{lead.id}",
+        "/leads/{lead_id}/next": f"/studio/leads/{lead.id}/next",
         "/broadcasts": "/studio/broadcasts",
         "/broadcasts/new": "/studio/broadcasts/new",
         "/broadcasts/{broadcast_id}/edit": f"/studio/broadcasts/{broadcast_id}/edit",
