@@ -211,7 +211,7 @@
   const out = document.getElementById('audience-count');
   const form = document.getElementById('broadcast-form');
   if (!out || !form) return;
-  const names = ['numbness_type', 'status', 'booked', 'last_visit_before', 'signed_up_from', 'signed_up_to', 'sequence'];
+  const names = ['numbness_type', 'status', 'booked', 'last_visit_before', 'signed_up_from', 'signed_up_to', 'sequence', 'tag'];
   let timer = null, seq = 0;
   async function count() {
     const mine = ++seq;

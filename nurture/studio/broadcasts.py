@@ -15,6 +15,7 @@ from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.delivery.models import Message, MessageStatus
+from nurture.leads import tags
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
 from nurture.sequences import checks
@@ -31,6 +32,7 @@ SEGMENT_FIELDS = (
     "signed_up_from",
     "signed_up_to",
     "sequence",
+    "tag",
 )
 
 
@@ -65,6 +67,7 @@ def values_of(broadcast: Broadcast) -> dict[str, Any]:
         "signed_up_from": day(segment.signed_up_from),
         "signed_up_to": day(segment.signed_up_to),
         "sequence": segment.sequence_slug or "",
+        "tag": segment.tag or "",
     }
 
 
@@ -106,6 +109,7 @@ def _edit_page(
         types=list(NumbnessType),
         statuses=[(s.value, STATUS_WORDS[s]) for s in LeadStatus],
         sequences=sequences,
+        tags_in_use=tags.in_use(session),
         variables=checks.VARIABLES,
     )
 

@@ -21,7 +21,7 @@ from nurture.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.leads import service as leads
-from nurture.leads import timeline
+from nurture.leads import tags, timeline
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
@@ -87,6 +87,7 @@ def lead_view(
         visits=visits,
         zone=lead.timezone or get_settings().clinic_timezone,
         now=clock.now(),
+        tags=tags.of_lead(session, lead.id),
     )
 
 
