@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments

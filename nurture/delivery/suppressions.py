@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.config import Settings
+from nurture.core.config import Settings
 from nurture.delivery.events import suppress
 from nurture.delivery.models import Suppression
 from nurture.leads.schemas import normalise_email

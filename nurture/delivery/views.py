@@ -12,8 +12,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from nurture.config import get_settings
-from nurture.pages import render_page
+from nurture.core.config import get_settings
+from nurture.http.pages import render_page
 
 router = APIRouter()
 

@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken, read_token
 from nurture.delivery import outbox
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
@@ -18,7 +19,6 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
 from nurture.sequences.models import Step
-from nurture.tokens import InvalidToken, read_token
 
 CONSENT_VERSION = "2026-11-v1"
 CONSENT_TEXT = (

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from nurture.db import chunked
+from nurture.core.db import chunked
 from nurture.leads.models import LeadTag
 
 

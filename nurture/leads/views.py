@@ -9,19 +9,20 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from nurture import clock, jsonread
-from nurture.api_responses import errors, json_body
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock, jsonread
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken
+from nurture.http.api_responses import errors, json_body
+from nurture.http.deps import SessionDep
+from nurture.http.errors import validation_response
+from nurture.http.pages import message_page, render_page
 from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
-from nurture.pages import message_page, render_page
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
-from nurture.tokens import InvalidToken
-from nurture.web import SessionDep, validation_response
 
 router = APIRouter()
 

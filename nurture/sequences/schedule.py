@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from nurture.clinic import service as clinic
+
+if TYPE_CHECKING:
+    from nurture.sequences.models import SequenceVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +54,13 @@ def next_opening(moment: datetime, *, tz: ZoneInfo, window: SendWindow) -> datet
             continue
         return opens
     raise ValueError("the send window never opens (no allowed weekday outside closures)")
+
+
+def window_of(version: SequenceVersion) -> SendWindow:
+    """Return the send window a version declares."""
+    return SendWindow(
+        start_hour=version.window_start_hour,
+        end_hour=version.window_end_hour,
+        weekdays=frozenset(int(d) for d in version.window_weekdays),
+        closures=frozenset(clinic.effective().clinic_closures),
+    )

@@ -14,10 +14,10 @@ from nurture.broadcasts.models import Broadcast
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import due_for, lead_zone
+from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
 from nurture.sequences.models import Step
 from nurture.studio.web import StaffDep, page, studio_router
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 

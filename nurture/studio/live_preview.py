@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, variants
 from nurture.sequences.files import VariantSpec
@@ -14,7 +15,6 @@ from nurture.sequences.service import live_version
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.step_form import CONDITIONS, StepForm
 from nurture.studio.web import StaffDep, page, studio_router
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 

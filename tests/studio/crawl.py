@@ -7,12 +7,12 @@ from html.parser import HTMLParser
 
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.broadcasts.models import Broadcast
+from nurture.core import clock
 from nurture.delivery.models import Message
 from nurture.enrollments.service import enroll
 from nurture.leads.models import Lead
-from nurture.studio.web import routers
+from nurture.studio.mount import routers
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 from tests.studio.test_broadcasts import GOOD

@@ -1,0 +1,211 @@
+"""`nurture doctor`: what a configuration still needs before real people get email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from nurture.clinic import service as clinic
+from nurture.core.config import Settings
+from nurture.core.keyfile import key_path
+from nurture.core.private_files import loose
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One finding."""
+
+    level: Literal["ok", "fail", "note"]
+    message: str
+
+
+def _is_default(settings: Settings, name: str) -> bool:
+    return bool(getattr(settings, name) == Settings.model_fields[name].default)
+
+
+def _example(name: str, value: Any) -> bool:
+    return bool(value == Settings.model_fields[name].default)
+
+
+def studio_overrides(settings: Settings) -> tuple[dict[str, Any], str | None]:
+    """Return the clinic details admins set in the studio, and why they could not be read."""
+    url = settings.resolved_database_url
+    if settings.is_sqlite:
+        path = make_url(url).database
+        if not path or not Path(path).exists():
+            return {}, None  # no database yet, so nothing set in the studio (and none made here)
+    from nurture.core.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return clinic.overrides(session), None
+    except SQLAlchemyError as exc:
+        return {}, str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+def _private_data(settings: Settings) -> list[Check]:
+    """Fail a data directory or SQLite file that other users of the machine can read."""
+    paths = [settings.data_dir.resolve()]
+    if settings.is_sqlite:
+        paths.append(Path(make_url(settings.resolved_database_url).database or ""))
+    return [
+        Check(
+            "fail",
+            f"{path} can be read by other users (mode {path.stat().st_mode & 0o777:o}); it holds "
+            f"patient data or the signing key: chmod {'700' if path.is_dir() else '600'} {path}",
+        )
+        for path in paths
+        if path.name and path.exists() and loose(path)
+    ]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Check senders, clinic details, links, secrets, provider, webhook and file settings.
+
+    Clinic details are judged as emails use them: a value set in the studio wins over its
+    NURTURE_* setting, and the line says so.
+    """
+    checks: list[Check] = []
+
+    def expect(ok: bool, good: str, bad: str) -> None:
+        checks.append(Check("ok" if ok else "fail", good if ok else bad))
+
+    stored, unreadable = studio_overrides(settings)
+    details = clinic.details(stored, settings)
+
+    def shown(name: str) -> str:
+        value = getattr(details, name)
+        return f"{value} (set in the studio)" if name in details.overridden else str(value)
+
+    for name, label in (
+        ("marketing_from_email", "marketing sender"),
+        ("transactional_from_email", "transactional sender"),
+    ):
+        value = getattr(settings, name)
+        expect(
+            not _is_default(settings, name) and not value.endswith(".example"),
+            f"{label} is {value}",
+            f"{label} is the example {value}; set NURTURE_{name.upper()}",
+        )
+    expect(
+        settings.marketing_from_email != settings.transactional_from_email,
+        "marketing and transactional mail use different senders",
+        "use different senders for marketing and transactional mail (reputation)",
+    )
+    if unreadable is not None:
+        checks.append(
+            Check("note", f"clinic details set in the studio could not be read ({unreadable})")
+        )
+    elif details.overridden:
+        names = ", ".join(f.name for f in clinic.FIELDS if f.name in details.overridden)
+        checks.append(
+            Check("note", f"clinic details set in the studio win over NURTURE_*: {names}")
+        )
+    studio = " or on the studio's Clinic details page"
+    address = details.clinic_address
+    expect(
+        bool(address.strip()) and not _example("clinic_address", address),
+        f"postal address is {shown('clinic_address')}",
+        f"set NURTURE_CLINIC_ADDRESS{studio}: marketing email must carry the postal address",
+    )
+    expect(
+        not _example("clinic_name", details.clinic_name),
+        f"clinic name is {shown('clinic_name')}",
+        f"set NURTURE_CLINIC_NAME{studio} (the example clinic's name is still in use)",
+    )
+    expect(
+        settings.resolved_base_url.startswith("https://"),
+        f"links use {settings.resolved_base_url}",
+        f"NURTURE_BASE_URL must be https:// (now {settings.resolved_base_url})",
+    )
+    booking = details.booking_url
+    expect(
+        not _example("booking_url", booking) and booking.startswith("https://"),
+        f"booking link is {shown('booking_url')}",
+        f"set NURTURE_BOOKING_URL{studio} to the clinic's https booking page",
+    )
+    # The settings refuse a placeholder or short key, so a set key is a usable one.
+    expect(
+        settings.secret_key is not None,
+        "secret key is set (NURTURE_SECRET_KEY)",
+        f"NURTURE_SECRET_KEY is unset: links and sessions are signed with the key generated in "
+        f"{key_path(settings.data_dir)}, which only processes sharing that data directory know; "
+        "set NURTURE_SECRET_KEY to 32+ random characters, the same for web, worker and beat",
+    )
+    expect(
+        settings.env == "production",
+        "NURTURE_ENV is production",
+        "set NURTURE_ENV=production (hides /outbox, refuses placeholder secrets)",
+    )
+    expect(
+        settings.resolved_email_backend == "sendgrid",
+        "email goes through SendGrid",
+        f"email backend is {settings.resolved_email_backend}; set NURTURE_SENDGRID_API_KEY",
+    )
+    signed = settings.sendgrid_webhook_public_key is not None
+    if not signed and settings.sendgrid_webhook_allow_unsigned:
+        checks.append(
+            Check(
+                "fail",
+                "NURTURE_SENDGRID_WEBHOOK_ALLOW_UNSIGNED is on: the Event Webhook takes unsigned "
+                "events, so anyone could post an unsubscribe or spam report for any address; "
+                "set NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY and remove the opt-in",
+            )
+        )
+    else:
+        expect(
+            signed,
+            "Event Webhook signatures are verified",
+            "set NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY (SendGrid > Mail Settings > Signed Event "
+            "Webhook) and point the webhook at <base URL>/webhooks/sendgrid",
+        )
+    if signed and settings.sendgrid_webhook_allow_unsigned:
+        checks.append(
+            Check(
+                "note",
+                "NURTURE_SENDGRID_WEBHOOK_ALLOW_UNSIGNED has no effect while a public key is "
+                "set (every event must be signed); remove it",
+            )
+        )
+    expect(
+        not settings.is_sqlite,
+        "database is a server database",
+        "use PostgreSQL (NURTURE_DATABASE_URL) in production",
+    )
+    expect(
+        settings.resolved_broker_url.startswith(("redis://", "rediss://")),
+        "broker is Redis",
+        "use Redis as the broker (NURTURE_BROKER_URL) in production",
+    )
+    checks.extend(_private_data(settings))
+    domain = settings.marketing_from_email.rpartition("@")[2]
+    checks.append(
+        Check(
+            "note",
+            f"SPF: the DNS TXT record of {domain} must include SendGrid "
+            "(include:sendgrid.net) or use SendGrid's domain authentication",
+        )
+    )
+    checks.append(
+        Check(
+            "note",
+            f"DKIM: authenticate {domain} in SendGrid (Sender "
+            "Authentication) and publish its CNAME records",
+        )
+    )
+    checks.append(
+        Check(
+            "note",
+            f"DMARC: publish a _dmarc.{domain} TXT record, starting with "
+            "p=none and a reporting address",
+        )
+    )
+    return checks

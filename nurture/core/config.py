@@ -1,0 +1,317 @@
+"""Settings read from NURTURE_* environment variables; unset means the embedded default."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from nurture.core.keyfile import load_or_create
+from nurture.core.served_url import recorded
+
+# The value earlier releases shipped as a default: public, so refused everywhere.
+PLACEHOLDER_SECRET = "change-me-in-production"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def _default_templates_dir() -> Path:
+    """Prefer the checkout's templates/emails; fall back to the copy bundled in the wheel."""
+    checkout = PACKAGE_DIR.parent / "templates" / "emails"
+    if checkout.is_dir():
+        return checkout
+    return PACKAGE_DIR / "_bundled" / "emails"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with defaults that run on a bare machine."""
+
+    model_config = SettingsConfigDict(env_prefix="NURTURE_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("nurture-data")
+    database_url: str | None = None
+    broker_url: str | None = None
+    email_backend: Literal["outbox", "sendgrid", "smtp"] | None = None
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_seconds: float = 10.0
+    sendgrid_transport: Literal["pooled", "package"] = "pooled"
+    send_concurrency: int = Field(default=32, ge=1, le=256)
+    send_rate_per_second: int = Field(default=0, ge=0)
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_tolerance_seconds: int = Field(default=600, ge=1)
+    # Refused in production without a public key unless this opts in, since anyone could post
+    # an unsigned `unsubscribe` or `spamreport` for any address.
+    sendgrid_webhook_allow_unsigned: bool = False
+    unknown_resend_after_seconds: int = Field(default=0, ge=0)
+    track_marketing_opens: bool = True
+    track_marketing_clicks: bool = True
+    refuse_role_addresses: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    signup_rate_per_ip: str = "10/minute"
+    signup_rate_per_address: str = "5/hour"
+    purge_unconfirmed_days: int = Field(default=30, ge=1)
+    reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
+    # Hours before a visit that a patient who has not confirmed gets one nudge (0: none).
+    confirm_nudge_hours: int = Field(default=24, ge=0, le=24 * 14)
+    quiet_start_hour: int = Field(default=21, ge=0, le=23)
+    quiet_end_hour: int = Field(default=8, ge=0, le=23)
+    calcom_webhook_secret: SecretStr | None = None
+    rebook_audience: str | None = "rebook"
+    no_show_audience: str | None = "no-show"
+    # Journeys (sequences with a `trigger:`): when the tick's scans start `lapsed` and
+    # `cancelled_not_rebooked`, the weekly cap on marketing mail per person (0: none), and
+    # whether patients who never opted in get them by soft opt-in.
+    recall_after_days: int = Field(default=90, ge=1, le=3650)
+    rebook_after_days: int = Field(default=2, ge=0, le=365)
+    max_marketing_per_week: int = Field(default=3, ge=0, le=100)
+    soft_opt_in_patients: bool = False
+    # A review request (a step with `condition: review_due`) goes once a patient has been to
+    # this many visits, and to nobody asked in the cool-down; never only to the happy ones.
+    review_after_visits: int = Field(default=1, ge=1, le=100)
+    review_cooldown_days: int = Field(default=180, ge=1, le=3650)
+    refuse_disposable_addresses: bool = False
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    outbox_dir: Path | None = None
+    templates_dir: Path = Field(default_factory=_default_templates_dir)
+    # Unset: the address `nurture up` serves from this data directory (resolved_base_url).
+    base_url: str | None = None
+    # Unset: a random key generated once and kept in the data directory (resolved_secret_key).
+    secret_key: SecretStr | None = None
+    tick_seconds: float = 30.0
+    tick_batch_size: int = Field(default=200, ge=1, le=10_000)
+    claim_lease_seconds: int = Field(default=300, ge=10)
+    max_in_flight: int = Field(default=5000, ge=1)
+    max_send_attempts: int = Field(default=5, ge=1)
+    confirm_link_max_age_hours: int = Field(default=72, ge=1)
+    max_request_bytes: int = 16 * 1024
+    # How long a SQLite write waits for the single writer before the request answers 503.
+    sqlite_busy_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    # SendGrid posts batches of thousands of events (several MB); Cal.com bookings carry notes.
+    webhook_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=16 * 1024)
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    studio_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    studio_lockout_failures: int = Field(default=5, ge=1)
+    studio_lockout_minutes: int = Field(default=15, ge=1)
+    studio_signin_rate_per_ip: str = "10/minute"
+
+    clinic_name: str = "Example Spine & Nerve Clinic"
+    clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
+    clinic_phone: str = "+1 555 010 0000"
+    # Shown on the public pages with the clinic's name as its alt text; https only, so a page
+    # served over https never loads a mixed-content image.
+    clinic_logo_url: str = ""
+    clinic_timezone: str = "America/New_York"
+    # The language and conventions of every date and time a patient reads (Babel/CLDR locale).
+    clinic_locale: str = "en_US"
+    clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    booking_url: str = "https://booking.example.com/example-spine-and-nerve"
+    # Where a patient leaves a review (every patient is asked); empty skips review requests.
+    review_url: str = ""
+    # Buttons in emails and on pages; white text on it must reach 4.5:1 contrast.
+    accent_color: str = "#0b5cad"
+    # Free text shown as written, one line per day or range ("Mon-Fri 8:00-18:00").
+    opening_hours: str = ""
+    marketing_from_email: str = "news@clinic.example"
+    marketing_from_name: str = "Example Spine & Nerve Clinic"
+    transactional_from_email: str = "appointments@clinic.example"
+    transactional_from_name: str = "Example Spine & Nerve Clinic"
+    # Signs the footer of education emails when set; never in a subject, sender or URL.
+    clinician_name: str = Field(default="", max_length=100)
+    clinician_credentials: str = Field(default="", max_length=100)
+
+    _generated_key: str | None = PrivateAttr(default=None)
+    _recorded_url: str | None = PrivateAttr(default=None)
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("clinic_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            return str(Locale.parse(value.strip().replace("-", "_")))
+        except (ValueError, TypeError, UnknownLocaleError) as exc:
+            raise ValueError(
+                f"unknown locale {value!r} (expected e.g. en_US, en_GB, de_DE)"
+            ) from exc
+
+    @field_validator(
+        "sendgrid_api_key",
+        "smtp_password",
+        "database_url",
+        "broker_url",
+        "sendgrid_webhook_public_key",
+        "calcom_webhook_secret",
+        "secret_key",
+        "base_url",
+        "rebook_audience",
+        "no_show_audience",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("reminder_offsets_hours", mode="before")
+    @classmethod
+    def _comma_ints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("signup_rate_per_ip", "signup_rate_per_address", "studio_signin_rate_per_ip")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate such as 10/minute") from exc
+        return value
+
+    @field_validator("clinic_closures", mode="before")
+    @classmethod
+    def _comma_dates(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clinic_logo_url", "review_url")
+    @classmethod
+    def _https(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if value and not value.startswith("https://"):
+            raise ValueError(f"NURTURE_{str(info.field_name).upper()} must be an https:// address")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent(cls, value: str) -> str:
+        from nurture.clinic.colours import check_accent
+
+        try:
+            return check_accent(value)
+        except ValueError as exc:
+            raise ValueError(f"NURTURE_ACCENT_COLOR {exc}") from exc
+
+    @field_validator("base_url", "sendgrid_api_host")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if (secret is None and self.env == "production") or (
+            secret is not None and (secret == PLACEHOLDER_SECRET or len(secret) < 32)
+        ):
+            raise ValueError(
+                "NURTURE_SECRET_KEY must be a random value of at least 32 characters (try: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'); in development "
+                "leave it unset to use a key generated in the data directory"
+            )
+        if self.resolved_email_backend == "sendgrid" and self.sendgrid_api_key is None:
+            raise ValueError("NURTURE_EMAIL_BACKEND=sendgrid needs NURTURE_SENDGRID_API_KEY")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'nurture.db').resolve()}"
+
+    @property
+    def resolved_secret_key(self) -> str:
+        """Return the key that signs links and sessions: NURTURE_SECRET_KEY, else the data dir's."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        if self._generated_key is None:
+            self._generated_key = load_or_create(self.data_dir)
+        return self._generated_key
+
+    @property
+    def resolved_base_url(self) -> str:
+        """Return this service's public address: NURTURE_BASE_URL, else what `up` serves."""
+        if self.base_url:
+            return self.base_url
+        if self._recorded_url is None:
+            self._recorded_url = recorded(self.data_dir) or DEFAULT_BASE_URL
+        return self._recorded_url
+
+    @property
+    def resolved_broker_url(self) -> str:
+        """Return the broker URL, defaulting to kombu's serverless filesystem transport."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def shared_counter_url(self) -> str:
+        """Where rate-limit counters live: Redis when it is the broker, else this process."""
+        broker = self.resolved_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+
+    @property
+    def broker_folder(self) -> Path:
+        """Return the folder the filesystem transport keeps its messages in."""
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        """Return where the outbox backend writes .eml files."""
+        return (self.outbox_dir or self.data_dir / "outbox").resolve()
+
+    @property
+    def resolved_email_backend(self) -> str:
+        """Return the delivery backend: explicit choice, else SendGrid when a key is set."""
+        if self.email_backend:
+            return self.email_backend
+        return "sendgrid" if self.sendgrid_api_key is not None else "outbox"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Tell whether the database is SQLite."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings so the next call re-reads the environment (tests, CLI)."""
+    get_settings.cache_clear()

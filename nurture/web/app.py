@@ -1,0 +1,167 @@
+"""The ASGI app factory: mounts each domain's routes and the shared error handling."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nurture import __version__
+from nurture.core.config import PACKAGE_DIR, get_settings
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `limit` bytes with 413, before any view reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        # Path prefixes allowed more (the studio's editor and file uploads), longest first.
+        self.larger = sorted((larger or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        """The largest body accepted at `path`."""
+        return next((n for prefix, n in self.larger if path.startswith(prefix)), self.limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, limit, scope)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                await self._too_large(send, limit, scope)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send, limit: int, scope: Scope) -> None:
+        from nurture.web.error_pages import error_html, wants_html
+
+        accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+        content_type = b"application/json"
+        payload = json.dumps(
+            {
+                "error": "payload_too_large",
+                "message": f"The request body is larger than {limit} bytes.",
+            }
+        ).encode()
+        if wants_html(scope["path"], accept):
+            content_type = b"text/html; charset=utf-8"
+            payload = error_html(scope["path"], 413).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+class HeadAsGet:
+    """Answer HEAD like GET without the body, as HTTP requires of every GET resource.
+
+    FastAPI routes list only the methods they declare, so without this a monitor's or link
+    checker's HEAD on any page got 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+def create_app() -> FastAPI:
+    """Build the web application."""
+    from nurture.appointments.views import router as appointments_router
+    from nurture.delivery.views import router as delivery_router
+    from nurture.delivery.webhooks import router as webhooks_router
+    from nurture.leads.views import router as leads_router
+    from nurture.studio import mount as studio
+    from nurture.web import apidocs, error_pages, security_headers, site
+    from nurture.web.health import router as health_router
+    from nurture.web.metrics import router as metrics_router
+
+    settings = get_settings()
+    app = FastAPI(
+        title="Nurture",
+        version=__version__,
+        description="Signup, consent and delivery API of a clinic's email nurture service.",
+        docs_url=None,  # apidocs serves /docs from installed files, under the CSP
+        redoc_url=None,
+    )
+
+    app.include_router(leads_router)
+    app.include_router(site.router)
+    app.include_router(appointments_router)
+    app.include_router(delivery_router)
+    app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.include_router(webhooks_router)
+    studio.install(app)
+    apidocs.install(app)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    if settings.cors_origins:
+        # Only the clinic's own sites may post signups from a browser.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["POST"],
+            allow_headers=["Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_request_bytes,
+        larger={
+            "/studio/": max(settings.max_request_bytes, 1024 * 1024),
+            "/studio/leads/import": settings.max_upload_bytes,
+            # Provider batches and bookings are large; losing them loses bounces and visits.
+            "/webhooks/": max(settings.max_request_bytes, settings.webhook_max_request_bytes),
+        },
+    )
+    app.add_middleware(HeadAsGet)
+    security_headers.install(app, base_url=settings.resolved_base_url)  # last added, so outermost
+    error_pages.install(app)  # after security_headers: its crash page supersedes the plain one
+    return app
