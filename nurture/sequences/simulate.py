@@ -103,13 +103,13 @@ def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) 
                     note = f"{day:%A} is not a sending day; moved to the next one"
                 else:
                     note = (
-                        f"outside sending hours ({window.start_hour:02d}:00-"
+                        f"outside sending hours ({window.start_hour:02d}:00 to "
                         f"{window.end_hour:02d}:00); moved to the next opening"
                     )
             elif not _inside(window, due.astimezone(tz)):
                 # Delivery sends the first email at once when it has no delay of its own.
                 note = (
-                    f"goes at once, even outside sending hours ({window.start_hour:02d}:00-"
+                    f"goes at once, even outside sending hours ({window.start_hour:02d}:00 to "
                     f"{window.end_hour:02d}:00) and on any day: a first email with no delay "
                     "answers what the person has just done"
                 )

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from nurture.sequences.models import Step
 from tests.browser import browser
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD, Studio
 from tests.studio.crawl import seed
+from tests.studio.test_editor import step_form
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +61,12 @@ def test_link_heading_and_moving_an_html_step_to_markdown(
     tmp_path: Path, admin_studio: Studio, session, sequences_loaded
 ) -> None:
     urls = seed(admin_studio, session)
+    # A step written in HTML, as steps were before Markdown (and as a file may still have them).
+    step_url = urls["/sequences/{slug}/edit/steps/{step_id}"]
+    step_id = int(step_url.rsplit("/", 1)[1])
+    html = session.get(Step, step_id).body_html
+    saved = admin_studio.post(step_url, step_form(session, step_id, format="html", html=html))
+    assert saved.status_code == 303
     with serving_web(tmp_path, email_backend="outbox", outbox_dir=str(tmp_path / "o")) as base:
         with browser() as b:
             page = b.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
@@ -67,7 +75,7 @@ def test_link_heading_and_moving_an_html_step_to_markdown(
             html_before = page.locator("#html").input_value()
             assert page.get_by_label("HTML (advanced)").is_checked()
 
-            # Declining keeps the HTML; the shipped step loses nothing, so it converts at once.
+            # Declining keeps the HTML; the step itself loses nothing, so it converts at once.
             page.locator("#html").fill(
                 html_before + '<table><tr><td style="color:red">x</td></tr></table>'
             )

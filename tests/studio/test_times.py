@@ -51,7 +51,7 @@ def test_the_simulator_says_why_an_email_goes_outside_sending_hours(
     assert rows
     assert first is not None
     assert "21:00" in first.group(1)
-    assert "goes at once, even outside sending hours (09:00-19:00)" in first.group(1)
+    assert "goes at once, even outside sending hours (09:00 to 19:00)" in first.group(1)
 
 
 def test_the_simulator_finds_a_time_zone_by_city(studio: Studio, sequences_loaded) -> None:
