@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.clinic import service as clinic
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
@@ -115,9 +115,11 @@ def _simulated(
             "New York, and pick it from the list."
         ) from None
     try:
-        local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(form["at"]))
+        day = date.fromisoformat(form["day"])
+        local = datetime.combine(day, time.fromisoformat(form["at"]))
     except ValueError:
         raise ValueError("Give the date as YYYY-MM-DD and the time as HH:MM.") from None
+    dates.check_day(day)
     seq = next((q for q in sequences if q.slug == form["sequence"]), None)
     if seq is None:
         raise ValueError(f"No sequence called {form['sequence']}.")
