@@ -125,9 +125,8 @@ def build_failed(exc: Exception) -> PermanentError:
 _MIME_POLICY = policy.SMTP.clone(max_line_length=998)
 # Body parts are built apart from the message under this policy: the email package cuts
 # quoted-printable and base64 lines to the part's policy, and the message's 998 would make
-# lines of ~996 characters (RFC 2045 allows 76, and spam filters score longer ones). Under 78
-# it writes quoted-printable lines of at most 76 and base64 lines of 76.
-_PART_POLICY = policy.SMTP.clone(max_line_length=78)
+# lines of ~996 characters (RFC 2045 allows 76, and spam filters score longer ones).
+_PART_POLICY = policy.SMTP.clone(max_line_length=76)
 
 
 def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
