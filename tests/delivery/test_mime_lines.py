@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from email import message_from_bytes, policy
 
 from nurture.delivery.backends import Attachment, build_mime
@@ -35,7 +36,8 @@ def test_every_shipped_email_has_body_lines_of_76_at_most() -> None:
         parsed = message_from_bytes(data, policy=policy.default)
         html = parsed.get_body(preferencelist=("html",))
         text = parsed.get_body(preferencelist=("plain",))
-        assert html is not None and text is not None
+        assert html is not None
+        assert text is not None
         assert _lf(html.get_content()) == _lf(email.html)
         assert _lf(text.get_content()) == _lf(email.text)
     assert long_lines == {}
@@ -44,13 +46,11 @@ def test_every_shipped_email_has_body_lines_of_76_at_most() -> None:
 def test_attachments_and_long_unbroken_bodies_stay_within_76() -> None:
     sample = next(iter(all_samples()))
     email = outgoing(sample)
-    email = type(email)(
-        **{
-            **{f: getattr(email, f) for f in email.__slots__},  # type: ignore[attr-defined]
-            "html": "<p>" + "é" * 3000 + "</p>",
-            "text": "a" * 3000,
-            "attachments": (Attachment("visit.ics", b"x" * 3000, "text/calendar"),),
-        }
+    email = dataclasses.replace(
+        email,
+        html="<p>" + "é" * 3000 + "</p>",
+        text="a" * 3000,
+        attachments=(Attachment("visit.ics", b"x" * 3000, "text/calendar"),),
     )
     data = bytes(build_mime(email, "<a@nurture.local>"))
     assert max(len(line) for line in _body_lines(data)) <= 76
