@@ -441,3 +441,27 @@ def test_destructive_buttons_look_destructive(client, session) -> None:
     assert "button.danger { background: #a4161a; }" in page
     confirm = client.get(_path(unsubscribe_url(lead))).text
     assert '<button type="submit" class="danger">Unsubscribe me</button>' in confirm
+
+
+def test_privacy_notice_says_what_reaches_the_email_provider(client, settings) -> None:
+    from nurture.rendering.preview import CONDITION_WORDS, all_samples
+
+    settings(base_url="https://nurture.clinic.example.org")
+    text = " ".join(re.sub(r"<[^>]+>", " ", client.get("/privacy").text).split())
+    samples = list(all_samples())
+    # The shipped bodies do teach about the type the lead picked, and they go through the
+    # provider: the notice must say so, and not promise that nothing handed over carries it.
+    assert any(CONDITION_WORDS.search(s.email.text) for s in samples if s.marketing)
+    assert "anything we hand to our email provider" not in text
+    assert "including what the email says about the kind of numbness you picked" in text
+    # What it does promise holds for every shipped email: subjects, previews and links.
+    assert "It never appears in an email's subject, in the preview line" in text
+    for sample in samples:
+        email = sample.email
+        first_text_line = email.text.split("\n", 1)[0]
+        # The clinic's own booking address is its setting; what Nurture adds must be neutral.
+        links = " ".join(re.findall(r'href="([^"]+)"', email.html)).replace(
+            get_settings().booking_url, ""
+        )
+        for seen in (email.subject, email.preheader, first_text_line, links):
+            assert not CONDITION_WORDS.search(seen), (sample.name, seen)
