@@ -18,7 +18,7 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
 from nurture.sequences.models import Step
-from nurture.tokens import InvalidToken, read_token
+from nurture.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 
 CONSENT_VERSION = "2026-11-v1"
 CONSENT_TEXT = (
@@ -220,7 +220,11 @@ class ConfirmOutcome(StrEnum):
 def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
     """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
     max_age = get_settings().confirm_link_max_age_hours * 3600
-    payload = read_token("confirm", token, max_age_seconds=max_age)
+    if is_compact_token(token):
+        lead_id, version = _two(read_compact_token("confirm", token, max_age_seconds=max_age))
+        payload: dict[str, object] = {"lead": lead_id, "v": version}
+    else:  # the signed form of links sent before the compact one
+        payload = read_token("confirm", token, max_age_seconds=max_age)
     lead = _lead_in(session, payload, lock=True)
     if lead is None or payload.get("v") != lead.token_version:
         raise InvalidToken("This link is no longer valid. Please sign up again.")
@@ -269,6 +273,12 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
             consent.withdrawn_at = now
     enrollments.exit_active(session, lead_id=lead.id, reason="unsubscribed", at=now)
     return True
+
+
+def _two(numbers: tuple[int, ...]) -> tuple[int, int]:
+    if len(numbers) != 2:
+        raise InvalidToken("This link is not valid.")
+    return numbers[0], numbers[1]
 
 
 def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
