@@ -17,7 +17,7 @@ from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
-from nurture.pages import message_page, render_page
+from nurture.pages import link_problem_page, message_page, render_page
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken
@@ -236,9 +236,7 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
             if exc.expired
             else ("Please check that you copied the whole link, or sign up again for a fresh one.")
         )
-        return message_page(
-            request, title="This link does not work", message=f"{exc} {hint}", status_code=400
-        )
+        return link_problem_page(request, message=f"{exc} {hint}")
     session.commit()
     confirmed = outcome is service.ConfirmOutcome.CONFIRMED
     if confirmed:
@@ -269,9 +267,7 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLR
     try:
         service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     return render_page(
         request,
         "unsubscribe.html",
@@ -287,9 +283,7 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
     try:
         lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
     return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
@@ -301,9 +295,7 @@ def _lead_or_page(
     try:
         return service.lead_from_token(session, "preferences", token), None
     except InvalidToken as exc:
-        page = message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        page = link_problem_page(request, message=str(exc))
         return None, page
 
 
