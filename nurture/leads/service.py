@@ -17,6 +17,7 @@ from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
+from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
 from nurture.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 
@@ -357,7 +358,7 @@ def update_preferences(
     resumed = False
     if pause_weeks is not None:
         paused_until = lead.paused_until = now + timedelta(weeks=pause_weeks)
-        lines.append(f"emails are paused until {paused_until:%d %B %Y}")
+        lines.append(f"emails are paused until {format_day(paused_until, lead.timezone)}")
     elif resume and lead.paused_until is not None and lead.paused_until > now:
         # Emails held by the pause were moved to its end; bring exactly those back to now.
         session.execute(

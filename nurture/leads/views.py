@@ -18,6 +18,7 @@ from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.pages import link_problem_page, message_page, render_page
+from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
 from nurture.tokens import InvalidToken
@@ -313,18 +314,19 @@ def _preferences(
         types=TYPE_CHOICES,
         current=lead.numbness_type,
         notice=notice,
-        paused_until=f"{paused:%d %B %Y}" if paused else None,
+        paused_until=format_day(paused, lead.timezone) if paused else None,
         resubscribe_action=f"{request.url.path}/resubscribe",
         consent_text=service.CONSENT_TEXT,
     )
 
 
-def _saved_notice(changes: service.PreferenceChanges) -> str:
+def _saved_notice(changes: service.PreferenceChanges, timezone: str) -> str:
     parts = []
     if changes.type_changed:
         parts.append("Saved. Your next emails will match.")
     if changes.paused_until is not None:
-        parts.append(f"Paused. We'll be back in touch after {changes.paused_until:%d %B %Y}.")
+        day = format_day(changes.paused_until, timezone)
+        parts.append(f"Paused. We'll be back in touch after {day}.")
     if changes.resumed:
         parts.append("Welcome back. Your emails carry on from today.")
     return " ".join(parts) or "No change needed."
@@ -369,7 +371,7 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             pause_weeks=int(action[-1]) if action.startswith("pause") else None,
             resume=action == "resume",
         )
-        notice = _saved_notice(changes)
+        notice = _saved_notice(changes, lead.timezone)
     elif action == "unsubscribe":
         service.unsubscribe(session, lead=lead, now=now)
         session.commit()

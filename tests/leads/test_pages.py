@@ -465,3 +465,28 @@ def test_privacy_notice_says_what_reaches_the_email_provider(client, settings) -
         )
         for seen in (email.subject, email.preheader, first_text_line, links):
             assert not CONDITION_WORDS.search(seen), (sample.name, seen)
+
+
+@pytest.mark.parametrize(
+    ("locale", "pattern"),
+    [("en_US", r"[A-Z][a-z]+ \d{1,2}, 20\d\d"), ("en_GB", r"\d{1,2} [A-Z][a-z]+ 20\d\d")],
+)
+def test_pause_dates_follow_the_clinic_locale(
+    client, session, sequences_loaded, settings, locale: str, pattern: str
+) -> None:
+    settings(clinic_locale=locale)
+    lead = _active_lead(session)
+    url = _path(preferences_url(lead))
+    saved = client.post(url, data={"action": "pause4"}).text
+    session.expire_all()
+    until = session.get(Lead, lead.id).paused_until  # type: ignore[union-attr]
+    from nurture.rendering.dates import format_day
+
+    day = format_day(until, lead.timezone, locale)
+    assert re.fullmatch(pattern, day)
+    assert f"We'll be back in touch after {day}." in html.unescape(saved)
+    assert f"Emails are paused until {day}." in html.unescape(client.get(url).text)
+    [notice] = session.scalars(
+        select(Message).where(Message.template == "preferences_changed")
+    ).all()
+    assert notice.context["change"] == f"emails are paused until {day}"
