@@ -16,9 +16,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import phonenumbers
+from babel import Locale, UnknownLocaleError
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 
+from nurture.config import get_settings
 from nurture.rendering.limits import MAX_SIZE
 
 _JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -50,10 +54,68 @@ def _mark_buttons(state: StateCore) -> None:
             child.content = child.content[len(_BUTTON_MARK) :]
 
 
+# Phone numbers are looked for in text nodes only (never inside a link or code), at most this
+# many candidates per text node, so a page of digits costs little.
+_PHONE_TRIES = 20
+
+
+def _link_phones(state: StateCore) -> None:
+    """Make each valid phone number in the text a `tel:` link, read in the clinic's country."""
+    region = state.env.get("region")
+    for token in state.tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        out: list[Token] = []
+        in_link = 0
+        for child in token.children:
+            if child.type == "link_open":
+                in_link += 1
+            elif child.type == "link_close":
+                in_link -= 1
+            if child.type != "text" or in_link or not any(c.isdigit() for c in child.content):
+                out.append(child)
+                continue
+            out.extend(_phone_tokens(child.content, region))
+        token.children = out
+
+
+def _phone_tokens(text: str, region: str | None) -> list[Token]:
+    tokens: list[Token] = []
+    last = 0
+    matches = phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.VALID, max_tries=_PHONE_TRIES
+    )
+    for match in matches:
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if match.start > last:
+            tokens.append(_text(text[last : match.start]))
+        opening = Token("link_open", "a", 1)
+        opening.attrSet("href", f"tel:{e164}")
+        tokens += [opening, _text(match.raw_string), Token("link_close", "a", -1)]
+        last = match.end
+    if last < len(text):
+        tokens.append(_text(text[last:]))
+    return tokens
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False})
     md.core.ruler.push("nurture_buttons", _mark_buttons)
+    md.core.ruler.push("nurture_phones", _link_phones)
     return md
+
+
+def _clinic_region() -> str | None:
+    try:
+        return Locale.parse(get_settings().clinic_locale).territory
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
 
 
 _MD = _parser()
@@ -74,9 +136,16 @@ def _button_line(match: re.Match[str]) -> str:
     return f"[{label}](<{url}>){_BUTTON_MARK}"
 
 
-@lru_cache(maxsize=256)
 def markdown_template(source: str) -> str:
-    """Return the HTML template a Markdown step body stands for (its Jinja tags untouched)."""
+    """Return the HTML template a Markdown step body stands for (its Jinja tags untouched).
+
+    Phone numbers in the text become `tel:` links, read as numbers of the clinic's country.
+    """
+    return _markdown_template(source, _clinic_region())
+
+
+@lru_cache(maxsize=256)
+def _markdown_template(source: str, region: str | None) -> str:
     if len(source) > MAX_SIZE:
         raise MarkdownTooLong(f"the Markdown is longer than {MAX_SIZE:,} characters")
     prefix = _placeholder_prefix(source)
@@ -88,7 +157,7 @@ def markdown_template(source: str) -> str:
 
     parked = _JINJA_TAG.sub(park, source.replace("\r\n", "\n"))
     parked = _BUTTON_LINE.sub(_button_line, parked)
-    html = _MD.render(parked)
+    html = _MD.render(parked, {"region": region})
 
     def tag(match: re.Match[str]) -> str | None:
         # An entity such as &#74; can spell a placeholder the author did not get from us:
