@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.service import in_quiet_hours
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import window_of as broadcast_window
 from nurture.broadcasts.planning import zone_of as broadcast_zone
@@ -354,6 +355,9 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         if appointment.change_requested_at is not None:
             return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
+        # Late (a backlog, an outage): the booking email asked already; never at night.
+        if in_quiet_hours(now.astimezone(ZoneInfo(appointment.timezone)).hour):
+            return Hold(MessageStatus.SKIPPED, "it would arrive in quiet hours")
     return None
 
 
