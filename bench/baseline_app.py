@@ -35,15 +35,15 @@ app.conf.update(
 
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     dispose_engines()
 
 
 @lru_cache(maxsize=1)
 def _client():  # type: ignore[no-untyped-def]
-    from nurture.config import get_settings
-    from nurture.delivery.sendgrid_backend import SendGridPackageBackend
+    from nurture.core.config import get_settings
+    from nurture.delivery.channels.sendgrid_package import SendGridPackageBackend
 
     return SendGridPackageBackend(get_settings())
 
@@ -53,8 +53,8 @@ def send_reminder(message_id: int) -> None:
     """Load one outbox row, render it, send it with the package client, record it."""
     from sqlalchemy.orm import selectinload
 
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery.compose import check, compose, gather
     from nurture.delivery.models import Message, MessageStatus
     from nurture.enrollments import service as enrollments

@@ -93,13 +93,14 @@ def main() -> None:
 def run(args: argparse.Namespace, server: FakeSendGrid) -> None:
     import httpx
 
-    from nurture import clock, links
-    from nurture.config import get_settings
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.config import get_settings
+    from nurture.core.db import session_scope
     from nurture.delivery import outbox, service
-    from nurture.delivery.backends import OutgoingEmail
-    from nurture.delivery.compose import lead_context
-    from nurture.delivery.sendgrid_backend import SendGridBackend, build_mail
+    from nurture.delivery.channels.base import OutgoingEmail
+    from nurture.delivery.channels.sendgrid_api import SendGridBackend, build_mail
+    from nurture.messages import links
+    from nurture.messages.contexts import lead_context
     from nurture.rendering.environment import get_renderer
     from nurture.sequences.files import read_sequence_file
 

@@ -55,7 +55,7 @@ def write_csv(path: Path, rows: int) -> None:
 def empty_tables() -> None:
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     with get_engine().begin() as conn:
         conn.execute(
@@ -66,8 +66,8 @@ def empty_tables() -> None:
 def baseline(path: Path) -> float:
     from sqlalchemy import insert
 
-    from nurture import clock
-    from nurture.db import get_engine
+    from nurture.core import clock
+    from nurture.core.db import get_engine
     from nurture.leads.models import Lead
 
     t0 = time.perf_counter()
@@ -91,8 +91,8 @@ def baseline(path: Path) -> float:
 
 
 def command(path: Path) -> float:
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.leads.imports import import_csv
 
     t0 = time.perf_counter()
@@ -106,11 +106,11 @@ def command(path: Path) -> float:
 def studio(path: Path) -> float:
     from fastapi.testclient import TestClient
 
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.jobs import service as jobs
     from nurture.studio.auth import create_staff
-    from nurture.web import create_app
+    from nurture.web.app import create_app
 
     password = "bench password long enough"
     with session_scope() as session:

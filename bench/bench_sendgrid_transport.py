@@ -69,8 +69,9 @@ def run_mode(args: argparse.Namespace, *, tls: bool) -> list[dict[str, float | s
             sendgrid_api_host=server.url,
             send_concurrency=args.concurrency,
         )
-        from nurture.config import get_settings
-        from nurture.delivery.sendgrid_backend import SendGridBackend, SendGridPackageBackend
+        from nurture.core.config import get_settings
+        from nurture.delivery.channels.sendgrid_api import SendGridBackend
+        from nurture.delivery.channels.sendgrid_package import SendGridPackageBackend
 
         settings = get_settings()
         backends = {

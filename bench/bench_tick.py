@@ -31,7 +31,7 @@ DB = "nurture_bench_tick"
 def seed(rows: int) -> None:
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     steps = benchlib.first_steps()
     audiences = "ARRAY[" + ",".join(f"'{s.audience}'" for s in steps) + "]"
@@ -131,8 +131,8 @@ def main() -> None:
 def run(args: argparse.Namespace, url: str, data_dir: str) -> None:
     from sqlalchemy import text
 
-    from nurture import clock
-    from nurture.db import get_engine, session_scope
+    from nurture.core import clock
+    from nurture.core.db import get_engine, session_scope
     from nurture.delivery import service
 
     counts = benchlib.status_counts()

@@ -79,7 +79,7 @@ def setup(n: int, prior: int) -> list[Case]:
     """Publish the three sequences and give each n enrollments one step in (intro done)."""
     from sqlalchemy import insert, select
 
-    from nurture.db import chunked, session_scope
+    from nurture.core.db import chunked, session_scope
     from nurture.delivery.models import Message
     from nurture.enrollments.models import Enrollment
     from nurture.leads.models import Lead
@@ -156,7 +156,7 @@ def reset(cases: list[Case]) -> None:
     """Delete the rows planned by the last round and put the enrollments back after intro."""
     from sqlalchemy import delete, text, update
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
     from nurture.delivery.models import Message
     from nurture.enrollments.models import Enrollment
 
@@ -202,7 +202,7 @@ def plan_batch(ids: list[int], timer: AssignTimer) -> tuple[float, float]:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from nurture.db import session_factory
+    from nurture.core.db import session_factory
     from nurture.delivery import outbox
     from nurture.enrollments import service as enrollments
     from nurture.enrollments.models import Enrollment
@@ -253,7 +253,7 @@ def check(case: Case) -> None:
     """One planned row per enrollment; the arms (history included) at most one apart."""
     from sqlalchemy import func, select
 
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.delivery.models import Message
 
     with session_scope() as session:
@@ -279,8 +279,8 @@ def check(case: Case) -> None:
 def measure(name: str, args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
 
-    from nurture.config import get_settings
-    from nurture.migrate import upgrade
+    from nurture.core.config import get_settings
+    from nurture.core.migrate import upgrade
 
     upgrade()
     started = time.perf_counter()

@@ -107,7 +107,7 @@ def bare_insert(batch: list[dict[str, Any]]) -> float:
     """Insert the batch's rows with Core in chunks; return seconds."""
     from sqlalchemy import insert
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
     from nurture.delivery.models import DeliveryEvent
 
     now = datetime.now(UTC)
@@ -197,7 +197,7 @@ def main() -> None:
     benchlib.prepare_schema()
     from sqlalchemy import delete
 
-    from nurture.db import get_engine, session_scope
+    from nurture.core.db import get_engine, session_scope
     from nurture.delivery.models import DeliveryEvent, Heartbeat
 
     with session_scope() as session:  # so /healthz answers 200, as in production

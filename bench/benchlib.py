@@ -112,7 +112,7 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     dispose_engines()
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -157,8 +157,8 @@ def configure(**values: Any) -> None:
     for name in [n for n in os.environ if n.startswith("NURTURE_")]:
         del os.environ[name]
     os.environ.update(nurture_env(**values))
-    from nurture.config import reset_settings
-    from nurture.db import dispose_engines
+    from nurture.core.config import reset_settings
+    from nurture.core.db import dispose_engines
     from nurture.delivery.ratelimit import get_limiter
 
     reset_settings()
@@ -177,9 +177,9 @@ def child_env(**values: Any) -> dict[str, str]:
 
 def prepare_schema() -> None:
     """Migrate the configured database and load the default sequences."""
-    from nurture.config import get_settings
-    from nurture.db import session_scope
-    from nurture.migrate import upgrade
+    from nurture.core.config import get_settings
+    from nurture.core.db import session_scope
+    from nurture.core.migrate import upgrade
     from nurture.sequences import service
 
     upgrade()
@@ -202,7 +202,7 @@ class FirstStep:
 def first_steps() -> list[FirstStep]:
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     with get_engine().connect() as conn:
         rows = conn.execute(
@@ -233,7 +233,7 @@ def seed_due_marketing(n: int, *, prefix: str = "lead", due_sql: str = "now()") 
     """
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     steps = first_steps()
     audiences = "ARRAY[" + ",".join(f"'{s.audience}'" for s in steps) + "]"
@@ -289,7 +289,7 @@ def seed_due_marketing(n: int, *, prefix: str = "lead", due_sql: str = "now()") 
 def analyze() -> None:
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
@@ -298,7 +298,7 @@ def analyze() -> None:
 def status_counts(first: int | None = None, last: int | None = None) -> dict[str, int]:
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     where = "" if first is None else "WHERE id BETWEEN :a AND :b"
     with get_engine().connect() as conn:
@@ -314,7 +314,7 @@ def status_counts(first: int | None = None, last: int | None = None) -> dict[str
 
 def sample_message(i: int = 1, audience: str = "chronic"):  # type: ignore[no-untyped-def]
     """A transient (unsaved) Message with lead and step, and the Facts compose() needs."""
-    from nurture.config import get_settings
+    from nurture.core.config import get_settings
     from nurture.delivery.compose import Facts
     from nurture.delivery.models import Message
     from nurture.leads.models import Lead
@@ -604,7 +604,7 @@ def make_due(first: int, last: int) -> float:
     """Set due_at = now() on messages first..last; return the wall time right after commit."""
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     with get_engine().begin() as conn:
         conn.execute(
@@ -618,7 +618,7 @@ def sent_window(first: int, last: int) -> tuple[int, float | None, float | None]
     """(sent count, first sent_at, last sent_at) as epoch seconds, for messages first..last."""
     from sqlalchemy import text
 
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
 
     with get_engine().connect() as conn:
         n, lo, hi = conn.execute(

@@ -19,6 +19,6 @@ app.config_from_object("celeryconfig")
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
     """Drop database connections inherited from the parent across fork."""
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     dispose_engines()

@@ -4,8 +4,8 @@ The broker only carries work that is due now; every future email waits as a data
 so nothing here schedules ETA or countdown tasks.
 """
 
-from nurture.config import get_settings
-from nurture.private_files import private_dir
+from nurture.core.config import get_settings
+from nurture.core.private_files import private_dir
 
 _settings = get_settings()
 
@@ -34,8 +34,8 @@ if broker_url.startswith("filesystem"):
     _folder = _settings.broker_folder
     for _sub in ("queue", "processed"):
         private_dir(_folder / _sub)
-    # Same transport, but a message file appears only once written (see nurture.broker_files).
-    broker_transport = "nurture.broker_files:Transport"
+    # Same transport, but a message file appears only once written (see nurture.core.broker_files).
+    broker_transport = "nurture.core.broker_files:Transport"
     private_dir(_folder / "control")
     broker_transport_options = {
         "control_folder": str(_folder / "control"),  # kombu's default is ./control in the cwd

@@ -3,7 +3,7 @@
 from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.broadcasts.models import Broadcast
 from nurture.clinic.models import ClinicSetting
-from nurture.db import Base
+from nurture.core.db import Base
 from nurture.delivery.models import (
     DeliveryEvent,
     Heartbeat,

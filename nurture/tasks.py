@@ -7,7 +7,8 @@ from functools import lru_cache
 
 from nurture.celery_app import app
 from nurture.delivery import service
-from nurture.delivery.backends import Backend, get_backend
+from nurture.delivery.channels.base import Backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.ratelimit import get_limiter
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ def deliver_batch(message_ids: list[int]) -> None:
 @app.task(name="nurture.process_events", ignore_result=True)
 def process_events() -> int:
     """Act on stored provider events (suppressions, settling unknown emails)."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery import events
 
     with session_scope() as session:
@@ -55,9 +56,9 @@ def process_events() -> int:
 @app.task(name="nurture.purge_unconfirmed", ignore_result=True)
 def purge_unconfirmed() -> int:
     """Delete leads that never confirmed their address in time."""
-    from nurture import clock
-    from nurture.config import get_settings
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.config import get_settings
+    from nurture.core.db import session_scope
     from nurture.leads import service as leads
 
     with session_scope() as session:
@@ -77,8 +78,8 @@ def run_job(job_id: int) -> str:
 def _sweep_jobs() -> None:
     # Riding on the tick: beat's one heartbeat also re-sends studio jobs whose message was lost
     # or whose worker died. Its failure must never hold up email delivery.
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.jobs import service as jobs
 
     try:

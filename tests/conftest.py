@@ -74,8 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Create the test database and check the broker before any test imports settings."""
     if not hasattr(config, "workerinput"):
         _prepare_services()
-    from nurture.config import reset_settings
-    from nurture.migrate import upgrade
+    from nurture.core.config import reset_settings
+    from nurture.core.migrate import upgrade
 
     reset_settings()
     upgrade()
@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Drop the per-run PostgreSQL database and the temporary folder."""
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     dispose_engines()
     if _TEST_DB and _ADMIN_URL:
@@ -98,7 +98,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which database and broker this run uses."""
-    from nurture.config import get_settings
+    from nurture.core.config import get_settings
 
     s = get_settings()
     return f"nurture: database={s.resolved_database_url} broker={s.resolved_broker_url}"
@@ -126,10 +126,10 @@ def _cheap_password_hashing() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
     """Give every test empty tables, an empty outbox and default settings."""
-    from nurture.config import get_settings, reset_settings
+    from nurture.core.config import get_settings, reset_settings
 
     yield
-    from nurture.db import get_engine
+    from nurture.core.db import get_engine
     from nurture.leads import throttle
     from nurture.models import Base
 
@@ -144,7 +144,7 @@ def _clean_state() -> Iterator[None]:
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Return a function that sets NURTURE_* variables and reloads the settings."""
-    from nurture.config import get_settings, reset_settings
+    from nurture.core.config import get_settings, reset_settings
 
     def apply(**values: str):  # type: ignore[no-untyped-def]
         for key, value in values.items():
@@ -158,7 +158,7 @@ def settings(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def session():  # type: ignore[no-untyped-def]
     """Yield a database session (tests commit; the autouse fixture empties the tables)."""
-    from nurture.db import session_factory
+    from nurture.core.db import session_factory
 
     s = session_factory()()
     yield s
@@ -168,7 +168,7 @@ def session():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def sequences_loaded(session) -> None:  # type: ignore[no-untyped-def]
     """Load the shipped default sequences."""
-    from nurture.config import get_settings
+    from nurture.core.config import get_settings
     from nurture.sequences import service
 
     # The shipped files pass every check (tests/rendering checks them); skipping saves time.
@@ -181,7 +181,7 @@ def client():  # type: ignore[no-untyped-def]
     """Return an HTTP client for the real app."""
     from fastapi.testclient import TestClient
 
-    from nurture.web import create_app
+    from nurture.web.app import create_app
 
     with TestClient(create_app(), base_url="https://nurture.test") as c:
         yield c

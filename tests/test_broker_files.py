@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection
 from kombu.transport import filesystem
 
-from nurture.broker_files import Transport
+from nurture.core.broker_files import Transport
 
 MESSAGES = 300
 
@@ -58,12 +58,12 @@ def test_a_polling_reader_never_sees_a_half_written_message(tmp_path: Path) -> N
 
 def test_the_embedded_broker_keeps_its_files_in_the_data_directory(tmp_path: Path) -> None:
     from nurture.celery_app import app
-    from nurture.config import get_settings
+    from nurture.core.config import get_settings
 
     if get_settings().broker_url:
         pytest.skip("the embedded broker is the filesystem transport; this run uses a server")
 
-    assert app.conf.broker_transport == "nurture.broker_files:Transport"
+    assert app.conf.broker_transport == "nurture.core.broker_files:Transport"
     with app.connection_for_write() as connection:
         assert isinstance(connection.transport, Transport)
         control = Path(connection.transport_options["control_folder"])

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.leads.models import Lead
 from tests.browser import browser
 from tests.processes import serving_web

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from nurture.leads.models import Lead
-from nurture.links import confirm_url, preferences_url, unsubscribe_url
+from nurture.messages.links import confirm_url, preferences_url, unsubscribe_url
 from tests.browser import browser
 from tests.processes import serving_web
 

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from nurture.cli import main
-from nurture.config import PLACEHOLDER_SECRET, Settings, get_settings
+from nurture.core.config import PLACEHOLDER_SECRET, Settings, get_settings
 from tests.processes import child_env, free_port, running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from nurture.config import PLACEHOLDER_SECRET, Settings
+from nurture.core.config import PLACEHOLDER_SECRET, Settings
 
 
 def test_unset_means_embedded_default(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from nurture.config import get_settings
-from nurture.rendering.preview import CONDITION_WORDS, Sample, all_samples, problems
+from nurture.core.config import get_settings
+from nurture.messages.preview import CONDITION_WORDS, Sample, all_samples, problems
 from nurture.sequences.files import SequenceSpec, read_sequence_file, sequence_files
 
 # Every red flag of the content brief, as words a reader must find in the safety box.

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from tests.factories import make_lead

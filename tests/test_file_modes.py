@@ -11,11 +11,12 @@ import pytest
 from kombu import Connection
 from sqlalchemy import text
 
-from nurture.broker_files import Transport
-from nurture.db import make_engine
-from nurture.delivery.backends import OutboxBackend, OutgoingEmail
-from nurture.keyfile import load_or_create
-from nurture.served_url import record
+from nurture.core.broker_files import Transport
+from nurture.core.db import make_engine
+from nurture.core.keyfile import load_or_create
+from nurture.core.served_url import record
+from nurture.delivery.channels.base import OutgoingEmail
+from nurture.delivery.channels.outbox import OutboxBackend
 
 EMAIL = OutgoingEmail(
     to_email="pat@example.com",
@@ -46,7 +47,7 @@ def test_the_sqlite_database_and_its_wal_are_private(tmp_path: Path) -> None:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE patients (name TEXT)"))
             conn.execute(text("INSERT INTO patients VALUES ('Pat')"))
-        wal = path.with_name("nurture.db-wal")
+        wal = path.with_name("nurture.core.db-wal")
         assert wal.exists()
         assert (_mode(path), _mode(wal)) == (0o600, 0o600)
         assert _mode(path.parent) == 0o700

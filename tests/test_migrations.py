@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from nurture.db import get_engine
+from nurture.core.db import get_engine
 from nurture.models import Base
 
 

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery.models import Heartbeat
 from nurture.studio import tokens
-from nurture.web import create_app
+from nurture.web.app import create_app
 
 # Every operation that needs an API token, and the statuses each one must document.
 API_TOKEN_OPERATIONS = {

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from nurture.config import PLACEHOLDER_SECRET, Settings, get_settings, reset_settings
-from nurture.keyfile import KEY_FILE
-from nurture.tokens import InvalidToken, make_token, read_token
+from nurture.core.config import PLACEHOLDER_SECRET, Settings, get_settings, reset_settings
+from nurture.core.keyfile import KEY_FILE
+from nurture.core.tokens import InvalidToken, make_token, read_token
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_the_generated_key_is_private_random_and_kept_across_restarts(
 @pytest.mark.usefixtures("no_key")
 def test_processes_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:
     # As under `nurture up`: web, worker and beat race to make the key on first run.
-    code = "import sys; from pathlib import Path; from nurture.keyfile import load_or_create; "
+    code = "import sys; from pathlib import Path; from nurture.core.keyfile import load_or_create; "
     code += "print(load_or_create(Path(sys.argv[1])))"
     children = [
         subprocess.Popen(
@@ -119,7 +119,7 @@ def test_an_explicit_key_is_used_and_nothing_is_generated(
 
 @pytest.mark.usefixtures("no_key")
 def test_an_unusable_key_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from nurture.keyfile import KeyFileError
+    from nurture.core.keyfile import KeyFileError
 
     (tmp_path / KEY_FILE).write_text("short\n")
     with pytest.raises(KeyFileError, match="delete it to make a new one"):

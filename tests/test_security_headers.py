@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from nurture import clock
-from nurture.config import PACKAGE_DIR
+from nurture.core import clock
+from nurture.core.config import PACKAGE_DIR
 from nurture.studio.auth import create_staff
-from nurture.web import create_app
+from nurture.web.app import create_app
 from tests.studio.conftest import PASSWORD, Studio
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nurture.config import DEFAULT_BASE_URL, Settings
-from nurture.served_url import record, url_path
+from nurture.core.config import DEFAULT_BASE_URL, Settings
+from nurture.core.served_url import record, url_path
 from tests.processes import free_port, running, stop, wait_for
 
 

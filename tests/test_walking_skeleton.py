@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
@@ -32,7 +32,7 @@ def tick(at: datetime) -> str:
 
 
 def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loaded) -> None:
-    from nurture import clock
+    from nurture.core import clock
 
     # A fixed Monday, 09:00 in Chicago, so the send window gives the same answer every run.
     start = datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
@@ -97,7 +97,7 @@ def test_drip_emails_respect_the_send_window_in_the_leads_zone(
     client, session, sequences_loaded
 ) -> None:
     # Confirm at 21:00 Chicago time: step 2 (3 days later, 21:00) must wait for 09:00.
-    from nurture import clock
+    from nurture.core import clock
 
     confirmed_at = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 21:00 CST on 1 March
     with clock.frozen_at(confirmed_at - timedelta(minutes=2)):
@@ -151,7 +151,7 @@ def test_unsubscribe_one_click_stops_pending_email(client, session, sequences_lo
     ],
 )
 def test_bad_confirmation_links_change_nothing(client, session, sequences_loaded, tamper) -> None:
-    from nurture.tokens import make_compact_token, make_token
+    from nurture.core.tokens import make_compact_token, make_token
 
     client.post("/api/subscribe", json=SIGNUP)
     lead = session.scalars(select(Lead)).one()
@@ -176,8 +176,8 @@ def test_bad_confirmation_links_change_nothing(client, session, sequences_loaded
 
 
 def test_expired_confirmation_link_changes_nothing(client, session, sequences_loaded) -> None:
-    from nurture import clock
-    from nurture.links import confirm_url
+    from nurture.core import clock
+    from nurture.messages.links import confirm_url
 
     client.post("/api/subscribe", json=SIGNUP)
     lead = session.scalars(select(Lead)).one()
@@ -220,8 +220,8 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
 def test_confirmation_links_of_the_earlier_signed_form_still_confirm(
     client, session, sequences_loaded
 ) -> None:
-    from nurture.links import confirm_url
-    from nurture.tokens import is_compact_token, make_token
+    from nurture.core.tokens import is_compact_token, make_token
+    from nurture.messages.links import confirm_url
 
     client.post("/api/subscribe", json=SIGNUP)
     lead = session.scalars(select(Lead)).one()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from tests.factories import make_lead

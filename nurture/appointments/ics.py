@@ -21,7 +21,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 PUBLISH = "PUBLISH"
 CANCEL = "CANCEL"

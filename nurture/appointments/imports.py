@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import csvread
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.db import chunked
+from nurture.core import csvread
+from nurture.core.db import chunked
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email

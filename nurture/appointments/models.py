@@ -9,8 +9,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nurture import clock
-from nurture.db import Base, BigId, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, BigId, UTCDateTime
 
 
 def new_calendar_uid() -> str:
@@ -39,6 +39,10 @@ class Appointment(Base):
     duration_minutes: Mapped[int] = mapped_column(default=30)
     timezone: Mapped[str] = mapped_column(String(64))
     location: Mapped[str] = mapped_column(String(300), default="")
+    # The booker's phone when the booking system gave one (Cal.com's phone-only bookers).
+    phone: Mapped[str | None] = mapped_column(String(40))
+    # The recurring series the visit was booked in, so "cancel all remaining" finds the rest.
+    series: Mapped[str | None] = mapped_column(String(120), index=True)
     status: Mapped[str] = mapped_column(String(20), default=AppointmentStatus.BOOKED)
     # Raised on every change so calendar updates supersede earlier ones (RFC 5545 SEQUENCE).
     revision: Mapped[int] = mapped_column(default=0)

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
 from nurture.sequences.models import Trigger
+from nurture.sequences.schedule import in_quiet_hours
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -57,13 +58,6 @@ class BookResult:
     appointment: Appointment
     created: bool
     changed: bool
-
-
-def in_quiet_hours(hour: int) -> bool:
-    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
-    s = get_settings()
-    start, end = s.quiet_start_hour, s.quiet_end_hour
-    return start <= hour or hour < end if start > end else start <= hour < end
 
 
 def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:

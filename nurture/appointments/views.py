@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Security
@@ -13,8 +14,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture import clock, links
-from nurture.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.appointments import calcom, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import (
@@ -24,17 +23,23 @@ from nurture.appointments.schemas import (
     ReminderOut,
 )
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
-from nurture.delivery.compose import appointment_context
-from nurture.pages import link_problem_page, render_page
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken, read_token
+from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
+from nurture.http.deps import RowId, SessionDep
+from nurture.http.errors import validation_response
+from nurture.http.pages import link_problem_page, render_page
+from nurture.messages import links
+from nurture.messages.contexts import appointment_context
 from nurture.studio import tokens
 from nurture.studio.models import ApiToken
 from nurture.tasks import nudge
-from nurture.tokens import InvalidToken, read_token
-from nurture.web import RowId, SessionDep, validation_response
 
 router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."
+log = logging.getLogger(__name__)
+
 CALCOM_SIGNATURE = "X-Cal-Signature-256"
 # The body is read raw (its signature covers the exact bytes), so its shape is declared here.
 CALCOM_BODY: dict[str, Any] = {
@@ -183,7 +188,10 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
     """Read and apply one verified Cal.com webhook (in a worker thread: it writes)."""
     try:
         envelope = calcom.read_envelope(raw)
-        if envelope.trigger not in calcom.HANDLED:
+        if envelope.uid is None:
+            # Cal.com does not send again what it was refused: every trigger it may send (a
+            # meeting started, a form, a trigger added after this was written) gets a 2xx.
+            log.info("Cal.com %s ignored: nothing here acts on it", envelope.trigger[:80])
             return JSONResponse({"status": "ignored", "triggerEvent": envelope.trigger})
         result = calcom.apply(session, envelope, now=clock.now())
     except calcom.CalcomError as exc:
@@ -211,7 +219,7 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
     responses=errors([400, 401, 413, 422, 503], s401="X-Cal-Signature-256 does not match."),
 )
 async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
-    """Apply Cal.com's BOOKING_CREATED / _RESCHEDULED / _CANCELLED in order; ignore others."""
+    """Apply Cal.com's booking events in order (see nurture.appointments.calcom); 2xx the rest."""
     secret = get_settings().calcom_webhook_secret
     if secret is None:
         return JSONResponse(

@@ -25,8 +25,8 @@ from sqlalchemy.sql.selectable import Exists
 
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
-from nurture.db import session_scope
+from nurture.core.config import get_settings
+from nurture.core.db import session_scope
 from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.segments import Segment, conditions, segment_from_json

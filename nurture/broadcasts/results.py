@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nurture.broadcasts.models import Broadcast
-from nurture.db import chunked
+from nurture.core.db import chunked
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.delivery.results import EVENT_COLUMNS, booked_after
 from nurture.leads.models import Lead

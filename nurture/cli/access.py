@@ -30,8 +30,8 @@ def staff_group() -> None:
 )
 def staff_create(email: str, role: str, password_stdin: bool) -> None:
     """Create a studio account that signs in at /studio."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.studio import audit
     from nurture.studio.auth import MIN_PASSWORD_LENGTH, StaffError, create_staff
 
@@ -71,8 +71,8 @@ def tokens_group() -> None:
 @click.argument("name")
 def tokens_create(name: str) -> None:
     """Create an API token; it is shown once, so store it now."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.studio import tokens
 
     load_settings()
@@ -89,8 +89,8 @@ def tokens_create(name: str) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke an API token."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.studio import tokens
 
     load_settings()

@@ -12,7 +12,7 @@ from nurture.cli.common import load_settings
 @click.command()
 def doctor() -> None:
     """Check a configuration before going live; exits 1 if anything must be fixed."""
-    from nurture.doctor import run_checks
+    from nurture.cli.doctor import run_checks
 
     results = run_checks(load_settings())
     for check in results:
@@ -41,7 +41,7 @@ def doctor() -> None:
 )
 def preview(out: Path, screenshots: bool, only: tuple[str, ...]) -> None:
     """Render every shipped email for sample leads into a gallery folder."""
-    from nurture.rendering.preview import all_samples, problems, write_gallery
+    from nurture.messages.preview import all_samples, problems, write_gallery
     from nurture.rendering.screenshots import require_browser
 
     settings = load_settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from pydantic import ValidationError
 
-from nurture.config import Settings, get_settings
+from nurture.core.config import Settings, get_settings
 
 
 def load_settings() -> Settings:

@@ -16,7 +16,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply database migrations."""
-    from nurture.migrate import upgrade
+    from nurture.core.migrate import upgrade
 
     settings = load_settings()
     click.echo(f"Migrating {redact(settings.resolved_database_url)} to {revision}...")

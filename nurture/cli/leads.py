@@ -20,8 +20,8 @@ def leads() -> None:
 def leads_import(path: Path) -> None:
     """Import leads from CSV (email, first_name, numbness_type, timezone, consent_at,
     consent_source); rows with consent are enrolled, bad rows stop the whole import."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.leads.imports import LeadImportError, import_csv
 
     load_settings()
@@ -44,7 +44,7 @@ def leads_import(path: Path) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def leads_export(path: Path) -> None:
     """Write every lead as CSV: the import columns plus status."""
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.leads.imports import export_csv
 
     load_settings()
@@ -56,8 +56,8 @@ def leads_export(path: Path) -> None:
 @leads.command("purge")
 def leads_purge() -> None:
     """Delete leads that never confirmed within NURTURE_PURGE_UNCONFIRMED_DAYS."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.leads import service
 
     settings = load_settings()
@@ -77,7 +77,7 @@ def consent() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def consent_export(path: Path) -> None:
     """Write every consent record to a CSV file (for staff and auditors)."""
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.leads.consent import write_csv
 
     load_settings()

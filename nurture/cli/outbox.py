@@ -21,16 +21,16 @@ def outbox() -> None:
 @click.option("--resend", "verdict", flag_value="resend", help="It never arrived: send again.")
 def outbox_resolve(message_id: int, verdict: str | None) -> None:
     """Settle an email whose outcome is unknown (check the provider's activity first)."""
-    from nurture import clock
-    from nurture.db import session_scope
-    from nurture.delivery import service
+    from nurture.core import clock
+    from nurture.core.db import session_scope
+    from nurture.delivery import settle
 
     if verdict is None:
         raise click.UsageError("say --sent or --resend")
     load_settings()
     try:
         with session_scope() as session:
-            message = service.resolve_unknown(
+            message = settle.resolve_unknown(
                 session, message_id=message_id, sent=verdict == "sent", now=clock.now()
             )
             click.echo(f"#{message.id} is now {message.status}")
@@ -42,9 +42,9 @@ def outbox_resolve(message_id: int, verdict: str | None) -> None:
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run as if the clock read this time.")
 def tick(now_text: str | None) -> None:
     """Run one dispatch pass in this process and print what it sent."""
-    from nurture import clock
+    from nurture.core import clock
     from nurture.delivery import service
-    from nurture.delivery.backends import get_backend
+    from nurture.delivery.channels.registry import get_backend
 
     load_settings()
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -78,8 +78,8 @@ def tick(now_text: str | None) -> None:
 @click.command()
 def status() -> None:
     """Print what is due, in flight, failed or unknown, and how old the backlog is."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery.stats import snapshot
 
     load_settings()

@@ -7,7 +7,7 @@ import os
 import click
 
 from nurture.cli.common import load_settings
-from nurture.private_files import private_dir
+from nurture.core.private_files import private_dir
 
 
 @click.command()
@@ -20,7 +20,7 @@ def web(host: str, port: int, workers: int) -> None:
 
     load_settings()
     uvicorn.run(
-        "nurture.web:create_app",
+        "nurture.web.app:create_app",
         factory=True,
         host=host,
         port=port,

@@ -19,7 +19,7 @@ def sequences() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def sequences_load(path: Path) -> None:
     """Load sequence YAML files (a file or a folder); publish any that changed."""
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.sequences import service
 
     load_settings()
@@ -39,7 +39,7 @@ def sequences_load(path: Path) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def sequences_export(folder: Path) -> None:
     """Write every live sequence as YAML (the format `load` reads), e.g. to keep them in git."""
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.sequences.export import export_all
 
     load_settings()
@@ -57,7 +57,7 @@ def sequences_migrate(slug: str, to_number: int | None, pairs: tuple[str, ...]) 
     """Move a sequence's active enrollments onto another version, mapping steps by key."""
     from sqlalchemy import select
 
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
     from nurture.enrollments import service as enrollments
     from nurture.sequences import service as seqs
     from nurture.sequences.models import Sequence, SequenceVersion

@@ -18,8 +18,8 @@ def suppressions() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def suppressions_import(path: Path) -> None:
     """Suppress the addresses in a CSV (columns: email, optional reason); all rows or none."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery import suppressions as sup
 
     load_settings()
@@ -34,8 +34,8 @@ def suppressions_import(path: Path) -> None:
 @suppressions.command("sync")
 def suppressions_sync() -> None:
     """Copy SendGrid's bounce, spam report and unsubscribe lists into the suppression list."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery import suppressions as sup
 
     settings = load_settings()
@@ -54,8 +54,8 @@ def suppressions_sync() -> None:
 @click.option("--reason", default="staff", show_default=True)
 def suppressions_add(email: str, reason: str) -> None:
     """Suppress one address by hand."""
-    from nurture import clock
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
     from nurture.delivery.events import suppress
     from nurture.delivery.suppressions import REASONS
     from nurture.leads.schemas import normalise_email

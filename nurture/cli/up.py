@@ -13,9 +13,9 @@ from types import FrameType
 import click
 
 from nurture.cli.common import load_settings, redact
-from nurture.config import Settings, reset_settings
-from nurture.keyfile import KeyFileError
-from nurture.private_files import private_dir
+from nurture.core.config import Settings, reset_settings
+from nurture.core.keyfile import KeyFileError
+from nurture.core.private_files import private_dir
 
 
 @click.command()
@@ -37,7 +37,7 @@ def up(host: str, port: int) -> None:
     _check_port_free(host, port)
     _prepare(settings)
     if served is not None:
-        from nurture.served_url import record
+        from nurture.core.served_url import record
 
         # Commands run beside this one (tick, staff create) print links to this port too.
         record(settings.data_dir, served)
@@ -70,8 +70,8 @@ def _wait_until_listening(
 
 
 def _prepare(settings: Settings) -> None:
-    from nurture.db import session_scope
-    from nurture.migrate import upgrade
+    from nurture.core.db import session_scope
+    from nurture.core.migrate import upgrade
     from nurture.sequences import service
 
     private_dir(settings.data_dir)

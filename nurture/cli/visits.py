@@ -19,9 +19,9 @@ def visits() -> None:
 def visits_import(path: Path) -> None:
     """Import visits from CSV (external_id, email, first_name, starts_at, timezone,
     duration_minutes, location, status); idempotent by external_id, all rows or none."""
-    from nurture import clock
     from nurture.appointments.imports import VisitImportError, import_csv
-    from nurture.db import session_scope
+    from nurture.core import clock
+    from nurture.core.db import session_scope
 
     load_settings()
 

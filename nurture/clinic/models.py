@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nurture import clock
-from nurture.db import Base, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, UTCDateTime
 
 
 class ClinicSetting(Base):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from nurture.clinic.colours import check_accent
 from nurture.clinic.models import ClinicSetting
-from nurture.config import Settings, get_settings
+from nurture.core.config import Settings, get_settings
 from nurture.leads.schemas import clean_first_name
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def effective() -> ClinicDetails:
     # A reloaded Settings (new environment, or a test) makes the cached details stale at once.
     if cached is not None and cached[0] is settings and cached[1] > time.monotonic():
         return cached[2]
-    from nurture.db import session_factory
+    from nurture.core.db import session_factory
 
     try:
         with session_factory()() as session:

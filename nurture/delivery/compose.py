@@ -15,25 +15,26 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock, links
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.service import in_quiet_hours
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import window_of as broadcast_window
 from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import outbox
-from nurture.delivery.backends import Attachment, OutgoingEmail
+from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
+from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import Lead, LeadStatus
+from nurture.leads.models import LeadStatus
+from nurture.messages import links
+from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
-from nurture.sequences.schedule import next_opening
-from nurture.sequences.service import window_of
+from nurture.sequences.schedule import in_quiet_hours, next_opening, window_of
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -54,7 +55,7 @@ class Hold:
 class Facts:
     """What send-time checks need about a batch, loaded in a handful of queries."""
 
-    suppressed: set[str] = field(default_factory=set)
+    suppressed: dict[str, str] = field(default_factory=dict)  # address -> reason
     enrollments: dict[int, Enrollment] = field(default_factory=dict)
     steps: dict[int, Step] = field(default_factory=dict)
     booked_leads: set[int] = field(default_factory=set)
@@ -82,9 +83,10 @@ def gather(
     facts = Facts()
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
-        facts.suppressed = set(
-            session.scalars(select(Suppression.email).where(Suppression.email.in_(addresses)))
+        listed = session.execute(
+            select(Suppression.email, Suppression.reason).where(Suppression.email.in_(addresses))
         )
+        facts.suppressed = {row[0]: row[1] for row in listed}
     enrollment_ids = {m.enrollment_id for m in messages if m.enrollment_id is not None}
     if enrollment_ids:
         rows = session.scalars(
@@ -149,11 +151,13 @@ def gather(
             for m in messages
             if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
         }
-        _gather_journeys(session, facts, drip_leads, now)
+        _gather_journeys(session, facts, drip_leads, now, batch={m.id for m in messages})
     return facts
 
 
-def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: datetime) -> None:
+def _gather_journeys(
+    session: Session, facts: Facts, lead_ids: set[int], now: datetime, *, batch: set[int]
+) -> None:
     """Load each drip lead's visits and recent marketing sends: two queries for the batch."""
     if not lead_ids:
         return
@@ -167,11 +171,16 @@ def _gather_journeys(session: Session, facts: Facts, lead_ids: set[int], now: da
     if get_settings().max_marketing_per_week <= 0:
         return
     week = now - WEEK
-    went = func.coalesce(Message.sent_at, Message.unknown_since, Message.attempt_started_at)
-    # Counted as gone: sent, unknown (it may have arrived) or with its send under way.
+    went = func.coalesce(
+        Message.sent_at, Message.unknown_since, Message.attempt_started_at, Message.cap_counted_at
+    )
+    # Counted as gone: sent, unknown (it may have arrived), with its send under way, or let
+    # through the cap by another batch (see delivery.service.lock_for_cap). The batch's own
+    # rows are counted as the batch lets them through.
     sent = session.execute(
         select(Message.lead_id, went).where(
             Message.lead_id.in_(lead_ids),
+            Message.id.not_in(batch),
             Message.stream == Stream.MARKETING,
             Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.SENDING]),
             went > week,
@@ -286,8 +295,9 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     address = message.to_email or (lead.email if lead else None)
     if address is None:
         return Hold(MessageStatus.CANCELLED, "the lead no longer exists")
-    if address in facts.suppressed:
-        return Hold(MessageStatus.SUPPRESSED, "address is suppressed")
+    reason = facts.suppressed.get(address)
+    if stops(reason, stream=message.stream, address=address):
+        return Hold(MessageStatus.SUPPRESSED, why(reason, address=address))
     if message.template == "confirm":
         if lead is None or lead.status == LeadStatus.ACTIVE:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
@@ -359,60 +369,6 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
         if in_quiet_hours(now.astimezone(ZoneInfo(appointment.timezone)).hour):
             return Hold(MessageStatus.SKIPPED, "it would arrive in quiet hours")
     return None
-
-
-def appointment_context(appointment: Appointment) -> dict[str, Any]:
-    """Return what an appointment email may say: when, where, how to change it. Nothing more."""
-    c = clinic.effective()
-    return {
-        "visit": {
-            # Templates show it with `visit.starts_at|visit_time(visit.timezone)`: the one
-            # formatter (nurture.rendering.dates), in the clinic's locale and the visit's zone.
-            "starts_at": appointment.starts_at,
-            "timezone": appointment.timezone,
-            "address": appointment.location or c.clinic_address,
-            "duration_minutes": appointment.duration_minutes,
-        },
-        "manage_url": links.visit_url(appointment.id),
-        "confirm_url": links.attend_url(
-            appointment.id, revision=appointment.revision, answer="confirm"
-        ),
-        "change_url": links.attend_url(
-            appointment.id, revision=appointment.revision, answer="change"
-        ),
-        "booking_url": c.booking_url,
-    }
-
-
-def clinic_context() -> dict[str, Any]:
-    """Return the clinic details every template may use."""
-    c = clinic.effective()
-    return {
-        "clinic": {
-            "name": c.clinic_name,
-            "address": c.clinic_address,
-            "phone": c.clinic_phone,
-            "phone_link": c.phone_link,
-            "clinician": c.clinician,
-            "opening_hours": c.opening_hours,
-            "review_url": c.review_url,
-            "accent_color": c.accent_color,
-        },
-        "base_url": get_settings().resolved_base_url,
-    }
-
-
-def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
-    """Return the variables a marketing template may use for `lead`."""
-    return {
-        **clinic_context(),
-        "first_name": lead.first_name,
-        "booking_url": links.booking_url(content=content),
-        "review_url": clinic.effective().review_url,
-        "unsubscribe_url": links.unsubscribe_url(lead),
-        "preferences_url": links.preferences_url(lead),
-        "marketing": True,
-    }
 
 
 def compose(message: Message, facts: Facts) -> OutgoingEmail:

@@ -2,6 +2,18 @@
 
 Storing is all the webhook request does; acting (suppressing, ending enrollments, settling
 `unknown` emails) happens in a task and, as a catch-up, in every tick.
+
+What the events mean is read from SendGrid's Event Webhook Reference
+(twilio.com/docs/sendgrid/for-developers/tracking-events/event):
+- `dropped` names its `reason`. Only some are about the recipient ("Bounced Address",
+  "Unsubscribed Address", "Spam Reporting Address", "Invalid" address); others are the sender's
+  fault ("Invalid SMTPAPI header", "Spam Content", "Recipient List over Package Quota") and
+  say nothing about the address, so they suppress nothing.
+- An `open` with `sg_machine_open: true` is Apple Mail fetching the email for the reader
+  (Mail Privacy Protection), not a person opening it; a `bounce` of `type: blocked` is a
+  receiving server refusing the sending IP, not a bad address. Both are stored under their own
+  names (`machine_open`, `blocked`) so results never count them as opens or bounces.
+- `group_resubscribe` lifts what the same group's `group_unsubscribe` set.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
+from nurture.delivery.settle import resolve_unknown
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus
 
@@ -32,14 +45,29 @@ SUPPRESSING = {
     "unsubscribe": "unsubscribe",
     "group_unsubscribe": "unsubscribe",
 }
-# `dropped` events name why SendGrid would not send; these mean "never mail again".
+# `dropped` reasons about the recipient (matched whole, never as a word inside another reason:
+# "Invalid SMTPAPI header" is the sender's mistake, not an invalid address).
 DROPPED_SUPPRESSING = {
     "bounced address": "bounce",
     "invalid": "invalid",
+    "invalid email address": "invalid",
     "spam reporting address": "complaint",
     "unsubscribed address": "unsubscribe",
 }
-SETTLES_AS_SENT = {"processed", "delivered", "open", "click", "deferred", "bounce", "spamreport"}
+GROUP_UNSUBSCRIBE = "sendgrid:group_unsubscribe"
+# Stored names of events that must not count as what SendGrid calls them.
+MACHINE_OPEN, BLOCKED = "machine_open", "blocked"
+SETTLES_AS_SENT = {
+    "processed",
+    "delivered",
+    "open",
+    MACHINE_OPEN,
+    "click",
+    "deferred",
+    "bounce",
+    BLOCKED,
+    "spamreport",
+}
 
 
 class BatchError(ValueError):
@@ -82,6 +110,15 @@ def _occurred_at(value: object) -> datetime | None:
         return None
 
 
+def counted_as(kind: str, item: dict[str, Any]) -> str:
+    """Return the name an event is stored and counted under (see the module's notes)."""
+    if kind == "open" and item.get("sg_machine_open") is True:
+        return MACHINE_OPEN
+    if kind == "bounce" and str(item.get("type") or "").strip().lower() == "blocked":
+        return BLOCKED
+    return kind
+
+
 def _check(index: int, item: dict[str, Any]) -> SendGridEvent | Skipped:
     event_id = _text(item, "sg_event_id", 200)
     if event_id is None:
@@ -96,7 +133,7 @@ def _check(index: int, item: dict[str, Any]) -> SendGridEvent | Skipped:
     email = item.get("email")
     if email is not None and not (isinstance(email, str) and len(email) <= 320):
         return Skipped(index, "email is not a string of at most 320 characters")
-    return SendGridEvent(event_id, kind, email or None, occurred_at, item)
+    return SendGridEvent(event_id, counted_as(kind, item), email or None, occurred_at, item)
 
 
 def parse_batch(body: str) -> tuple[list[SendGridEvent], list[Skipped]]:
@@ -212,17 +249,39 @@ def store(session: Session, *, events: list[SendGridEvent], now: datetime) -> St
     return StoreResult(stored, len(rows) - stored)
 
 
-def _suppression_reason(event: DeliveryEvent) -> str | None:
-    if event.event == "bounce" and (event.payload.get("type") or "bounce") == "blocked":
+def suppression_reason(event: str, payload: dict[str, Any]) -> str | None:
+    """Return why an event means "stop mailing this address", or None if it does not."""
+    if event == "bounce" and str(payload.get("type") or "bounce").lower() == "blocked":
         return None  # a block is about the sending IP, not the address
-    if event.event in SUPPRESSING:
-        return SUPPRESSING[event.event]
-    if event.event == "dropped":
-        reason = str(event.payload.get("reason") or "").lower()
-        for phrase, kind in DROPPED_SUPPRESSING.items():
-            if phrase in reason:
-                return kind
+    if event in SUPPRESSING:
+        return SUPPRESSING[event]
+    if event == "dropped":
+        reason = " ".join(str(payload.get("reason") or "").lower().split())
+        return DROPPED_SUPPRESSING.get(reason)
     return None
+
+
+def lift_group_unsubscribe(session: Session, *, email: str, now: datetime) -> bool:
+    """Undo what a SendGrid group unsubscribe of `email` set; False if it set nothing here.
+
+    Only a suppression the group unsubscribe made is lifted (a bounce or a staff block stays),
+    and the lead is subscribed again only if that unsubscribe is what ended its subscription.
+    Sequences it ended stay ended.
+    """
+    address = email.strip().lower()
+    row = session.scalar(select(Suppression).where(Suppression.email == address).with_for_update())
+    if row is None or row.source != GROUP_UNSUBSCRIBE:
+        return False
+    lead = session.scalar(select(Lead).where(Lead.email == address))
+    if (
+        lead is not None
+        and lead.status == LeadStatus.UNSUBSCRIBED
+        and lead.unsubscribed_at == row.created_at
+    ):
+        lead.status = LeadStatus.ACTIVE
+        lead.unsubscribed_at = None
+    session.delete(row)
+    return True
 
 
 def suppress(session: Session, *, email: str, reason: str, source: str, now: datetime) -> bool:
@@ -261,7 +320,6 @@ def process_pending(session: Session, *, now: datetime, limit: int = 1000, chunk
 
 
 def _process_chunk(session: Session, *, now: datetime, size: int) -> int:
-    from nurture.delivery.service import resolve_unknown
 
     query = (
         select(DeliveryEvent)
@@ -273,7 +331,9 @@ def _process_chunk(session: Session, *, now: datetime, size: int) -> int:
         query = query.with_for_update(skip_locked=True)
     events = list(session.scalars(query))
     for event in events:
-        reason = _suppression_reason(event)
+        reason = suppression_reason(event.event, event.payload)
+        if event.event == "group_resubscribe" and str(event.payload.get("email") or "").strip():
+            lift_group_unsubscribe(session, email=str(event.payload["email"]), now=now)
         if reason is not None and str(event.payload.get("email") or "").strip():
             suppress(
                 session,

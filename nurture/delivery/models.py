@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from nurture import clock
-from nurture.db import Base, BigId, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, BigId, UTCDateTime
 from nurture.leads.models import Lead
 
 
@@ -80,6 +80,9 @@ class Message(Base):
     # Set (and committed) just before the provider is called: a row whose worker died after
     # this point may have been sent, so it becomes `unknown` instead of being sent again.
     attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a marketing email was let through the weekly cap: from then on it counts against
+    # the cap for its lead, so a batch checked at the same time sees it (see delivery.service).
+    cap_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(300))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
-from nurture.delivery.backends import OutgoingEmail, get_backend
+from nurture.core.config import get_settings
+from nurture.delivery.channels.base import OutgoingEmail
+from nurture.delivery.channels.registry import get_backend
 from nurture.rendering.environment import RenderedEmail
 
 TEST_HEADER = "X-Nurture-Test"

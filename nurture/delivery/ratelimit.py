@@ -9,7 +9,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 
 class SendRateLimiter:

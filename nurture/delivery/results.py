@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment
-from nurture.config import get_settings
-from nurture.db import chunked
+from nurture.core.config import get_settings
+from nurture.core.db import chunked
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step

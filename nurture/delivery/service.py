@@ -16,12 +16,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock
 from nurture.broadcasts import planning as broadcasts
-from nurture.config import get_settings
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.db import session_scope
 from nurture.delivery import events, outbox
-from nurture.delivery.backends import (
+from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
     OutgoingEmail,
@@ -31,10 +31,12 @@ from nurture.delivery.backends import (
 )
 from nurture.delivery.compose import Facts, capped, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
+from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
+from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
@@ -62,21 +64,6 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
 
 
-def _advance_if_step(
-    session: Session,
-    message: Message,
-    facts: Facts,
-    at: datetime,
-    batch: list[dict[str, Any]] | None = None,
-) -> None:
-    if message.enrollment_id is None or message.step_id is None:
-        return
-    enrollment = facts.enrollments.get(message.enrollment_id)
-    step = facts.steps.get(message.step_id)
-    if enrollment is not None and step is not None:
-        enrollments.advance(session, enrollment=enrollment, step=step, at=at, batch=batch)
-
-
 def _load(session: Session, ids: Sequence[int]) -> list[Message]:
     return list(
         session.scalars(
@@ -86,6 +73,35 @@ def _load(session: Session, ids: Sequence[int]) -> list[Message]:
             .order_by(Message.id)
         )
     )
+
+
+def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
+    """Hold the leads of a batch's marketing emails until the batch's checks are committed.
+
+    The weekly cap counts what went out (or is let through) for a lead; two batches checking
+    the same lead at once would each count without the other. On PostgreSQL the leads' rows
+    are locked (in id order, so batches never wait on each other in a circle); SQLite has one
+    writer, so taking its write lock first does the same. A row let through is marked
+    `cap_counted_at` in the same transaction, so the next batch to get the lock counts it.
+    """
+    if get_settings().max_marketing_per_week <= 0:
+        return
+    lead_ids = sorted(
+        {m.lead_id for m in messages if m.stream == Stream.MARKETING and m.lead_id is not None}
+    )
+    if not lead_ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Lead.id).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
+        )
+    else:
+        session.execute(
+            update(Lead)
+            .where(Lead.id.in_(lead_ids))
+            .values(id=Lead.id)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[Outcome]]:
@@ -100,6 +116,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
         settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
         claimed = [m for m in messages if m.status == MessageStatus.SENDING]
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
+        lock_for_cap(session, claimed)
         facts = gather(session, claimed, now, sending=True)
         plans: list[dict[str, Any]] = []
         for message in claimed:
@@ -108,6 +125,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             message.lease_expires_at = lease_until
             hold = check(message, facts, now) or capped(message, facts, now)
             if hold is None:
+                if message.stream == Stream.MARKETING:
+                    message.cap_counted_at = now
                 try:
                     # Checked here too, so an unsafe header fails its row before any send.
                     ready.append((message.id, checked(compose(message, facts))))
@@ -125,7 +144,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
             else:
                 message.status = hold.status
                 if hold.status == MessageStatus.SKIPPED:
-                    _advance_if_step(session, message, facts, now, plans)
+                    advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
         outbox.plan_many(session, plans)
     return ready, settled
@@ -253,7 +272,7 @@ def _apply(
         message.provider_message_id = result.provider_id
         message.sent_at = now
         message.last_error = None
-        _advance_if_step(session, message, facts, now, plans)
+        advance_if_step(session, message, facts, now, plans)
         return "sent"
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
@@ -268,44 +287,6 @@ def _apply(
         return "retry"
     message.status = MessageStatus.FAILED
     return "failed"
-
-
-def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datetime) -> Message:
-    """Settle an `unknown` row: the provider had it (sent) or provably did not (send again)."""
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None:
-        raise LookupError(f"no email #{message_id}")
-    if message.status != MessageStatus.UNKNOWN:
-        raise ValueError(f"email #{message_id} is {message.status}, not unknown")
-    if sent:
-        message.status = MessageStatus.SENT
-        message.sent_at = message.sent_at or now
-        message.last_error = "resolved: the provider had it"
-        # Exactly as after a send: the enrollment moves on to its next step.
-        _advance_if_step(session, message, gather(session, [message], now), now)
-    else:
-        message.status = MessageStatus.PENDING
-        message.due_at = now
-        message.last_error = "resolved: the provider never got it; sending again"
-    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
-    return message
-
-
-def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message:
-    """Give a `failed` email another full set of attempts, from now.
-
-    Suppression, consent and enrollment are checked again when it is sent, as for any email.
-    """
-    message = session.get(Message, message_id, with_for_update=True)
-    if message is None:
-        raise LookupError(f"no email #{message_id}")
-    if message.status != MessageStatus.FAILED:
-        raise ValueError(f"email #{message_id} is {message.status}; only failed emails are retried")
-    message.status = MessageStatus.PENDING
-    message.due_at = now
-    message.attempts = 0
-    message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
-    return message
 
 
 def deliver_batch(

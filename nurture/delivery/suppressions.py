@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.config import Settings
+from nurture.core.config import Settings
 from nurture.delivery.events import suppress
 from nurture.delivery.models import Suppression
 from nurture.leads.schemas import normalise_email
 
-REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff"})
+REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff", "everything"})
 # SendGrid's suppression lists and the reason each stands for.
 SENDGRID_LISTS = {"bounces": "bounce", "spam_reports": "complaint", "unsubscribes": "unsubscribe"}
 PAGE = 500

@@ -13,11 +13,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import and_, or_, select
 
-from nurture import clock
-from nurture.config import get_settings
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.db import session_scope
 from nurture.delivery.models import Message, MessageStatus
-from nurture.pages import render_page
+from nurture.http.pages import render_page
 
 router = APIRouter()
 

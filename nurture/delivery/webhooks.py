@@ -6,11 +6,11 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from nurture import clock
-from nurture.api_responses import errors
-from nurture.config import get_settings
-from nurture.db import session_factory
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.db import session_factory
 from nurture.delivery import events
+from nurture.http.api_responses import errors
 
 router = APIRouter()
 # Rows per INSERT and commit: small enough that no write holds SQLite's lock for long.

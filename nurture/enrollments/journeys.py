@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment
 from nurture.enrollments.service import start_journeys, visited
 from nurture.leads.models import Lead, LeadStatus

@@ -10,7 +10,7 @@ from sqlalchemy import Row, distinct, func, select
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.db import chunked
+from nurture.core.db import chunked
 from nurture.delivery.compose import REVIEW_DUE
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.models import Enrollment

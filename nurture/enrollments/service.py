@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery import outbox, variants
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
@@ -19,7 +19,7 @@ from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus
 from nurture.sequences import service as sequences
 from nurture.sequences.models import Reentry, SequenceVersion, Step, Trigger, VersionState
-from nurture.sequences.schedule import add_delay, next_opening
+from nurture.sequences.schedule import add_delay, next_opening, window_of
 
 
 def lead_zone(lead: Lead) -> ZoneInfo:
@@ -197,12 +197,12 @@ def due_for(step: Step, *, version: SequenceVersion, tz: ZoneInfo, after: dateti
         # A waiting step is planned at its time-out; the event coming first skips it at send
         # time (nurture.delivery.compose), so nothing needs re-planning when it happens.
         due = add_delay(after, days=step.wait_at_most_days or 0, minutes=0, tz=tz)
-        return next_opening(due, tz=tz, window=sequences.window_of(version))
+        return next_opening(due, tz=tz, window=window_of(version))
     due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
     # The first email right after confirming goes at once: the lead has just acted on it.
     if step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0:
         return due
-    return next_opening(due, tz=tz, window=sequences.window_of(version))
+    return next_opening(due, tz=tz, window=window_of(version))
 
 
 def _plan_step(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.db import chunked
+from nurture.core.db import chunked
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.delivery.results import booked_after
 from nurture.enrollments.bayes import Posterior, compare

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from nurture import clock
-from nurture.db import Base, BigId, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, BigId, UTCDateTime
 
 
 class JobStatus(StrEnum):

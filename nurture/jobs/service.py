@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, undefer
 
-from nurture import clock
-from nurture.config import get_settings
-from nurture.csvread import count_rows
-from nurture.db import session_factory
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.csvread import count_rows
+from nurture.core.db import session_factory
 from nurture.jobs.models import Job, JobStatus
 from nurture.leads import imports
 from nurture.studio import audit

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import csvsafe
+from nurture.core import csvsafe
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 
 SOFT_OPT_IN_VERSION = "soft-opt-in-1"

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
-from nurture import csvread, csvsafe
-from nurture.config import get_settings
-from nurture.csvread import CsvImportError, problem, records, unreadable, utf8_lines
-from nurture.db import chunked
+from nurture.core import csvread, csvsafe
+from nurture.core.config import get_settings
+from nurture.core.csvread import CsvImportError, problem, records, unreadable, utf8_lines
+from nurture.core.db import chunked
 from nurture.delivery import outbox
 from nurture.delivery.models import Stream
 from nurture.enrollments import service as enrollments

@@ -9,18 +9,18 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from nurture import clock
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken
 from nurture.delivery.suppressions import reason_for
+from nurture.http.deps import SessionDep
+from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import service, throttle, ticket
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest, without_unusual
-from nurture.pages import link_problem_page, message_page, render_page
 from nurture.tasks import nudge
-from nurture.tokens import InvalidToken
-from nurture.web import SessionDep
 
 router = APIRouter(include_in_schema=False)
 

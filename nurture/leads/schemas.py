@@ -11,7 +11,7 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.leads.models import NumbnessType
 
 # Characters that end a header line somewhere (CR, LF, NEL, the Unicode line and paragraph

@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 from nurture.delivery import outbox
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
@@ -19,7 +20,6 @@ from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, Ty
 from nurture.leads.schemas import SubscribeRequest
 from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
-from nurture.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 
 CONSENT_VERSION = "2026-11-v1"
 CONSENT_TEXT = (
@@ -282,6 +282,19 @@ def _two(numbers: tuple[int, ...]) -> tuple[int, int]:
     return numbers[0], numbers[1]
 
 
+def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
+    """Stop every email to the lead, the reminders of booked visits included (their choice).
+
+    An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
+    recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
+    """
+    from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
+
+    unsubscribe(session, lead=lead, now=now)
+    suppress(session, email=lead.email, reason=EVERYTHING, source="patient", now=now)
+
+
 def _lead_in(session: Session, payload: dict[str, object], *, lock: bool = False) -> Lead | None:
     lead_id = payload.get("lead")
     if not isinstance(lead_id, int):
@@ -412,9 +425,11 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
     records stay without lead, IP address or browser so the history of consent can be shown.
     """
     from nurture.delivery.events import suppress
+    from nurture.delivery.stops import EVERYTHING
 
     address = lead.email
-    suppress(session, email=address, reason="unsubscribe", source="erasure", now=now)
+    # Every email, not only marketing: an erased person asked to be forgotten.
+    suppress(session, email=address, reason=EVERYTHING, source="erasure", now=now)
     for consent in lead.consents:
         consent.lead_id = None
         consent.ip_address = None

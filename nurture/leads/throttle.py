@@ -10,7 +10,7 @@ from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 _LIMITERS: dict[str, tuple[MovingWindowRateLimiter, Storage]] = {}
 

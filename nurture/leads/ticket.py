@@ -15,8 +15,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 
 MAX_AGE_SECONDS = 3600
 

@@ -9,20 +9,21 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from nurture import clock, jsonread
-from nurture.api_responses import errors, json_body
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock, jsonread
+from nurture.core.config import get_settings
+from nurture.core.tokens import InvalidToken
+from nurture.http.api_responses import errors, json_body
+from nurture.http.deps import SessionDep
+from nurture.http.errors import validation_response
+from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
-from nurture.pages import link_problem_page, message_page, render_page
 from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
-from nurture.tokens import InvalidToken
-from nurture.web import SessionDep, validation_response
 
 router = APIRouter()
 
@@ -273,8 +274,12 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLR
         request,
         "unsubscribe.html",
         title="Unsubscribe",
-        message="Press the button to stop all marketing emails from us.",
+        message=(
+            "Press the button to stop all marketing emails from us. If you booked a visit,"
+            " you will still get its confirmation and reminders."
+        ),
         show_button=True,
+        everything_action=f"/unsubscribe/{token}/everything",
     )
 
 
@@ -288,6 +293,27 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
     return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
+
+
+@router.post("/unsubscribe/{token}/everything", include_in_schema=False)
+def unsubscribe_everything(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Stop every email, the reminders of booked visits too (the patient's explicit choice)."""
+    try:
+        lead = service.lead_from_token(session, "unsubscribe", token)
+    except InvalidToken as exc:
+        return message_page(
+            request, title="This link does not work", message=str(exc), status_code=400
+        )
+    service.stop_everything(session, lead=lead, now=clock.now())
+    session.commit()
+    return message_page(
+        request,
+        title="You will get no more emails from us",
+        message=(
+            "Not even reminders of a visit you booked. To hear from us again, call or write to"
+            " the clinic."
+        ),
+    )
 
 
 def _lead_or_page(

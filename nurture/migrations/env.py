@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from nurture.db import get_engine
+from nurture.core.db import get_engine
 from nurture.models import Base
 
 config = context.config

@@ -16,7 +16,7 @@ from babel.dates import (
     get_timezone_gmt,
 )
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 # Babel's fallback for a zone with no short name in the locale is a bare "+0300"; the localized
 # GMT form ("GMT+03:00", trimmed to CLDR's short "GMT+3" or "GMT+5:30") reads as a zone.

@@ -21,7 +21,7 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.rendering.buttons import BUTTON_COLOUR, bulletproof_buttons
 from nurture.rendering.dates import format_visit_time
 from nurture.rendering.limits import MAX_OUTPUT, LimitedSandbox, limits, render

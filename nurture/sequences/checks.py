@@ -9,18 +9,18 @@ from typing import Literal
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
-from nurture.delivery.compose import lead_context
 from nurture.leads.models import NumbnessType
-from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.rendering.limits import TemplateLimitError, limits, template_line
-from nurture.rendering.markdown import MarkdownTooLong, markdown_template
-from nurture.rendering.preview import (
+from nurture.messages.contexts import lead_context
+from nurture.messages.preview import (
     CONDITION_WORDS,
     MAX_BYTES,
     Sample,
     problems,
     sample_lead,
 )
+from nurture.rendering.environment import RenderedEmail, get_renderer
+from nurture.rendering.limits import TemplateLimitError, limits, template_line
+from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.sequences.files import SequenceSpec, VariantSpec
 
 # What a step may use; the footer's links and the clinic's details come from the layout.

@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from nurture import clock
-from nurture.db import Base, BigId, UTCDateTime
+from nurture.core import clock
+from nurture.core.db import Base, BigId, UTCDateTime
 
 
 class StepKind(StrEnum):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from nurture.clinic import service as clinic
+from nurture.core.config import get_settings
+
+if TYPE_CHECKING:
+    from nurture.sequences.models import SequenceVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +26,13 @@ class SendWindow:
     def allows_day(self, day: date) -> bool:
         """Tell whether email may go out at all on local `day`."""
         return day.isoweekday() in self.weekdays and day not in self.closures
+
+
+def in_quiet_hours(hour: int) -> bool:
+    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
+    s = get_settings()
+    start, end = s.quiet_start_hour, s.quiet_end_hour
+    return start <= hour or hour < end if start > end else start <= hour < end
 
 
 def add_delay(base: datetime, *, days: int, minutes: int, tz: ZoneInfo) -> datetime:
@@ -48,3 +62,13 @@ def next_opening(moment: datetime, *, tz: ZoneInfo, window: SendWindow) -> datet
             continue
         return opens
     raise ValueError("the send window never opens (no allowed weekday outside closures)")
+
+
+def window_of(version: SequenceVersion) -> SendWindow:
+    """Return the send window a version declares."""
+    return SendWindow(
+        start_hour=version.window_start_hour,
+        end_hour=version.window_end_hour,
+        weekdays=frozenset(int(d) for d in version.window_weekdays),
+        closures=frozenset(clinic.effective().clinic_closures),
+    )

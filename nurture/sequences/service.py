@@ -8,8 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import clock
-from nurture.clinic import service as clinic
+from nurture.core import clock
 from nurture.sequences import variants
 from nurture.sequences.files import (
     ReentrySpec,
@@ -18,7 +17,6 @@ from nurture.sequences.files import (
     sequence_files,
 )
 from nurture.sequences.models import Reentry, Sequence, SequenceVersion, Step, VersionState
-from nurture.sequences.schedule import SendWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +67,6 @@ def sequence_for_audience(session: Session, audience: str) -> Sequence | None:
     """Return the sequence that targets `audience` (the oldest, if several do)."""
     return session.scalar(
         select(Sequence).where(Sequence.audience == audience).order_by(Sequence.id).limit(1)
-    )
-
-
-def window_of(version: SequenceVersion) -> SendWindow:
-    """Return the send window a version declares."""
-    return SendWindow(
-        start_hour=version.window_start_hour,
-        end_hour=version.window_end_hour,
-        weekdays=frozenset(int(d) for d in version.window_weekdays),
-        closures=frozenset(clinic.effective().clinic_closures),
     )
 
 

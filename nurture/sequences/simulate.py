@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 from nurture.enrollments.journeys import journey_start, rebook_after, recall_after
 from nurture.enrollments.service import due_for
 from nurture.sequences.models import Goal, SequenceVersion, Step, Trigger
-from nurture.sequences.schedule import add_delay
-from nurture.sequences.service import window_of
+from nurture.sequences.schedule import add_delay, window_of
 
 # What the simulator's date and time stand for, per trigger ("a person who ...").
 MOMENTS: dict[str, str] = {

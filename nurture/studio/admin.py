@@ -10,15 +10,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from nurture import clock
-from nurture.config import Settings, get_settings
+from nurture.core import clock
+from nurture.core.config import Settings, get_settings
+from nurture.core.served_url import recorded
+from nurture.http.deps import SessionDep
 from nurture.leads.consent import write_csv
-from nurture.served_url import recorded
 from nurture.studio import audit, tokens
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
 from nurture.studio.models import ApiToken, StaffUser
 from nurture.studio.web import PREFIX, AdminDep, committed, download, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
+from nurture.core import clock
 from nurture.studio.models import AuditEntry, StaffUser
 
 COMMAND_LINE = "command line"

@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.leads.schemas import normalise_email
 from nurture.studio.models import StaffSession, StaffUser
 

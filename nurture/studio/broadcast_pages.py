@@ -9,20 +9,20 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import pending_count, segment_of
 from nurture.broadcasts.results import COLUMNS, STATES, broadcast_results
-from nurture.config import get_settings
-from nurture.delivery.backends import DeliveryError
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
+from nurture.http.deps import RowId, SessionDep
 from nurture.leads.segments import describe
 from nurture.studio import audit
 from nurture.studio.broadcasts import broadcast_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 DAYS_DEFAULT = 7

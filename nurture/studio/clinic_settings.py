@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture import clock
 from nurture.clinic import service as clinic
+from nurture.core import clock
+from nurture.http.deps import SessionDep
 from nurture.studio.models import StaffUser
 from nurture.studio.web import PREFIX, AdminDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 URL = f"{PREFIX}/admin/clinic"

@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from nurture.http.deps import SessionDep
+from nurture.http.errors import field_errors
 from nurture.sequences import drafts
 from nurture.sequences.files import (
     ReentrySpec,
@@ -22,7 +24,6 @@ from nurture.studio import journey_words
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import CONDITIONS, step_dict
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep, field_errors
 
 router = studio_router()
 

@@ -9,11 +9,11 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from nurture import clock
-from nurture.csvread import Problem
+from nurture.core import clock
+from nurture.core.csvread import Problem
+from nurture.http.deps import RowId, SessionDep
 from nurture.jobs.models import Job, JobStatus
 from nurture.studio.web import StaffDep, download, page, studio_router
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 # Problems listed on the page itself; the rest are one click away as a text file.

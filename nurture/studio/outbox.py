@@ -9,12 +9,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
-from nurture.delivery.service import resolve_unknown, retry_failed
+from nurture.delivery.settle import resolve_unknown, retry_failed
+from nurture.http.deps import SessionDep
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 PAGE_SIZE = 100

@@ -13,13 +13,15 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
+from nurture.http.deps import RowId, SessionDep
+from nurture.http.errors import errors_text
 from nurture.leads import service as leads
 from nurture.leads import timeline
 from nurture.leads.models import Lead
@@ -36,7 +38,6 @@ from nurture.studio.web import (
     redirect,
     studio_router,
 )
-from nurture.web import RowId, SessionDep, errors_text
 
 router = studio_router()
 

@@ -18,10 +18,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock, tasks
-from nurture.csvread import count_rows
-from nurture.db import chunked
+from nurture import tasks
+from nurture.core import clock
+from nurture.core.csvread import count_rows
+from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
+from nurture.http.deps import RowId, SessionDep
 from nurture.jobs import service as jobs
 from nurture.leads import segments
 from nurture.leads import service as leads
@@ -44,7 +46,6 @@ from nurture.studio.web import (
     redirect,
     studio_router,
 )
-from nurture.web import RowId, SessionDep
 
 router = studio_router()
 PAGE_SIZE = 50

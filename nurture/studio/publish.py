@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from nurture.enrollments.service import migrate_version
+from nurture.http.deps import SessionDep
+from nurture.http.errors import field_errors
 from nurture.sequences import checks, drafts
 from nurture.sequences.models import Sequence, SequenceVersion
 from nurture.sequences.service import live_version, publish, spec_of
 from nurture.studio.sequence_lookup import draft_or_409, sequence_or_404
 from nurture.studio.step_form import StepForm
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep, field_errors
 
 router = studio_router()
 

@@ -12,15 +12,15 @@ from markupsafe import Markup
 from pygal.style import Style
 from sqlalchemy import select
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
+from nurture.http.deps import SessionDep
 from nurture.sequences.models import Sequence
 from nurture.sequences.winner import WinnerConflict, make_winner
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 FUNNEL = ("sent", "delivered", "opened", "clicked", "booked")

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy import case, func, select
 
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.http.deps import SessionDep
+from nurture.http.errors import errors_text
 from nurture.sequences import drafts
 from nurture.sequences.export import dump_spec
 from nurture.sequences.files import (
@@ -22,7 +24,6 @@ from nurture.studio import audit, journey_words
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.step_form import CONDITIONS
 from nurture.studio.web import PREFIX, StaffDep, committed, download, page, redirect, studio_router
-from nurture.web import SessionDep, errors_text
 
 router = studio_router()
 

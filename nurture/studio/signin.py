@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.http.deps import SessionDep
 from nurture.leads import throttle
 from nurture.studio import audit
 from nurture.studio.auth import end_session, sign_in, start_session
 from nurture.studio.web import PREFIX, SESSION_ID, StaffDep, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture import clock
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
 from nurture.leads.schemas import check_timezone
 from nurture.sequences import checks, drafts
@@ -21,7 +22,6 @@ from nurture.sequences.service import live_version
 from nurture.sequences.simulate import PlannedEmail, simulate
 from nurture.studio.step_form import CONDITIONS, StepForm
 from nurture.studio.web import StaffDep, page, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

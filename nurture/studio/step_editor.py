@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from nurture.delivery.backends import DeliveryError
+from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
+from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, drafts, variants
 from nurture.sequences.files import MAX_VARIANTS, VariantSpec
@@ -23,7 +24,6 @@ from nurture.studio.step_form import (
     validate_step,
 )
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
+from nurture.http.errors import field_errors
 from nurture.leads.models import NumbnessType
 from nurture.rendering.environment import html_to_text
 from nurture.rendering.markdown import MarkdownTooLong
@@ -16,7 +17,6 @@ from nurture.sequences.files import (
     tidy_lines,
 )
 from nurture.sequences.models import Step, StepKind
-from nurture.web import field_errors
 
 CONDITIONS = {
     "": "Always send",

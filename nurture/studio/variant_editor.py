@@ -8,8 +8,9 @@ from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from nurture.delivery.backends import DeliveryError
+from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
+from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, variants
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
@@ -18,7 +19,6 @@ from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequ
 from nurture.studio.step_form import preview_json
 from nurture.studio.variant_form import VariantForm, validate_variant, variant_dict
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

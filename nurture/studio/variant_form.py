@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nurture.http.errors import field_errors
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks
 from nurture.sequences.files import VariantSpec
 from nurture.sequences.models import Step, StepVariant
 from nurture.sequences.variants import spec_dict
 from nurture.studio.step_form import ContentFields
-from nurture.web import field_errors
 
 # The body an arm sends: the step's own, or one of its own in either format.
 SAME_BODY = "step"

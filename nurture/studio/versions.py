@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from nurture.http.deps import SessionDep
+from nurture.http.errors import errors_text
 from nurture.sequences import drafts, history
 from nurture.sequences.models import Sequence, Step
 from nurture.sequences.service import spec_of
@@ -16,7 +18,6 @@ from nurture.studio import audit
 from nurture.studio.models import AuditEntry, StaffUser
 from nurture.studio.sequence_lookup import draft_or_409, sequence_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
-from nurture.web import SessionDep, errors_text
 
 router = studio_router()
 

@@ -10,13 +10,13 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.service import attendance
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.http.deps import SessionDep
 from nurture.leads.models import Lead
 from nurture.studio.web import StaffDep, page, studio_router
-from nurture.web import SessionDep
 
 router = studio_router()
 

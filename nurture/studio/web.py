@@ -4,45 +4,25 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.templating import Jinja2Templates
 
-from nurture import clock
 from nurture.clinic import service as clinic
-from nurture.config import PACKAGE_DIR, get_settings
-from nurture.sequences.simulate import moment_of
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.http.deps import SessionDep
 from nurture.studio import audit
 from nurture.studio.auth import Role, session_staff
+from nurture.studio.layout import templates
 from nurture.studio.models import StaffUser
-from nurture.web import SessionDep
 
 PREFIX = "/studio"
 SESSION_COOKIE = "nurture_studio"
 CSRF_FIELD = "csrftoken"
 SESSION_ID = "sid"
-
-templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
-
-
-def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    """Show a stored UTC time in the clinic's zone (the studio's working time), named."""
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
-
-
-templates.env.filters["local"] = _local
-templates.env.filters["tz"] = ZoneInfo
-# What a sequence's start date means, for the simulator and anything else naming triggers.
-templates.env.globals["moment_of"] = moment_of
 
 
 class SignInRequired(Exception):
@@ -175,111 +155,3 @@ async def check_csrf(request: Request) -> None:
 def studio_router() -> APIRouter:
     """A router whose every route checks the CSRF token first."""
     return APIRouter(include_in_schema=False, dependencies=[Depends(check_csrf)])
-
-
-_EXPIRED = (
-    "The form was missing its security token, or it came from another site. Nothing was "
-    "changed. Go back, reload the page and try again."
-)
-
-
-def routers() -> list[APIRouter]:
-    """The studio's routers, each mounted under PREFIX."""
-    from nurture.studio import (
-        admin,
-        broadcast_pages,
-        broadcasts,
-        clinic_settings,
-        draft_editor,
-        jobs,
-        people,
-        people_list,
-        publish,
-        results,
-        sequence_pages,
-        signin,
-        simulator,
-        step_editor,
-        variant_editor,
-        versions,
-        visits,
-    )
-    from nurture.studio import outbox as outbox_views
-
-    modules = (
-        signin,
-        sequence_pages,
-        draft_editor,
-        step_editor,
-        variant_editor,
-        publish,
-        simulator,
-        versions,
-        people_list,
-        people,
-        broadcasts,
-        broadcast_pages,
-        jobs,
-        visits,
-        outbox_views,
-        results,
-        admin,
-        clinic_settings,
-    )
-    return [m.router for m in modules]
-
-
-def install(app: FastAPI) -> None:
-    """Mount the studio's routes, its session and CSRF middleware and its error pages."""
-    s = get_settings()
-    secure = s.resolved_base_url.startswith("https://")
-    for router in routers():
-        app.include_router(router, prefix=PREFIX)
-
-    @app.exception_handler(SignInRequired)
-    async def _sign_in(request: Request, _: SignInRequired) -> Response:
-        if request.method in ("GET", "HEAD"):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
-        return page(
-            request,
-            "message.html",
-            None,
-            status_code=401,
-            title="Sign in needed",
-            message="Sign in to the studio first. Nothing was changed.",
-            back=f"{PREFIX}/login",
-        )
-
-    @app.exception_handler(CsrfFailed)
-    async def _csrf_failed(request: Request, _: CsrfFailed) -> Response:
-        return page(
-            request,
-            "message.html",
-            None,
-            status_code=403,
-            title="This form has expired",
-            message=_EXPIRED,
-            back=PREFIX,
-        )
-
-    @app.exception_handler(AdminOnly)
-    async def _admin_only(request: Request, _: AdminOnly) -> Response:
-        return page(
-            request,
-            "message.html",
-            None,
-            status_code=403,
-            title="Admins only",
-            message="This page is for admins. Ask an admin if you need something here.",
-        )
-
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=s.resolved_secret_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=s.studio_session_hours * 3600,
-        path=PREFIX,
-        same_site="lax",
-        https_only=secure,
-    )

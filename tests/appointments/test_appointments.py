@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
@@ -310,7 +310,7 @@ def test_no_show_starts_the_follow_up_for_consented_leads(api, session, sequence
 
 
 def test_visit_page_shows_the_time_without_details(api, client, session) -> None:
-    from nurture.links import visit_url
+    from nurture.messages.links import visit_url
 
     appointment_id = api("POST", "/api/appointments", json=_booking()).json()["id"]
     page = client.get(visit_url(appointment_id).removeprefix("https://nurture.test"))
@@ -434,8 +434,8 @@ def test_a_booking_racing_a_signup_for_a_new_address_ends_with_one_lead(session)
 
     from nurture.appointments import service as appointments
     from nurture.appointments.schemas import AppointmentIn
-    from nurture.config import get_settings
-    from nurture.db import session_factory
+    from nurture.core.config import get_settings
+    from nurture.core.db import session_factory
 
     if get_settings().is_sqlite:
         pytest.skip("SQLite has one writer: the second transaction waits, it cannot race")

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
+from nurture.core import clock
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery.models import Message
 from nurture.leads.models import Lead
 

@@ -19,14 +19,14 @@ from aiosmtpd.controller import Controller
 from alembic import command
 from ics.grammar.parse import Container, ContentLine, string_to_container
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.migrate import alembic_config
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
-from nurture.migrate import alembic_config
+from nurture.delivery.channels.registry import get_backend
 from tests.factories import outbox_messages
 from tests.processes import free_port
 

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments import imports, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from nurture.broadcasts import planning
 from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.db import session_scope
+from nurture.core.db import session_scope
 from nurture.delivery.events import suppress
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.leads.models import LeadStatus

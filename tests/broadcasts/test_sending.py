@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
 from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.models import BroadcastStatus
 from nurture.broadcasts.results import broadcast_results
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.leads import service as leads
 from nurture.leads.models import Lead, LeadStatus

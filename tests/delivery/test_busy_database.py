@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery.models import DeliveryEvent
-from nurture.web import create_app
+from nurture.web.app import create_app
 
 
 def _sqlite_path() -> str:
@@ -24,7 +24,7 @@ def _sqlite_path() -> str:
 @pytest.fixture
 def served(settings):  # type: ignore[no-untyped-def]
     """A client that sees what a real caller sees when a view raises, not the exception."""
-    from nurture.db import dispose_engines
+    from nurture.core.db import dispose_engines
 
     settings(sqlite_busy_timeout_seconds="0.5")  # wait out the lock quickly, then answer
     dispose_engines()

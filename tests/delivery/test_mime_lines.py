@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 from email import message_from_bytes, policy
 
-from nurture.delivery.backends import Attachment, build_mime
-from nurture.rendering.preview import all_samples
+from nurture.delivery.channels.base import Attachment
+from nurture.delivery.channels.mime import build_mime
+from nurture.messages.preview import all_samples
 from tests.delivery.test_spam_score import outgoing
 
 

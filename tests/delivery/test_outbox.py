@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.db import session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import OutboxBackend, get_backend
+from nurture.delivery.channels.outbox import OutboxBackend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
 from nurture.leads.models import LeadStatus
 from tests.factories import make_lead, outbox_messages

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nurture.config import get_settings
-from nurture.delivery.backends import (
+from nurture.core.config import get_settings
+from nurture.delivery.channels.base import (
     OutgoingEmail,
     PermanentError,
     TransientError,
     UnknownOutcome,
-    get_backend,
 )
+from nurture.delivery.channels.registry import get_backend
 from tests.sendgrid_server import Scripted
 
 

@@ -9,7 +9,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from nurture.delivery.backends import OutgoingEmail, PermanentError, TransientError, get_backend
+from nurture.delivery.channels.base import OutgoingEmail, PermanentError, TransientError
+from nurture.delivery.channels.registry import get_backend
 from tests.processes import free_port
 
 EMAIL = OutgoingEmail(

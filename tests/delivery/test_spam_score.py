@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from nurture.delivery.backends import OutgoingEmail, build_mime
-from nurture.rendering.preview import Sample, all_samples
+from nurture.delivery.channels.base import OutgoingEmail
+from nurture.delivery.channels.mime import build_mime
+from nurture.messages.preview import Sample, all_samples
 
 pytestmark = pytest.mark.slow
 

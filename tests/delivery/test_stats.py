@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from nurture import clock
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import MessageStatus, Stream
 from tests.factories import make_lead
 from tests.sendgrid_server import Scripted

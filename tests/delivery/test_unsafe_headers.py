@@ -16,16 +16,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from nurture import clock
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.db import session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import (
-    OutboxBackend,
-    OutgoingEmail,
-    PermanentError,
-    build_mime,
-    get_backend,
-)
+from nurture.delivery.channels.base import OutgoingEmail, PermanentError
+from nurture.delivery.channels.mime import build_mime
+from nurture.delivery.channels.outbox import OutboxBackend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments

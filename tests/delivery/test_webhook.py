@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery import events, outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
@@ -305,7 +305,7 @@ def test_the_webhook_limit_is_a_setting(client, signer, settings) -> None:
     settings(webhook_max_request_bytes=str(64 * 1024))
     from fastapi.testclient import TestClient
 
-    from nurture.web import create_app
+    from nurture.web.app import create_app
 
     body = json.dumps(_big_batch(300, "limit"))
     with TestClient(create_app(), base_url="https://nurture.test") as small:
@@ -477,7 +477,7 @@ def test_stored_events_are_processed_in_short_transactions(client, session, sign
     is never held long enough for the next webhook batch to time out waiting for it."""
     from sqlalchemy import event as sa_event
 
-    from nurture.db import session_factory
+    from nurture.core.db import session_factory
 
     batch = _big_batch(450, "chunks")
     assert _post(client, signer, batch).status_code == 200

@@ -8,12 +8,12 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.core import clock
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
@@ -55,7 +55,7 @@ def _tick(at: datetime) -> list[str]:
                 if o.status == "sent"
             )
         )
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
 
     with session_scope() as s:
         rows = s.scalars(

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.delivery.models import Message, MessageStatus
 from nurture.sequences.models import Step
 from tests.enrollments.test_journeys import DAY, NOW, _book, _outcome, _publish, _sequence, _tick

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import clock
-from nurture.config import get_settings
-from nurture.db import session_factory, session_scope
+from nurture.core import clock
+from nurture.core.config import get_settings
+from nurture.core.db import session_factory, session_scope
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment

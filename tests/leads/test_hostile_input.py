@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.cli import main
+from nurture.core import clock
 from nurture.delivery.models import Message
 from nurture.leads.imports import LeadImportError, import_csv
 from nurture.leads.models import ConsentRecord, Lead

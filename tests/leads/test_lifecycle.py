@@ -9,15 +9,15 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import DeliveryEvent, Message, Suppression
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
-from nurture.links import preferences_url
+from nurture.messages.links import preferences_url
 from tests.factories import link_in, outbox_messages, text_part
 
 SIGNUP = {
@@ -192,7 +192,7 @@ def test_signups_are_rate_limited_per_address_and_per_client(client, session, se
 def test_cors_allows_only_configured_origins(settings) -> None:
     from fastapi.testclient import TestClient
 
-    from nurture.web import create_app
+    from nurture.web.app import create_app
 
     settings(cors_origins="https://clinic.example.org")
     with TestClient(create_app()) as client:

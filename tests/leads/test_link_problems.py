@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.leads.models import Lead
-from nurture.links import confirm_url
+from nurture.messages.links import confirm_url
 
 SIGNUP = {
     "email": "ana@example.com",

@@ -12,13 +12,13 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from nurture import clock
-from nurture.config import Settings, get_settings
+from nurture.core import clock
+from nurture.core.config import Settings, get_settings
 from nurture.delivery import service as delivery
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
-from nurture.links import confirm_url, preferences_url, unsubscribe_url
+from nurture.messages.links import confirm_url, preferences_url, unsubscribe_url
 from tests.factories import make_lead, outbox_messages, text_part
 
 FORM = {
@@ -444,7 +444,7 @@ def test_destructive_buttons_look_destructive(client, session) -> None:
 
 
 def test_privacy_notice_says_what_reaches_the_email_provider(client, settings) -> None:
-    from nurture.rendering.preview import CONDITION_WORDS, all_samples
+    from nurture.messages.preview import CONDITION_WORDS, all_samples
 
     settings(base_url="https://nurture.clinic.example.org")
     text = " ".join(re.sub(r"<[^>]+>", " ", client.get("/privacy").text).split())

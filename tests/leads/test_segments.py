@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.core import clock
 from nurture.enrollments.models import EnrollmentStatus
 from nurture.enrollments.service import enroll
 from nurture.leads.models import Lead, LeadStatus

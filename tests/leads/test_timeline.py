@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.core import clock
 from nurture.delivery.models import DeliveryEvent, Message
 from nurture.enrollments.service import enroll, exit_active
 from nurture.leads import service

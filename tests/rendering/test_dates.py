@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
-from nurture.config import Settings, get_settings
+from nurture.core import clock
+from nurture.core.config import Settings, get_settings
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
-from nurture.links import visit_url
+from nurture.delivery.channels.registry import get_backend
+from nurture.messages.links import visit_url
 from nurture.rendering.dates import format_visit_time
 from tests.factories import outbox_messages, text_part
 

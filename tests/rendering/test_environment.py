@@ -6,7 +6,7 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from nurture.delivery.compose import clinic_context
+from nurture.messages.contexts import clinic_context
 from nurture.rendering.environment import get_renderer
 
 

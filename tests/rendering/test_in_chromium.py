@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nurture.rendering.preview import Sample, all_samples
+from nurture.messages.preview import Sample, all_samples
 from tests.browser import browser
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from nurture.messages.preview import Sample, all_samples, problems
 from nurture.rendering.environment import html_to_text
-from nurture.rendering.preview import Sample, all_samples, problems
 
 
 @pytest.fixture

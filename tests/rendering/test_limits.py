@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jinja2 import TemplateSyntaxError
 
-from nurture.delivery.compose import clinic_context
+from nurture.messages.contexts import clinic_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import MAX_STEPS, TemplateLimitError, limits, template_line
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from jinja2.exceptions import SecurityError
 
-from nurture.delivery.compose import clinic_context
+from nurture.messages.contexts import clinic_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import MAX_SIZE, TemplateLimitError
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from nurture.cli import main
-from nurture.config import get_settings
-from nurture.rendering.preview import CONDITION_WORDS, Sample, all_samples, problems
+from nurture.core.config import get_settings
+from nurture.messages.preview import CONDITION_WORDS, Sample, all_samples, problems
 from nurture.sequences.files import read_sequence_file, sequence_files
 
 

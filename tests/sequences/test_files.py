@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from nurture.cli import main
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 from nurture.sequences.checks import spec_problems
 from nurture.sequences.files import read_sequence_file, sequence_files
 from nurture.sequences.models import Sequence

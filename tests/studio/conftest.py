@@ -52,7 +52,7 @@ class Studio:
 @pytest.fixture
 def make_staff(session) -> Callable[..., Any]:  # type: ignore[no-untyped-def]
     """Create a staff account and return it."""
-    from nurture import clock
+    from nurture.core import clock
     from nurture.studio.auth import create_staff
 
     def make(email: str = "editor@clinic.example", role: str = "editor") -> Any:

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
 from nurture.studio.models import AuditEntry
@@ -33,7 +33,7 @@ def create(studio, **overrides) -> Broadcast:  # type: ignore[no-untyped-def]
     response = studio.post("/studio/broadcasts", {**GOOD, **overrides})
     assert response.status_code == 303, response.text
     broadcast_id = int(response.headers["location"].rsplit("/", 1)[1])
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
 
     with session_scope() as s:
         broadcast = s.get(Broadcast, broadcast_id)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.service import enroll
 from nurture.sequences.models import Sequence

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.db import session_scope
 from nurture.delivery import service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.service import enroll
 from nurture.sequences import service as sequences

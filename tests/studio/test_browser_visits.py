@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from tests.browser import browser
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.clinic import service as clinic
 from nurture.clinic.colours import contrast_with_white
 from nurture.clinic.models import ClinicSetting
+from nurture.core import clock
 from nurture.delivery import outbox, service
-from nurture.delivery.backends import get_backend
+from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Stream
 from nurture.leads.models import LeadStatus
 from nurture.studio.models import AuditEntry
@@ -115,7 +115,7 @@ def test_bad_values_are_shown_beside_their_fields_and_nothing_is_saved(admin_stu
     assert "line breaks" in beside["marketing_from_name"]
     assert 'aria-describedby="e-booking_url"' in page
     assert 'value="Fine New Name"' in page  # what was typed stays in the form
-    from nurture.db import session_scope
+    from nurture.core.db import session_scope
 
     with session_scope() as s:
         assert s.scalars(select(ClinicSetting)).all() == []

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from nurture import csvsafe
 from nurture.cli import main
+from nurture.core import csvsafe
 from nurture.leads.models import ConsentRecord, Lead
 from tests.factories import make_lead
 from tests.studio.conftest import Studio

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from nurture import clock
+from nurture.core import clock
 from nurture.delivery.models import Message
 from nurture.enrollments.models import Enrollment
 from nurture.enrollments.service import enroll

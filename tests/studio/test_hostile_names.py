@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
+from nurture.core import clock
 from nurture.delivery.models import Message
 from nurture.studio.models import ApiToken
 from tests.factories import make_lead

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from nurture import clock
+from nurture.core import clock
 from nurture.jobs import service as jobs
 from nurture.jobs.models import Job, JobStatus
 from nurture.leads.models import Lead

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.core import clock
 from nurture.delivery import service
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment

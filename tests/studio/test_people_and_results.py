@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from nurture import clock
 from nurture.appointments.models import Appointment
+from nurture.core import clock
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
 from nurture.enrollments.models import Enrollment
 from nurture.enrollments.service import enroll

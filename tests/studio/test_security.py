@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.routing import Route
 
-from nurture import clock
+from nurture.core import clock
 from nurture.sequences.models import Step
 from nurture.studio.models import AuditEntry, StaffUser
-from nurture.studio.web import routers
-from nurture.web import create_app
+from nurture.studio.mount import routers
+from nurture.web.app import create_app
 from tests.studio.conftest import PASSWORD, Studio
 
 PUBLIC = {("GET", "/studio/login"), ("POST", "/studio/login"), ("POST", "/studio/logout")}

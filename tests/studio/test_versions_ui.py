@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from nurture import clock
 from nurture.appointments.schemas import AppointmentIn
 from nurture.appointments.service import book
+from nurture.core import clock
 from nurture.sequences.models import Sequence, SequenceVersion, VersionState
 from nurture.sequences.service import live_version, spec_of
 from nurture.studio.models import AuditEntry

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nurture import clock
 from nurture.appointments import service
 from nurture.appointments.schemas import AppointmentIn
+from nurture.core import clock
 
 NEW_YORK = ZoneInfo("America/New_York")  # the clinic's default zone
 NOW = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)  # Monday; "tomorrow" is Tuesday 24 March

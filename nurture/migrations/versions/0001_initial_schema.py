@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "heartbeats",
         sa.Column("name", sa.String(length=40), nullable=False),
-        sa.Column("beat_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("beat_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_heartbeats")),
     )
     op.create_table(
@@ -34,10 +34,10 @@ def upgrade() -> None:
         sa.Column("numbness_type", sa.String(length=20), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("confirmed_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("unsubscribed_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("paused_until", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("unsubscribed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("paused_until", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("token_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_leads")),
         sa.UniqueConstraint("email", name=op.f("uq_leads_email")),
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(length=80), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("audience", sa.String(length=40), nullable=False),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sequences")),
         sa.UniqueConstraint("slug", name=op.f("uq_sequences_slug")),
     )
@@ -65,8 +65,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
-        sa.Column("locked_until", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("email", name=op.f("uq_staff_users_email")),
     )
@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("reason", sa.String(length=40), nullable=False),
         sa.Column("source", sa.String(length=40), nullable=False),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
         sa.UniqueConstraint("email", name=op.f("uq_suppressions_email")),
     )
@@ -85,14 +85,14 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("lead_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("external_id", sa.String(length=200), nullable=True),
-        sa.Column("starts_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_minutes", sa.Integer(), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("location", sa.String(length=300), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["leads.id"],
@@ -115,9 +115,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=500), nullable=False),
         sa.Column("ip_address", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),
-        sa.Column("given_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("confirmed_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("withdrawn_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("given_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["leads.id"],
@@ -140,8 +140,8 @@ def upgrade() -> None:
         sa.Column("window_start_hour", sa.Integer(), nullable=False),
         sa.Column("window_end_hour", sa.Integer(), nullable=False),
         sa.Column("window_weekdays", sa.String(length=7), nullable=False),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["sequence_id"],
             ["sequences.id"],
@@ -166,8 +166,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("last_position", sa.Integer(), nullable=False),
         sa.Column("exit_reason", sa.String(length=40), nullable=True),
-        sa.Column("enrolled_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enrolled_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["lead_id"], ["leads.id"], name=op.f("fk_enrollments_lead_id_leads"), ondelete="CASCADE"
         ),
@@ -231,16 +231,16 @@ def upgrade() -> None:
         sa.Column("to_email", sa.String(length=320), nullable=True),
         sa.Column("context", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("due_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_expires_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempt_started_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempt_started_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("subject", sa.String(length=300), nullable=True),
         sa.Column("provider_message_id", sa.String(length=200), nullable=True),
-        sa.Column("sent_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["appointment_id"],
             ["appointments.id"],
@@ -281,8 +281,8 @@ def upgrade() -> None:
             "message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("event", sa.String(length=40), nullable=False),
-        sa.Column("occurred_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["message_id"],

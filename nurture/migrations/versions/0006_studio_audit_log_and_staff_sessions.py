@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("actor", sa.String(length=320), nullable=False),
         sa.Column("action", sa.String(length=60), nullable=False),
@@ -43,10 +43,10 @@ def upgrade() -> None:
 
     with op.batch_alter_table("staff_users", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("last_login_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("last_login_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("disabled_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("disabled_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
             sa.Column("session_epoch", sa.Integer(), server_default="0", nullable=False)

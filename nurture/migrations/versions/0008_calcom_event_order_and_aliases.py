@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column(
         "appointments",
-        sa.Column("source_changed_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("source_changed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "appointment_aliases",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column(
             "created_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("enqueued_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("started_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("lease_until", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("enqueued_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -21,10 +21,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("confirmed_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("confirmed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("change_requested_at", nurture.db.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "change_requested_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True
+            )
         )
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from alembic import op
 
-from nurture.config import get_settings
+from nurture.core.config import get_settings
 
 revision: str = "0012"
 down_revision: str | None = "0011"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0015"
 down_revision: str | None = "0014"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         "clinic_settings",
         sa.Column("key", sa.String(length=50), nullable=False),
         sa.Column("value", sa.JSON(), nullable=False),
-        sa.Column("updated_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_clinic_settings")),
     )
 

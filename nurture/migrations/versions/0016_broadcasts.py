@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0016"
 down_revision: str | None = "0015"
@@ -32,16 +32,16 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("window_start_hour", sa.Integer(), nullable=False),
         sa.Column("window_end_hour", sa.Integer(), nullable=False),
-        sa.Column("scheduled_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scheduled_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("planned_through", _ID, nullable=False),
-        sa.Column("planned_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("cancelled_at", nurture.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("planned_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", nurture.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("planned_count", sa.Integer(), nullable=False),
         sa.Column("excluded_count", sa.Integer(), nullable=False),
         sa.Column("created_by_id", _ID, nullable=True),
-        sa.Column("created_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["staff_users.id"],

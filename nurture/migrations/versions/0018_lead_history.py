@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import nurture.db
+import nurture.core.db
 
 revision: str = "0018"
 down_revision: str | None = "0017"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("from_type", sa.String(length=20), nullable=True),
         sa.Column("to_type", sa.String(length=20), nullable=False),
         sa.Column("source", sa.String(length=20), nullable=False),
-        sa.Column("changed_at", nurture.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", nurture.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["leads.id"],

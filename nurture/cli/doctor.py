@@ -11,9 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nurture.clinic import service as clinic
-from nurture.config import Settings
-from nurture.keyfile import key_path
-from nurture.private_files import loose
+from nurture.core.config import Settings
+from nurture.core.keyfile import key_path
+from nurture.core.private_files import loose
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def studio_overrides(settings: Settings) -> tuple[dict[str, Any], str | None]:
         path = make_url(url).database
         if not path or not Path(path).exists():
             return {}, None  # no database yet, so nothing set in the studio (and none made here)
-    from nurture.db import make_engine
+    from nurture.core.db import make_engine
 
     engine = make_engine(url)
     try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nurture import csvsafe
+from nurture.core import csvsafe
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # "line N: " then, when the problem is one column's, "column: " (a name, or several joined by

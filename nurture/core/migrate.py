@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
-from nurture.config import PACKAGE_DIR
-from nurture.db import get_engine
+from nurture.core.config import PACKAGE_DIR
+from nurture.core.db import get_engine
 
 
 def alembic_config() -> Config:

@@ -13,10 +13,10 @@ from markupsafe import escape
 
 from nurture.appointments.models import Appointment
 from nurture.clinic import service as clinic
-from nurture.config import get_settings
-from nurture.delivery.compose import appointment_context, clinic_context, lead_context
+from nurture.core.config import get_settings
 from nurture.leads.models import Lead, NumbnessType
-from nurture.links import confirm_url, preferences_url
+from nurture.messages.contexts import appointment_context, clinic_context, lead_context
+from nurture.messages.links import confirm_url, preferences_url
 from nurture.rendering.dates import format_day
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.safety import SAFETY

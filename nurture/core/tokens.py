@@ -10,8 +10,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 
 
 class InvalidToken(Exception):

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from nurture.private_files import private_dir
+from nurture.core.private_files import private_dir
 
 URL_FILE = "base_url"
 

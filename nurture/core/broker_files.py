@@ -18,7 +18,7 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.json import JSONEncoder
 
-from nurture.private_files import private_opener
+from nurture.core.private_files import private_opener
 
 
 class Channel(filesystem.Channel):

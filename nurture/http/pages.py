@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from nurture.clinic import service as clinic
-from nurture.config import PACKAGE_DIR
+from nurture.core.config import PACKAGE_DIR
 from nurture.rendering.dates import format_visit_time
 
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "pages"))

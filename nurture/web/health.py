@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from nurture import clock
-from nurture.config import get_settings
+from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery.models import Heartbeat
-from nurture.web import SessionDep
+from nurture.http.deps import SessionDep
 
 router = APIRouter()
 

@@ -3,66 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nurture import __version__
-from nurture.config import PACKAGE_DIR, get_settings
-from nurture.db import session_factory
-
-
-def get_session() -> Iterator[Session]:
-    """Yield a session for one request; views commit what they change."""
-    session = session_factory()()
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-# Ids are 64-bit integers: a larger one in a path is answered 422 before any query, since
-# SQLite cannot even bind it.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-
-
-def field_errors(errors: Any) -> dict[str, str]:
-    """Map pydantic errors to {field: message}, naming each field once."""
-    fields: dict[str, str] = {}
-    for error in errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-        name = ".".join(loc) or "body"
-        message = str(error.get("msg", "is invalid"))
-        message = message.removeprefix("Value error, ")
-        if error.get("type") == "literal_error" and name == "consent":
-            message = "consent must be true: tick the box to agree to receive emails"
-        fields.setdefault(name, message)
-    return fields
-
-
-def errors_text(errors: Any) -> str:
-    """The pydantic errors as one line, "field: message; field: message", for a page."""
-    return "; ".join(f"{name}: {message}" for name, message in field_errors(errors).items())
-
-
-def validation_response(errors: Any) -> JSONResponse:
-    """Answer 422 with a JSON body that names every bad field."""
-    fields = field_errors(errors)
-    return JSONResponse(
-        status_code=422,
-        content={
-            "error": "validation_failed",
-            "message": "Some fields are missing or invalid: " + ", ".join(sorted(fields)),
-            "fields": fields,
-        },
-    )
+from nurture.core.config import PACKAGE_DIR, get_settings
 
 
 class BodySizeLimit:
@@ -114,7 +62,7 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send, limit: int, scope: Scope) -> None:
-        from nurture.error_pages import error_html, wants_html
+        from nurture.web.error_pages import error_html, wants_html
 
         accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
         content_type = b"application/json"
@@ -166,14 +114,14 @@ class HeadAsGet:
 
 def create_app() -> FastAPI:
     """Build the web application."""
-    from nurture import apidocs, error_pages, security_headers, site
     from nurture.appointments.views import router as appointments_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
-    from nurture.health import router as health_router
     from nurture.leads.views import router as leads_router
-    from nurture.metrics import router as metrics_router
-    from nurture.studio import web as studio
+    from nurture.studio import mount as studio
+    from nurture.web import apidocs, error_pages, security_headers, site
+    from nurture.web.health import router as health_router
+    from nurture.web.metrics import router as metrics_router
 
     settings = get_settings()
     app = FastAPI(

@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from nurture.config import get_settings
-from nurture.web import field_errors, validation_response
+from nurture.core.config import get_settings
+from nurture.http.errors import field_errors, validation_response
 
 STUDIO_PREFIX = "/studio"
 
@@ -63,13 +63,13 @@ def error_html(path: str, status: int, *, details: list[str] | None = None) -> s
     """The page for `status` at `path`, in the studio's layout under /studio, else the site's."""
     title, message = WORDS.get(status) or (_phrase(status), "Go back and try again.")
     if path == STUDIO_PREFIX or path.startswith(STUDIO_PREFIX + "/"):
-        from nurture.studio.web import templates
+        from nurture.studio.layout import templates
 
         text = "; ".join([message, *(details or [])])
         return templates.get_template("message.html").render(
             title=title, message=text, back=STUDIO_PREFIX, staff=None, flash=None
         )
-    from nurture.pages import render_text
+    from nurture.http.pages import render_text
 
     return render_text("error.html", title=title, message=message, details=details or [])
 
@@ -112,7 +112,7 @@ def _page(request: Request, status: int, details: list[str] | None = None) -> HT
 
 def install(app: FastAPI) -> None:
     """Answer HTTP errors, invalid requests and crashes as pages for browsers."""
-    from nurture.security_headers import security_headers
+    from nurture.web.security_headers import security_headers
 
     https = get_settings().resolved_base_url.startswith("https://")
 

@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from python_http_client import exceptions as http_errors
-from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment as SendGridAttachment
 from sendgrid.helpers.mail import (
     Category,
@@ -35,15 +33,14 @@ from sendgrid.helpers.mail import (
 )
 
 from nurture import __version__
-from nurture.config import Settings
-from nurture.delivery.backends import (
+from nurture.core.config import Settings
+from nurture.delivery.channels.base import (
     OutgoingEmail,
     PermanentError,
     TransientError,
     UnknownOutcome,
     build_failed,
     checked,
-    is_connect_failure,
     utc_from_epoch,
 )
 
@@ -146,38 +143,3 @@ class SendGridBackend:
     def close(self) -> None:
         """Close pooled connections."""
         self.client.close()
-
-
-class SendGridPackageBackend:
-    """The same payload through the `sendgrid` package's client (one connection per request)."""
-
-    name = "sendgrid-package"
-
-    def __init__(self, settings: Settings) -> None:
-        assert settings.sendgrid_api_key is not None
-        self.client = SendGridAPIClient(
-            api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_api_host
-        )
-        self.client.client.timeout = settings.sendgrid_timeout_seconds
-
-    def send(self, email: OutgoingEmail) -> str:
-        """Send one email through the package's urllib-based client."""
-        try:
-            mail = build_mail(email)
-        except Exception as exc:  # noqa: BLE001 - built before any request: nothing was sent
-            raise build_failed(exc) from exc
-        try:
-            response = self.client.send(mail)
-        except http_errors.HTTPError as exc:
-            raise_for_status(int(exc.status_code), exc.body, exc.headers)
-            raise  # pragma: no cover - raise_for_status always raises for an HTTPError
-        except OSError as exc:
-            if is_connect_failure(exc):
-                raise TransientError(
-                    f"could not reach SendGrid: {exc}", reason="connection"
-                ) from exc
-            raise UnknownOutcome(f"no answer from SendGrid after sending: {exc!r}") from exc
-        message_id = response.headers.get("X-Message-Id") or ""
-        if not message_id:
-            raise UnknownOutcome(f"SendGrid answered {response.status_code} without X-Message-Id")
-        return str(message_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from nurture.clinic.service import effective
-from nurture.config import get_settings
+from nurture.core.config import get_settings
+from nurture.core.tokens import make_compact_token, make_token
 from nurture.leads.models import Lead
-from nurture.tokens import make_compact_token, make_token
 
 
 def absolute(path: str) -> str:

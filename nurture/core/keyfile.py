@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nurture.private_files import private_dir
+from nurture.core.private_files import private_dir
 
 KEY_FILE = "secret_key"
 MIN_LENGTH = 32

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from nurture import clock
-from nurture.db import session_scope
+from nurture.core import clock
+from nurture.core.db import session_scope
 from nurture.delivery.stats import snapshot
 
 router = APIRouter()

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
-from nurture import jsonread
+from nurture.core import jsonread
 
 # Declares the scheme in the document; the routes check the token themselves.
 bearer = HTTPBearer(

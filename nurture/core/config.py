@@ -19,12 +19,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nurture.keyfile import load_or_create
-from nurture.served_url import recorded
+from nurture.core.keyfile import load_or_create
+from nurture.core.served_url import recorded
 
 # The value earlier releases shipped as a default: public, so refused everywhere.
 PLACEHOLDER_SECRET = "change-me-in-production"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from nurture.config import get_settings
-from nurture.private_files import create_private, private_dir
+from nurture.core.config import get_settings
+from nurture.core.private_files import create_private, private_dir
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

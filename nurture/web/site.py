@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from nurture.config import PACKAGE_DIR, get_settings
-from nurture.pages import render_page
+from nurture.core.config import PACKAGE_DIR, get_settings
+from nurture.http.pages import render_page
 
 router = APIRouter(include_in_schema=False)
 

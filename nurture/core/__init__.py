@@ -1,0 +1,1 @@
+"""The platform: settings, database, clock, signing, private files, file readers (no domains)."""

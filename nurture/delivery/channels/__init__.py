@@ -1,0 +1,1 @@
+"""Channels: one interface for sending prepared messages, one module per provider."""

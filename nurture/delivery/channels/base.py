@@ -1,0 +1,132 @@
+"""The channel interface: a prepared email, the backend that sends it, and its error types.
+
+Each provider lives in its own module beside this one (outbox.py, smtp.py, sendgrid_api.py,
+sendgrid_package.py); registry.py picks one from the settings.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from nurture.delivery import headers
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an email."""
+
+    filename: str
+    content: bytes
+    mime_type: str  # e.g. "text/calendar; method=PUBLISH"
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEmail:
+    """A fully rendered email, ready for any backend."""
+
+    to_email: str
+    from_email: str
+    from_name: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+    # Opaque, non-personal identifiers the provider echoes back in its events.
+    custom_args: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    reply_to: str | None = None
+    # Provider open/click tracking; always off for transactional mail such as reminders.
+    track_opens: bool = False
+    track_clicks: bool = False
+    attachments: tuple[Attachment, ...] = ()
+
+
+class DeliveryError(Exception):
+    """Base class: the email was not accepted by the provider."""
+
+    default_reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or self.default_reason
+
+
+class PermanentError(DeliveryError):
+    """The provider refused this email; retrying will not help."""
+
+    default_reason = "rejected"
+
+
+class TransientError(DeliveryError):
+    """The provider did not take the email this time; retry later, at `retry_at` if given."""
+
+    default_reason = "server_error"
+
+    def __init__(
+        self, message: str, *, retry_at: datetime | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_at = retry_at
+
+
+class UnknownOutcome(DeliveryError):
+    """The request went out but no answer came back: the email may have been sent."""
+
+    default_reason = "no_answer"
+
+
+class Backend(Protocol):
+    """Hands one email to a provider and returns the provider's message id."""
+
+    name: str
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Deliver `email`; raise a DeliveryError subclass when it was not accepted."""
+        ...
+
+
+def checked(email: OutgoingEmail) -> OutgoingEmail:
+    """Return `email` with every header value on one line; raise UnsafeHeader if one cannot be.
+
+    Every backend calls this, so no name, subject or header value can add a header.
+    """
+    return replace(
+        email,
+        to_email=headers.address("To", email.to_email),
+        from_email=headers.address("From", email.from_email),
+        from_name=headers.text("From", email.from_name),
+        reply_to=headers.address("Reply-To", email.reply_to) if email.reply_to else None,
+        subject=headers.text("Subject", email.subject),
+        headers={
+            headers.field_name(name): headers.text(name, value)
+            for name, value in email.headers.items()
+        },
+    )
+
+
+def build_failed(exc: Exception) -> PermanentError:
+    """The error for an email that could not be built: nothing was sent, retrying cannot help."""
+    return PermanentError(
+        f"could not build the email: {type(exc).__name__}: {exc}"[:2000], reason="invalid_email"
+    )
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Tell whether a network error happened before the request could have been sent."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        return True  # urllib wraps failures to connect (refused, DNS, connect timeout)
+    return isinstance(exc, ConnectionRefusedError | socket.gaierror)
+
+
+def utc_from_epoch(value: str | None) -> datetime | None:
+    """Parse an epoch-seconds header such as X-RateLimit-Reset."""
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(int(float(value)), UTC)
+    except (ValueError, OverflowError):
+        return None

@@ -1,0 +1,38 @@
+"""The outbox channel: each email becomes an .eml file in a private folder (the default)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from email.utils import make_msgid
+from pathlib import Path
+
+from nurture.core import clock
+from nurture.core.private_files import private_dir, private_opener
+from nurture.delivery.channels.base import OutgoingEmail, build_failed
+from nurture.delivery.channels.mime import build_mime
+
+
+class OutboxBackend:
+    """Writes each email as an .eml file a person can open (the embedded default)."""
+
+    name = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Write the email atomically to `<directory>/<time>-<id>.eml`."""
+        message_id = make_msgid(domain="nurture.local")
+        try:
+            data = bytes(build_mime(email, message_id))
+        except Exception as exc:  # noqa: BLE001 - nothing was written; this email fails alone
+            raise build_failed(exc) from exc
+        private_dir(self.directory)
+        stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
+        partial = final.with_suffix(".eml.part")
+        with open(partial, "wb", opener=private_opener) as fh:  # an email to a patient
+            fh.write(data)
+        os.replace(partial, final)
+        return message_id

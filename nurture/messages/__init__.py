@@ -1,0 +1,1 @@
+"""What a message may say: render contexts, the signed links in emails, sample previews."""

@@ -1,0 +1,26 @@
+"""The studio's page templates and their filters, shared by the studio and the error pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from starlette.templating import Jinja2Templates
+
+from nurture.core.config import PACKAGE_DIR, get_settings
+from nurture.sequences.simulate import moment_of
+
+templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
+
+
+def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """Show a stored UTC time in the clinic's zone (the studio's working time), named."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
+
+
+templates.env.filters["local"] = _local
+templates.env.filters["tz"] = ZoneInfo
+# What a sequence's start date means, for the simulator and anything else naming triggers.
+templates.env.globals["moment_of"] = moment_of

@@ -1,0 +1,131 @@
+"""Where the studio joins the app: every page module's router under /studio, the session and
+CSRF middleware, and the studio's own answers to sign-in, CSRF and admin-only errors.
+
+Page modules import web.py (the studio's request helpers); only this module imports the page
+modules, so neither reaches back to the other.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from nurture.core.config import get_settings
+from nurture.studio.web import (
+    PREFIX,
+    SESSION_COOKIE,
+    AdminOnly,
+    CsrfFailed,
+    SignInRequired,
+    page,
+)
+
+_EXPIRED = (
+    "The form was missing its security token, or it came from another site. Nothing was "
+    "changed. Go back, reload the page and try again."
+)
+
+
+def routers() -> list[APIRouter]:
+    """The studio's routers, each mounted under PREFIX."""
+    from nurture.studio import (
+        admin,
+        broadcast_pages,
+        broadcasts,
+        clinic_settings,
+        draft_editor,
+        jobs,
+        people,
+        people_list,
+        publish,
+        results,
+        sequence_pages,
+        signin,
+        simulator,
+        step_editor,
+        variant_editor,
+        versions,
+        visits,
+    )
+    from nurture.studio import outbox as outbox_views
+
+    modules = (
+        signin,
+        sequence_pages,
+        draft_editor,
+        step_editor,
+        variant_editor,
+        publish,
+        simulator,
+        versions,
+        people_list,
+        people,
+        broadcasts,
+        broadcast_pages,
+        jobs,
+        visits,
+        outbox_views,
+        results,
+        admin,
+        clinic_settings,
+    )
+    return [m.router for m in modules]
+
+
+def install(app: FastAPI) -> None:
+    """Mount the studio's routes, its session and CSRF middleware and its error pages."""
+    s = get_settings()
+    secure = s.resolved_base_url.startswith("https://")
+    for router in routers():
+        app.include_router(router, prefix=PREFIX)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=401,
+            title="Sign in needed",
+            message="Sign in to the studio first. Nothing was changed.",
+            back=f"{PREFIX}/login",
+        )
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf_failed(request: Request, _: CsrfFailed) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=403,
+            title="This form has expired",
+            message=_EXPIRED,
+            back=PREFIX,
+        )
+
+    @app.exception_handler(AdminOnly)
+    async def _admin_only(request: Request, _: AdminOnly) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=403,
+            title="Admins only",
+            message="This page is for admins. Ask an admin if you need something here.",
+        )
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=s.resolved_secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=s.studio_session_hours * 3600,
+        path=PREFIX,
+        same_site="lax",
+        https_only=secure,
+    )
