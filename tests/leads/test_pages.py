@@ -177,7 +177,7 @@ def test_signup_redirects_to_a_check_inbox_page_that_is_safe_to_reload(client, s
     for _ in range(3):
         page = client.get(url)
         assert page.status_code == 200
-        assert "<strong>ann@example.com</strong>" in page.text
+        assert "<strong class=\"address\">ann@example.com</strong>" in page.text
         assert page.headers["cache-control"] == "no-store"
     assert _count(session, Lead) == 1
     assert _count(session, ConsentRecord) == 1
@@ -239,7 +239,7 @@ def test_a_mistyped_address_can_be_corrected_from_the_same_page(client, session)
     )
     assert response.status_code == 303
     page = client.get(response.headers["location"])
-    assert "<strong>ann@example.com</strong>" in page.text
+    assert "<strong class=\"address\">ann@example.com</strong>" in page.text
     assert "mistyped one is cancelled" in page.text
     session.expire_all()
     lead = session.scalars(select(Lead)).one()
