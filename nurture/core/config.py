@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     signup_rate_per_ip: str = "10/minute"
     signup_rate_per_address: str = "5/hour"
+    # A day's signups from one network (an IPv4 address, or an IPv6 /64: one household or
+    # office gets a whole /64) and confirmation emails one check-inbox page may ask for.
+    signup_rate_per_network_daily: str = "100/day"
+    signup_rate_per_ticket_daily: str = "5/day"
     purge_unconfirmed_days: int = Field(default=30, ge=1)
     reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
     # Hours before a visit that a patient who has not confirmed gets one nudge (0: none).
@@ -71,6 +75,8 @@ class Settings(BaseSettings):
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
     quiet_end_hour: int = Field(default=8, ge=0, le=23)
     calcom_webhook_secret: SecretStr | None = None
+    # /metrics answers only when this is set, and then only with it as a bearer token.
+    metrics_token: SecretStr | None = None
     rebook_audience: str | None = "rebook"
     no_show_audience: str | None = "no-show"
     # Journeys (sequences with a `trigger:`): when the tick's scans start `lapsed` and
@@ -167,6 +173,7 @@ class Settings(BaseSettings):
         "broker_url",
         "sendgrid_webhook_public_key",
         "calcom_webhook_secret",
+        "metrics_token",
         "secret_key",
         "base_url",
         "rebook_audience",
@@ -191,7 +198,13 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("signup_rate_per_ip", "signup_rate_per_address", "studio_signin_rate_per_ip")
+    @field_validator(
+        "signup_rate_per_ip",
+        "signup_rate_per_address",
+        "signup_rate_per_network_daily",
+        "signup_rate_per_ticket_daily",
+        "studio_signin_rate_per_ip",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse
@@ -220,7 +233,7 @@ class Settings(BaseSettings):
     @field_validator("accent_color")
     @classmethod
     def _accent(cls, value: str) -> str:
-        from nurture.clinic.colours import check_accent
+        from nurture.core.colours import check_accent
 
         try:
             return check_accent(value)

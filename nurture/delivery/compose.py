@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session, selectinload
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.broadcasts.planning import window_of as broadcast_window
-from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
@@ -34,7 +32,7 @@ from nurture.messages.contexts import appointment_context, clinic_context, lead_
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
-from nurture.sequences.schedule import in_quiet_hours, next_opening, window_of
+from nurture.sequences.schedule import in_quiet_hours
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -257,36 +255,6 @@ def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: d
     if event == Goal.BOOKED:
         return any(c >= since and s != AppointmentStatus.CANCELLED for c, _, s in visits)
     return any(u >= since and s == AppointmentStatus.ATTENDED for _, u, s in visits)
-
-
-def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
-    """Hold a marketing email past the weekly cap until the oldest send leaves the 7 days.
-
-    A row let through counts against the cap for the rest of the batch.
-    """
-    limit = get_settings().max_marketing_per_week
-    if limit <= 0 or message.stream != Stream.MARKETING or message.lead_id is None:
-        return None
-    sent = sorted(facts.marketing_sent.setdefault(message.lead_id, []))
-    if len(sent) < limit:
-        sent.append(now)
-        facts.marketing_sent[message.lead_id] = sent
-        return None
-    until = sent[len(sent) - limit] + WEEK
-    enrollment = facts.enrollments.get(message.enrollment_id or 0)
-    if enrollment is not None and message.lead is not None:
-        tz = ZoneInfo(message.lead.timezone or get_settings().clinic_timezone)
-        until = next_opening(until, tz=tz, window=window_of(enrollment.version))
-    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
-    if broadcast is not None and message.lead is not None:
-        until = next_opening(
-            until, tz=broadcast_zone(message.lead.timezone), window=broadcast_window(broadcast)
-        )
-    return Hold(
-        MessageStatus.PENDING,
-        f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
-        until=until,
-    )
 
 
 def check(message: Message, facts: Facts, now: datetime) -> Hold | None:

@@ -21,6 +21,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
 from nurture.delivery import events, outbox
+from nurture.delivery.cap import capped
 from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
@@ -29,7 +30,7 @@ from nurture.delivery.channels.base import (
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, capped, check, compose, gather
+from nurture.delivery.compose import Facts, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
