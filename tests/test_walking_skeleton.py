@@ -240,7 +240,7 @@ def test_confirmation_links_of_the_earlier_signed_form_still_confirm(
     assert is_compact_token(token)
     assert len(token) <= 45
     earlier = make_token("confirm", {"lead": lead.id, "v": lead.token_version})
-    page = client.get(f"/confirm/{earlier}")
-    assert page.status_code == 200
+    assert client.get(f"/confirm/{earlier}").status_code == 200
+    assert client.post(f"/confirm/{earlier}").status_code == 200
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.ACTIVE

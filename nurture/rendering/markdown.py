@@ -207,6 +207,11 @@ def markdown_template(source: str) -> str:
     return _markdown_template(source, _clinic_region())
 
 
+def clear_cache() -> None:
+    """Forget the Markdown already converted (each conversion is cached by source and country)."""
+    _markdown_template.cache_clear()
+
+
 @lru_cache(maxsize=256)
 def _markdown_template(source: str, region: str | None) -> str:
     if len(source) > MAX_SIZE:

@@ -9,6 +9,7 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from nurture.messages.contexts import clinic_context
+from nurture.rendering import markdown
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import MAX_SIZE, TemplateLimitError, limits
 from nurture.rendering.markdown import (
@@ -234,6 +235,6 @@ def test_adversarial_markdown_gets_a_result_or_a_clear_error(source: str) -> Non
 def test_markdown_is_read_inside_the_render_budget() -> None:
     # With the budget already spent, reading Markdown stops at its first look at the clock
     # instead of running on outside the limits.
-    markdown_template.cache_clear()
+    markdown.clear_cache()
     with limits(seconds=0), pytest.raises(MarkdownTooLong, match="takes too long"):
         markdown_template("Some *gentle* [stretches](https://clinic.example/) today.\n" * 300)
