@@ -25,7 +25,7 @@ BRIEF_RED_FLAGS = {
     "blood flow": [r"cold, pale or blue", r"rest"],
     "fever": [r"fever"],
     "cancer": [r"cancer"],
-    "weight loss": [r"weight loss"],
+    "weight loss": [r"drop in weight|weight loss"],
     "weakness getting worse": [r"weakness", r"worse quickly|quickly (get|gets|getting) worse"],
 }
 

@@ -143,3 +143,13 @@ def test_preview_fails_when_a_phone_screenshot_is_too_wide(tmp_path: Path, setti
     kinds = ("acute", "chronic", "intermittent", "unsure")
     assert named == {f"transactional/goodbye/{kind}" for kind in kinds}
     assert "wider than the phone screen (390 px)" in report
+
+
+def test_the_first_line_of_every_text_part_is_the_neutral_preheader(
+    samples: list[Sample],
+) -> None:
+    # Mail apps build a text-only email's preview from its first line.
+    first_lines = {s.name: s.email.text.split("\n", 1)[0] for s in samples}
+    assert {n: line for n, line in first_lines.items() if not line.strip()} == {}
+    assert {n: line for n, line in first_lines.items() if CONDITION_WORDS.search(line)} == {}
+    assert all(first_lines[s.name] == s.email.preheader for s in samples if s.email.preheader)

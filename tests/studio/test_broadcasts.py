@@ -16,7 +16,6 @@ from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
 from nurture.rendering import markdown
-from nurture.rendering.markdown import markdown_template
 from nurture.studio.models import AuditEntry
 from tests.factories import make_lead, outbox_messages
 
@@ -235,7 +234,7 @@ def test_previewing_a_markdown_bomb_never_holds_other_requests(studio, monkeypat
     # The preview is held inside its Markdown step until the landing page has answered: if the
     # preview ran on the event loop, the landing page could not answer and the hold would run
     # out instead of being released.
-    markdown_template.cache_clear()
+    markdown.clear_cache()
     reading, answered = threading.Event(), threading.Event()
     released: list[bool] = []
     render = markdown._MD.render
