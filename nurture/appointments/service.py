@@ -26,6 +26,7 @@ from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
 from nurture.sequences.models import Trigger
+from nurture.sequences.schedule import in_quiet_hours
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -57,13 +58,6 @@ class BookResult:
     appointment: Appointment
     created: bool
     changed: bool
-
-
-def in_quiet_hours(hour: int) -> bool:
-    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
-    s = get_settings()
-    start, end = s.quiet_start_hour, s.quiet_end_hour
-    return start <= hour or hour < end if start > end else start <= hour < end
 
 
 def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
@@ -198,15 +192,34 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         # whether the patient has answered is decided when it is about to go.
         planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
     for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
-        due = reminder_due(appointment.starts_at, hours, tz)
-        _plan(
+        due = max(reminder_due(appointment.starts_at, hours, tz), now)
+        message = _plan(
             session,
             appointment,
             kind,
             name,
-            max(due, now),
+            due,
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
         )
+        if kind == NUDGE and message.status == MessageStatus.PENDING:
+            reason = nudge_unwanted(due, now=now, tz=tz)
+            if reason is not None:
+                message.status = MessageStatus.SKIPPED
+                message.last_error = reason
+
+
+# The booking (or update) email asks "will you be there?" already: a nudge that would follow
+# it within this long only repeats it.
+NUDGE_GAP = timedelta(hours=6)
+
+
+def nudge_unwanted(due: datetime, *, now: datetime, tz: ZoneInfo) -> str | None:
+    """Say why a confirmation nudge due at `due` must not go (None: it may)."""
+    if due - now < NUDGE_GAP:
+        return "the booking email, sent just before, asks already"
+    if in_quiet_hours(due.astimezone(tz).hour):
+        return "it would arrive in quiet hours"
+    return None
 
 
 def cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
