@@ -158,7 +158,7 @@ def healthcheck_beat() -> None:
 
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.core.health import tick_age, tick_is_fresh
+    from nurture.core.readiness import tick_age, tick_is_fresh
     from nurture.delivery.models import Heartbeat
 
     settings = load_settings()

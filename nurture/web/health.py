@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.core import clock
 from nurture.core.config import get_settings
-from nurture.core.health import broker_answers, tick_age, tick_is_fresh
+from nurture.core.readiness import broker_answers, tick_age, tick_is_fresh
 from nurture.delivery.stats import snapshot
 from nurture.http.deps import SessionDep
 

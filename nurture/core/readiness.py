@@ -1,7 +1,6 @@
-"""Whether the parts a process depends on answer: the broker, and beat's tick.
+"""What readiness is made of: the broker answers and beat's tick is recent.
 
-Plain functions of the settings, shared by `/readyz`, `nurture doctor` and the container
-healthchecks.
+The web's `/readyz`, `nurture doctor` and the container health checks all judge by these.
 """
 
 from __future__ import annotations
