@@ -6,6 +6,7 @@ import logging
 from functools import lru_cache
 
 from nurture.celery_app import app
+from nurture.core import dispatch
 from nurture.delivery import service
 from nurture.delivery.channels.base import Backend
 from nurture.delivery.channels.registry import get_backend
@@ -14,7 +15,7 @@ from nurture.delivery.ratelimit import get_limiter
 log = logging.getLogger(__name__)
 
 
-@app.task(name="nurture.tick", ignore_result=True)
+@app.task(name=dispatch.TICK, ignore_result=True)
 def tick() -> int:
     """Claim due outbox rows and queue them for the workers (and re-send stalled studio jobs)."""
     result = service.tick(dispatch=lambda ids: deliver_batch.delay(ids))
@@ -36,13 +37,13 @@ def _backend() -> Backend:
     return get_backend()
 
 
-@app.task(name="nurture.deliver_batch", ignore_result=True)
+@app.task(name=dispatch.DELIVER_BATCH, ignore_result=True)
 def deliver_batch(message_ids: list[int]) -> None:
     """Send a batch of claimed outbox rows."""
     service.deliver_batch(message_ids, backend=_backend(), limiter=get_limiter())
 
 
-@app.task(name="nurture.process_events", ignore_result=True)
+@app.task(name=dispatch.PROCESS_EVENTS, ignore_result=True)
 def process_events() -> int:
     """Act on stored provider events (suppressions, settling unknown emails)."""
     from nurture.core import clock
@@ -53,7 +54,7 @@ def process_events() -> int:
         return events.process_pending(session, now=clock.now())
 
 
-@app.task(name="nurture.purge_unconfirmed", ignore_result=True)
+@app.task(name=dispatch.PURGE_UNCONFIRMED, ignore_result=True)
 def purge_unconfirmed() -> int:
     """Delete leads that never confirmed their address in time."""
     from nurture.core import clock
@@ -67,7 +68,7 @@ def purge_unconfirmed() -> int:
         )
 
 
-@app.task(name="nurture.run_job", ignore_result=True)
+@app.task(name=dispatch.RUN_JOB, ignore_result=True)
 def run_job(job_id: int) -> str:
     """Run a studio job (a lead import) that the database holds; return how it ended."""
     from nurture.jobs import service as jobs
@@ -90,23 +91,3 @@ def _sweep_jobs() -> None:
         return
     if sent:
         log.info("tick sent %d studio job(s) again", len(sent))
-
-
-def enqueue_job(job_id: int) -> bool:
-    """Hand a job to the workers; False if the broker is away (the sweep sends it later)."""
-    try:
-        run_job.apply_async((job_id,), retry=False)
-    except Exception as exc:  # noqa: BLE001 - the row is safe in the database either way
-        log.warning(
-            "could not reach the broker to queue job %d (%s); the sweep sends it", job_id, exc
-        )
-        return False
-    return True
-
-
-def nudge() -> None:
-    """Ask for a tick now (after a signup) instead of waiting for beat; harmless if it fails."""
-    try:
-        tick.apply_async(retry=False)
-    except Exception as exc:  # noqa: BLE001 - the broker being away must not fail a signup
-        log.warning("could not reach the broker to nudge a tick (%s); beat will catch up", exc)

@@ -36,8 +36,8 @@ from nurture.appointments.models import Appointment, AppointmentAlias, Appointme
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import jsonread
 from nurture.core.config import get_settings
-from nurture.delivery.stops import is_phone_only
 from nurture.leads.schemas import clean_first_name
+from nurture.outbox.stops import is_phone_only
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core.config import get_settings
-from nurture.delivery import outbox
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
+from nurture.outbox import plan as outbox
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
 
 # The email each kind of row sends, and whether it needs the current revision still booked.

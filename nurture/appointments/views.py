@@ -25,6 +25,7 @@ from nurture.appointments.schemas import (
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken, read_token
 from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.http.deps import RowId, SessionDep
@@ -32,9 +33,8 @@ from nurture.http.errors import validation_response
 from nurture.http.pages import message_page, render_page
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
-from nurture.studio import tokens
-from nurture.studio.models import ApiToken
-from nurture.tasks import nudge
+from nurture.staff import tokens
+from nurture.staff.models import ApiToken
 
 router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."

@@ -32,12 +32,12 @@ from nurture.delivery.channels.base import (
 )
 from nurture.delivery.compose import Facts, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.settle import advance_if_step
-from nurture.enrollments import journeys
+from nurture.enrollments import journeys, variants
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
+from nurture.outbox.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
                 if hold.status == MessageStatus.SKIPPED:
                     advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
-        outbox.plan_many(session, plans)
+        variants.plan_many(session, plans)
     return ready, settled
 
 
@@ -250,7 +250,7 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
-        outbox.plan_many(session, plans)
+        variants.plan_many(session, plans)
     return outcomes
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nurture.delivery.compose import Facts, gather
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.outbox.models import Message, MessageStatus
 
 
 def advance_if_step(

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken, read_token
-from nurture.delivery import outbox
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
+from nurture.outbox import plan as outbox
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.sequences.models import Step
 
 CONSENT_VERSION = "2026-11-v1"
@@ -283,8 +283,8 @@ def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
     An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
     recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
     """
-    from nurture.delivery.events import suppress
-    from nurture.delivery.stops import EVERYTHING
+    from nurture.leads.suppressions import suppress
+    from nurture.outbox.stops import EVERYTHING
 
     unsubscribe(session, lead=lead, now=now)
     suppress(session, email=lead.email, reason=EVERYTHING, source="patient", now=now)
@@ -419,8 +419,8 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
     The suppression entry is what guarantees the address is never mailed again; the consent
     records stay without lead, IP address or browser so the history of consent can be shown.
     """
-    from nurture.delivery.events import suppress
-    from nurture.delivery.stops import EVERYTHING
+    from nurture.leads.suppressions import suppress
+    from nurture.outbox.stops import EVERYTHING
 
     address = lead.email
     # Every email, not only marketing: an erased person asked to be forgotten.

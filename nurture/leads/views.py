@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from nurture.clinic import service as clinic
 from nurture.core import clock, jsonread
 from nurture.core.config import get_settings
+from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
@@ -22,7 +23,6 @@ from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.rendering.safety import SAFETY
-from nurture.tasks import nudge
 
 router = APIRouter()
 

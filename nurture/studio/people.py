@@ -27,7 +27,7 @@ from nurture.leads import timeline
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.web import (
     PREFIX,
     AdminDep,

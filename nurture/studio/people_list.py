@@ -18,8 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import tasks
-from nurture.core import clock
+from nurture.core import clock, dispatch
 from nurture.core.csvread import count_rows
 from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
@@ -31,10 +30,10 @@ from nurture.leads.imports import LeadImportError, check_first_line, export_csv
 from nurture.leads.models import Lead
 from nurture.leads.segments import Segment
 from nurture.sequences.models import Sequence
-from nurture.studio import audit
+from nurture.staff import audit
+from nurture.staff.models import AuditEntry, StaffUser
 from nurture.studio.auth import Role
 from nurture.studio.jobs import problem_report
-from nurture.studio.models import AuditEntry, StaffUser
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -428,7 +427,7 @@ def leads_import(
         now=clock.now(),
     )
     session.commit()
-    if not tasks.enqueue_job(job.id):
+    if not dispatch.enqueue_job(job.id):
         jobs.not_dispatched(session, job_id=job.id)
         session.commit()
     return redirect(request, f"{PREFIX}/jobs/{job.id}")

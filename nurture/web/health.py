@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.core import clock
 from nurture.core.config import get_settings
-from nurture.delivery.models import Heartbeat
 from nurture.http.deps import SessionDep
+from nurture.outbox.models import Heartbeat
 
 router = APIRouter()
 

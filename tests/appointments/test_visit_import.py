@@ -18,11 +18,11 @@ from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
 from nurture.leads.service import find_or_create
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import make_lead
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,9 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery import outbox, service
+from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import MessageStatus, Stream
+from nurture.outbox import plan as planning
+from nurture.outbox.models import MessageStatus, Stream
 from tests.factories import make_lead
 from tests.sendgrid_server import Scripted
 
@@ -27,7 +28,7 @@ def _seed(session, now: datetime) -> None:  # type: ignore[no-untyped-def]
             (MessageStatus.FAILED, now - timedelta(hours=1)),
         ]
     ):
-        msg = outbox.plan(
+        msg = planning.plan(
             session,
             key=f"k{i}",
             stream=Stream.TRANSACTIONAL,

@@ -24,9 +24,9 @@ from nurture.delivery.channels.mime import build_mime
 from nurture.delivery.channels.outbox import OutboxBackend
 from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageAttempt, MessageStatus
 from tests.delivery.channels.test_smtp import Inbox
 from tests.factories import make_lead
 from tests.processes import free_port
