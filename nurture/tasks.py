@@ -60,7 +60,7 @@ def purge_unconfirmed() -> int:
     from nurture.core import clock
     from nurture.core.config import get_settings
     from nurture.core.db import session_scope
-    from nurture.leads import service as leads
+    from nurture.leads import erasure as leads
 
     with session_scope() as session:
         return leads.purge_unconfirmed(

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture.appointments import calcom, service
+from nurture.appointments import calcom, calcom_apply, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import (
     AppointmentIn,
@@ -193,7 +193,7 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
             # meeting started, a form, a trigger added after this was written) gets a 2xx.
             log.info("Cal.com %s ignored: nothing here acts on it", envelope.trigger[:80])
             return JSONResponse({"status": "ignored", "triggerEvent": envelope.trigger})
-        result = calcom.apply(session, envelope, now=clock.now())
+        result = calcom_apply.apply(session, envelope, now=clock.now())
     except calcom.CalcomError as exc:
         session.rollback()
         error = "malformed_body" if exc.status == 400 else "validation_failed"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,7 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
 from nurture.outbox import plan as outbox
-from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences.models import Step
 
 CONSENT_VERSION = "2026-11-v1"
@@ -411,46 +411,3 @@ def resume(session: Session, *, lead: Lead, now: datetime) -> bool:
 def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
     """Move an active lead to the sequence for a new type, skipping what it already read."""
     return update_preferences(session, lead=lead, now=now, numbness_type=numbness_type).type_changed
-
-
-def erase(session: Session, *, lead: Lead, now: datetime) -> None:
-    """Delete a lead and its personal data; keep a suppression entry and an anonymous trail.
-
-    The suppression entry is what guarantees the address is never mailed again; the consent
-    records stay without lead, IP address or browser so the history of consent can be shown.
-    """
-    from nurture.leads.suppressions import suppress
-    from nurture.outbox.stops import EVERYTHING
-
-    address = lead.email
-    # Every email, not only marketing: an erased person asked to be forgotten.
-    suppress(session, email=address, reason=EVERYTHING, source="erasure", now=now)
-    for consent in lead.consents:
-        consent.lead_id = None
-        consent.ip_address = None
-        consent.user_agent = None
-        consent.withdrawn_at = consent.withdrawn_at or now
-    message_ids = select(Message.id).where(Message.lead_id == lead.id)
-    session.execute(
-        delete(DeliveryEvent).where(
-            DeliveryEvent.message_id.in_(message_ids)
-            | (DeliveryEvent.payload["email"].as_string() == address)
-        )
-    )
-    session.delete(lead)
-    session.flush()
-
-
-def purge_unconfirmed(session: Session, *, now: datetime, days: int) -> int:
-    """Delete leads that never confirmed within `days` (they never really consented)."""
-    cutoff = now - timedelta(days=days)
-    stale = list(
-        session.scalars(
-            select(Lead).where(Lead.status == LeadStatus.PENDING, Lead.created_at < cutoff)
-        )
-    )
-    for lead in stale:
-        session.execute(delete(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
-        session.delete(lead)
-    session.flush()
-    return len(stale)
