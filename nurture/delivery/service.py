@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -210,17 +210,25 @@ class _Result:
     error: DeliveryError | None
 
 
-def _send(backend: Backend, message_id: int, email: OutgoingEmail) -> _Result:
+def _send(
+    backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
+) -> list[_Result]:
+    """Send a chunk through the channel's batch call and pair each outcome with its row."""
+    emails = [email for _, email in chunk]
     try:
-        provider_id = backend.send(email)
-    except DeliveryError as exc:
-        return _Result(message_id, email.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one email's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", backend.name, message_id)
-        # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, email.subject, None, unknown)
-    return _Result(message_id, email.subject, provider_id, None)
+        sent = backend.send_batch(emails, pool=pool)
+        if len(sent) != len(emails):
+            raise RuntimeError(f"{len(sent)} outcomes for {len(emails)} emails")
+    except Exception as exc:  # noqa: BLE001 - any of them may have gone out: settle as unknown
+        log.exception("backend %s raised for a batch of %d", backend.name, len(emails))
+        what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
+        sent = [UnknownOutcome(what) for _ in emails]
+    return [
+        _Result(mid, email.subject, None, outcome)
+        if isinstance(outcome, DeliveryError)
+        else _Result(mid, email.subject, outcome.provider_id, None)
+        for (mid, email), outcome in zip(chunk, sent, strict=True)
+    ]
 
 
 def _record(results: Sequence[_Result]) -> list[Outcome]:
@@ -316,7 +324,7 @@ def deliver_batch(
                 continue
             if limiter is not None:
                 limiter.acquire(len(chunk))
-            results = list(pool.map(lambda item: _send(backend, *item), chunk))
+            results = _send(backend, chunk, pool)
             outcomes += _record(results)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):

@@ -7,6 +7,7 @@ from email.utils import make_msgid
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    Backend,
     OutgoingEmail,
     PermanentError,
     TransientError,
@@ -15,7 +16,7 @@ from nurture.delivery.channels.base import (
 from nurture.delivery.channels.mime import build_mime
 
 
-class SMTPBackend:
+class SMTPBackend(Backend):
     """Sends through an SMTP relay (Mailpit in docker-compose, or the clinic's own)."""
 
     name = "smtp"
