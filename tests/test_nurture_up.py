@@ -71,7 +71,7 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
             listing = http.get("/outbox")
             assert "Welcome, Lee" in listing.text
             health = wait_for(
-                lambda: http.get("/healthz").json()["status"] == "ok",
+                lambda: http.get("/readyz").json()["status"] == "ok",
                 timeout=30,
                 what="healthy",
                 log=log,

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.reminder_times import reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core.config import get_settings
 from nurture.enrollments import service as enrollments
@@ -57,33 +58,6 @@ class BookResult:
     appointment: Appointment
     created: bool
     changed: bool
-
-
-def in_quiet_hours(hour: int) -> bool:
-    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
-    s = get_settings()
-    start, end = s.quiet_start_hour, s.quiet_end_hour
-    return start <= hour or hour < end if start > end else start <= hour < end
-
-
-def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
-    """When an `hours`-before reminder goes out, kept out of quiet hours where it can be.
-
-    A reminder a day or more ahead that would land at night moves to the evening before
-    (never later than due); a short one (a 2 h reminder for an 08:00 visit) goes at its time.
-    """
-    due = starts_at - timedelta(hours=hours)
-    local = due.astimezone(tz)
-    if hours < 12 or not in_quiet_hours(local.hour):
-        return due
-    evening_hour = (get_settings().quiet_start_hour - 1) % 24
-    day = (
-        local.date()
-        if local.hour >= get_settings().quiet_start_hour
-        else (local.date() - timedelta(days=1))
-    )
-    evening = datetime(day.year, day.month, day.day, evening_hour, tzinfo=tz)
-    return min(evening, due)
 
 
 def lead_for_visit(
@@ -381,6 +355,14 @@ def _outcome(
     appointment.status = status
     appointment.updated_at = now
     cancel_unsent(session, appointment, f"the visit is marked {status}")
+    _outcome_follows(session, appointment, now)
+    session.flush()
+    return appointment
+
+
+def _outcome_follows(session: Session, appointment: Appointment, now: datetime) -> None:
+    """Start what the visit's outcome starts: the no-show offer and the outcome's journeys."""
+    status = appointment.status
     if status == AppointmentStatus.NO_SHOW:
         _follow_up(session, appointment, get_settings().no_show_audience, now)
     lead = session.get(Lead, appointment.lead_id)
@@ -388,8 +370,58 @@ def _outcome(
         if status == AppointmentStatus.ATTENDED:
             enrollments.reach_goal(session, lead_id=lead.id, goal=Trigger.ATTENDED, at=now)
         enrollments.start_journeys(session, lead=lead, trigger=status, now=now)
+
+
+def recent_outcome(appointment: Appointment, now: datetime) -> bool:
+    """Tell whether a visit with an outcome began recently enough to start its journeys."""
+    if appointment.status not in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW):
+        return False
+    lookback = timedelta(days=get_settings().journey_lookback_days)
+    return now - lookback <= appointment.starts_at <= now
+
+
+def first_seen(session: Session, *, appointment: Appointment, now: datetime) -> bool:
+    """A new visit that arrives with its outcome: start what marking it would start, if recent.
+
+    A practice system that exports only finished visits still gets its patients the after-visit
+    email, the review request or the no-show offer; a visit older than
+    NURTURE_JOURNEY_LOOKBACK_DAYS is history and starts nothing. Return whether it started any.
+    """
+    if not recent_outcome(appointment, now):
+        return False
     session.flush()
-    return appointment
+    _outcome_follows(session, appointment, now)
+    session.flush()
+    return True
+
+
+def record_outcome(
+    session: Session, *, data: AppointmentIn, status: str, now: datetime
+) -> BookResult:
+    """Record a visit that arrives with its outcome (the API): new, or an update by external id.
+
+    A new one is stored as it is and starts its outcome's journeys if it began recently; a
+    known one is marked as a status change marks it.
+    """
+    if data.starts_at > now:
+        raise AppointmentError(
+            f"starts_at is in the future; a visit not yet begun cannot be {status}"
+        )
+    existing = (
+        session.scalar(select(Appointment).where(Appointment.external_id == data.external_id))
+        if data.external_id
+        else None
+    )
+    if existing is not None:
+        if existing.status == status:
+            return BookResult(existing, created=False, changed=False)
+        if existing.status == AppointmentStatus.CANCELLED:
+            raise AppointmentError(f"the appointment is cancelled; it cannot be marked {status}")
+        _outcome(session, appointment=existing, status=status, now=now)
+        return BookResult(existing, created=False, changed=True)
+    _, appointment = _add_visit(session, data, status=status, now=now)
+    first_seen(session, appointment=appointment, now=now)
+    return BookResult(appointment, created=True, changed=True)
 
 
 def _booked(session: Session, lead: Lead, now: datetime) -> None:

@@ -118,9 +118,15 @@ def _get(session: SessionDep, appointment_id: int) -> Appointment:
     },
 )
 def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -> JSONResponse:
-    """Book a visit (or update the one with the same external_id); plans its reminders."""
+    """Book a visit (or update the one with the same external_id); plans its reminders.
+
+    With `status` attended or no_show, record a visit that has begun, with its outcome.
+    """
     try:
-        result = service.book(session, data=data, now=clock.now())
+        if data.status == "booked":
+            result = service.book(session, data=data, now=clock.now())
+        else:
+            result = service.record_outcome(session, data=data, status=data.status, now=clock.now())
     except service.AppointmentError as exc:
         session.rollback()
         return _invalid(exc)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nurture.clinic.models import ClinicSetting
+from nurture.core import dates
 from nurture.core.colours import check_accent
 from nurture.core.config import Settings, get_settings
 from nurture.leads.schemas import clean_first_name
@@ -169,9 +170,10 @@ def _clean(spec: Field, raw: str, settings: Settings) -> Any:
         days: set[date] = set()
         for part in parts:
             try:
-                days.add(date.fromisoformat(part))
+                day = date.fromisoformat(part)
             except ValueError:
                 raise ValueError(f"{part!r} is not a date written YYYY-MM-DD") from None
+            days.add(dates.check_day(day))
         return [d.isoformat() for d in sorted(days)]
     if not value:
         if spec.required:

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # whether patients who never opted in get them by soft opt-in.
     recall_after_days: int = Field(default=90, ge=1, le=3650)
     rebook_after_days: int = Field(default=2, ge=0, le=365)
+    # A visit first heard of with its outcome (attended, missed) starts that outcome's journeys
+    # if it began within this many days; an older one is history and starts nothing.
+    journey_lookback_days: int = Field(default=7, ge=0, le=365)
     max_marketing_per_week: int = Field(default=3, ge=0, le=100)
     soft_opt_in_patients: bool = False
     # A review request (a step with `condition: review_due`) goes once a patient has been to
@@ -103,6 +106,13 @@ class Settings(BaseSettings):
     # Unset: a random key generated once and kept in the data directory (resolved_secret_key).
     secret_key: SecretStr | None = None
     tick_seconds: float = 30.0
+    # Celery worker processes per `nurture worker` (unset: 2, or 4 threads on the embedded
+    # broker). Each process sends NURTURE_SEND_CONCURRENCY emails at once and takes ~140 MB.
+    worker_concurrency: int | None = Field(default=None, ge=1, le=64)
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto
+    # `nurture web` believes; "*" trusts every client, which only a private network allows.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    log_format: Literal["text", "json"] = "text"
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
     max_in_flight: int = Field(default=5000, ge=1)
@@ -178,11 +188,29 @@ class Settings(BaseSettings):
         "base_url",
         "rebook_audience",
         "no_show_audience",
+        "worker_concurrency",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from ipaddress import ip_network
+
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if part == "*":
+                continue
+            try:
+                ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{part!r} is not an IP address or network (e.g. 172.30.255.2 or 10.0.0.0/8)"
+                ) from exc
+        return ",".join(parts)
 
     @field_validator("reminder_offsets_hours", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.core import dates
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, NumbnessType
@@ -162,7 +163,10 @@ def _date(
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        return dates.check_day(date.fromisoformat(raw))
+    except dates.DateError as exc:
+        errors[name] = f"{label}: {exc}."
+        return None
     except ValueError:
         errors[name] = f"{label}: enter a date as YYYY-MM-DD, for example 2026-11-30."
         return None
@@ -282,7 +286,7 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
             return None
         if not isinstance(value, str):
             raise ValueError(f"segment field {name} is not a date")
-        return date.fromisoformat(value)
+        return dates.check_day(date.fromisoformat(value))
 
     def words(name: str, allowed: set[str]) -> frozenset[str]:
         value = data.get(name) or []

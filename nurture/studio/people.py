@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
@@ -170,6 +170,10 @@ def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
         local = datetime.fromisoformat(day_time)
     except ValueError:
         return None, "Give the visit's date and time."
+    try:
+        dates.check_moment(local, naive_zone=tz)
+    except dates.DateError as exc:
+        return None, f"{exc}."
     return local.replace(tzinfo=tz), ""
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.clinic import service as clinic
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
@@ -94,9 +94,11 @@ def _simulated(
     """Plan the chosen version for the form's lead; ValueError says what is wrong."""
     tz = ZoneInfo(check_timezone(form["timezone"]))
     try:
-        local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(form["at"]))
+        day = date.fromisoformat(form["day"])
+        local = datetime.combine(day, time.fromisoformat(form["at"]))
     except ValueError:
         raise ValueError("Give the date as YYYY-MM-DD and the time as HH:MM.") from None
+    dates.check_day(day)
     seq = next((q for q in sequences if q.slug == form["sequence"]), None)
     if seq is None:
         raise ValueError(f"No sequence called {form['sequence']}.")

@@ -41,7 +41,8 @@ MUST_DOCUMENT = {
     ("delete", "/api/appointments/{appointment_id}"): {"200", "401", "404", "422"},
     ("post", "/webhooks/sendgrid"): {"200", "400", "401", "413", "415", "503"},
     ("post", "/webhooks/calcom"): {"200", "400", "401", "413", "422", "503"},
-    ("get", "/healthz"): {"200", "503"},
+    ("get", "/healthz"): {"200"},
+    ("get", "/readyz"): {"200", "503"},
 }
 
 

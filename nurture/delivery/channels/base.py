@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from nurture.core import dates
 from nurture.delivery import headers
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,6 @@ def utc_from_epoch(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(int(float(value)), UTC)
-    except (ValueError, OverflowError):
+        return dates.check_moment(datetime.fromtimestamp(int(float(value)), UTC))
+    except (ValueError, OverflowError, OSError):
         return None
