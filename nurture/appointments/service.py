@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.reminder_times import reminder_due
+from nurture.appointments.reminders import nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core.config import get_settings
 from nurture.enrollments import service as enrollments
@@ -172,15 +172,20 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         # whether the patient has answered is decided when it is about to go.
         planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
     for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
-        due = reminder_due(appointment.starts_at, hours, tz)
-        _plan(
+        due = max(reminder_due(appointment.starts_at, hours, tz), now)
+        message = _plan(
             session,
             appointment,
             kind,
             name,
-            max(due, now),
+            due,
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
         )
+        if kind == NUDGE and message.status == MessageStatus.PENDING:
+            reason = nudge_unwanted(due, now=now, tz=tz)
+            if reason is not None:
+                message.status = MessageStatus.SKIPPED
+                message.last_error = reason
 
 
 def cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
@@ -437,14 +442,3 @@ def _follow_up(
     # Only people who opted in to marketing get a follow-up sequence.
     if audience and lead is not None and lead.status == LeadStatus.ACTIVE:
         enrollments.enroll(session, lead=lead, now=now, audience=audience)
-
-
-def reminders_of(session: Session, appointment: Appointment) -> list[Message]:
-    """Return every planned email of an appointment, in due order."""
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.appointment_id == appointment.id)
-            .order_by(Message.due_at, Message.id)
-        )
-    )

@@ -20,6 +20,7 @@ from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
+from nurture.core.headers import UnsafeHeader
 from nurture.delivery import events, outbox
 from nurture.delivery.cap import capped
 from nurture.delivery.channels.base import (
@@ -31,7 +32,6 @@ from nurture.delivery.channels.base import (
     checked,
 )
 from nurture.delivery.compose import Facts, check, compose, gather
-from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys, variants

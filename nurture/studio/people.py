@@ -22,7 +22,7 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
-from nurture.leads import erasure, timeline
+from nurture.leads import erasure, tags, timeline
 from nurture.leads import service as leads
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
@@ -88,6 +88,7 @@ def lead_view(
         visits=visits,
         zone=lead.timezone or get_settings().clinic_timezone,
         now=clock.now(),
+        tags=tags.of_lead(session, lead.id),
     )
 
 

@@ -24,7 +24,7 @@ from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.jobs import service as jobs
-from nurture.leads import segments
+from nurture.leads import segments, tags
 from nurture.leads import service as leads
 from nurture.leads.imports import LeadImportError, check_first_line, export_csv
 from nurture.leads.models import Lead
@@ -34,6 +34,9 @@ from nurture.staff import audit
 from nurture.staff.models import AuditEntry, StaffUser
 from nurture.studio.auth import Role
 from nurture.studio.jobs import problem_report
+from nurture.studio.people_filters import filter_params
+from nurture.studio.people_filters import form_fields as _fields
+from nurture.studio.people_filters import segment_from_form as _segment
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -56,19 +59,7 @@ BULK_LIMIT = 2000
 # One field per ticked lead plus the filter: read up to twice the limit, so that a few too
 # many get the page's own answer ("change at most 2,000 leads at once").
 BULK_FORM_FIELDS = 2 * BULK_LIMIT + 100
-FILTER_FIELDS = frozenset(
-    {
-        "q",
-        "numbness_type",
-        "status",
-        "booked",
-        "last_visit_before",
-        "signed_up_from",
-        "signed_up_to",
-        "sequence",
-    }
-)
-ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export"})
+ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export", "tag", "untag"})
 allow_form_fields("/leads/bulk", BULK_FORM_FIELDS)
 
 
@@ -79,36 +70,6 @@ async def _form_items(request: Request) -> list[tuple[str, str]]:
 
 
 FormItems = Annotated[list[tuple[str, str]], Depends(_form_items)]
-
-
-def _fields(items: list[tuple[str, str]]) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for key, value in items:
-        fields.setdefault(key, []).append(value)
-    return fields
-
-
-def _segment(items: list[tuple[str, str]]) -> tuple[Segment, dict[str, str]]:
-    filters = {k: v for k, v in _fields(items).items() if k in FILTER_FIELDS}
-    return segments.parse_segment(filters)
-
-
-def filter_params(segment: Segment) -> list[tuple[str, str]]:
-    """Return the query parameters that stand for a filter, for links and hidden fields."""
-    params = [("q", segment.search)] if segment.search else []
-    params += [("numbness_type", t) for t in sorted(segment.numbness_types)]
-    params += [("status", s) for s in sorted(segment.statuses)]
-    if segment.booked is not None:
-        params.append(("booked", "yes" if segment.booked else "no"))
-    days = (
-        ("last_visit_before", segment.last_visit_before),
-        ("signed_up_from", segment.signed_up_from),
-        ("signed_up_to", segment.signed_up_to),
-    )
-    params += [(name, day.isoformat()) for name, day in days if day is not None]
-    if segment.sequence_slug:
-        params.append(("sequence", segment.sequence_slug))
-    return params
 
 
 def _list_url(segment: Segment, offset: int = 0) -> str:
@@ -172,6 +133,7 @@ def _list_page(
         types=list(segments.TYPE_WORDS.items()),
         statuses=list(segments.STATUS_WORDS.items()),
         sequences=_sequences(session),
+        tags_in_use=tags.in_use(session),
         bulk_limit=BULK_LIMIT,
         imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
         upload=upload,
@@ -242,6 +204,8 @@ def bulk_action(
         return _pause(request, session, staff, ids, fields, now, back, picked)
     if action == "remove":
         return _remove(request, session, staff, ids, fields, now, back, picked)
+    if action in ("tag", "untag"):
+        return _tag(request, session, staff, ids, fields, now, back, picked, add=action == "tag")
     changed = sum(leads.unsubscribe(session, lead=lead, now=now) for lead in _each(session, ids))
     already = len(ids) - changed
     return committed(
@@ -290,6 +254,43 @@ def _pause(
     # Cheap to take back: the next page offers to resume exactly these leads.
     request.session["undo"] = f"{PREFIX}/leads/bulk/undo/{entry.id}"
     return redirect(request, back, f"Paused {_plural(len(ids))} until {until:%d %B %Y}.")
+
+
+def _tag(
+    request: Request,
+    session: Session,
+    staff: StaffUser,
+    ids: list[int],
+    fields: dict[str, list[str]],
+    now: datetime,
+    back: str,
+    picked: str,
+    *,
+    add: bool,
+) -> Response:
+    try:
+        tag = segments.clean_tag(fields.get("bulk_tag", [""])[0])
+    except ValueError as exc:
+        return redirect(request, back, f"Nothing was changed: the tag must {exc}.")
+    if add:
+        changed = tags.add(session, lead_ids=ids, tag=tag, now=now)
+        flash = f"Tagged {_plural(changed)} \u201c{tag}\u201d."
+    else:
+        changed = tags.remove(session, lead_ids=ids, tag=tag)
+        flash = f"Took the tag \u201c{tag}\u201d off {_plural(changed)}."
+    unchanged = len(ids) - changed
+    if unchanged:
+        flash += f" {unchanged:,} {'was' if unchanged == 1 else 'were'} already so."
+    return committed(
+        request,
+        session,
+        staff,
+        url=back,
+        flash=flash,
+        action="leads.bulk_tag" if add else "leads.bulk_untag",
+        target=f"{_plural(len(ids))} {tag}",
+        after={"count": len(ids), "changed": changed, "tag": tag, "picked": picked, "ids": ids},
+    )
 
 
 def _remove(

@@ -18,12 +18,12 @@ from sqlalchemy import select, update
 
 from nurture.core import clock
 from nurture.core.db import session_scope
+from nurture.core.headers import UnsafeHeader
 from nurture.delivery import outbox, service
 from nurture.delivery.channels.base import Backend, OutgoingEmail, PermanentError
 from nurture.delivery.channels.mime import build_mime
 from nurture.delivery.channels.outbox import OutboxBackend
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.headers import UnsafeHeader
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
 from nurture.outbox.models import Message, MessageAttempt, MessageStatus

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from nurture.core import dates
-from nurture.delivery import headers
+from nurture.core import dates, headers
 
 log = logging.getLogger(__name__)
 
