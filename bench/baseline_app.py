@@ -56,8 +56,8 @@ def send_reminder(message_id: int) -> None:
     from nurture.core import clock
     from nurture.core.db import session_scope
     from nurture.delivery.compose import check, compose, gather
-    from nurture.delivery.models import Message, MessageStatus
     from nurture.enrollments import service as enrollments
+    from nurture.outbox.models import Message, MessageStatus
 
     now = clock.now()
     with session_scope() as session:

@@ -3,7 +3,7 @@
 Three sequences are published, each "intro, then test", the test step with no variants
 (baseline), 2 arms or 4 arms. Each gets --n enrollments that have had their intro. Then, for
 each case, the next step is planned for all of them in batches of --batch through the code the
-tick's send loop runs: `enrollments.advance` for each enrollment, one `outbox.plan_many` per
+tick's send loop runs: `enrollments.advance` for each enrollment, one `variants.plan_many` per
 batch (where `variants.assign` locks the step's arm rows, counts the step's rows per arm and
 gives each new row the emptiest arm), and the commit that ends the lock. Loading each batch's
 enrollments is outside the timing; it is the same in every case.
@@ -80,9 +80,9 @@ def setup(n: int, prior: int) -> list[Case]:
     from sqlalchemy import insert, select
 
     from nurture.core.db import chunked, session_scope
-    from nurture.delivery.models import Message
     from nurture.enrollments.models import Enrollment
     from nurture.leads.models import Lead
+    from nurture.outbox.models import Message
     from nurture.sequences import service as sequences
     from nurture.sequences.models import SequenceVersion
 
@@ -157,8 +157,8 @@ def reset(cases: list[Case]) -> None:
     from sqlalchemy import delete, text, update
 
     from nurture.core.db import get_engine
-    from nurture.delivery.models import Message
     from nurture.enrollments.models import Enrollment
+    from nurture.outbox.models import Message
 
     engine = get_engine()
     with engine.begin() as conn:
@@ -181,7 +181,7 @@ class AssignTimer:
     """Wraps `variants.assign` to add up its wall time: the only code that differs by case."""
 
     def __init__(self) -> None:
-        from nurture.delivery import variants
+        from nurture.enrollments import variants
 
         self.real = variants.assign
         self.seconds = 0.0
@@ -203,8 +203,8 @@ def plan_batch(ids: list[int], timer: AssignTimer) -> tuple[float, float]:
     from sqlalchemy.orm import selectinload
 
     from nurture.core.db import session_factory
-    from nurture.delivery import outbox
     from nurture.enrollments import service as enrollments
+    from nurture.enrollments import variants
     from nurture.enrollments.models import Enrollment
     from nurture.sequences.models import SequenceVersion
 
@@ -228,7 +228,7 @@ def plan_batch(ids: list[int], timer: AssignTimer) -> tuple[float, float]:
         # Autoflush would write the enrollments' updates at assign's first query; flushing
         # here does the same work at the same point, but keeps it out of assign's share.
         session.flush()
-        outbox.plan_many(session, rows)
+        variants.plan_many(session, rows)
         session.commit()  # ends the lock on the step's arms: part of what planning costs
         return time.perf_counter() - started, timer.seconds - in_assign
 
@@ -254,7 +254,7 @@ def check(case: Case) -> None:
     from sqlalchemy import func, select
 
     from nurture.core.db import session_scope
-    from nurture.delivery.models import Message
+    from nurture.outbox.models import Message
 
     with session_scope() as session:
         planned = session.scalar(
@@ -291,10 +291,10 @@ def measure(name: str, args: argparse.Namespace) -> None:
         f"batches of {args.batch}, {args.prior:,} rows planned before, "
         f"{args.rounds} rounds (set up in {time.perf_counter() - started:.1f} s)"
     )
-    from nurture.delivery import variants
+    from nurture.enrollments import variants
 
     timer = AssignTimer()
-    variants.assign = timer  # outbox.plan_many looks it up on the module at each call
+    variants.assign = timer  # variants.plan_many looks it up on the module at each call
     try:
         results = run_rounds(cases, args, timer)
     finally:

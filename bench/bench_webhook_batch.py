@@ -108,7 +108,7 @@ def bare_insert(batch: list[dict[str, Any]]) -> float:
     from sqlalchemy import insert
 
     from nurture.core.db import get_engine
-    from nurture.delivery.models import DeliveryEvent
+    from nurture.outbox.models import DeliveryEvent
 
     now = datetime.now(UTC)
     rows = [
@@ -198,7 +198,7 @@ def main() -> None:
     from sqlalchemy import delete
 
     from nurture.core.db import get_engine, session_scope
-    from nurture.delivery.models import DeliveryEvent, Heartbeat
+    from nurture.outbox.models import DeliveryEvent, Heartbeat
 
     with session_scope() as session:  # so /healthz answers 200, as in production
         session.merge(Heartbeat(name="tick", beat_at=datetime.now(UTC)))

@@ -316,8 +316,8 @@ def sample_message(i: int = 1, audience: str = "chronic"):  # type: ignore[no-un
     """A transient (unsaved) Message with lead and step, and the Facts compose() needs."""
     from nurture.core.config import get_settings
     from nurture.delivery.compose import Facts
-    from nurture.delivery.models import Message
     from nurture.leads.models import Lead
+    from nurture.outbox.models import Message
     from nurture.sequences.files import read_sequence_file
     from nurture.sequences.models import Step
 

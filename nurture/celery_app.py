@@ -8,12 +8,29 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
 
+from nurture.core import dispatch
+from nurture.core.config import get_settings
+
 # One line per HTTP request to SendGrid is noise at INFO; delivery logs its own outcomes.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 app = Celery("nurture", include=["nurture.tasks"])
 app.config_from_object("celeryconfig")
+
+
+def _send(task: str, args: tuple[Any, ...]) -> None:
+    """Queue by name with one quick try: what a request queues is a hint (the row is stored),
+    so a broker that is away must cost it neither an error page nor seconds of retries."""
+    wait = get_settings().redis_timeout_seconds
+    fast = {"socket_connect_timeout": wait, "socket_timeout": wait, "max_retries": 0}
+    with app.connection_for_write(connect_timeout=wait, transport_options=fast) as conn:
+        conn.ensure_connection(max_retries=0, timeout=wait)
+        app.send_task(task, args, connection=conn, retry=False)
+
+
+# Domains and pages queue work by task name through this hook (see core.dispatch).
+dispatch.register(_send)
 
 
 @worker_init.connect

@@ -9,18 +9,18 @@ from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.broadcasts.models import Broadcast
 from nurture.clinic.models import ClinicSetting
 from nurture.core.db import Base
-from nurture.delivery.models import (
+from nurture.enrollments.models import Enrollment
+from nurture.jobs.models import Job
+from nurture.leads.models import ConsentRecord, Lead, TypeChange
+from nurture.outbox.models import (
     DeliveryEvent,
     Heartbeat,
     Message,
     MessageAttempt,
     Suppression,
 )
-from nurture.enrollments.models import Enrollment
-from nurture.jobs.models import Job
-from nurture.leads.models import ConsentRecord, Lead, TypeChange
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
-from nurture.studio.models import ApiToken, AuditEntry, StaffSession, StaffUser
+from nurture.staff.models import ApiToken, AuditEntry, StaffSession, StaffUser
 
 __all__ = [
     "load_models",

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from functools import lru_cache
-from typing import Any
-
-from celery import Task
 
 from nurture.celery_app import app
-from nurture.core.config import get_settings
+from nurture.core import dispatch
 from nurture.delivery import service
 from nurture.delivery.channels.base import Backend
 from nurture.delivery.channels.registry import get_backend
@@ -19,7 +15,7 @@ from nurture.delivery.ratelimit import get_limiter
 log = logging.getLogger(__name__)
 
 
-@app.task(name="nurture.tick", ignore_result=True)
+@app.task(name=dispatch.TICK, ignore_result=True)
 def tick() -> int:
     """Claim due outbox rows and queue them for the workers (and re-send stalled studio jobs)."""
     result = service.tick(dispatch=lambda ids: deliver_batch.delay(ids))
@@ -41,13 +37,13 @@ def _backend() -> Backend:
     return get_backend()
 
 
-@app.task(name="nurture.deliver_batch", ignore_result=True)
+@app.task(name=dispatch.DELIVER_BATCH, ignore_result=True)
 def deliver_batch(message_ids: list[int]) -> None:
     """Send a batch of claimed outbox rows."""
     service.deliver_batch(message_ids, backend=_backend(), limiter=get_limiter())
 
 
-@app.task(name="nurture.process_events", ignore_result=True)
+@app.task(name=dispatch.PROCESS_EVENTS, ignore_result=True)
 def process_events() -> int:
     """Act on stored provider events (suppressions, settling unknown emails)."""
     from nurture.core import clock
@@ -58,13 +54,13 @@ def process_events() -> int:
         return events.process_pending(session, now=clock.now())
 
 
-@app.task(name="nurture.purge_unconfirmed", ignore_result=True)
+@app.task(name=dispatch.PURGE_UNCONFIRMED, ignore_result=True)
 def purge_unconfirmed() -> int:
     """Delete leads that never confirmed their address in time."""
     from nurture.core import clock
     from nurture.core.config import get_settings
     from nurture.core.db import session_scope
-    from nurture.leads import service as leads
+    from nurture.leads import erasure as leads
 
     with session_scope() as session:
         return leads.purge_unconfirmed(
@@ -72,7 +68,7 @@ def purge_unconfirmed() -> int:
         )
 
 
-@app.task(name="nurture.run_job", ignore_result=True)
+@app.task(name=dispatch.RUN_JOB, ignore_result=True)
 def run_job(job_id: int) -> str:
     """Run a studio job (a lead import) that the database holds; return how it ended."""
     from nurture.jobs import service as jobs
@@ -95,49 +91,3 @@ def _sweep_jobs() -> None:
         return
     if sent:
         log.info("tick sent %d studio job(s) again", len(sent))
-
-
-# After the broker failed to answer, requests stop trying it for this long: the tick (beat)
-# and the job sweep pick up what the database holds, so a request never waits on it.
-BROKER_AWAY_SECONDS = 30.0
-_broker_away_until = 0.0
-
-
-def publish_quickly(task: Task[Any, Any], args: tuple[Any, ...] = ()) -> bool:
-    """Queue `task` if the broker answers at once; False when it does not (one try, short wait).
-
-    For requests: what they queue is a hint (the row is in the database), so a broker that is
-    away must cost them neither an error nor seconds of retries.
-    """
-    global _broker_away_until
-    if time.monotonic() < _broker_away_until:
-        return False
-    wait = get_settings().redis_timeout_seconds
-    fast = {"socket_connect_timeout": wait, "socket_timeout": wait, "max_retries": 0}
-    try:
-        with app.connection_for_write(connect_timeout=wait, transport_options=fast) as conn:
-            conn.ensure_connection(max_retries=0, timeout=wait)
-            task.apply_async(args, connection=conn, retry=False)
-    except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the row is safe
-        _broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
-        log.warning(
-            "could not reach the broker to queue %s (%s); the tick catches up", task.name, exc
-        )
-        return False
-    return True
-
-
-def broker_reset() -> None:
-    """Forget that the broker was away (tests)."""
-    global _broker_away_until
-    _broker_away_until = 0.0
-
-
-def enqueue_job(job_id: int) -> bool:
-    """Hand a job to the workers; False if the broker is away (the sweep sends it later)."""
-    return publish_quickly(run_job, (job_id,))
-
-
-def nudge() -> None:
-    """Ask for a tick now (after a signup) instead of waiting for beat; harmless if it fails."""
-    publish_quickly(tick)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from nurture.cli import main
 from nurture.core.config import get_settings
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import link_in, outbox_messages, text_part
 
 SIGNUP = {

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from nurture.core.config import get_settings
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import make_lead
 from tests.processes import child_env, running, wait_for
 from tests.sendgrid_server import SendGridServer

@@ -23,9 +23,9 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread, dates
 from nurture.core.db import chunked
-from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
+from nurture.outbox.models import Message, MessageStatus
 
 COLUMNS = [
     "external_id",

@@ -18,15 +18,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.reminders import nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core.config import get_settings
-from nurture.delivery import outbox
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
+from nurture.outbox import plan as outbox
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
-from nurture.sequences.schedule import in_quiet_hours
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -58,26 +58,6 @@ class BookResult:
     appointment: Appointment
     created: bool
     changed: bool
-
-
-def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
-    """When an `hours`-before reminder goes out, kept out of quiet hours where it can be.
-
-    A reminder a day or more ahead that would land at night moves to the evening before
-    (never later than due); a short one (a 2 h reminder for an 08:00 visit) goes at its time.
-    """
-    due = starts_at - timedelta(hours=hours)
-    local = due.astimezone(tz)
-    if hours < 12 or not in_quiet_hours(local.hour):
-        return due
-    evening_hour = (get_settings().quiet_start_hour - 1) % 24
-    day = (
-        local.date()
-        if local.hour >= get_settings().quiet_start_hour
-        else (local.date() - timedelta(days=1))
-    )
-    evening = datetime(day.year, day.month, day.day, evening_hour, tzinfo=tz)
-    return min(evening, due)
 
 
 def lead_for_visit(
@@ -206,20 +186,6 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
             if reason is not None:
                 message.status = MessageStatus.SKIPPED
                 message.last_error = reason
-
-
-# The booking (or update) email asks "will you be there?" already: a nudge that would follow
-# it within this long only repeats it.
-NUDGE_GAP = timedelta(hours=6)
-
-
-def nudge_unwanted(due: datetime, *, now: datetime, tz: ZoneInfo) -> str | None:
-    """Say why a confirmation nudge due at `due` must not go (None: it may)."""
-    if due - now < NUDGE_GAP:
-        return "the booking email, sent just before, asks already"
-    if in_quiet_hours(due.astimezone(tz).hour):
-        return "it would arrive in quiet hours"
-    return None
 
 
 def cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
@@ -476,14 +442,3 @@ def _follow_up(
     # Only people who opted in to marketing get a follow-up sequence.
     if audience and lead is not None and lead.status == LeadStatus.ACTIVE:
         enrollments.enroll(session, lead=lead, now=now, audience=audience)
-
-
-def reminders_of(session: Session, appointment: Appointment) -> list[Message]:
-    """Return every planned email of an appointment, in due order."""
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.appointment_id == appointment.id)
-            .order_by(Message.due_at, Message.id)
-        )
-    )

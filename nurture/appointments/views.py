@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture.appointments import calcom, service
+from nurture.appointments import calcom, calcom_apply, service
 from nurture.appointments.models import Appointment
+from nurture.appointments.reminders import reminders_of
 from nurture.appointments.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -25,6 +26,7 @@ from nurture.appointments.schemas import (
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken, read_token
 from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.http.deps import RowId, SessionDep
@@ -32,9 +34,8 @@ from nurture.http.errors import validation_response
 from nurture.http.pages import link_problem_page, render_page
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
-from nurture.studio import tokens
-from nurture.studio.models import ApiToken
-from nurture.tasks import nudge
+from nurture.staff import tokens
+from nurture.staff.models import ApiToken
 
 router = APIRouter(route_class=JsonBodyRoute)
 NOT_JSON = "The body is not valid JSON."
@@ -76,7 +77,7 @@ ApiClient = Annotated[ApiToken, Depends(require_token)]
 def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
     reminders = [
         ReminderOut(name=m.reminder or "", due_at=m.due_at, status=m.status)
-        for m in service.reminders_of(session, appointment)
+        for m in reminders_of(session, appointment)
     ]
     return AppointmentOut(
         id=appointment.id,
@@ -199,7 +200,7 @@ def _calcom_apply(session: Session, raw: bytes) -> JSONResponse:
             # meeting started, a form, a trigger added after this was written) gets a 2xx.
             log.info("Cal.com %s ignored: nothing here acts on it", envelope.trigger[:80])
             return JSONResponse({"status": "ignored", "triggerEvent": envelope.trigger})
-        result = calcom.apply(session, envelope, now=clock.now())
+        result = calcom_apply.apply(session, envelope, now=clock.now())
     except calcom.CalcomError as exc:
         session.rollback()
         error = "malformed_body" if exc.status == 400 else "validation_failed"

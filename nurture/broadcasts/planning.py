@@ -27,9 +27,9 @@ from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
-from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.segments import Segment, conditions, segment_from_json
+from nurture.outbox.models import Message, MessageStatus, Stream, Suppression
 from nurture.sequences.schedule import SendWindow, next_opening
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from nurture.broadcasts.models import Broadcast
 from nurture.core.db import chunked
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
-from nurture.delivery.results import EVENT_COLUMNS, booked_after
+from nurture.enrollments.sequence_results import EVENT_COLUMNS, booked_after
 from nurture.leads.models import Lead
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream
 
 # Outbox states shown, in the order a reader follows them.
 STATES = (

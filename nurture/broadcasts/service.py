@@ -15,8 +15,8 @@ from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import segment_of
 from nurture.core import dates
-from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.segments import Segment, parse_segment, segment_to_json
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import checks
 from nurture.sequences.files import tidy_lines
 from nurture.sequences.models import Sequence

@@ -32,7 +32,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
     """Create a studio account that signs in at /studio."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.studio import audit
+    from nurture.staff import audit
     from nurture.studio.auth import MIN_PASSWORD_LENGTH, StaffError, create_staff
 
     settings = load_settings()
@@ -73,7 +73,7 @@ def tokens_create(name: str) -> None:
     """Create an API token; it is shown once, so store it now."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.studio import tokens
+    from nurture.staff import tokens
 
     load_settings()
     try:
@@ -91,7 +91,7 @@ def tokens_revoke(name: str) -> None:
     """Revoke an API token."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.studio import tokens
+    from nurture.staff import tokens
 
     load_settings()
     try:

@@ -18,7 +18,7 @@ from nurture.clinic import service as clinic
 from nurture.core.config import Settings
 from nurture.core.keyfile import key_path
 from nurture.core.private_files import loose
-from nurture.delivery.models import Heartbeat
+from nurture.outbox.models import Heartbeat
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ def leads_purge() -> None:
     """Delete leads that never confirmed within NURTURE_PURGE_UNCONFIRMED_DAYS."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.leads import service
+    from nurture.leads import erasure as service
 
     settings = load_settings()
     with session_scope() as session:

@@ -159,7 +159,7 @@ def healthcheck_beat() -> None:
     from nurture.core import clock
     from nurture.core.db import session_scope
     from nurture.core.readiness import tick_age, tick_is_fresh
-    from nurture.delivery.models import Heartbeat
+    from nurture.outbox.models import Heartbeat
 
     settings = load_settings()
     try:

@@ -20,7 +20,7 @@ def suppressions_import(path: Path) -> None:
     """Suppress the addresses in a CSV (columns: email, optional reason); all rows or none."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.delivery import suppressions as sup
+    from nurture.leads import suppressions as sup
 
     load_settings()
     try:
@@ -36,7 +36,7 @@ def suppressions_sync() -> None:
     """Copy SendGrid's bounce, spam report and unsubscribe lists into the suppression list."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.delivery import suppressions as sup
+    from nurture.leads import suppressions as sup
 
     settings = load_settings()
     try:
@@ -56,9 +56,8 @@ def suppressions_add(email: str, reason: str) -> None:
     """Suppress one address by hand."""
     from nurture.core import clock
     from nurture.core.db import session_scope
-    from nurture.delivery.events import suppress
-    from nurture.delivery.suppressions import REASONS
     from nurture.leads.schemas import normalise_email
+    from nurture.leads.suppressions import REASONS, suppress
 
     load_settings()
     if reason not in REASONS:

@@ -23,20 +23,19 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
-from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
+from nurture.outbox.stops import stops, why
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
-from nurture.sequences.models import Goal, SequenceVersion, Step
+from nurture.sequences.models import REVIEW_DUE, Goal, SequenceVersion, Step
 from nurture.sequences.schedule import in_quiet_hours
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
-REVIEW_DUE = "review_due"
 
 
 @dataclass(frozen=True, slots=True)

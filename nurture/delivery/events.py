@@ -31,10 +31,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.core import dates
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
 from nurture.delivery.settle import resolve_unknown
-from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead, LeadStatus
+from nurture.leads.suppressions import suppress
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Suppression
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -283,25 +283,6 @@ def lift_group_unsubscribe(session: Session, *, email: str, now: datetime) -> bo
         lead.unsubscribed_at = None
     session.delete(row)
     return True
-
-
-def suppress(session: Session, *, email: str, reason: str, source: str, now: datetime) -> bool:
-    """Add an address to the suppression list and end its marketing; False if already there."""
-    address = email.strip().lower()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    added = session.execute(
-        insert(Suppression)
-        .values(email=address, reason=reason, source=source, created_at=now)
-        .on_conflict_do_nothing(index_elements=["email"])
-        .returning(Suppression.id)
-    ).first()
-    lead = session.scalar(select(Lead).where(Lead.email == address))
-    if lead is not None:
-        if reason in ("unsubscribe", "complaint") and lead.status == LeadStatus.ACTIVE:
-            lead.status = LeadStatus.UNSUBSCRIBED
-            lead.unsubscribed_at = now
-        enrollments.exit_active(session, lead_id=lead.id, reason=reason, at=now)
-    return added is not None
 
 
 def process_pending(session: Session, *, now: datetime, limit: int = 1000, chunk: int = 200) -> int:

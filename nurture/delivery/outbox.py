@@ -1,19 +1,16 @@
-"""Outbox table operations: plan a row once, claim due rows, reclaim abandoned ones."""
+"""The engine's side of the outbox: claim due rows, skip stale ones, reclaim abandoned ones.
+
+Planning a row lives below the domains, in `nurture.outbox.plan`."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from nurture.appointments.models import Appointment
-from nurture.delivery import variants
-from nurture.delivery.models import Message, MessageStatus
+from nurture.outbox.models import Message, MessageStatus
 
 # The template of "your visit is coming up" rows (see appointments.service.TEMPLATES).
 REMINDER_TEMPLATE = "appointment_reminder"
@@ -22,76 +19,6 @@ NUDGE_TEMPLATE = "appointment_nudge"
 REMINDER_TEMPLATES = (REMINDER_TEMPLATE, NUDGE_TEMPLATE)
 VISIT_STARTED = "the visit has already started"
 SUPERSEDED = "superseded by a later reminder that is also due"
-
-
-def plan(
-    session: Session,
-    *,
-    key: str,
-    stream: str,
-    due_at: datetime,
-    lead_id: int | None = None,
-    enrollment_id: int | None = None,
-    step_id: int | None = None,
-    appointment_id: int | None = None,
-    reminder: str | None = None,
-    template: str | None = None,
-    to_email: str | None = None,
-    context: dict[str, Any] | None = None,
-) -> Message:
-    """Insert the outbox row for `key` unless it exists; return the row either way.
-
-    A row for a step with variants gets its arm here, in the same insert (see variants).
-    """
-    existing = session.scalar(select(Message).where(Message.key == key))
-    if existing is not None:
-        return existing
-    variant_key = variants.pick(session, step_id=step_id) if step_id is not None else None
-    message = Message(
-        variant_key=variant_key,
-        key=key,
-        stream=stream,
-        due_at=due_at,
-        lead_id=lead_id,
-        enrollment_id=enrollment_id,
-        step_id=step_id,
-        appointment_id=appointment_id,
-        reminder=reminder,
-        template=template,
-        to_email=to_email,
-        context=context or {},
-        status=MessageStatus.PENDING,
-    )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        # Another transaction planned the same email first; the unique key keeps one copy.
-        found = session.scalar(select(Message).where(Message.key == key))
-        if found is None:
-            raise
-        return found
-    return message
-
-
-def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert many outbox rows in one statement and count the new ones; existing keys stay.
-
-    Rows for steps with variants get their arms here, in the same insert (see variants).
-    """
-    if not rows:
-        return 0
-    rows = variants.assign(session, rows)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(Message)
-        .values([{"status": MessageStatus.PENDING, "context": {}, **row} for row in rows])
-        .on_conflict_do_nothing(index_elements=["key"])
-        # psycopg reports rowcount -1 for a multi-row VALUES insert; count what came back.
-        .returning(Message.id)
-    )
-    return len(result.all())
 
 
 def in_flight(session: Session) -> int:

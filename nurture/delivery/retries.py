@@ -9,8 +9,8 @@ import random
 from datetime import timedelta
 
 from nurture.core.config import Settings
-from nurture.delivery.models import Message, Stream
 from nurture.delivery.outbox import REMINDER_TEMPLATES
+from nurture.outbox.models import Message, Stream
 
 # Transient failures back off from a minute, doubling to an hour, for as long as the email's
 # retry window lasts; mail servers retry for days too.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
 from nurture.core.config import Settings, get_settings
 from nurture.core.db import session_scope
+from nurture.core.headers import UnsafeHeader
 from nurture.delivery import events, outbox
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
@@ -30,14 +31,13 @@ from nurture.delivery.channels.base import (
     checked,
 )
 from nurture.delivery.compose import Facts, check, compose, gather
-from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
 from nurture.delivery.settle import advance_if_step
-from nurture.enrollments import journeys
+from nurture.enrollments import journeys, variants
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
+from nurture.outbox.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
                 if hold.status == MessageStatus.SKIPPED:
                     advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
-        outbox.plan_many(session, plans)
+        variants.plan_many(session, plans)
     return ready, settled
 
 
@@ -202,17 +202,25 @@ class _Result:
     error: DeliveryError | None
 
 
-def _send(backend: Backend, message_id: int, email: OutgoingEmail) -> _Result:
+def _send(
+    backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
+) -> list[_Result]:
+    """Send a chunk through the channel's batch call and pair each outcome with its row."""
+    emails = [email for _, email in chunk]
     try:
-        provider_id = backend.send(email)
-    except DeliveryError as exc:
-        return _Result(message_id, email.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one email's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", backend.name, message_id)
-        # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, email.subject, None, unknown)
-    return _Result(message_id, email.subject, provider_id, None)
+        sent = backend.send_batch(emails, pool=pool)
+        if len(sent) != len(emails):
+            raise RuntimeError(f"{len(sent)} outcomes for {len(emails)} emails")
+    except Exception as exc:  # noqa: BLE001 - any of them may have gone out: settle as unknown
+        log.exception("backend %s raised for a batch of %d", backend.name, len(emails))
+        what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
+        sent = [UnknownOutcome(what) for _ in emails]
+    return [
+        _Result(mid, email.subject, None, outcome)
+        if isinstance(outcome, DeliveryError)
+        else _Result(mid, email.subject, outcome.provider_id, None)
+        for (mid, email), outcome in zip(chunk, sent, strict=True)
+    ]
 
 
 def _record(results: Sequence[_Result]) -> list[Outcome]:
@@ -241,7 +249,7 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
-        outbox.plan_many(session, plans)
+        variants.plan_many(session, plans)
     return outcomes
 
 
@@ -321,7 +329,7 @@ def deliver_batch(
                 continue
             if limiter is not None:
                 limiter.acquire(len(chunk))
-            results = list(pool.map(lambda item: _send(backend, *item), chunk))
+            results = _send(backend, chunk, pool)
             outcomes += _record(results)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):

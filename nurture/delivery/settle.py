@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.delivery.compose import Facts, gather
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.outbox.models import Message, MessageStatus
 
 
 def advance_if_step(

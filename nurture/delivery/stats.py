@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus
+from nurture.outbox.models import Heartbeat, Message, MessageAttempt, MessageStatus
 
 
 @dataclass(frozen=True, slots=True)

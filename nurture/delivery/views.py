@@ -16,8 +16,8 @@ from sqlalchemy import and_, or_, select
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
-from nurture.delivery.models import Message, MessageStatus
 from nurture.http.pages import render_page
+from nurture.outbox.models import Message, MessageStatus
 
 router = APIRouter()
 

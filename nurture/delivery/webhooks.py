@@ -6,7 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from nurture.core import clock
+from nurture.core import clock, dispatch
 from nurture.core.config import get_settings
 from nurture.core.db import session_factory
 from nurture.delivery import events
@@ -20,12 +20,6 @@ MAX_PROBLEMS_SHOWN = 50
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
-
-
-def _queue_processing() -> None:
-    from nurture.tasks import process_events, publish_quickly
-
-    publish_quickly(process_events)  # the next tick processes stored events anyway
 
 
 def _receive(raw: bytes, headers: dict[str, str | None]) -> tuple[JSONResponse, int]:
@@ -114,5 +108,5 @@ async def sendgrid_events(request: Request, background: BackgroundTasks) -> JSON
     headers = {name: request.headers.get(name) for name in names}
     response, stored = await run_in_threadpool(_receive, raw, headers)
     if stored:
-        background.add_task(_queue_processing)
+        background.add_task(dispatch.queue_events)
     return response

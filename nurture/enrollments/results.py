@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.core.db import chunked
-from nurture.delivery.compose import REVIEW_DUE
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.models import Enrollment
-from nurture.sequences.models import Sequence, SequenceVersion, Step
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
+from nurture.sequences.models import REVIEW_DUE, Sequence, SequenceVersion, Step
 
 # A review request is the step keyed `review` or any step sent only when a review is due; its
 # clicks are the review link's clicks.

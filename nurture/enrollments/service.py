@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.core.config import get_settings
-from nurture.delivery import outbox, variants
-from nurture.delivery.models import Message, MessageStatus, Stream
+from nurture.enrollments import variants
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences import service as sequences
 from nurture.sequences.models import Reentry, SequenceVersion, Step, Trigger, VersionState
 from nurture.sequences.schedule import add_delay, next_opening, window_of
@@ -224,10 +224,10 @@ def _plan_step(
         "step_id": step.id,
     }
     if batch is not None:
-        # The caller inserts a whole chunk's next steps in one statement (outbox.plan_many).
+        # The caller inserts a whole chunk's next steps in one statement (variants.plan_many).
         batch.append({**row, "created_at": after})
         return
-    outbox.plan(session, **row)
+    variants.plan_step(session, **row)
 
 
 def advance(

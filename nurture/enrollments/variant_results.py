@@ -2,7 +2,7 @@
 
 Opens are inflated by privacy proxies (they open every email), so the comparison uses the
 goal that matters: a visit booked within N days of the email, as the per-step results count
-it (nurture.delivery.results.booked_after). Arms are counted by step key and variant key
+it (nurture.enrollments.sequence_results.booked_after). Arms are counted by step key and variant key
 across every version of the sequence, as the per-step results are.
 """
 
@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.core.db import chunked
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
-from nurture.delivery.results import booked_after
 from nurture.enrollments.bayes import Posterior, compare
+from nurture.enrollments.sequence_results import booked_after
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.sequences.service import live_version
 

@@ -24,8 +24,8 @@ from nurture.core.csvread import count_rows
 from nurture.core.db import session_factory
 from nurture.jobs.models import Job, JobStatus
 from nurture.leads import imports
-from nurture.studio import audit
-from nurture.studio.models import StaffUser
+from nurture.staff import audit
+from nurture.staff.models import StaffUser
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,8 @@ from nurture.core import csvread, csvsafe, dates
 from nurture.core.config import get_settings
 from nurture.core.csvread import CsvImportError, problem, records, unreadable, utf8_lines
 from nurture.core.db import chunked
-from nurture.delivery import outbox
-from nurture.delivery.models import Stream
 from nurture.enrollments import service as enrollments
+from nurture.enrollments import variants
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import (
     ConsentRecord,
@@ -30,6 +29,7 @@ from nurture.leads.models import (
     TypeSource,
 )
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
+from nurture.outbox.models import Stream
 from nurture.sequences import service as sequences
 
 COLUMNS = ["email", "first_name", "numbness_type", "timezone", "consent_at", "consent_source"]
@@ -323,7 +323,7 @@ def _enroll(
                     "created_at": now,
                 }
             )
-        outbox.plan_many(session, plans)
+        variants.plan_many(session, plans)
         enrolled += len(chunk)
         progress("enrolling", enrolled, len(enrollable))
     return enrolled

@@ -14,15 +14,15 @@ from pydantic import ValidationError
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
-from nurture.delivery.suppressions import reason_for
 from nurture.http.deps import SessionDep
 from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import service, throttle, ticket
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest, without_unusual
-from nurture.tasks import nudge
+from nurture.leads.suppressions import reason_for
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,18 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
-from nurture.delivery import outbox
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
+from nurture.outbox import plan as outbox
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
 
@@ -294,8 +294,8 @@ def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
     An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
     recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
     """
-    from nurture.delivery.events import suppress
-    from nurture.delivery.stops import EVERYTHING
+    from nurture.leads.suppressions import suppress
+    from nurture.outbox.stops import EVERYTHING
 
     unsubscribe(session, lead=lead, now=now)
     suppress(session, email=lead.email, reason=EVERYTHING, source="patient", now=now)
@@ -422,46 +422,3 @@ def resume(session: Session, *, lead: Lead, now: datetime) -> bool:
 def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
     """Move an active lead to the sequence for a new type, skipping what it already read."""
     return update_preferences(session, lead=lead, now=now, numbness_type=numbness_type).type_changed
-
-
-def erase(session: Session, *, lead: Lead, now: datetime) -> None:
-    """Delete a lead and its personal data; keep a suppression entry and an anonymous trail.
-
-    The suppression entry is what guarantees the address is never mailed again; the consent
-    records stay without lead, IP address or browser so the history of consent can be shown.
-    """
-    from nurture.delivery.events import suppress
-    from nurture.delivery.stops import EVERYTHING
-
-    address = lead.email
-    # Every email, not only marketing: an erased person asked to be forgotten.
-    suppress(session, email=address, reason=EVERYTHING, source="erasure", now=now)
-    for consent in lead.consents:
-        consent.lead_id = None
-        consent.ip_address = None
-        consent.user_agent = None
-        consent.withdrawn_at = consent.withdrawn_at or now
-    message_ids = select(Message.id).where(Message.lead_id == lead.id)
-    session.execute(
-        delete(DeliveryEvent).where(
-            DeliveryEvent.message_id.in_(message_ids)
-            | (DeliveryEvent.payload["email"].as_string() == address)
-        )
-    )
-    session.delete(lead)
-    session.flush()
-
-
-def purge_unconfirmed(session: Session, *, now: datetime, days: int) -> int:
-    """Delete leads that never confirmed within `days` (they never really consented)."""
-    cutoff = now - timedelta(days=days)
-    stale = list(
-        session.scalars(
-            select(Lead).where(Lead.status == LeadStatus.PENDING, Lead.created_at < cutoff)
-        )
-    )
-    for lead in stale:
-        session.execute(delete(ConsentRecord).where(ConsentRecord.lead_id == lead.id))
-        session.delete(lead)
-    session.flush()
-    return len(stale)

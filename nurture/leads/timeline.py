@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment
 from nurture.broadcasts.models import Broadcast
-from nurture.delivery.models import DeliveryEvent, Message
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, NumbnessType, TypeChange, TypeSource
+from nurture.outbox.models import DeliveryEvent, Message
 from nurture.sequences.models import Sequence, SequenceVersion, Step
 
 # "Signed up as ..." and "Changed type from ... to ...".

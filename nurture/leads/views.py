@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import available_timezones
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -12,18 +11,19 @@ from pydantic import ValidationError
 from nurture.clinic import service as clinic
 from nurture.core import clock, jsonread
 from nurture.core.config import get_settings
+from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
 from nurture.http.errors import validation_response
 from nurture.http.pages import link_problem_page, message_page, render_page
-from nurture.leads import inbox, service, throttle
+from nurture.leads import erasure, inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
+from nurture.leads.zones import ZONE_GROUPS, ZONE_VALUES
 from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
-from nurture.tasks import nudge
 
 router = APIRouter()
 
@@ -48,35 +48,6 @@ LABELS = {
     "timezone": "Time zone",
     "consent": "Consent",
 }
-
-
-# The zones a person picks from: the IANA areas, grouped by continent or ocean, plus UTC.
-ZONE_AREAS = (
-    "Africa",
-    "America",
-    "Antarctica",
-    "Asia",
-    "Atlantic",
-    "Australia",
-    "Europe",
-    "Indian",
-    "Pacific",
-)
-
-
-def _zone_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    zones = sorted(z for z in available_timezones() if z.split("/")[0] in ZONE_AREAS)
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for zone in zones:
-        area, _, place = zone.partition("/")
-        groups.setdefault(area, []).append((zone, place.replace("_", " ").replace("/", " / ")))
-    return [(area, groups[area]) for area in ZONE_AREAS if area in groups] + [
-        ("Other", [("UTC", "UTC")])
-    ]
-
-
-ZONE_GROUPS = _zone_groups()
-ZONE_VALUES = frozenset(zone for _, zones in ZONE_GROUPS for zone, _ in zones)
 
 
 def _throttled(request: Request, data: SubscribeRequest) -> int | None:
@@ -426,7 +397,7 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             return _preferences(
                 request, lead, "Tick the box to confirm that you want your data deleted.", 422
             )
-        service.erase(session, lead=lead, now=now)
+        erasure.erase(session, lead=lead, now=now)
         session.commit()
         return message_page(
             request,

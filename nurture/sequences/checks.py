@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
-from nurture.delivery import headers
+from nurture.core import headers
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (

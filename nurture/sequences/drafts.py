@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.outbox.models import Message, MessageStatus
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences import variants
 from nurture.sequences.export import dump_spec

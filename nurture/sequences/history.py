@@ -14,7 +14,7 @@ from nurture.sequences.export import dump_spec
 from nurture.sequences.files import SequenceSpec
 from nurture.sequences.models import Sequence, SequenceVersion, VersionState
 from nurture.sequences.service import create_draft, live_version, spec_of
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 
 
 class DraftExists(ValueError):

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from nurture.core import clock
 from nurture.core.db import Base, BigId, UTCDateTime
 
+# The step condition "send when a review request is due" (checked at send time by compose).
+REVIEW_DUE = "review_due"
+
 
 class StepKind(StrEnum):
     """What a step is for."""

@@ -1,7 +1,7 @@
 """A step's A/B test: its variants, what each one sends, and editing them in a draft.
 
 A step with variants is a test of 2 to 4 arms, the control included: every enrollment is
-planned with exactly one arm (nurture.delivery.variants), and the step's own fields are the
+planned with exactly one arm (nurture.enrollments.variants), and the step's own fields are the
 base each arm overrides. An arm sets any of subject, preheader, body (Markdown or HTML) and text;
 what it leaves unset is the step's. An arm that replaces the body without a text part of its
 own gets one derived from its body, never the step's text written for another body.

@@ -15,9 +15,9 @@ from nurture.core.config import Settings, get_settings
 from nurture.core.served_url import recorded
 from nurture.http.deps import SessionDep
 from nurture.leads.consent import write_csv
-from nurture.studio import audit, tokens
+from nurture.staff import audit, tokens
+from nurture.staff.models import ApiToken, StaffUser
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
-from nurture.studio.models import ApiToken, StaffUser
 from nurture.studio.web import PREFIX, AdminDep, committed, download, page, redirect, studio_router
 
 router = studio_router()

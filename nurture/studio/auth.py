@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from nurture.core.config import get_settings
 from nurture.leads.schemas import normalise_email
-from nurture.studio.models import StaffSession, StaffUser
+from nurture.staff.models import StaffSession, StaffUser
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()

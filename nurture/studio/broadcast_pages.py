@@ -20,7 +20,7 @@ from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.segments import describe
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.broadcasts import broadcast_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 

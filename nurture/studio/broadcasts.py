@@ -15,11 +15,11 @@ from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.core import clock
-from nurture.delivery.models import Message, MessageStatus
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads import tags
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.http.deps import SessionDep
-from nurture.studio.models import StaffUser
+from nurture.staff.models import StaffUser
 from nurture.studio.web import PREFIX, AdminDep, committed, page, redirect, studio_router
 
 router = studio_router()

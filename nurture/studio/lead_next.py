@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.broadcasts.models import Broadcast
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import due_for, lead_zone
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences.models import Step
 from nurture.studio.web import StaffDep, page, studio_router
 

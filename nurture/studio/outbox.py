@@ -12,10 +12,10 @@ from sqlalchemy.orm import selectinload
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery.compose import compose, gather
-from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.delivery.retries import retry_window
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
+from nurture.outbox.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()

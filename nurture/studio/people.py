@@ -22,12 +22,12 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
+from nurture.leads import erasure, tags, timeline
 from nurture.leads import service as leads
-from nurture.leads import tags, timeline
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -136,7 +136,7 @@ def lead_action(
         if confirm_email.strip().lower() != lead.email:
             return redirect(request, back, "Not deleted: type the lead's address to confirm.")
         target = f"lead {lead.id}"
-        leads.erase(session, lead=lead, now=now)
+        erasure.erase(session, lead=lead, now=now)
         return committed(
             request,
             session,

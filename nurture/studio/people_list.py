@@ -18,8 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture import tasks
-from nurture.core import clock
+from nurture.core import clock, dispatch
 from nurture.core.csvread import count_rows
 from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
@@ -31,10 +30,13 @@ from nurture.leads.imports import LeadImportError, check_first_line, export_csv
 from nurture.leads.models import Lead
 from nurture.leads.segments import Segment
 from nurture.sequences.models import Sequence
-from nurture.studio import audit
+from nurture.staff import audit
+from nurture.staff.models import AuditEntry, StaffUser
 from nurture.studio.auth import Role
 from nurture.studio.jobs import problem_report
-from nurture.studio.models import AuditEntry, StaffUser
+from nurture.studio.people_filters import filter_params
+from nurture.studio.people_filters import form_fields as _fields
+from nurture.studio.people_filters import segment_from_form as _segment
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -57,19 +59,6 @@ BULK_LIMIT = 2000
 # One field per ticked lead plus the filter: read up to twice the limit, so that a few too
 # many get the page's own answer ("change at most 2,000 leads at once").
 BULK_FORM_FIELDS = 2 * BULK_LIMIT + 100
-FILTER_FIELDS = frozenset(
-    {
-        "q",
-        "numbness_type",
-        "status",
-        "booked",
-        "last_visit_before",
-        "signed_up_from",
-        "signed_up_to",
-        "sequence",
-        "tag",
-    }
-)
 ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export", "tag", "untag"})
 allow_form_fields("/leads/bulk", BULK_FORM_FIELDS)
 
@@ -81,38 +70,6 @@ async def _form_items(request: Request) -> list[tuple[str, str]]:
 
 
 FormItems = Annotated[list[tuple[str, str]], Depends(_form_items)]
-
-
-def _fields(items: list[tuple[str, str]]) -> dict[str, list[str]]:
-    fields: dict[str, list[str]] = {}
-    for key, value in items:
-        fields.setdefault(key, []).append(value)
-    return fields
-
-
-def _segment(items: list[tuple[str, str]]) -> tuple[Segment, dict[str, str]]:
-    filters = {k: v for k, v in _fields(items).items() if k in FILTER_FIELDS}
-    return segments.parse_segment(filters)
-
-
-def filter_params(segment: Segment) -> list[tuple[str, str]]:
-    """Return the query parameters that stand for a filter, for links and hidden fields."""
-    params = [("q", segment.search)] if segment.search else []
-    params += [("numbness_type", t) for t in sorted(segment.numbness_types)]
-    params += [("status", s) for s in sorted(segment.statuses)]
-    if segment.booked is not None:
-        params.append(("booked", "yes" if segment.booked else "no"))
-    days = (
-        ("last_visit_before", segment.last_visit_before),
-        ("signed_up_from", segment.signed_up_from),
-        ("signed_up_to", segment.signed_up_to),
-    )
-    params += [(name, day.isoformat()) for name, day in days if day is not None]
-    if segment.sequence_slug:
-        params.append(("sequence", segment.sequence_slug))
-    if segment.tag:
-        params.append(("tag", segment.tag))
-    return params
 
 
 def _list_url(segment: Segment, offset: int = 0) -> str:
@@ -471,7 +428,7 @@ def leads_import(
         now=clock.now(),
     )
     session.commit()
-    if not tasks.enqueue_job(job.id):
+    if not dispatch.enqueue_job(job.id):
         jobs.not_dispatched(session, job_id=job.id)
         session.commit()
     return redirect(request, f"{PREFIX}/jobs/{job.id}")

@@ -13,8 +13,8 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from nurture.core import clock
-from nurture.delivery.results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.results import JourneyResult, journey_results
+from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
 from nurture.http.deps import SessionDep
 from nurture.sequences.models import Sequence

@@ -20,7 +20,8 @@ from nurture.sequences.files import (
 )
 from nurture.sequences.models import Sequence
 from nurture.sequences.service import create_draft, live_version, spec_of
-from nurture.studio import audit, journey_words
+from nurture.staff import audit
+from nurture.studio import journey_words
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.step_form import CONDITIONS
 from nurture.studio.web import PREFIX, StaffDep, committed, download, page, redirect, studio_router

@@ -11,7 +11,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
 from nurture.leads import throttle
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.auth import end_session, sign_in, start_session
 from nurture.studio.web import PREFIX, SESSION_ID, StaffDep, page, redirect, studio_router
 

@@ -15,7 +15,7 @@ from nurture.sequences import checks, drafts, variants
 from nurture.sequences.files import MAX_VARIANTS, VariantSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
 from nurture.sequences.to_markdown import html_to_markdown
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import (
     CONDITIONS,

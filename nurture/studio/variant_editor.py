@@ -14,7 +14,7 @@ from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, variants
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
-from nurture.studio import audit
+from nurture.staff import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import preview_json
 from nurture.studio.variant_form import VariantForm, validate_variant, variant_dict

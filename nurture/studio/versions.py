@@ -14,8 +14,8 @@ from nurture.http.errors import errors_text
 from nurture.sequences import drafts, history
 from nurture.sequences.models import Sequence, Step
 from nurture.sequences.service import spec_of
-from nurture.studio import audit
-from nurture.studio.models import AuditEntry, StaffUser
+from nurture.staff import audit
+from nurture.staff.models import AuditEntry, StaffUser
 from nurture.studio.sequence_lookup import draft_or_409, sequence_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 

@@ -17,10 +17,10 @@ from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
-from nurture.studio import audit
+from nurture.staff import audit
+from nurture.staff.models import StaffUser
 from nurture.studio.auth import Role, session_staff
 from nurture.studio.layout import templates
-from nurture.studio.models import StaffUser
 
 PREFIX = "/studio"
 SESSION_COOKIE = "nurture_studio"

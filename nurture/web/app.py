@@ -137,6 +137,7 @@ class HeadAsGet:
 
 def create_app() -> FastAPI:
     """Build the web application."""
+    import nurture.celery_app  # noqa: F401 - registers the broker as the dispatch hook
     from nurture.appointments.views import router as appointments_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router

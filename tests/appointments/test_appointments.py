@@ -19,10 +19,10 @@ from nurture.cli import main
 from nurture.core import clock
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import make_lead
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -16,7 +16,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import link_in, outbox_messages, text_part
 
 BERLIN = ZoneInfo("Europe/Berlin")

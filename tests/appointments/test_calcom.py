@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from nurture.appointments.models import Appointment
 from nurture.core import clock
-from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 
 SECRET = "calcom-test-secret"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -37,9 +37,9 @@ from nurture.appointments.models import Appointment
 from nurture.core import clock
 from nurture.delivery import service as delivery
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import service as sequences
 from nurture.sequences.files import parse_sequence
 from tests.appointments.test_calcom import SECRET, T0, VISIT, booking

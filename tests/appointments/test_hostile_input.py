@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from nurture.appointments.models import Appointment
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery.models import Message
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message
 
 NOW = datetime(2026, 3, 23, 9, 0, tzinfo=UTC)
 VISIT = datetime(2026, 3, 27, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))

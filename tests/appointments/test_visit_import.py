@@ -15,14 +15,15 @@ from sqlalchemy import func, select
 
 from nurture.appointments import imports, records, service
 from nurture.appointments.models import Appointment
+from nurture.appointments.reminders import reminders_of
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
 from nurture.leads.service import find_or_create
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import make_lead
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -74,7 +75,7 @@ def _plan(session, visit: Appointment) -> list[tuple[str, str, timedelta]]:  # t
     """The visit's emails as (name without revision, status, how long before the visit)."""
     return sorted(
         ((m.reminder or "").split("@")[0], m.status, visit.starts_at - m.due_at)
-        for m in service.reminders_of(session, visit)
+        for m in reminders_of(session, visit)
     )
 
 
@@ -201,7 +202,7 @@ def test_a_new_time_for_a_future_visit_replans_like_a_reschedule(tmp_path: Path,
     visit = _visit(session, "v1")
     assert visit.revision == 1
     assert visit.starts_at == datetime.fromisoformat(LATER)
-    rows = service.reminders_of(session, visit)
+    rows = reminders_of(session, visit)
     old = {m.reminder: m.status for m in rows if m.reminder and m.reminder.endswith("@r0")}
     assert old == {
         "confirmation@r0": MessageStatus.CANCELLED,  # the notice of the move replaces it
@@ -228,13 +229,13 @@ def test_cancelled_cancels_the_reminders_of_an_imported_visit(tmp_path: Path, se
     assert visit.status == "cancelled"
     reminders = {
         m.reminder: m.status
-        for m in service.reminders_of(session, visit)
+        for m in reminders_of(session, visit)
         if m.template == "appointment_reminder"
     }
     assert reminders == {"48h@r0": MessageStatus.CANCELLED, "2h@r0": MessageStatus.CANCELLED}
     # The patient was told about the upcoming visit, so they are told it is off; the past
     # visit's patient is told nothing.
-    assert [m.template for m in service.reminders_of(session, visit) if m.status == "pending"] == [
+    assert [m.template for m in reminders_of(session, visit) if m.status == "pending"] == [
         "appointment_cancellation"
     ]
     assert _count(session, Message, Message.appointment_id == _visit(session, "v2").id) == 0

@@ -12,10 +12,10 @@ from nurture.broadcasts import planning
 from nurture.broadcasts import service as broadcasts
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.core.db import session_scope
-from nurture.delivery.events import suppress
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.leads.models import LeadStatus
 from nurture.leads.segments import Segment
+from nurture.leads.suppressions import suppress
+from nurture.outbox.models import Message, MessageStatus, Stream
 from tests.factories import make_lead
 
 # Monday 2 March 2026, 20:00 UTC: 21:00 in Berlin (window closed), 15:00 in New York (open).

@@ -14,9 +14,9 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.leads import service as leads
 from nurture.leads.models import Lead, LeadStatus
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from tests.broadcasts.test_planning import NOW, make_broadcast, rows
 from tests.factories import make_lead, outbox_messages, text_part
 

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from nurture.appointments.models import Appointment
 from nurture.cli import main
 from nurture.core.config import get_settings
-from nurture.delivery.models import Message
+from nurture.outbox.models import Message
 from tests.processes import free_port, stop, wait_for
 from tests.sendgrid_server import SendGridServer
 

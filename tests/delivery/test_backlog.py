@@ -18,8 +18,8 @@ from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
 from nurture.delivery import outbox, service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.outbox.models import Message, MessageStatus
 from tests.factories import make_lead
 
 BERLIN = ZoneInfo("Europe/Berlin")

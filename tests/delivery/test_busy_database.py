@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from nurture.core.config import get_settings
-from nurture.delivery.models import DeliveryEvent
+from nurture.outbox.models import DeliveryEvent
 from nurture.web.app import create_app
 
 

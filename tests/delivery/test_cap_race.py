@@ -11,7 +11,7 @@ from sqlalchemy import select
 from nurture.core import clock
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream
+from nurture.outbox.models import Message, MessageStatus, Stream
 from tests.broadcasts.test_planning import NOW, make_broadcast
 from tests.broadcasts.test_sending import YORK
 from tests.factories import make_lead

@@ -11,9 +11,9 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import LeadStatus
+from nurture.outbox.models import Message, MessageStatus, Stream
 from tests.factories import make_lead, outbox_messages
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # Monday, 12:00 in Berlin

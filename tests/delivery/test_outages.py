@@ -24,9 +24,10 @@ from nurture.cli import main
 from nurture.core import clock
 from nurture.delivery import outbox, service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import LeadStatus
+from nurture.outbox import plan as planning
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.studio.auth import create_staff
 from tests.factories import make_lead
 from tests.smtp_server import SMTPServer
@@ -67,7 +68,7 @@ def _start(session: Session) -> tuple[int, int]:
     with clock.frozen_at(START):
         enrollments.enroll(session, lead=lead, now=START)
     newcomer = make_lead(session, email_address="new@example.com", status=LeadStatus.PENDING)
-    confirm = outbox.plan(
+    confirm = planning.plan(
         session,
         key=f"confirm:{newcomer.id}",
         stream=Stream.TRANSACTIONAL,

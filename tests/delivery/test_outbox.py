@@ -14,8 +14,9 @@ from nurture.core.db import session_scope
 from nurture.delivery import outbox, service
 from nurture.delivery.channels.outbox import OutboxBackend
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
 from nurture.leads.models import LeadStatus
+from nurture.outbox import plan as planning
+from nurture.outbox.models import Message, MessageStatus, Stream, Suppression
 from tests.factories import make_lead, outbox_messages
 from tests.sendgrid_server import Scripted
 
@@ -27,7 +28,7 @@ def _confirmations(session, count: int) -> list[int]:  # type: ignore[no-untyped
     ids = []
     for i in range(count):
         lead = make_lead(session, email_address=f"p{i}@example.com", status=LeadStatus.PENDING)
-        msg = outbox.plan(
+        msg = planning.plan(
             session,
             key=f"confirm:{lead.id}",
             stream=Stream.TRANSACTIONAL,
@@ -42,10 +43,10 @@ def _confirmations(session, count: int) -> list[int]:  # type: ignore[no-untyped
 
 def test_planning_the_same_key_twice_keeps_one_row(session) -> None:
     lead = make_lead(session)
-    a = outbox.plan(
+    a = planning.plan(
         session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id, template="confirm"
     )
-    b = outbox.plan(
+    b = planning.plan(
         session, key="k1", stream="transactional", due_at=NOW, lead_id=lead.id, template="confirm"
     )
     session.commit()
@@ -68,15 +69,15 @@ def test_plan_many_counts_only_the_rows_it_added(session) -> None:
             for k in keys
         ]
 
-    assert outbox.plan_many(session, rows("a", "b")) == 2
-    assert outbox.plan_many(session, rows("a", "b", "c")) == 1  # on both databases, never -1
+    assert planning.plan_many(session, rows("a", "b")) == 2
+    assert planning.plan_many(session, rows("a", "b", "c")) == 1  # on both databases, never -1
     session.commit()
     assert len(session.scalars(select(Message)).all()) == 3
 
 
 def test_claims_only_due_rows_and_never_twice(session) -> None:
     ids = _confirmations(session, 5)
-    later = outbox.plan(
+    later = planning.plan(
         session,
         key="later",
         stream="transactional",

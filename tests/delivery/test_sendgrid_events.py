@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from nurture.broadcasts.results import broadcast_results
-from nurture.delivery.models import DeliveryEvent, Suppression
 from nurture.leads.models import Lead, LeadStatus
+from nurture.outbox.models import DeliveryEvent, Suppression
 from tests.broadcasts.test_planning import NOW, make_broadcast, rows
 from tests.broadcasts.test_sending import YORK, tick
 from tests.delivery.test_webhook import Signer, _event, _post, _process

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery import outbox, service
+from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
+from nurture.outbox import plan as planning
+from nurture.outbox.models import Message, MessageAttempt, MessageStatus
 from tests.factories import make_lead
 from tests.smtp_server import SMTPServer
 from tests.tcp import Listener
@@ -133,7 +134,7 @@ def test_settle_lists_unknown_emails_then_marks_them_sent_together(
 def test_settle_resend_sends_each_listed_email_once_more(session, relay) -> None:
     leads = [make_lead(session, email_address=f"p{i}@example.com") for i in range(3)]
     ids = [
-        outbox.plan(
+        planning.plan(
             session,
             key=f"goodbye:{lead.id}",
             stream="transactional",
@@ -168,7 +169,7 @@ def test_settle_resend_sends_each_listed_email_once_more(session, relay) -> None
 def test_a_server_that_stalls_before_data_is_retried_not_unknown(session, relay) -> None:
     """A greeting, MAIL or RCPT reply that never comes means nothing was handed over."""
     lead = make_lead(session)
-    message = outbox.plan(
+    message = planning.plan(
         session,
         key="goodbye",
         stream="transactional",

@@ -10,9 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery import outbox, service
+from nurture.delivery import service
+from nurture.delivery.channels.base import Backend
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import MessageStatus, Stream
+from nurture.outbox import plan as planning
+from nurture.outbox.models import MessageStatus, Stream
 from tests.factories import make_lead
 from tests.sendgrid_server import Scripted
 
@@ -28,7 +30,7 @@ def _seed(session, now: datetime) -> None:  # type: ignore[no-untyped-def]
             (MessageStatus.FAILED, now - timedelta(hours=1)),
         ]
     ):
-        msg = outbox.plan(
+        msg = planning.plan(
             session,
             key=f"k{i}",
             stream=Stream.TRANSACTIONAL,
@@ -88,7 +90,7 @@ class _Killed(BaseException):
     """The worker process dying while the provider call is under way."""
 
 
-class _DiesWhileSending:
+class _DiesWhileSending(Backend):
     """A backend whose process is killed during its first send."""
 
     name = "dies"
@@ -102,7 +104,7 @@ def test_status_says_when_the_leases_of_a_dead_workers_rows_end(session, setting
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     lead = make_lead(session, status="pending")
     for i in range(3):
-        outbox.plan(
+        planning.plan(
             session,
             key=f"confirm:{i}",
             stream=Stream.TRANSACTIONAL,

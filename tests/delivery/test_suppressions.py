@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from nurture.cli import main
-from nurture.delivery.models import Suppression
 from nurture.leads.models import Lead
+from nurture.outbox.models import Suppression
 
 
 def _suppressed(session) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -18,15 +18,15 @@ from sqlalchemy import select, update
 
 from nurture.core import clock
 from nurture.core.db import session_scope
+from nurture.core.headers import UnsafeHeader
 from nurture.delivery import outbox, service
-from nurture.delivery.channels.base import OutgoingEmail, PermanentError
+from nurture.delivery.channels.base import Backend, OutgoingEmail, PermanentError
 from nurture.delivery.channels.mime import build_mime
 from nurture.delivery.channels.outbox import OutboxBackend
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageAttempt, MessageStatus
 from tests.delivery.channels.test_smtp import Inbox
 from tests.factories import make_lead
 from tests.processes import free_port
@@ -174,7 +174,7 @@ def test_outbox_backend_refuses_an_unsafe_email_as_permanent(settings) -> None:
     assert not list(settings().resolved_outbox_dir.glob("*.eml"))
 
 
-class _Surprising:
+class _Surprising(Backend):
     """A backend that hands every email to the outbox, but raises for one address."""
 
     name = "surprising"

@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from nurture.core import clock
-from nurture.delivery import events, outbox, service
+from nurture.delivery import events, service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
+from nurture.outbox import plan as planning
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from tests.factories import make_lead
 
 # SendGrid's published test vector for the Signed Event Webhook (from its own library's tests).
@@ -403,7 +404,7 @@ def test_production_with_a_key_still_verifies(client, session, settings, signer)
 
 def test_custom_args_collision_does_not_touch_another_email(client, session, signer) -> None:
     lead = make_lead(session, email_address="real@example.com")
-    msg = outbox.plan(
+    msg = planning.plan(
         session,
         key="x",
         stream=Stream.TRANSACTIONAL,
@@ -440,7 +441,7 @@ def test_unknown_email_is_settled_without_a_second_send(
     client, session, signer, sendgrid, order
 ) -> None:
     lead = make_lead(session, email_address="maybe@example.com", status="pending")
-    msg = outbox.plan(
+    msg = planning.plan(
         session,
         key="u1",
         stream=Stream.TRANSACTIONAL,
@@ -460,7 +461,7 @@ def test_unknown_email_is_settled_without_a_second_send(
 def test_unanswered_unknown_is_sent_again_once(session, sendgrid, settings) -> None:
     settings(unknown_resend_after_seconds="60")
     lead = make_lead(session, email_address="lost@example.com", status="pending")
-    msg = outbox.plan(
+    msg = planning.plan(
         session,
         key="u2",
         stream=Stream.TRANSACTIONAL,

@@ -12,9 +12,10 @@ from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 from nurture.core.tokens import make_token
-from nurture.delivery import events, service
+from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream, Suppression
+from nurture.leads.suppressions import suppress
+from nurture.outbox.models import Message, MessageStatus, Stream, Suppression
 from tests.factories import make_lead
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -34,7 +35,7 @@ EVERYTHING = "everything"  # the reason a patient's "stop every email" is record
     ],
 )
 def test_the_rule(reason: str | None, marketing: bool, transactional: bool) -> None:
-    from nurture.delivery.stops import stops
+    from nurture.outbox.stops import stops
 
     assert stops(reason, stream=Stream.MARKETING, address="a@example.com") is marketing
     assert stops(reason, stream=Stream.TRANSACTIONAL, address="a@example.com") is transactional
@@ -80,7 +81,7 @@ def _confirmation(session, visit_id: int) -> Message:  # type: ignore[no-untyped
 )
 def test_a_booked_visits_emails_after_each_kind_of_suppression(session, reason, status) -> None:  # type: ignore[no-untyped-def]
     visit_id = _book(session)
-    events.suppress(session, email="pat@example.com", reason=reason, source="test", now=NOW)
+    suppress(session, email="pat@example.com", reason=reason, source="test", now=NOW)
     session.commit()
     confirmation = _confirmation(session, visit_id)
     assert confirmation.status == status, confirmation.last_error

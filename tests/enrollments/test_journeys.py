@@ -14,9 +14,9 @@ from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences import service as sequences
 from nurture.sequences.files import parse_sequence
 from nurture.sequences.models import Sequence

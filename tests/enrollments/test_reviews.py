@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from nurture.core.config import get_settings
-from nurture.delivery.models import Message, MessageStatus
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences.models import Step
 from tests.enrollments.test_journeys import DAY, NOW, _book, _outcome, _publish, _sequence, _tick
 from tests.factories import make_lead, outbox_messages, text_part

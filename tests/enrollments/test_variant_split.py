@@ -1,6 +1,6 @@
 """A step's A/B test: one arm per enrollment, chosen at planning, evenly split, sent once.
 
-The guarantee tested (nurture.delivery.variants): after every planning commit, the arms of a
+The guarantee tested (nurture.enrollments.variants): after every planning commit, the arms of a
 step differ by at most one planned email, whatever the batch size and however many planners
 run at once; an enrollment is planned once, with one arm, however often it is planned.
 """
@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session, selectinload
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_factory, session_scope
-from nurture.delivery import outbox, service
+from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message
 from nurture.enrollments import service as enrollments
+from nurture.enrollments import variants
 from nurture.enrollments.models import Enrollment
 from nurture.leads import imports
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message
 from nurture.sequences import service as sequences
 from nurture.sequences.files import SequenceSpec
 from nurture.sequences.models import SequenceVersion
@@ -122,7 +123,7 @@ def _plan(session: Session, batch: list[Enrollment]) -> None:
     for enrollment in batch:
         intro = enrollment.version.steps[0]
         enrollments.advance(session, enrollment=enrollment, step=intro, at=T0, batch=rows)
-    outbox.plan_many(session, rows)
+    variants.plan_many(session, rows)
 
 
 @contextmanager

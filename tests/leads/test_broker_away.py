@@ -18,15 +18,14 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture import tasks
 from nurture.celery_app import app
 from nurture.cli import main
-from nurture.core import clock
+from nurture.core import clock, dispatch
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 from nurture.studio.auth import create_staff
 from tests.studio.conftest import PASSWORD, Studio
 from tests.tcp import Listener
@@ -52,9 +51,9 @@ def redis_away(settings, monkeypatch) -> Iterator[Listener]:  # type: ignore[no-
         monkeypatch.setitem(app.conf, "broker_url", url)
         monkeypatch.setitem(app.conf, "broker_transport", None)
         monkeypatch.setitem(app.conf, "broker_transport_options", {})
-        tasks.broker_reset()
+        dispatch.broker_reset()
         yield listener
-    tasks.broker_reset()
+    dispatch.broker_reset()
 
 
 def _count(session: Session, model: type) -> int:
@@ -135,10 +134,10 @@ def test_a_booking_tries_the_broker_once_and_answers(client, session, redis_away
 
 def test_a_nudge_reaches_a_broker_that_answers(settings) -> None:
     """The quick path still queues: on the run's real broker (Redis or the embedded folders)."""
-    tasks.broker_reset()
+    dispatch.broker_reset()
     broker = get_settings().resolved_broker_url
     before = _queued(broker)
-    assert tasks.publish_quickly(tasks.tick)
+    assert dispatch.send(dispatch.TICK)
     assert _queued(broker) == before + 1
 
 

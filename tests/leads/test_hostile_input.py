@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery.models import Message
 from nurture.leads.imports import LeadImportError, import_csv
 from nurture.leads.models import ConsentRecord, Lead
+from nurture.outbox.models import Message
 
 GOOD = {
     "email": "ann.lee@example.com",

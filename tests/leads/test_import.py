@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from nurture.cli import main
-from nurture.delivery.models import Message
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead
+from nurture.outbox.models import Message
 
 HEADER = "email,first_name,numbness_type,timezone,consent_at,consent_source\n"
 

@@ -14,10 +14,10 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import DeliveryEvent, Message, Suppression
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.messages.links import preferences_url
+from nurture.outbox.models import DeliveryEvent, Message, Suppression
 from tests.factories import link_in, outbox_messages, text_part
 
 SIGNUP = {

@@ -16,10 +16,10 @@ from nurture.core import clock
 from nurture.core.config import Settings, get_settings
 from nurture.delivery import service as delivery
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message
 from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.messages.links import confirm_url, preferences_url, unsubscribe_url
+from nurture.outbox.models import Message
 from tests.factories import make_lead, outbox_messages, text_part
 
 FORM = {
@@ -364,7 +364,7 @@ def test_unsubscribed_page_offers_to_come_back_through_a_new_confirmation(
 def test_coming_back_with_a_suppressed_address_says_what_really_happens(
     client, session, reason, says
 ) -> None:
-    from nurture.delivery.events import suppress
+    from nurture.leads.suppressions import suppress
 
     lead = _active_lead(session)
     url = _path(unsubscribe_url(lead))

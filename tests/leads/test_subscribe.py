@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from nurture.delivery.models import Message
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.outbox.models import Message
 
 GOOD = {
     "email": "Ann.Lee@Example.COM",

@@ -12,13 +12,13 @@ from sqlalchemy import select
 from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
-from nurture.delivery.models import DeliveryEvent, Message
 from nurture.enrollments.service import enroll, exit_active
 from nurture.leads import service
 from nurture.leads.imports import import_file
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest
 from nurture.leads.timeline import timeline
+from nurture.outbox.models import DeliveryEvent, Message
 from tests.factories import make_lead
 
 CHRONIC = "Numbness that has lasted a long time"

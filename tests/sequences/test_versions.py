@@ -12,9 +12,9 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences import service as sequences
 from nurture.sequences.files import SequenceSpec
 from nurture.sequences.models import Sequence

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from nurture.broadcasts.models import Broadcast
 from nurture.core import clock
-from nurture.delivery.models import Message
 from nurture.enrollments.service import enroll
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message
 from nurture.studio.mount import routers
 from tests.factories import make_lead
 from tests.studio.conftest import Studio

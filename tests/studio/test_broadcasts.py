@@ -13,10 +13,10 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
+from nurture.outbox.models import Message, MessageStatus
 from nurture.rendering import markdown
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.factories import make_lead, outbox_messages
 
 GOOD = {

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from nurture.core import clock
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.service import enroll
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence
 from tests.browser import browser
 from tests.factories import make_lead, outbox_messages

@@ -15,8 +15,8 @@ from nurture.core import clock
 from nurture.core.db import session_scope
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.service import enroll
+from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import service as sequences
 from nurture.sequences.files import parse_sequence
 from nurture.sequences.models import Sequence

@@ -14,11 +14,12 @@ from nurture.clinic import service as clinic
 from nurture.clinic.models import ClinicSetting
 from nurture.core import clock
 from nurture.core.colours import contrast_with_white
-from nurture.delivery import outbox, service
+from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.models import Stream
 from nurture.leads.models import LeadStatus
-from nurture.studio.models import AuditEntry
+from nurture.outbox import plan as planning
+from nurture.outbox.models import Stream
+from nurture.staff.models import AuditEntry
 from tests.factories import make_lead, outbox_messages
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +44,7 @@ def _shown(**changes: str) -> dict[str, str]:
 
 def _send_confirmation(session, address: str) -> EmailMessage:  # type: ignore[no-untyped-def]
     lead = make_lead(session, email_address=address, status=LeadStatus.PENDING)
-    outbox.plan(
+    planning.plan(
         session,
         key=f"confirm:{lead.id}",
         stream=Stream.TRANSACTIONAL,

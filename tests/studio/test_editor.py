@@ -10,12 +10,12 @@ import yaml
 from sqlalchemy import func, select
 
 from nurture.core import clock
-from nurture.delivery.models import Message
 from nurture.enrollments.models import Enrollment
 from nurture.enrollments.service import enroll
+from nurture.outbox.models import Message
 from nurture.sequences.models import Sequence, SequenceVersion, Step
 from nurture.sequences.service import live_version
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from nurture.appointments.models import Appointment
 from nurture.core import clock
-from nurture.delivery.models import Message
-from nurture.studio.models import ApiToken
+from nurture.outbox.models import Message
+from nurture.staff.models import ApiToken
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 

@@ -13,7 +13,7 @@ from nurture.core import clock
 from nurture.jobs import service as jobs
 from nurture.jobs.models import Job, JobStatus
 from nurture.leads.models import Lead
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from nurture.tasks import run_job
 from tests.studio.conftest import Studio
 

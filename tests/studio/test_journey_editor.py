@@ -9,7 +9,7 @@ from sqlalchemy import select
 from nurture.sequences import drafts
 from nurture.sequences.models import Sequence, SequenceVersion
 from nurture.sequences.service import spec_of
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.studio.conftest import Studio
 
 SLUG = "chronic-basics"

@@ -13,8 +13,8 @@ from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
 from nurture.delivery import service
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments.models import Enrollment
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.sequences import service as sequences
 from nurture.sequences.files import parse_sequence
 from nurture.sequences.models import Sequence

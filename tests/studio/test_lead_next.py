@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from nurture.delivery.models import Message
 from nurture.enrollments.service import enroll
+from nurture.outbox.models import Message
 from nurture.sequences.simulate import simulate
 from tests.factories import make_lead
 from tests.studio.conftest import Studio

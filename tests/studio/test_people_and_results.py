@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from nurture.appointments.models import Appointment
 from nurture.core import clock
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
 from nurture.enrollments.models import Enrollment
 from nurture.enrollments.service import enroll
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
-from nurture.studio.models import ApiToken, AuditEntry, StaffUser
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Suppression
+from nurture.staff.models import ApiToken, AuditEntry, StaffUser
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 from tests.studio.test_import_jobs import problem_rows

@@ -10,12 +10,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from nurture.core import clock
-from nurture.delivery.models import Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import enroll
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
+from nurture.outbox.models import Message, MessageStatus
+from nurture.staff.models import AuditEntry
 from nurture.studio import people_list
-from nurture.studio.models import AuditEntry
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from nurture.core import clock
 from nurture.sequences.models import Step
-from nurture.studio.models import AuditEntry, StaffUser
+from nurture.staff.models import AuditEntry, StaffUser
 from nurture.studio.mount import routers
 from nurture.web.app import create_app
 from tests.studio.conftest import PASSWORD, Studio

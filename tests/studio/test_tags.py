@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from nurture.broadcasts.models import Broadcast
 from nurture.leads.models import LeadTag
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.studio.conftest import Studio
 from tests.studio.test_broadcasts import GOOD
 from tests.studio.test_people_bulk import leads, listed

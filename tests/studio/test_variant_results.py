@@ -9,15 +9,15 @@ from html import unescape
 from sqlalchemy import select
 
 from nurture.appointments.models import Appointment
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments.bayes import compare
 from nurture.enrollments.variant_results import chance, variant_tests
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences import drafts, variants
 from nurture.sequences import service as sequences
 from nurture.sequences.files import parse_sequence
 from nurture.sequences.models import Sequence, SequenceVersion, StepVariant, VersionState
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.factories import make_lead
 from tests.studio.conftest import Studio
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from nurture.sequences.models import Step, StepVariant
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.studio.conftest import Studio
 from tests.studio.test_editor import SLUG, open_draft, step_form
 

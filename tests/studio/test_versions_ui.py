@@ -14,7 +14,7 @@ from nurture.appointments.service import book
 from nurture.core import clock
 from nurture.sequences.models import Sequence, SequenceVersion, VersionState
 from nurture.sequences.service import live_version, spec_of
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.browser import browser
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD, Studio

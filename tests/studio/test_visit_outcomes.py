@@ -12,7 +12,7 @@ from nurture.appointments import service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
-from nurture.studio.models import AuditEntry
+from nurture.staff.models import AuditEntry
 from tests.appointments.test_first_seen_outcomes import NOW, journeys
 from tests.factories import make_lead
 

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from nurture.core import clock
-from nurture.delivery.models import Heartbeat
-from nurture.studio import tokens
+from nurture.outbox.models import Heartbeat
+from nurture.staff import tokens
 from nurture.web.app import create_app
 
 # Every operation that needs an API token, and the statuses each one must document.

@@ -1,19 +1,27 @@
 """The channel interface: a prepared email, the backend that sends it, and its error types.
 
+`Backend.send_batch` is the one call the engine makes: "send these prepared emails and report
+per message", each as `Sent` (the provider's id) or one of the error types. Its default sends
+them one by one with `send`; a provider that can take many in one request overrides it.
+
 Each provider lives in its own module beside this one (outbox.py, smtp.py, sendgrid_api.py,
 sendgrid_package.py); registry.py picks one from the settings.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.error
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from nurture.core import dates
-from nurture.delivery import headers
+from nurture.core import dates, headers
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +95,47 @@ class UnknownOutcome(DeliveryError):
         self.provider_id = provider_id
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The provider accepted the email under this id."""
+
+    provider_id: str
+
+
+# What happened to one email of a batch: accepted, or why not.
+SendOutcome = Sent | DeliveryError
+
+
 class Backend(Protocol):
-    """Hands one email to a provider and returns the provider's message id."""
+    """Hands prepared emails to a provider and reports, per email, what became of it."""
 
     name: str
 
     def send(self, email: OutgoingEmail) -> str:
         """Deliver `email`; raise a DeliveryError subclass when it was not accepted."""
         ...
+
+    def send_batch(
+        self, emails: Sequence[OutgoingEmail], *, pool: Executor | None = None
+    ) -> list[SendOutcome]:
+        """Send `emails` and return one outcome per email, in order (default: `send` each).
+
+        `pool` lets the default send several at once; an email's failure never sinks the rest.
+        """
+        run = pool.map if pool is not None else map
+        return list(run(lambda email: send_one(self, email), emails))
+
+
+def send_one(backend: Backend, email: OutgoingEmail) -> SendOutcome:
+    """Send one email with `backend.send` and turn what happened into its outcome."""
+    try:
+        return Sent(backend.send(email))
+    except DeliveryError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - one email's surprise must not sink its batch
+        log.exception("backend %s raised for an email to send", backend.name)
+        # It may have gone out before the error: settle it as unknown, never send blindly.
+        return UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
 
 
 def checked(email: OutgoingEmail) -> OutgoingEmail:

@@ -7,8 +7,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from nurture.core import clock
-from nurture.delivery import headers
+from nurture.core import clock, headers
 from nurture.delivery.channels.base import OutgoingEmail, checked
 
 _MIME_POLICY = policy.SMTP.clone(max_line_length=998)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from nurture.core import clock
 from nurture.core.private_files import private_dir, private_opener
-from nurture.delivery.channels.base import OutgoingEmail, build_failed
+from nurture.delivery.channels.base import Backend, OutgoingEmail, build_failed
 from nurture.delivery.channels.mime import build_mime
 
 
-class OutboxBackend:
+class OutboxBackend(Backend):
     """Writes each email as an .eml file a person can open (the embedded default)."""
 
     name = "outbox"

@@ -35,6 +35,7 @@ from sendgrid.helpers.mail import (
 from nurture import __version__
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    Backend,
     OutgoingEmail,
     PermanentError,
     TransientError,
@@ -103,7 +104,7 @@ def raise_for_status(status: int, body: Any, headers: Mapping[str, str] | None) 
     raise PermanentError(detail)
 
 
-class SendGridBackend:
+class SendGridBackend(Backend):
     """Posts each email to `<NURTURE_SENDGRID_API_HOST>/v3/mail/send` over pooled connections."""
 
     name = "sendgrid"

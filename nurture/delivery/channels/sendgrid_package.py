@@ -10,6 +10,7 @@ from sendgrid import SendGridAPIClient
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    Backend,
     OutgoingEmail,
     TransientError,
     UnknownOutcome,
@@ -19,7 +20,7 @@ from nurture.delivery.channels.base import (
 from nurture.delivery.channels.sendgrid_api import build_mail, raise_for_status
 
 
-class SendGridPackageBackend:
+class SendGridPackageBackend(Backend):
     """The same payload through the `sendgrid` package's client (one connection per request)."""
 
     name = "sendgrid-package"

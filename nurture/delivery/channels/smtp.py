@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    Backend,
     OutgoingEmail,
     PermanentError,
     TransientError,
@@ -37,7 +38,7 @@ class _TrackedSMTP(smtplib.SMTP):
             self.payload_sent = True
 
 
-class SMTPBackend:
+class SMTPBackend(Backend):
     """Sends through an SMTP relay (Mailpit in docker-compose, or the clinic's own)."""
 
     name = "smtp"

@@ -34,7 +34,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nurture.delivery.models import Message
+from nurture.outbox import plan as outbox
+from nurture.outbox.models import Message
 from nurture.sequences.models import StepVariant
 
 _rng = random.SystemRandom()
@@ -122,3 +123,17 @@ def pick(session: Session, *, step_id: int, keep: str | None = None) -> str | No
     if keep is not None and keep in arms[step_id]:
         return keep
     return _fewest(_counts(session, arms)[step_id])
+
+
+def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Plan outbox rows in one insert, each row for a tested step carrying its arm."""
+    return outbox.plan_many(session, assign(session, rows))
+
+
+def plan_step(session: Session, **row: Any) -> Message:
+    """Plan one outbox row (see `outbox.plan`); a row for a tested step gets its arm first."""
+    if row.get("step_id") is not None and not session.scalar(
+        select(Message.id).where(Message.key == row["key"])
+    ):
+        row["variant_key"] = pick(session, step_id=row["step_id"])
+    return outbox.plan(session, **row)

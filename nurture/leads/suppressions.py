@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from nurture.core.config import Settings
-from nurture.delivery.events import suppress
-from nurture.delivery.models import Suppression
+from nurture.enrollments import service as enrollments
+from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.schemas import normalise_email
+from nurture.outbox.models import Suppression
 
 REASONS = frozenset({"bounce", "complaint", "unsubscribe", "invalid", "staff", "everything"})
 # SendGrid's suppression lists and the reason each stands for.
@@ -37,6 +40,25 @@ class ImportResult:
     added: int = 0
     already: int = 0
     by_list: dict[str, int] = field(default_factory=dict)
+
+
+def suppress(session: Session, *, email: str, reason: str, source: str, now: datetime) -> bool:
+    """Add an address to the suppression list and end its marketing; False if already there."""
+    address = email.strip().lower()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = session.execute(
+        insert(Suppression)
+        .values(email=address, reason=reason, source=source, created_at=now)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Suppression.id)
+    ).first()
+    lead = session.scalar(select(Lead).where(Lead.email == address))
+    if lead is not None:
+        if reason in ("unsubscribe", "complaint") and lead.status == LeadStatus.ACTIVE:
+            lead.status = LeadStatus.UNSUBSCRIBED
+            lead.unsubscribed_at = now
+        enrollments.exit_active(session, lead_id=lead.id, reason=reason, at=now)
+    return added is not None
 
 
 def reason_for(session: Session, *, email: str) -> str | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.core import clock
-from nurture.studio.models import AuditEntry, StaffUser
+from nurture.staff.models import AuditEntry, StaffUser
 
 COMMAND_LINE = "command line"
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from nurture.appointments.models import Appointment
 from nurture.core.config import get_settings
 from nurture.core.db import chunked
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step
 from nurture.sequences.service import live_version
 

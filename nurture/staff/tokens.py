@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.studio.models import ApiToken
+from nurture.staff.models import ApiToken
 
 PREFIX = "nrt_"
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture.core import clock
 from nurture.core.db import Base, BigId, UTCDateTime
-from nurture.leads.models import Lead
+
+if TYPE_CHECKING:
+    from nurture.leads.models import Lead
 
 
 class MessageStatus(StrEnum):
@@ -96,7 +98,7 @@ class Message(Base):
     resent_after_unknown: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
-    lead: Mapped[Lead | None] = relationship()
+    lead: Mapped[Lead | None] = relationship("Lead")
 
 
 class MessageAttempt(Base):

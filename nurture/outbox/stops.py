@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from nurture.delivery.models import Stream
+from nurture.outbox.models import Stream
 
 # Suppression reasons that stop marketing and leave a booked visit's emails alone.
 MARKETING_ONLY = frozenset({"unsubscribe"})

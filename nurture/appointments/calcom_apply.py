@@ -1,0 +1,228 @@
+"""Cal.com's booking webhook, applied: keep each booking's events in order (see `calcom`).
+
+Cal.com signs the body but no timestamp, so a captured request can be replayed at any time
+and events arrive out of order. Each visit remembers when the last applied change was made (the
+envelope's `createdAt`); an event that is not newer changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nurture.appointments import service
+from nurture.appointments.calcom import (
+    CANCELLED,
+    NO_SHOW,
+    NO_SHOWS,
+    REQUESTED,
+    RESCHEDULED,
+    CalcomError,
+    Envelope,
+    _attendee,
+    _attendees,
+    _phone,
+    _series,
+    _uid,
+    booking,
+    seated,
+    visit_key,
+)
+from nurture.appointments.models import Appointment, AppointmentAlias, AppointmentStatus
+from nurture.appointments.schemas import AppointmentPatch
+
+log = logging.getLogger(__name__)
+
+
+def _current(session: Session, key: str) -> Appointment | None:
+    return session.scalar(
+        select(Appointment).where(Appointment.external_id == key).with_for_update()
+    )
+
+
+def _retired(session: Session, key: str) -> bool:
+    return session.get(AppointmentAlias, key) is not None
+
+
+def _retire(session: Session, key: str, appointment: Appointment) -> None:
+    if session.get(AppointmentAlias, key) is None:
+        session.add(AppointmentAlias(external_id=key, appointment_id=appointment.id))
+
+
+def _order(appointment: Appointment, created_at: datetime) -> dict[str, Any] | None:
+    """Return the answer for an event no newer than the last applied one, else None."""
+    last = appointment.source_changed_at
+    if last is None or created_at > last:
+        return None
+    if created_at == last:
+        return {"status": "unchanged", "id": appointment.id}
+    return {
+        "status": "ignored",
+        "reason": "a newer change to this booking was already applied",
+        "id": appointment.id,
+    }
+
+
+def _keys(envelope: Envelope) -> list[str]:
+    """The visits a cancel or no-show names: one per listed attendee of a seated booking."""
+    uid = envelope.uid or ""
+    if not seated(envelope.payload):
+        return [visit_key(uid)]
+    people = envelope.payload.get("attendees")
+    emails = [
+        p["email"]
+        for p in (people if isinstance(people, list) else [])
+        if isinstance(p, dict) and isinstance(p.get("email"), str) and p["email"].strip()
+    ]
+    return [visit_key(uid, email) for email in emails]
+
+
+def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, Any]:
+    """Apply a booking event (created, moved, cancelled, no-show) in order; say what happened."""
+    uid, created_at = envelope.uid, envelope.created_at
+    if uid is None or created_at is None:
+        raise CalcomError(400, f"{envelope.trigger} needs the booking's uid and createdAt.")
+    if envelope.trigger in NO_SHOWS:
+        return _no_show(session, envelope, now=now)
+    if envelope.trigger == CANCELLED:
+        if seated(envelope.payload):
+            # A seat's cancel lists only that seat's booker; the host's cancel lists everyone.
+            results = [_cancel(session, envelope, key, now=now) for key in _keys(envelope)]
+            return results[0] if len(results) == 1 else {"status": "cancelled", "visits": results}
+        cancelled = _cancel(session, envelope, visit_key(uid), now=now)
+        if _series(envelope.payload) is not None and cancelled.get("id") is not None:
+            cancelled["series_cancelled"] = _cancel_series(session, cancelled["id"], now=now)
+        return cancelled
+    data = booking(envelope)
+    key = data.external_id or visit_key(uid)
+    appointment = _current(session, key)
+    if appointment is None and _retired(session, key):
+        return {"status": "ignored", "reason": "this booking was rescheduled into another"}
+    previous, old_key = None, None
+    if appointment is None and envelope.trigger in (RESCHEDULED, REQUESTED):
+        old = _uid(envelope.payload.get("rescheduleUid"))
+        if old is not None:
+            old_key = visit_key(old, data.email if seated(envelope.payload) else None)
+            previous = _current(session, old_key)
+    target = appointment or previous
+    if target is not None and (stale := _order(target, created_at)) is not None:
+        return stale
+    if previous is not None and previous.external_id is not None:
+        # Cal.com gives the moved booking a new uid; the old one stays known as an alias.
+        _retire(session, previous.external_id, previous)
+        previous.external_id = key
+        session.flush()
+    result = service.book(session, data=data, now=now)
+    visit = result.appointment
+    visit.source_changed_at = created_at
+    visit.phone = _phone(envelope.payload, _attendee(envelope.payload)) or visit.phone
+    visit.series = _series(envelope.payload) or visit.series
+    if old_key is not None and previous is None:
+        # The move overtook the booking it moves: the old uid's events, when they come, are
+        # for this visit and change nothing.
+        _retire(session, old_key, visit)
+    session.flush()
+    if result.created:
+        state = "booked"
+    elif not result.changed:
+        state = "unchanged"
+    else:
+        state = "rescheduled" if envelope.trigger in (RESCHEDULED, REQUESTED) else "updated"
+    return {"status": state, "id": visit.id}
+
+
+def _cancel(session: Session, envelope: Envelope, key: str, *, now: datetime) -> dict[str, Any]:
+    created_at = envelope.created_at
+    assert created_at is not None
+    appointment = _current(session, key)
+    if appointment is None and _retired(session, key):
+        return {"status": "ignored", "reason": "this booking was rescheduled into another"}
+    if appointment is None:
+        # The cancel overtook its booking (each event is sent on its own). The cancelled visit
+        # it leaves behind makes the older BOOKING_CREATED, when it comes, an event no newer
+        # than the last applied one: ignored.
+        data = booking(envelope).model_copy(update={"external_id": key})
+        if seated(envelope.payload):
+            person = next(
+                p
+                for p in _attendees(envelope.payload)
+                if visit_key(envelope.uid or "", p["email"]) == key
+            )
+            data = data.model_copy(update={"email": person["email"].strip().lower()})
+        appointment = service.record_cancelled(session, data=data, now=now)
+        appointment.source_changed_at = created_at
+        return {"status": "cancelled", "id": appointment.id}
+    if (stale := _order(appointment, created_at)) is not None:
+        return stale
+    service.cancel(session, appointment=appointment, now=now)
+    appointment.source_changed_at = created_at
+    return {"status": "cancelled", "id": appointment.id}
+
+
+def _cancel_series(session: Session, appointment_id: int, *, now: datetime) -> list[int]:
+    """Cancel the visits of the same patient's series that have not started ("all remaining")."""
+    first = session.get(Appointment, appointment_id)
+    if first is None or first.series is None:
+        return []
+    rest = session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.lead_id == first.lead_id,
+            Appointment.series == first.series,
+            Appointment.id != first.id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at > now,
+        )
+        .order_by(Appointment.starts_at)
+        .with_for_update()
+    ).all()
+    for visit in rest:
+        service.cancel(session, appointment=visit, now=now)
+    return [v.id for v in rest]
+
+
+def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, Any]:
+    """Mark the visits of the attendees Cal.com reports missing as missed (the no-show path)."""
+    uid = envelope.uid or ""
+    people = envelope.payload.get("attendees")
+    listed = [p for p in (people if isinstance(people, list) else []) if isinstance(p, dict)]
+    flagged = [p for p in listed if p.get("noShow") is True]
+    if envelope.trigger == NO_SHOW:
+        missing = flagged  # the host may also clear a mark (noShow false): nothing to start
+    else:
+        missing = flagged or listed  # "the guest didn't join": every attendee of the booking
+    emails = {str(p.get("email", "")).strip().lower() for p in missing} - {""}
+    keys = [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]
+    marked: list[int] = []
+    for key in keys:
+        appointment = _current(session, key) or _aliased(session, key)
+        if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+            continue
+        if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
+            continue
+        service.reschedule(
+            session,
+            appointment=appointment,
+            patch=AppointmentPatch(status="no_show"),
+            now=now,
+        )
+        marked.append(appointment.id)
+    if not marked:
+        return {"status": "ignored", "reason": "no booked visit of this booking was missed"}
+    return {"status": "no_show", "ids": marked}
+
+
+def _aliased(session: Session, key: str) -> Appointment | None:
+    alias = session.get(AppointmentAlias, key)
+    return session.get(Appointment, alias.appointment_id) if alias is not None else None
+
+
+def _lead_email_in(session: Session, appointment: Appointment, emails: set[str]) -> bool:
+    from nurture.leads.models import Lead
+
+    lead = session.get(Lead, appointment.lead_id)
+    return lead is not None and lead.email.strip().lower() in emails

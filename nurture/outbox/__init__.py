@@ -1,0 +1,1 @@
+"""The outbox table and its planning API: every future message is a row here."""

@@ -1,0 +1,87 @@
+"""The outbox planning API: plan a row once, under its unique key, due when it should go.
+
+The domains plan here; the delivery engine (`nurture.delivery`) claims and sends the rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nurture.outbox.models import Message, MessageStatus
+
+
+def plan(
+    session: Session,
+    *,
+    key: str,
+    stream: str,
+    due_at: datetime,
+    lead_id: int | None = None,
+    enrollment_id: int | None = None,
+    step_id: int | None = None,
+    appointment_id: int | None = None,
+    reminder: str | None = None,
+    template: str | None = None,
+    to_email: str | None = None,
+    context: dict[str, Any] | None = None,
+    variant_key: str | None = None,
+) -> Message:
+    """Insert the outbox row for `key` unless it exists; return the row either way.
+
+    A row for a step with variants carries the arm its planner picked (see
+    `enrollments.variants.pick`).
+    """
+    existing = session.scalar(select(Message).where(Message.key == key))
+    if existing is not None:
+        return existing
+    message = Message(
+        variant_key=variant_key,
+        key=key,
+        stream=stream,
+        due_at=due_at,
+        lead_id=lead_id,
+        enrollment_id=enrollment_id,
+        step_id=step_id,
+        appointment_id=appointment_id,
+        reminder=reminder,
+        template=template,
+        to_email=to_email,
+        context=context or {},
+        status=MessageStatus.PENDING,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # Another transaction planned the same email first; the unique key keeps one copy.
+        found = session.scalar(select(Message).where(Message.key == key))
+        if found is None:
+            raise
+        return found
+    return message
+
+
+def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert many outbox rows in one statement and count the new ones; existing keys stay.
+
+    Rows for steps with variants come with their arms (`enrollments.variants.plan_many`).
+    """
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    result = session.execute(
+        insert(Message)
+        .values([{"status": MessageStatus.PENDING, "context": {}, **row} for row in rows])
+        .on_conflict_do_nothing(index_elements=["key"])
+        # psycopg reports rowcount -1 for a multi-row VALUES insert; count what came back.
+        .returning(Message.id)
+    )
+    return len(result.all())
