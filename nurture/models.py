@@ -9,7 +9,9 @@ from nurture.delivery.models import (
     Heartbeat,
     Message,
     MessageAttempt,
+    SmsSuppression,
     Suppression,
+    TextReply,
 )
 from nurture.enrollments.models import Enrollment
 from nurture.jobs.models import Job
@@ -23,6 +25,8 @@ __all__ = [
     "AppointmentAlias",
     "AuditEntry",
     "Base",
+    "SmsSuppression",
+    "TextReply",
     "Broadcast",
     "ClinicSetting",
     "ConsentRecord",

@@ -23,11 +23,20 @@ from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
-from nurture.delivery import outbox
-from nurture.delivery.channels.base import Attachment, OutgoingEmail
-from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
+from nurture.delivery import outbox, texts
+from nurture.delivery.channels.base import Attachment, OutgoingEmail, OutgoingText
+from nurture.delivery.models import (
+    Channel,
+    DeliveryEvent,
+    Message,
+    MessageStatus,
+    SmsSuppression,
+    Stream,
+    Suppression,
+)
 from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.leads import consent
 from nurture.leads.models import LeadStatus
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
@@ -71,6 +80,35 @@ class Facts:
     attended: dict[int, int] = field(default_factory=dict)
     reviews_asked: dict[int, list[datetime]] = field(default_factory=dict)
     broadcasts: dict[int, Broadcast] = field(default_factory=dict)
+    # Texts: numbers that must get none (STOP, carrier refusals), leads with SMS consent, and
+    # numbers that have had a text before (the first one carries the opt-out line).
+    sms_suppressed: dict[str, str] = field(default_factory=dict)
+    sms_consent: set[int] = field(default_factory=set)
+    texted: set[str] = field(default_factory=set)
+
+
+def _gather_texts(session: Session, facts: Facts, messages: Sequence[Message]) -> None:
+    """Load what the checks of a batch's texts need: three queries, only if it has texts."""
+    phones = {m.to_phone for m in messages if m.channel == Channel.SMS and m.to_phone}
+    if not phones:
+        return
+    listed = session.execute(
+        select(SmsSuppression.phone, SmsSuppression.reason).where(SmsSuppression.phone.in_(phones))
+    )
+    facts.sms_suppressed = {row[0]: row[1] for row in listed}
+    facts.sms_consent = consent.sms_consented(
+        session, lead_ids={m.lead_id for m in messages if m.lead_id is not None}
+    )
+    batch = {m.id for m in messages}
+    texted = session.scalars(
+        select(Message.to_phone).where(
+            Message.to_phone.in_(phones),
+            Message.channel == Channel.SMS,
+            Message.id.not_in(batch),
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
+        )
+    )
+    facts.texted = {phone for phone in texted if phone is not None}
 
 
 def gather(
@@ -81,6 +119,7 @@ def gather(
     `sending` adds what only the send-time checks need (goals, waits, the weekly cap).
     """
     facts = Facts()
+    _gather_texts(session, facts, messages)
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
         listed = session.execute(
@@ -291,6 +330,8 @@ def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
 
 def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     """Re-check suppression, lead state, enrollment, pause and step condition at send time."""
+    if message.channel == Channel.SMS:
+        return _check_text(message, facts, now)
     lead = message.lead
     address = message.to_email or (lead.email if lead else None)
     if address is None:
@@ -366,6 +407,46 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
         if appointment.change_requested_at is not None:
             return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
     return None
+
+
+def _check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
+    """A text needs a number, SMS consent, no STOP, the visit as it stands, and daytime."""
+    phone = message.to_phone
+    if phone is None or message.lead_id is None:
+        return Hold(MessageStatus.CANCELLED, "the text has no number or person any more")
+    reason = facts.sms_suppressed.get(phone)
+    if reason is not None:
+        return Hold(MessageStatus.SUPPRESSED, f"the number gets no texts ({reason})")
+    if message.lead_id not in facts.sms_consent:
+        return Hold(MessageStatus.CANCELLED, "no SMS consent")
+    if Channel.SMS not in get_settings().reminder_channels:
+        return Hold(MessageStatus.CANCELLED, "texts are switched off (NURTURE_REMINDER_CHANNELS)")
+    if message.appointment_id is None:
+        return Hold(MessageStatus.CANCELLED, "texts are only about visits")
+    hold = _check_appointment(message, facts, now)
+    if hold is not None:
+        return hold
+    appointment = facts.appointments[message.appointment_id]
+    quiet = texts.quiet_hours_hold(
+        message, starts_at=appointment.starts_at, tz=ZoneInfo(appointment.timezone), now=now
+    )
+    if quiet is not None:
+        status, why_not, until = quiet
+        return Hold(status, why_not, until=until)
+    return None
+
+
+def compose_text(message: Message, facts: Facts) -> OutgoingText:
+    """Render a visit's text from `templates/texts/<template>.txt`."""
+    context = {**clinic_context(), **message.context}
+    appointment = facts.appointments.get(message.appointment_id or 0)
+    if appointment is not None:
+        context.update(appointment_context(appointment))
+    body = get_renderer().render_text(message.template or "", context)
+    phone = message.to_phone or ""
+    first = phone not in facts.texted
+    facts.texted.add(phone)
+    return texts.finish(message, body, first=first)
 
 
 def compose(message: Message, facts: Facts) -> OutgoingEmail:

@@ -38,6 +38,8 @@ def plan(
     template: str | None = None,
     to_email: str | None = None,
     context: dict[str, Any] | None = None,
+    channel: str = "email",
+    to_phone: str | None = None,
 ) -> Message:
     """Insert the outbox row for `key` unless it exists; return the row either way.
 
@@ -60,6 +62,8 @@ def plan(
         template=template,
         to_email=to_email,
         context=context or {},
+        channel=channel,
+        to_phone=to_phone,
         status=MessageStatus.PENDING,
     )
     try:
@@ -119,6 +123,8 @@ def superseded_reminder(now: datetime) -> ColumnElement[bool]:
         Message.template.in_(REMINDER_TEMPLATES),
         exists().where(
             later.appointment_id == Message.appointment_id,
+            # Each channel's latest reminder goes: a text never stands in for an email.
+            later.channel == Message.channel,
             later.template.in_(REMINDER_TEMPLATES),
             later.context["revision"].as_integer() == Message.context["revision"].as_integer(),
             later.status != MessageStatus.CANCELLED,

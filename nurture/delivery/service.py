@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -25,13 +25,23 @@ from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
     OutgoingEmail,
+    OutgoingText,
+    TextBackend,
     TransientError,
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, capped, check, compose, gather
+from nurture.delivery.compose import Facts, capped, check, compose, compose_text, gather
 from nurture.delivery.headers import UnsafeHeader
-from nurture.delivery.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
+from nurture.delivery.models import (
+    Channel,
+    Heartbeat,
+    Message,
+    MessageAttempt,
+    MessageStatus,
+    SmsSuppression,
+    Stream,
+)
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys
@@ -104,10 +114,13 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[Outcome]]:
+Outgoing = OutgoingEmail | OutgoingText
+
+
+def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
     """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
-    ready: list[tuple[int, OutgoingEmail]] = []
+    ready: list[tuple[int, Outgoing]] = []
     settled: list[Outcome] = []
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
     with session_scope() as session, session.no_autoflush:
@@ -128,6 +141,9 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
                 if message.stream == Stream.MARKETING:
                     message.cap_counted_at = now
                 try:
+                    if message.channel == Channel.SMS:
+                        ready.append((message.id, compose_text(message, facts)))
+                        continue
                     # Checked here too, so an unsafe header fails its row before any send.
                     ready.append((message.id, checked(compose(message, facts))))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
@@ -153,6 +169,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
 def _render_failed(session: Session, message: Message, exc: Exception, now: datetime) -> Outcome:
     """Fail a row whose template cannot render, with the reason staff need to fix it."""
     what = "build the email's headers" if isinstance(exc, UnsafeHeader) else "render the email"
+    if message.channel == Channel.SMS:
+        what = "render the text"
     line = template_line(exc)
     where = f" (template line {line})" if line is not None else ""
     detail = f"could not {what}{where}: {type(exc).__name__}: {exc}"[:2000]
@@ -173,16 +191,42 @@ def _render_failed(session: Session, message: Message, exc: Exception, now: date
     return Outcome(message.id, str(message.status), detail=detail)
 
 
-def _mark_started(ids: Sequence[int]) -> set[int]:
+STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
+
+
+def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
     """Commit "the provider is about to be called" for rows still claimed and not yet started.
 
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
+    A text whose number replied STOP since it was checked is settled as suppressed here, in
+    the same transaction, and returned second.
     """
     now = clock.now()
     # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
     # send itself has outlived the lease.
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
+    stopped_number = exists().where(
+        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
+    )
     with session_scope() as session:
+        stopped = session.scalars(
+            update(Message)
+            .where(
+                Message.id.in_(ids),
+                Message.status == MessageStatus.SENDING,
+                Message.attempt_started_at.is_(None),
+                stopped_number,
+            )
+            .values(
+                status=MessageStatus.SUPPRESSED,
+                last_error=STOPPED_WHILE_CLAIMED,
+                claimed_at=None,
+                lease_expires_at=None,
+            )
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        suppressed = set(stopped)
         started = session.scalars(
             update(Message)
             .where(
@@ -198,7 +242,7 @@ def _mark_started(ids: Sequence[int]) -> set[int]:
             .returning(Message.id)
             .execution_options(synchronize_session=False)
         )
-        return set(started)
+        return set(started), suppressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,17 +253,37 @@ class _Result:
     error: DeliveryError | None
 
 
-def _send(backend: Backend, message_id: int, email: OutgoingEmail) -> _Result:
+@dataclass(frozen=True, slots=True)
+class _Backends:
+    email: Backend
+    text: TextBackend | None
+
+    def text_backend(self) -> TextBackend:
+        if self.text is None:
+            from nurture.delivery.channels.registry import get_text_backend
+
+            object.__setattr__(self, "text", get_text_backend())
+        assert self.text is not None
+        return self.text
+
+
+def _send(backends: _Backends, message_id: int, item: Outgoing) -> _Result:
+    name = backends.email.name
     try:
-        provider_id = backend.send(email)
+        if isinstance(item, OutgoingText):
+            text_backend = backends.text_backend()
+            name = text_backend.name
+            provider_id = text_backend.send_text(item)
+        else:
+            provider_id = backends.email.send(item)
     except DeliveryError as exc:
-        return _Result(message_id, email.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one email's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", backend.name, message_id)
+        return _Result(message_id, item.subject, None, exc)
+    except Exception as exc:  # noqa: BLE001 - one message's surprise must not sink its batch
+        log.exception("backend %s raised for message %s", name, message_id)
         # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, email.subject, None, unknown)
-    return _Result(message_id, email.subject, provider_id, None)
+        unknown = UnknownOutcome(f"the {name} backend raised {type(exc).__name__}: {exc}")
+        return _Result(message_id, item.subject, None, unknown)
+    return _Result(message_id, item.subject, provider_id, None)
 
 
 def _record(results: Sequence[_Result]) -> list[Outcome]:
@@ -295,8 +359,13 @@ def deliver_batch(
     backend: Backend,
     concurrency: int | None = None,
     limiter: SendRateLimiter | None = None,
+    texts: TextBackend | None = None,
+    text_limiter: SendRateLimiter | None = None,
 ) -> list[Outcome]:
     """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
+
+    Emails go through `backend` and texts through `texts` (by default the one the settings
+    choose), each under its own rate limit.
 
     Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
     killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
@@ -305,17 +374,27 @@ def deliver_batch(
     ready, outcomes = _prepare(ids)
     if not ready:
         return outcomes
+    backends = _Backends(backend, texts)
     with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
         for start in range(0, len(ready), width):
             chunk = ready[start : start + width]
-            allowed = _mark_started([mid for mid, _ in chunk])
-            outcomes += [Outcome(mid, "not-claimed") for mid, _ in chunk if mid not in allowed]
-            chunk = [(mid, email) for mid, email in chunk if mid in allowed]
+            allowed, stopped = _mark_started([mid for mid, _ in chunk])
+            outcomes += [
+                Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
+                if mid in stopped
+                else Outcome(mid, "not-claimed")
+                for mid, _ in chunk
+                if mid not in allowed
+            ]
+            chunk = [(mid, item) for mid, item in chunk if mid in allowed]
             if not chunk:
                 continue
-            if limiter is not None:
-                limiter.acquire(len(chunk))
-            results = list(pool.map(lambda item: _send(backend, *item), chunk))
+            n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
+            if limiter is not None and len(chunk) > n_texts:
+                limiter.acquire(len(chunk) - n_texts)
+            if text_limiter is not None and n_texts:
+                text_limiter.acquire(n_texts)
+            results = list(pool.map(lambda pair: _send(backends, *pair), chunk))
             outcomes += _record(results)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):

@@ -45,6 +45,22 @@ class OutgoingEmail:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingText:
+    """A fully rendered text message, ready for any text backend."""
+
+    to_phone: str  # E.164
+    body: str
+    # Nurture's outbox row, so a provider's status callback finds it again.
+    message_id: int = 0
+    status_callback: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """The first words of the text, where the outbox shows an email's subject."""
+        return self.body[:60]
+
+
 class DeliveryError(Exception):
     """Base class: the email was not accepted by the provider."""
 
@@ -86,6 +102,16 @@ class Backend(Protocol):
 
     def send(self, email: OutgoingEmail) -> str:
         """Deliver `email`; raise a DeliveryError subclass when it was not accepted."""
+        ...
+
+
+class TextBackend(Protocol):
+    """Hands one text to a provider and returns the provider's message id."""
+
+    name: str
+
+    def send_text(self, text: OutgoingText) -> str:
+        """Deliver `text`; raise a DeliveryError subclass when it was not accepted."""
         ...
 
 
