@@ -114,8 +114,11 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a stall test): the answer is lost
 
         def _authorised(self, sid: str) -> bool:
             header = self.headers.get("Authorization", "")
@@ -139,7 +142,7 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
                 return
             form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
             if scripted is not None:
-                if scripted.delay:
+                if scripted.delay and not scripted.accept:
                     time.sleep(scripted.delay)
                 if not scripted.accept:
                     code = scripted.code or (20429 if scripted.status == 429 else 20500)
@@ -168,6 +171,9 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
             now = formatdate(usegmt=True)
             with state.lock:
                 state.accepted.append({"sid": sid, **form})
+            if scripted is not None and scripted.accept:
+                # Twilio has created the message; its answer is what gets lost in the stall.
+                time.sleep(scripted.delay)
             self._answer(
                 201,
                 {
