@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from nurture.core import clock
-from nurture.delivery.compose import compose, gather
+from nurture.delivery.compose import compose, compose_text, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
+from nurture.rendering import segments
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
@@ -28,7 +29,7 @@ def outbox(
     status: str = "failed",
     offset: int = 0,
 ) -> HTMLResponse:
-    """Emails with one status, most recent first, with a count for every status."""
+    """Emails and texts with one status, most recent first, with a count for every status."""
     if status not in set(MessageStatus):
         status = MessageStatus.FAILED
     counts = {
@@ -90,14 +91,18 @@ def outbox_email(
             .order_by(DeliveryEvent.occurred_at)
         )
     )
-    email = None
+    email = text = None
     render_error = ""
     try:
         # Steps and templates of a published version never change, so rendering again gives
         # what was sent (only the signed links carry a new timestamp).
-        email = compose(message, gather(session, [message], clock.now()))
+        facts = gather(session, [message], clock.now())
+        if message.channel == "sms":
+            text = compose_text(message, facts)
+        else:
+            email = compose(message, facts)
     except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page
-        render_error = f"This email cannot be shown again: {exc}"
+        render_error = f"This message cannot be shown again: {exc}"
     return page(
         request,
         "outbox_email.html",
@@ -107,6 +112,8 @@ def outbox_email(
         attempts=attempts,
         events=events,
         email=email,
+        text=text,
+        segments=segments.count(text.body) if text is not None else None,
         render_error=render_error,
     )
 

@@ -14,6 +14,7 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.service import attendance
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.delivery.models import Message, MessageStatus
 from nurture.http.deps import SessionDep
 from nurture.leads.models import Lead
 from nurture.studio.web import StaffDep, page, studio_router
@@ -63,12 +64,23 @@ def day_view(
         )
         .order_by(Appointment.starts_at, Appointment.id)
     ).all()
+    sent_by: dict[tuple[int, str], int] = {}
+    for appointment_id, channel in session.execute(
+        select(Message.appointment_id, Message.channel).where(
+            Message.appointment_id.in_([a.id for a, _ in rows]),
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
+        )
+    ):
+        key = (int(appointment_id or 0), str(channel))
+        sent_by[key] = sent_by.get(key, 0) + 1
     visits = [
         {
             "appointment": appointment,
             "lead": lead,
             "local": appointment.starts_at.astimezone(ZoneInfo(appointment.timezone)),
             "attendance": str(attendance(appointment)),
+            "emails": sent_by.get((appointment.id, "email"), 0),
+            "texts": sent_by.get((appointment.id, "sms"), 0),
         }
         for appointment, lead in rows
     ]

@@ -1,0 +1,101 @@
+"""Texts in the studio: the replies inbox, each visit text with its segment count and checks,
+and texts beside emails in the outbox, the day view and the timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from nurture.appointments import service
+from nurture.appointments.schemas import AppointmentIn
+from nurture.core import clock
+from nurture.delivery.models import Message, TextReply
+from nurture.messages.text_checks import problems
+from nurture.rendering import segments
+from tests.texts.helpers import NOW, PHONE, VISIT, tick
+
+
+def _book(session) -> int:  # type: ignore[no-untyped-def]
+    with clock.frozen_at(NOW):
+        booked = service.book(
+            session,
+            data=AppointmentIn(
+                email="pat@example.com",
+                first_name="Pat",
+                starts_at=VISIT,
+                timezone="Europe/Berlin",
+                phone=PHONE,
+                sms_consent=True,
+            ),
+            now=NOW,
+        ).appointment
+    session.commit()
+    return booked.id
+
+
+def test_segments_count_gsm7_and_ucs2():
+    assert segments.count("a" * 160) == segments.SegmentCount("GSM-7", 160, 1, 160)
+    assert segments.count("a" * 161).segments == 2
+    assert segments.count("{" * 80).units == 160  # extension characters take two
+    assert segments.count("a" * 70 + "’").encoding == "UCS-2"
+    assert segments.count("a" * 71 + "’").segments == 2
+    assert segments.count("😀" * 35).units == 70
+
+
+def test_the_shipped_texts_pass_the_checks_and_a_bad_one_does_not():
+    from nurture.core.config import get_settings
+
+    folder = get_settings().templates_dir / "texts"
+    for path in folder.glob("*.txt"):
+        assert problems(path.stem, path.read_text()) == [], path.name
+    bad = "Hi, about your numbness: {{ visit.starts_at }}"
+    found = " ".join(problems("appointment_reminder", bad))
+    assert "clinic's name" in found
+    assert "numbness" in found
+    assert "how to confirm" in found
+
+
+def test_texts_page_shows_each_text_with_its_segments_and_the_inbox(studio, session):
+    _book(session)
+    session.add(
+        TextReply(
+            provider_sid="SM" + "1" * 32,
+            from_phone=PHONE,
+            body="Is there parking?",
+            action="inbox",
+            received_at=NOW,
+        )
+    )
+    session.commit()
+    html = studio.get("/studio/texts").text
+    assert "Is there parking?" in html
+    assert "segment(s)" in html
+    assert "Reminder" in html
+    assert "Check:" not in html
+    [reply] = session.scalars(select(TextReply))
+    response = studio.post(f"/studio/texts/{reply.id}/read")
+    assert response.status_code == 303
+    session.refresh(reply)
+    assert reply.read_at is not None
+
+
+def test_outbox_day_view_and_timeline_show_texts_beside_emails(studio, session):
+    visit_id = _book(session)
+    tick(NOW + timedelta(seconds=1))
+    text = session.scalar(select(Message).where(Message.channel == "sms", Message.status == "sent"))
+    assert text is not None
+    outbox = studio.get("/studio/outbox?status=sent").text
+    assert PHONE in outbox
+    assert ">text<" in outbox
+    detail = studio.get(f"/studio/outbox/{text.id}").text
+    assert "Reply C to confirm" in detail
+    assert "GSM-7" in detail
+    with clock.frozen_at(NOW):
+        day = studio.get(f"/studio/visits?day={VISIT.date().isoformat()}").text
+    assert "1 text(s)" in day
+    assert f"tel:{PHONE}" in day
+    timeline = studio.get(f"/studio/leads/{text.lead_id}").text
+    assert "Text: booking confirmation" in timeline
+    assert "Agreed to texts about visits" in timeline
+    assert visit_id
