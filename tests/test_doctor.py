@@ -77,3 +77,22 @@ def test_a_data_directory_other_users_can_read_fails(settings: Any, tmp_path: Pa
     assert f"[FAIL] {data.resolve()} can be read by other users" in _doctor().output
     os.chmod(data, 0o700)
     assert f"{data.resolve()} can be read by other users" not in _doctor().output
+
+
+def test_doctor_checks_the_twilio_settings_and_reminds_about_a2p_10dlc(settings: Any) -> None:
+    settings(**LIVE)
+    output = _doctor().output
+    assert "[FAIL] texts go to the local outbox, not to phones" in output
+    settings(
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="t" * 32,
+        twilio_from="555-0100",
+    )
+    output = _doctor().output
+    assert "[ok  ] Twilio account SID looks right" in output
+    assert "[FAIL] NURTURE_TWILIO_FROM must be a number in E.164" in output
+    assert "[note] A2P 10DLC" in output
+    settings(twilio_from="MG" + "2" * 32)
+    assert "[ok  ] texts are sent from MG" in _doctor().output
+    settings(reminder_channels="email")
+    assert "text messages are off" in _doctor().output
