@@ -107,7 +107,7 @@ def test_a_messaging_service_sender(api, session, twilio, settings):
     assert "From" not in sent
 
 
-def test_the_local_outbox_keeps_texts_beside_emails(api, session, settings):
+def test_the_local_outbox_keeps_texts_beside_emails(api, client, session, settings):
     api("POST", "/api/appointments", json=booking())
     tick(NOW + timedelta(seconds=1))
     folder = settings().resolved_outbox_dir / "texts"
@@ -116,6 +116,9 @@ def test_the_local_outbox_keeps_texts_beside_emails(api, session, settings):
     assert f"To: {PHONE}" in content
     assert "Reply C to confirm" in content
     assert list(settings().resolved_outbox_dir.glob("*.eml"))
+    page = client.get("/outbox").text
+    assert PHONE in page
+    assert "Reply C to confirm" in page
 
 
 def test_twilio_errors_are_recorded_like_email(api, session, twilio):
