@@ -66,6 +66,16 @@ class TwilioState:
         self.script: deque[Scripted] = deque()
         # Numbers that replied STOP to the sender: Twilio refuses them with 21610.
         self.unsubscribed: set[str] = set()
+        self.latency = 0.0  # seconds each create takes, to catch a worker mid-batch
+
+    def outbox_ids(self) -> list[str]:
+        """Return Nurture's outbox row id (the `m` of each StatusCallback), in arrival order."""
+        with self.lock:
+            callbacks = [m.get("StatusCallback", "") for m in self.accepted]
+        return [
+            urllib.parse.parse_qs(urllib.parse.urlsplit(u).query).get("m", [""])[0]
+            for u in callbacks
+        ]
 
     def bodies_to(self, phone: str) -> list[str]:
         """Return the body of every accepted text to `phone`, in arrival order."""
@@ -166,6 +176,8 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
                 message = "Attempt to send to unsubscribed recipient"
                 self._answer(400, error_body(400, 21610, message))
                 return
+            if state.latency:
+                time.sleep(state.latency)
             sid = "SM" + secrets.token_hex(16)
             base = f"/2010-04-01/Accounts/{state.account_sid}/Messages"
             now = formatdate(usegmt=True)
