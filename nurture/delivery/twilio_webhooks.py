@@ -97,7 +97,7 @@ def _status(form: dict[str, str], message_id: int | None) -> str:
     "/webhooks/twilio/status",
     tags=["webhooks"],
     openapi_extra=FORM,
-    responses=errors([403, 413]),
+    responses=errors([403, 413, 422]),
 )
 async def twilio_status(request: Request, m: int | None = None) -> JSONResponse:
     """Record a text's delivery report (queued, sent, delivered, undelivered, failed)."""
