@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 # One line per HTTP request to SendGrid is noise at INFO; delivery logs its own outcomes.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -22,3 +22,13 @@ def _fresh_connections(**_: Any) -> None:
     from nurture.core.db import dispose_engines
 
     dispose_engines()
+
+
+@setup_logging.connect
+def _logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Write worker and beat logs as `nurture web` does (timestamps, JSON lines, no tokens)."""
+    from nurture.core.config import get_settings
+    from nurture.core.logs import configure
+
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else (loglevel or "INFO")
+    configure(get_settings().log_format, str(level).upper())

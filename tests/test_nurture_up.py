@@ -49,7 +49,10 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
             [confirmation] = outbox_messages(outbox)
             link = link_in(text_part(confirmation), "/confirm/")
             assert link.startswith(base)
-            page = http.get(link.removeprefix(base))
+            shown = http.get(link.removeprefix(base))
+            assert shown.status_code == 200
+            assert "Yes, confirm my email" in shown.text  # opening the link confirms nothing
+            page = http.post(link.removeprefix(base))
             assert page.status_code == 200
             assert "confirmed" in page.text
             # The worker signed that link and web checked it with the key made on first run.
@@ -68,7 +71,7 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
             listing = http.get("/outbox")
             assert "Welcome, Lee" in listing.text
             health = wait_for(
-                lambda: http.get("/healthz").json()["status"] == "ok",
+                lambda: http.get("/readyz").json()["status"] == "ok",
                 timeout=30,
                 what="healthy",
                 log=log,

@@ -48,7 +48,14 @@ def test_signup_confirm_and_drip_through_outbox(client, session, sequences_loade
     assert link.startswith("https://nurture.test/confirm/")
 
     with clock.frozen_at(start + timedelta(seconds=30)):
-        page = client.get(link.removeprefix("https://nurture.test"))
+        # Opening the link (as a mail scanner does) only shows the button.
+        shown = client.get(link.removeprefix("https://nurture.test"))
+        assert shown.status_code == 200
+        assert "Yes, confirm my email" in shown.text
+        session.expire_all()
+        assert session.scalars(select(Lead)).one().status == LeadStatus.PENDING
+        assert session.scalars(select(Enrollment)).all() == []
+        page = client.post(link.removeprefix("https://nurture.test"))
     assert page.status_code == 200
     assert "confirmed" in page.text
     session.expire_all()
@@ -105,7 +112,7 @@ def test_drip_emails_respect_the_send_window_in_the_leads_zone(
     tick(confirmed_at - timedelta(minutes=1))
     link = link_in(text_part(outbox_messages(get_settings().resolved_outbox_dir)[0]), "/confirm/")
     with clock.frozen_at(confirmed_at):
-        assert client.get(link.removeprefix("https://nurture.test")).status_code == 200
+        assert client.post(link.removeprefix("https://nurture.test")).status_code == 200
     tick(confirmed_at + timedelta(seconds=5))
     session.expire_all()
     pending = session.scalars(select(Message).where(Message.status == "pending")).one()
@@ -119,7 +126,7 @@ def test_unsubscribe_one_click_stops_pending_email(client, session, sequences_lo
     tick(start)
     outbox = get_settings().resolved_outbox_dir
     link = link_in(text_part(outbox_messages(outbox)[0]), "/confirm/")
-    client.get(link.removeprefix("https://nurture.test"))
+    client.post(link.removeprefix("https://nurture.test"))
     tick(start + timedelta(seconds=1))
     welcome = outbox_messages(outbox)[-1]
     target = welcome["List-Unsubscribe"].split(",")[0].strip("<> ")
@@ -150,9 +157,9 @@ def test_bad_confirmation_links_change_nothing(client, session, sequences_loaded
         "other-purpose": make_token("unsubscribe", {"lead": lead.id}),
         "garbage": "not-a-token",
     }[tamper]
-    page = client.get(f"/confirm/{token}")
-    assert page.status_code == 400
-    assert "This link" in page.text
+    for page in (client.get(f"/confirm/{token}"), client.post(f"/confirm/{token}")):
+        assert page.status_code == 400
+        assert "This link" in page.text
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.PENDING
     assert session.scalars(select(Enrollment)).all() == []
@@ -167,9 +174,12 @@ def test_expired_confirmation_link_changes_nothing(client, session, sequences_lo
     long_ago = datetime.now(UTC) - timedelta(hours=get_settings().confirm_link_max_age_hours + 1)
     with clock.frozen_at(long_ago):
         link = confirm_url(lead)
-    page = client.get(link.removeprefix("https://nurture.test"))
-    assert page.status_code == 400
-    assert "expired" in page.text
+    for page in (
+        client.get(link.removeprefix("https://nurture.test")),
+        client.post(link.removeprefix("https://nurture.test")),
+    ):
+        assert page.status_code == 400
+        assert "expired" in page.text
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.PENDING
 
@@ -185,7 +195,7 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
     assert confirmation["tracking_settings"]["click_tracking"]["enable"] is False
     text = confirmation["content"][0]["value"]
     link = link_in(text, "/confirm/")
-    client.get(link.removeprefix("https://nurture.test"))
+    client.post(link.removeprefix("https://nurture.test"))
     tick(start + timedelta(seconds=1))
     welcome = sendgrid.state.accepted[-1]
     assert welcome["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

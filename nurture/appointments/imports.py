@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.appointments import service
+from nurture.appointments import records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread
@@ -293,7 +293,7 @@ def _same(visit: Appointment, row: _Row) -> bool:
 
 
 def _record(session: Session, visit: Appointment, row: _Row, *, status: str, now: datetime) -> None:
-    service.record_history(
+    records.record_history(
         session,
         appointment=visit,
         starts_at=row.starts_at,

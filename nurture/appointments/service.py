@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
@@ -243,7 +243,8 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         )
 
 
-def _cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
+def cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
+    """Cancel the visit's emails that have not gone out yet, saying why."""
     session.execute(
         update(Message)
         .where(Message.appointment_id == appointment.id, Message.status == MessageStatus.PENDING)
@@ -364,7 +365,7 @@ def _move(
     # An answer was about the old time; the patient is asked again about the new one.
     appointment.confirmed_at = None
     appointment.change_requested_at = None
-    _cancel_unsent(session, appointment, "the visit moved")
+    cancel_unsent(session, appointment, "the visit moved")
     _plan(
         session,
         appointment,
@@ -389,7 +390,7 @@ def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appo
     appointment.status = AppointmentStatus.CANCELLED
     appointment.revision += 1
     appointment.updated_at = now
-    _cancel_unsent(session, appointment, "the visit was cancelled")
+    cancel_unsent(session, appointment, "the visit was cancelled")
     _plan(
         session,
         appointment,
@@ -450,7 +451,7 @@ def _outcome(
 ) -> Appointment:
     appointment.status = status
     appointment.updated_at = now
-    _cancel_unsent(session, appointment, f"the visit is marked {status}")
+    cancel_unsent(session, appointment, f"the visit is marked {status}")
     if status == AppointmentStatus.NO_SHOW:
         _follow_up(session, appointment, get_settings().no_show_audience, now)
     lead = session.get(Lead, appointment.lead_id)
@@ -484,53 +485,5 @@ def reminders_of(session: Session, appointment: Appointment) -> list[Message]:
             select(Message)
             .where(Message.appointment_id == appointment.id)
             .order_by(Message.due_at, Message.id)
-        )
-    )
-
-
-def record_history(
-    session: Session,
-    *,
-    appointment: Appointment,
-    starts_at: datetime,
-    timezone: str,
-    duration_minutes: int,
-    location: str,
-    status: str,
-    now: datetime,
-) -> bool:
-    """Record what the clinic's records say about a visit, telling the patient nothing.
-
-    For what the patient already knows (a visit that has started, an outcome, a cancellation
-    made with the clinic): unsent emails of the visit are cancelled and none is planned.
-    Return whether anything changed.
-    """
-    wanted = {
-        "starts_at": starts_at,
-        "timezone": timezone,
-        "duration_minutes": duration_minutes,
-        "location": location,
-        "status": status,
-    }
-    changed = {k: v for k, v in wanted.items() if getattr(appointment, k) != v}
-    if not changed:
-        return False
-    for key, value in changed.items():
-        setattr(appointment, key, value)
-    if "starts_at" in changed:
-        appointment.confirmed_at = None
-        appointment.change_requested_at = None
-    appointment.revision += 1
-    appointment.updated_at = now
-    _cancel_unsent(session, appointment, "the clinic's records changed the visit")
-    session.flush()
-    return True
-
-
-def last_attended_at(session: Session, *, lead_id: int) -> datetime | None:
-    """Return when the lead's latest attended visit started (recalls, reviews), or None."""
-    return session.scalar(
-        select(func.max(Appointment.starts_at)).where(
-            Appointment.lead_id == lead_id, Appointment.status == AppointmentStatus.ATTENDED
         )
     )

@@ -11,7 +11,7 @@ module of its group (or a new module) and register it below.
 - visits.py        nurture visits import
 - access.py        nurture staff create, nurture tokens create | revoke
 - checks.py        nurture doctor, nurture preview
-- run.py           nurture web | worker | beat | flower
+- run.py           nurture web | worker | beat | flower, nurture healthcheck web | worker | beat
 - up.py            nurture setup, nurture up
 - common.py        helpers the modules share (loading settings, hiding passwords)
 """
@@ -25,7 +25,7 @@ from nurture.cli.checks import doctor, preview
 from nurture.cli.database import db
 from nurture.cli.leads import consent, leads
 from nurture.cli.outbox import outbox, status, tick
-from nurture.cli.run import beat, flower, web, worker
+from nurture.cli.run import beat, flower, healthcheck, web, worker
 from nurture.cli.sequences import sequences
 from nurture.cli.suppressions import suppressions
 from nurture.cli.up import setup, up
@@ -58,6 +58,7 @@ for _command in (
     worker,
     beat,
     flower,
+    healthcheck,
     setup,
     up,
 ):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import smtplib
+import ssl
 from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +18,7 @@ from nurture.clinic import service as clinic
 from nurture.core.config import Settings
 from nurture.core.keyfile import key_path
 from nurture.core.private_files import loose
+from nurture.delivery.models import Heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,7 @@ def _texts(settings: Settings) -> list[Check]:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    """Check senders, clinic details, links, secrets, provider, webhook and file settings.
+    """Check senders, clinic details, links, secrets, delivery, broker, beat and file settings.
 
     Clinic details are judged as emails use them: a value set in the studio wins over its
     NURTURE_* setting, and the line says so.
@@ -179,6 +184,11 @@ def run_checks(settings: Settings) -> list[Check]:
         f"set NURTURE_CLINIC_NAME{studio} (the example clinic's name is still in use)",
     )
     expect(
+        not _example("clinic_phone", details.clinic_phone),
+        f"clinic phone is {shown('clinic_phone')}",
+        f"set NURTURE_CLINIC_PHONE{studio} (the example clinic's phone is in every reminder)",
+    )
+    expect(
         settings.resolved_base_url.startswith("https://"),
         f"links use {settings.resolved_base_url}",
         f"NURTURE_BASE_URL must be https:// (now {settings.resolved_base_url})",
@@ -202,13 +212,27 @@ def run_checks(settings: Settings) -> list[Check]:
         "NURTURE_ENV is production",
         "set NURTURE_ENV=production (hides /outbox, refuses placeholder secrets)",
     )
+    checks.extend(_delivery(settings))
     expect(
-        settings.resolved_email_backend == "sendgrid",
-        "email goes through SendGrid",
-        f"email backend is {settings.resolved_email_backend}; set NURTURE_SENDGRID_API_KEY",
+        not settings.is_sqlite,
+        "database is a server database",
+        "use PostgreSQL (NURTURE_DATABASE_URL) in production",
     )
+    checks.extend(_broker(settings))
+    checks.extend(_beat(settings))
+    checks.extend(_private_data(settings))
+    checks.extend(_texts(settings))
+    checks.extend(_dns_notes(settings))
+    return checks
+
+
+def _delivery(settings: Settings) -> list[Check]:
+    """Judge the backend in use: SendGrid's key and webhook, the SMTP server, or the outbox."""
+    backend = settings.resolved_email_backend
+    checks: list[Check] = []
     signed = settings.sendgrid_webhook_public_key is not None
     if not signed and settings.sendgrid_webhook_allow_unsigned:
+        # Whatever sends the mail, /webhooks/sendgrid would take these.
         checks.append(
             Check(
                 "fail",
@@ -216,13 +240,6 @@ def run_checks(settings: Settings) -> list[Check]:
                 "events, so anyone could post an unsubscribe or spam report for any address; "
                 "set NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY and remove the opt-in",
             )
-        )
-    else:
-        expect(
-            signed,
-            "Event Webhook signatures are verified",
-            "set NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY (SendGrid > Mail Settings > Signed Event "
-            "Webhook) and point the webhook at <base URL>/webhooks/sendgrid",
         )
     if signed and settings.sendgrid_webhook_allow_unsigned:
         checks.append(
@@ -232,38 +249,182 @@ def run_checks(settings: Settings) -> list[Check]:
                 "set (every event must be signed); remove it",
             )
         )
-    expect(
-        not settings.is_sqlite,
-        "database is a server database",
-        "use PostgreSQL (NURTURE_DATABASE_URL) in production",
-    )
-    expect(
-        settings.resolved_broker_url.startswith(("redis://", "rediss://")),
-        "broker is Redis",
-        "use Redis as the broker (NURTURE_BROKER_URL) in production",
-    )
-    checks.extend(_private_data(settings))
-    checks.extend(_texts(settings))
-    domain = settings.marketing_from_email.rpartition("@")[2]
-    checks.append(
-        Check(
-            "note",
-            f"SPF: the DNS TXT record of {domain} must include SendGrid "
-            "(include:sendgrid.net) or use SendGrid's domain authentication",
+    if backend == "sendgrid":
+        checks.append(Check("ok", "email goes through SendGrid"))
+        if signed:
+            checks.append(Check("ok", "Event Webhook signatures are verified"))
+        elif not settings.sendgrid_webhook_allow_unsigned:
+            checks.append(
+                Check(
+                    "fail",
+                    "set NURTURE_SENDGRID_WEBHOOK_PUBLIC_KEY (SendGrid > Mail Settings > Signed "
+                    "Event Webhook) and point the webhook at <base URL>/webhooks/sendgrid",
+                )
+            )
+    elif backend == "smtp":
+        checks.extend(smtp_checks(settings))
+    else:
+        checks.append(
+            Check(
+                "fail",
+                "email backend is the outbox: emails are only written to files; set "
+                "NURTURE_EMAIL_BACKEND=sendgrid (with NURTURE_SENDGRID_API_KEY) or smtp (with "
+                "NURTURE_SMTP_HOST)",
+            )
         )
-    )
-    checks.append(
-        Check(
-            "note",
-            f"DKIM: authenticate {domain} in SendGrid (Sender "
-            "Authentication) and publish its CNAME records",
-        )
-    )
-    checks.append(
-        Check(
-            "note",
-            f"DMARC: publish a _dmarc.{domain} TXT record, starting with "
-            "p=none and a reporting address",
-        )
-    )
     return checks
+
+
+SMTP_TIMEOUT_SECONDS = 10
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def smtp_checks(settings: Settings) -> list[Check]:
+    """Connect to the SMTP server as the worker would: it answers, STARTTLS, the sign-in."""
+    host, port = settings.smtp_host, settings.smtp_port
+    where = f"{host}:{port}"
+    checks: list[Check] = []
+    try:
+        with smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+            smtp.ehlo()
+            checks.append(Check("ok", f"email goes through the SMTP server {where}, which answers"))
+            offered = smtp.has_extn("starttls")
+            if settings.smtp_starttls:
+                if not offered:
+                    checks.append(
+                        Check("fail", f"NURTURE_SMTP_STARTTLS is on but {where} offers no STARTTLS")
+                    )
+                    return checks
+                try:
+                    smtp.starttls(context=ssl.create_default_context())
+                except ssl.SSLError as exc:
+                    checks.append(
+                        Check(
+                            "fail",
+                            f"STARTTLS to {where} failed: {exc}; the server needs a certificate "
+                            f"valid for {host}",
+                        )
+                    )
+                    return checks
+                smtp.ehlo()
+                checks.append(Check("ok", f"STARTTLS to {where}, certificate valid for {host}"))
+            elif offered:
+                checks.append(
+                    Check(
+                        "fail",
+                        f"{where} offers STARTTLS but NURTURE_SMTP_STARTTLS is off: set "
+                        "NURTURE_SMTP_STARTTLS=true so patients' email and the password are "
+                        "encrypted on the way",
+                    )
+                )
+            elif _on_this_machine(host):
+                checks.append(Check("note", f"SMTP to {where} without STARTTLS (this machine)"))
+            else:
+                checks.append(
+                    Check(
+                        "fail",
+                        f"{where} offers no STARTTLS: patients' email (and the password) would "
+                        "cross the network unencrypted; use the provider's submission port "
+                        "(usually 587) with NURTURE_SMTP_STARTTLS=true",
+                    )
+                )
+            if settings.smtp_username and settings.smtp_password:
+                try:
+                    smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+                except smtplib.SMTPException as exc:
+                    checks.append(
+                        Check("fail", f"SMTP sign-in as {settings.smtp_username} failed: {exc}")
+                    )
+                else:
+                    checks.append(Check("ok", f"SMTP sign-in as {settings.smtp_username} works"))
+    except (OSError, smtplib.SMTPException) as exc:
+        checks.append(
+            Check(
+                "fail",
+                f"the SMTP server {where} does not answer ({exc or type(exc).__name__}); check "
+                "NURTURE_SMTP_HOST and NURTURE_SMTP_PORT",
+            )
+        )
+    return checks
+
+
+def _broker(settings: Settings) -> list[Check]:
+    """The broker is Redis and answers."""
+    url = settings.resolved_broker_url
+    if not url.startswith(("redis://", "rediss://")):
+        return [Check("fail", "use Redis as the broker (NURTURE_BROKER_URL) in production")]
+    from nurture.cli.common import redact
+    from nurture.web.health import broker_answers
+
+    if broker_answers(settings):
+        return [Check("ok", f"broker is Redis at {redact(url)}, which answers")]
+    return [Check("fail", f"the broker at {redact(url)} does not answer")]
+
+
+def last_tick(settings: Settings) -> tuple[datetime | None, str | None]:
+    """Return when beat's tick last ran, and why the database could not say."""
+    if settings.is_sqlite:
+        path = make_url(settings.resolved_database_url).database
+        if not path or not Path(path).exists():
+            return None, None
+    from nurture.core.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with Session(engine) as session:
+            beat = session.get(Heartbeat, "tick")
+            return (beat.beat_at if beat is not None else None), None
+    except SQLAlchemyError as exc:
+        return None, str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+def _beat(settings: Settings) -> list[Check]:
+    """Beat's heartbeat: the tick ran within three intervals."""
+    from nurture.core import clock
+    from nurture.web.health import tick_age, tick_is_fresh
+
+    last, unreadable = last_tick(settings)
+    if unreadable is not None:
+        return [Check("fail", f"the database does not answer ({unreadable})")]
+    age = tick_age(last, clock.now())
+    if tick_is_fresh(age, settings):
+        return [Check("ok", f"beat ticks: the last tick ran {age:.0f} s ago")]
+    when = "has never run" if age is None else f"last ran {age:.0f} s ago"
+    return [
+        Check(
+            "fail",
+            f"beat's tick {when} (every {settings.tick_seconds:g} s expected): no email goes "
+            "out until `nurture beat` and a `nurture worker` run",
+        )
+    ]
+
+
+def _dns_notes(settings: Settings) -> list[Check]:
+    """SPF, DKIM and DMARC for the senders' domain, for the provider in use."""
+    domain = settings.marketing_from_email.rpartition("@")[2]
+    if settings.resolved_email_backend == "sendgrid":
+        spf = "include SendGrid (include:sendgrid.net) or use SendGrid's domain authentication"
+        dkim = f"authenticate {domain} in SendGrid (Sender Authentication) and publish its CNAME "
+        dkim += "records"
+    else:
+        spf = f"include the servers of the mail provider behind {settings.smtp_host}"
+        dkim = f"have the mail provider sign mail for {domain} and publish its DKIM record"
+    return [
+        Check("note", f"SPF: the DNS TXT record of {domain} must {spf}"),
+        Check("note", f"DKIM: {dkim}"),
+        Check(
+            "note",
+            f"DMARC: publish a _dmarc.{domain} TXT record, starting with p=none and a reporting "
+            "address",
+        ),
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import yaml
 from pydantic import ValidationError
 
 from nurture.cli.common import load_settings
@@ -28,6 +29,8 @@ def sequences_load(path: Path) -> None:
             results = service.load_path(session, path=path)
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(f"nothing loaded: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"nothing loaded: the file is not valid YAML: {exc}") from exc
     for r in results:
         state = (
             f"published version {r.version}" if r.changed else f"unchanged (version {r.version})"

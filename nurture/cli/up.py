@@ -21,7 +21,7 @@ from nurture.core.private_files import private_dir
 @click.command()
 def setup() -> None:
     """Migrate the database and load the default sequences if there are none yet."""
-    _prepare(load_settings())
+    _prepare(load_settings(), steps=2)
 
 
 @click.command()
@@ -35,7 +35,7 @@ def up(host: str, port: int) -> None:
         reset_settings()
     settings = load_settings()
     _check_port_free(host, port)
-    _prepare(settings)
+    _prepare(settings, steps=3)
     if served is not None:
         from nurture.core.served_url import record
 
@@ -52,7 +52,8 @@ def up(host: str, port: int) -> None:
     _supervise(children)
 
 
-def _prepare(settings: Settings) -> None:
+def _prepare(settings: Settings, *, steps: int) -> None:
+    """Migrate and load the default sequences: steps 1 and 2 of `steps` (`up` has a third)."""
     from nurture.core.db import session_scope
     from nurture.core.migrate import upgrade
     from nurture.sequences import service
@@ -63,14 +64,14 @@ def _prepare(settings: Settings) -> None:
         _ = settings.resolved_secret_key
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"[1/3] Migrating {redact(settings.resolved_database_url)}")
+    click.echo(f"[1/{steps}] Migrating {redact(settings.resolved_database_url)}")
     upgrade()
     with session_scope() as session:
         if service.has_sequences(session):
-            click.echo("[2/3] Sequences already loaded")
+            click.echo(f"[2/{steps}] Sequences already loaded")
             return
         folder = settings.templates_dir / "sequences"
-        click.echo(f"[2/3] Loading default sequences from {folder}")
+        click.echo(f"[2/{steps}] Loading default sequences from {folder}")
         for r in service.load_path(session, path=folder):
             click.echo(f"      {r.slug} (version {r.version})")
 

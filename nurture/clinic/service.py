@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from nurture.clinic.colours import check_accent
 from nurture.clinic.models import ClinicSetting
+from nurture.core.colours import check_accent
 from nurture.core.config import Settings, get_settings
 from nurture.leads.schemas import clean_first_name
 

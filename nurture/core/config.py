@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     signup_rate_per_ip: str = "10/minute"
     signup_rate_per_address: str = "5/hour"
+    # A day's signups from one network (an IPv4 address, or an IPv6 /64: one household or
+    # office gets a whole /64) and confirmation emails one check-inbox page may ask for.
+    signup_rate_per_network_daily: str = "100/day"
+    signup_rate_per_ticket_daily: str = "5/day"
     purge_unconfirmed_days: int = Field(default=30, ge=1)
     reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
     # Hours before a visit that a patient who has not confirmed gets one nudge (0: none).
@@ -71,6 +75,8 @@ class Settings(BaseSettings):
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
     quiet_end_hour: int = Field(default=8, ge=0, le=23)
     calcom_webhook_secret: SecretStr | None = None
+    # /metrics answers only when this is set, and then only with it as a bearer token.
+    metrics_token: SecretStr | None = None
     rebook_audience: str | None = "rebook"
     no_show_audience: str | None = "no-show"
     # Journeys (sequences with a `trigger:`): when the tick's scans start `lapsed` and
@@ -112,6 +118,13 @@ class Settings(BaseSettings):
     # Unset: a random key generated once and kept in the data directory (resolved_secret_key).
     secret_key: SecretStr | None = None
     tick_seconds: float = 30.0
+    # Celery worker processes per `nurture worker` (unset: 2, or 4 threads on the embedded
+    # broker). Each process sends NURTURE_SEND_CONCURRENCY emails at once and takes ~140 MB.
+    worker_concurrency: int | None = Field(default=None, ge=1, le=64)
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto
+    # `nurture web` believes; "*" trusts every client, which only a private network allows.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    log_format: Literal["text", "json"] = "text"
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
     max_in_flight: int = Field(default=5000, ge=1)
@@ -185,15 +198,34 @@ class Settings(BaseSettings):
         "twilio_account_sid",
         "twilio_auth_token",
         "twilio_from",
+        "metrics_token",
         "secret_key",
         "base_url",
         "rebook_audience",
         "no_show_audience",
+        "worker_concurrency",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from ipaddress import ip_network
+
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if part == "*":
+                continue
+            try:
+                ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{part!r} is not an IP address or network (e.g. 172.30.255.2 or 10.0.0.0/8)"
+                ) from exc
+        return ",".join(parts)
 
     @field_validator("reminder_offsets_hours", mode="before")
     @classmethod
@@ -226,7 +258,13 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("signup_rate_per_ip", "signup_rate_per_address", "studio_signin_rate_per_ip")
+    @field_validator(
+        "signup_rate_per_ip",
+        "signup_rate_per_address",
+        "signup_rate_per_network_daily",
+        "signup_rate_per_ticket_daily",
+        "studio_signin_rate_per_ip",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         from limits import parse
@@ -255,7 +293,7 @@ class Settings(BaseSettings):
     @field_validator("accent_color")
     @classmethod
     def _accent(cls, value: str) -> str:
-        from nurture.clinic.colours import check_accent
+        from nurture.core.colours import check_accent
 
         try:
             return check_accent(value)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -18,32 +17,26 @@ from sqlalchemy.orm import Session, selectinload
 from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.broadcasts.planning import window_of as broadcast_window
-from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
-from nurture.delivery import outbox, texts
-from nurture.delivery.channels.base import Attachment, OutgoingEmail, OutgoingText
+from nurture.delivery import outbox
+from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.models import (
-    Channel,
     DeliveryEvent,
     Message,
     MessageStatus,
-    SmsSuppression,
     Stream,
     Suppression,
 )
 from nurture.delivery.stops import stops, why
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads import consent
 from nurture.leads.models import LeadStatus
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
-from nurture.sequences.schedule import next_opening, window_of
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -87,30 +80,6 @@ class Facts:
     texted: set[str] = field(default_factory=set)
 
 
-def _gather_texts(session: Session, facts: Facts, messages: Sequence[Message]) -> None:
-    """Load what the checks of a batch's texts need: three queries, only if it has texts."""
-    phones = {m.to_phone for m in messages if m.channel == Channel.SMS and m.to_phone}
-    if not phones:
-        return
-    listed = session.execute(
-        select(SmsSuppression.phone, SmsSuppression.reason).where(SmsSuppression.phone.in_(phones))
-    )
-    facts.sms_suppressed = {row[0]: row[1] for row in listed}
-    facts.sms_consent = consent.sms_consented(
-        session, lead_ids={m.lead_id for m in messages if m.lead_id is not None}
-    )
-    batch = {m.id for m in messages}
-    texted = session.scalars(
-        select(Message.to_phone).where(
-            Message.to_phone.in_(phones),
-            Message.channel == Channel.SMS,
-            Message.id.not_in(batch),
-            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
-        )
-    )
-    facts.texted = {phone for phone in texted if phone is not None}
-
-
 def gather(
     session: Session, messages: Sequence[Message], now: datetime, *, sending: bool = False
 ) -> Facts:
@@ -119,7 +88,6 @@ def gather(
     `sending` adds what only the send-time checks need (goals, waits, the weekly cap).
     """
     facts = Facts()
-    _gather_texts(session, facts, messages)
     addresses = {m.to_email or (m.lead.email if m.lead else "") for m in messages} - {""}
     if addresses:
         listed = session.execute(
@@ -298,40 +266,8 @@ def _happened(event: str, visits: list[tuple[datetime, datetime, str]], since: d
     return any(u >= since and s == AppointmentStatus.ATTENDED for _, u, s in visits)
 
 
-def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
-    """Hold a marketing email past the weekly cap until the oldest send leaves the 7 days.
-
-    A row let through counts against the cap for the rest of the batch.
-    """
-    limit = get_settings().max_marketing_per_week
-    if limit <= 0 or message.stream != Stream.MARKETING or message.lead_id is None:
-        return None
-    sent = sorted(facts.marketing_sent.setdefault(message.lead_id, []))
-    if len(sent) < limit:
-        sent.append(now)
-        facts.marketing_sent[message.lead_id] = sent
-        return None
-    until = sent[len(sent) - limit] + WEEK
-    enrollment = facts.enrollments.get(message.enrollment_id or 0)
-    if enrollment is not None and message.lead is not None:
-        tz = ZoneInfo(message.lead.timezone or get_settings().clinic_timezone)
-        until = next_opening(until, tz=tz, window=window_of(enrollment.version))
-    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
-    if broadcast is not None and message.lead is not None:
-        until = next_opening(
-            until, tz=broadcast_zone(message.lead.timezone), window=broadcast_window(broadcast)
-        )
-    return Hold(
-        MessageStatus.PENDING,
-        f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
-        until=until,
-    )
-
-
 def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     """Re-check suppression, lead state, enrollment, pause and step condition at send time."""
-    if message.channel == Channel.SMS:
-        return _check_text(message, facts, now)
     lead = message.lead
     address = message.to_email or (lead.email if lead else None)
     if address is None:
@@ -344,7 +280,7 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         return None
     if message.appointment_id is not None:
-        return _check_appointment(message, facts, now)
+        return check_appointment(message, facts, now)
     if message.stream != Stream.MARKETING:
         return None
     if lead is None or lead.status != LeadStatus.ACTIVE:
@@ -380,7 +316,7 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     return None
 
 
-def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | None:
+def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | None:
     """A reminder goes only for the visit as it stands now (same revision, still on, ahead)."""
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is None:
@@ -407,46 +343,6 @@ def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | 
         if appointment.change_requested_at is not None:
             return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
     return None
-
-
-def _check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
-    """A text needs a number, SMS consent, no STOP, the visit as it stands, and daytime."""
-    phone = message.to_phone
-    if phone is None or message.lead_id is None:
-        return Hold(MessageStatus.CANCELLED, "the text has no number or person any more")
-    reason = facts.sms_suppressed.get(phone)
-    if reason is not None:
-        return Hold(MessageStatus.SUPPRESSED, f"the number gets no texts ({reason})")
-    if message.lead_id not in facts.sms_consent:
-        return Hold(MessageStatus.CANCELLED, "no SMS consent")
-    if Channel.SMS not in get_settings().reminder_channels:
-        return Hold(MessageStatus.CANCELLED, "texts are switched off (NURTURE_REMINDER_CHANNELS)")
-    if message.appointment_id is None:
-        return Hold(MessageStatus.CANCELLED, "texts are only about visits")
-    hold = _check_appointment(message, facts, now)
-    if hold is not None:
-        return hold
-    appointment = facts.appointments[message.appointment_id]
-    quiet = texts.quiet_hours_hold(
-        message, starts_at=appointment.starts_at, tz=ZoneInfo(appointment.timezone), now=now
-    )
-    if quiet is not None:
-        status, why_not, until = quiet
-        return Hold(status, why_not, until=until)
-    return None
-
-
-def compose_text(message: Message, facts: Facts) -> OutgoingText:
-    """Render a visit's text from `templates/texts/<template>.txt`."""
-    context = {**clinic_context(), **message.context}
-    appointment = facts.appointments.get(message.appointment_id or 0)
-    if appointment is not None:
-        context.update(appointment_context(appointment))
-    body = get_renderer().render_text(message.template or "", context)
-    phone = message.to_phone or ""
-    first = phone not in facts.texted
-    facts.texted.add(phone)
-    return texts.finish(message, body, first=first)
 
 
 def compose(message: Message, facts: Facts) -> OutgoingEmail:

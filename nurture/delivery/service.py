@@ -20,7 +20,8 @@ from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
-from nurture.delivery import events, outbox
+from nurture.delivery import events, outbox, texts
+from nurture.delivery.cap import capped
 from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
@@ -31,7 +32,7 @@ from nurture.delivery.channels.base import (
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, capped, check, compose, compose_text, gather
+from nurture.delivery.compose import Facts, check, compose, gather
 from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import (
     Channel,
@@ -131,18 +132,22 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
         lock_for_cap(session, claimed)
         facts = gather(session, claimed, now, sending=True)
+        texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
             message.lease_expires_at = lease_until
-            hold = check(message, facts, now) or capped(message, facts, now)
+            if message.channel == Channel.SMS:
+                hold = texts.check_text(message, facts, now)
+            else:
+                hold = check(message, facts, now) or capped(message, facts, now)
             if hold is None:
                 if message.stream == Stream.MARKETING:
                     message.cap_counted_at = now
                 try:
                     if message.channel == Channel.SMS:
-                        ready.append((message.id, compose_text(message, facts)))
+                        ready.append((message.id, texts.compose_text(message, facts)))
                         continue
                     # Checked here too, so an unsafe header fails its row before any send.
                     ready.append((message.id, checked(compose(message, facts))))

@@ -6,12 +6,20 @@ its carrier), for the visit as it stands, and only between 8:00 and 21:00 where 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
-from nurture.delivery.models import Channel, Message, MessageStatus
+from nurture.delivery.compose import Facts, Hold, check_appointment
+from nurture.delivery.models import Channel, Message, MessageStatus, SmsSuppression
+from nurture.leads import consent
+from nurture.messages.contexts import appointment_context, clinic_context
+from nurture.rendering.environment import get_renderer
 
 # Texts reach a phone at once: only in the day of the patient's time zone.
 TEXT_FROM_HOUR = 8
@@ -66,3 +74,67 @@ def finish(message: Message, body: str, *, first: bool) -> OutgoingText:
 def is_text(message: Message) -> bool:
     """Tell whether an outbox row is a text message."""
     return message.channel == Channel.SMS
+
+
+def gather_texts(session: Session, facts: Facts, messages: Sequence[Message]) -> None:
+    """Load what the checks of a batch's texts need: three queries, only if it has texts."""
+    phones = {m.to_phone for m in messages if m.channel == Channel.SMS and m.to_phone}
+    if not phones:
+        return
+    listed = session.execute(
+        select(SmsSuppression.phone, SmsSuppression.reason).where(SmsSuppression.phone.in_(phones))
+    )
+    facts.sms_suppressed = {row[0]: row[1] for row in listed}
+    facts.sms_consent = consent.sms_consented(
+        session, lead_ids={m.lead_id for m in messages if m.lead_id is not None}
+    )
+    batch = {m.id for m in messages}
+    texted = session.scalars(
+        select(Message.to_phone).where(
+            Message.to_phone.in_(phones),
+            Message.channel == Channel.SMS,
+            Message.id.not_in(batch),
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
+        )
+    )
+    facts.texted = {phone for phone in texted if phone is not None}
+
+
+def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
+    """A text needs a number, SMS consent, no STOP, the visit as it stands, and daytime."""
+    phone = message.to_phone
+    if phone is None or message.lead_id is None:
+        return Hold(MessageStatus.CANCELLED, "the text has no number or person any more")
+    reason = facts.sms_suppressed.get(phone)
+    if reason is not None:
+        return Hold(MessageStatus.SUPPRESSED, f"the number gets no texts ({reason})")
+    if message.lead_id not in facts.sms_consent:
+        return Hold(MessageStatus.CANCELLED, "no SMS consent")
+    if Channel.SMS not in get_settings().reminder_channels:
+        return Hold(MessageStatus.CANCELLED, "texts are switched off (NURTURE_REMINDER_CHANNELS)")
+    if message.appointment_id is None:
+        return Hold(MessageStatus.CANCELLED, "texts are only about visits")
+    hold = check_appointment(message, facts, now)
+    if hold is not None:
+        return hold
+    appointment = facts.appointments[message.appointment_id]
+    quiet = quiet_hours_hold(
+        message, starts_at=appointment.starts_at, tz=ZoneInfo(appointment.timezone), now=now
+    )
+    if quiet is not None:
+        status, why_not, until = quiet
+        return Hold(status, why_not, until=until)
+    return None
+
+
+def compose_text(message: Message, facts: Facts) -> OutgoingText:
+    """Render a visit's text from `templates/texts/<template>.txt`."""
+    context = {**clinic_context(), **message.context}
+    appointment = facts.appointments.get(message.appointment_id or 0)
+    if appointment is not None:
+        context.update(appointment_context(appointment))
+    body = get_renderer().render_text(message.template or "", context)
+    phone = message.to_phone or ""
+    first = phone not in facts.texted
+    facts.texted.add(phone)
+    return finish(message, body, first=first)

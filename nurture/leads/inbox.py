@@ -3,6 +3,8 @@ and coming back after unsubscribing (a new confirmation email: double opt-in aga
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -47,21 +49,47 @@ def signup_meta(request: Request, source: str) -> service.SignupMeta:
     )
 
 
-def seal_signup(data: SubscribeRequest, *, consent_id: int | None, bot: bool = False) -> str:
-    """The ticket for the check-inbox page of this signup."""
+def seal_signup(
+    data: SubscribeRequest, *, consent_id: int | None, bot: bool = False, origin: str | None = None
+) -> str:
+    """The ticket for the check-inbox page of this signup (`origin`: the ticket corrected)."""
     return _seal(
-        data.email, data.first_name, str(data.numbness_type), data.timezone, consent_id, bot
+        data.email, data.first_name, str(data.numbness_type), data.timezone, consent_id, bot, origin
     )
 
 
 def _seal(
-    email: str, name: str, kind: str, zone: str | None, consent_id: int | None, bot: bool
+    email: str,
+    name: str,
+    kind: str,
+    zone: str | None,
+    consent_id: int | None,
+    bot: bool,
+    origin: str | None = None,
 ) -> str:
     # Fixed-width fields: the ticket's length must not tell a new address from a known one
-    # (no consent recorded) or a bot from a person.
+    # (no consent recorded) or a bot from a person. "o" names the first ticket of a chain of
+    # corrections, so that its daily cap holds however many times the address is corrected.
     return ticket.seal(
-        {"e": email, "n": name, "t": kind, "z": zone, "c": f"{consent_id or 0:020d}", "b": int(bot)}
+        {
+            "e": email,
+            "n": name,
+            "t": kind,
+            "z": zone,
+            "c": f"{consent_id or 0:020d}",
+            "b": int(bot),
+            "o": origin or secrets.token_hex(8),
+        }
     )
+
+
+def _origin(payload: dict[str, Any]) -> str:
+    """The id the ticket's daily cap is counted under."""
+    value = payload.get("o")
+    if isinstance(value, str) and len(value) == 16:
+        return value
+    # A ticket sealed before tickets carried one: its address and consent stand for it.
+    return hashlib.sha256(f"{payload.get('e')}:{payload.get('c')}".encode()).hexdigest()[:16]
 
 
 def _consent_in(payload: dict[str, Any]) -> int | None:
@@ -153,7 +181,7 @@ async def resend(request: Request, session: SessionDep, background: BackgroundTa
     if payload is None:
         return _expired(request)
     email = str(payload.get("e", ""))
-    retry = throttle.allow_signup(ip=client_ip(request), email=email)
+    retry = throttle.allow_signup(ip=client_ip(request), email=email, ticket=_origin(payload))
     if retry is not None:
         return _wait(request, sealed, payload, retry)
     if not payload.get("b"):
@@ -187,7 +215,7 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
         return _check_inbox(request, sealed, payload, status=422, correction=shown, error=message)
     if data.email == payload.get("e"):
         return to_check_inbox(sealed)
-    retry = throttle.allow_signup(ip=client_ip(request), email=data.email)
+    retry = throttle.allow_signup(ip=client_ip(request), email=data.email, ticket=_origin(payload))
     if retry is not None:
         return _wait(request, sealed, payload, retry)
     consent_id = None
@@ -201,9 +229,10 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
             service.withdraw_signup(session, consent_id=old)
         session.commit()
         background.add_task(nudge)
-    return to_check_inbox(
-        seal_signup(data, consent_id=consent_id, bot=bool(payload.get("b"))), "corrected"
+    corrected = seal_signup(
+        data, consent_id=consent_id, bot=bool(payload.get("b")), origin=_origin(payload)
     )
+    return to_check_inbox(corrected, "corrected")
 
 
 # Why no confirmation link can go to a suppressed address, told to the address's own owner

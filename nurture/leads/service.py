@@ -217,13 +217,19 @@ class ConfirmOutcome(StrEnum):
     ALREADY = "already_confirmed"
 
 
-def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
-    """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
+def lead_to_confirm(session: Session, *, token: str, lock: bool = False) -> Lead:
+    """Return the lead a confirmation token names, changing nothing; raise InvalidToken if bad."""
     max_age = get_settings().confirm_link_max_age_hours * 3600
     payload = read_token("confirm", token, max_age_seconds=max_age)
-    lead = _lead_in(session, payload, lock=True)
+    lead = _lead_in(session, payload, lock=lock)
     if lead is None or payload.get("v") != lead.token_version:
         raise InvalidToken("This link is no longer valid. Please sign up again.")
+    return lead
+
+
+def confirm(session: Session, *, token: str, now: datetime) -> tuple[ConfirmOutcome, Lead]:
+    """Activate the lead a confirmation token names and enroll it; raise InvalidToken if bad."""
+    lead = lead_to_confirm(session, token=token, lock=True)
     if lead.status == LeadStatus.ACTIVE:
         return ConfirmOutcome.ALREADY, lead
     lead.status = LeadStatus.ACTIVE

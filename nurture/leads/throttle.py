@@ -1,9 +1,17 @@
-"""Rate limits (signups per client and per email, studio sign-ins per client), shared through
-Redis when it is the broker (each process keeps its own counts on the embedded default)."""
+"""Rate limits (signups per network, address and check-inbox page; studio sign-ins per
+client), shared through Redis when it is the broker (each process keeps its own counts on the
+embedded default).
+
+A client is its network: an IPv4 address, or the /64 of an IPv6 address, since one household
+or office is given a whole /64 and can pick a new address in it for every request. Behind a
+reverse proxy the client address is the proxy's unless uvicorn trusts it to say who the client
+was (FORWARDED_ALLOW_IPS); otherwise every visitor shares one network's limits.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 
 from limits import RateLimitItem, parse
@@ -23,16 +31,41 @@ def _limiter(storage_url: str) -> tuple[MovingWindowRateLimiter, Storage]:
     return _LIMITERS[storage_url]
 
 
-def allow_signup(*, ip: str | None, email: str) -> int | None:
-    """Count a signup; return None if allowed, else seconds until the client may retry."""
+def network(ip: str) -> str:
+    """Return the network a client address counts as: IPv4 as is, IPv6 as its /64."""
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    except ValueError:
+        return ip  # not an address (a test client's name): counted as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]  # no addresses in Redis keys
+
+
+def allow_signup(*, ip: str | None, email: str, ticket: str | None = None) -> int | None:
+    """Count a signup or resent link; return None if allowed, else seconds until retry.
+
+    Counted per network (a burst and a daily cap), per address, and per check-inbox ticket
+    (`ticket` names the first signup a chain of corrections came from) when there is one.
+    """
     settings = get_settings()
     limiter, _ = _limiter(settings.shared_counter_url)
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]  # no addresses in Redis keys
-    checks: list[tuple[RateLimitItem, str]] = [
-        (parse(settings.signup_rate_per_address), f"signup-address:{digest}")
-    ]
+    checks: list[tuple[RateLimitItem, str]] = []
     if ip:
-        checks.insert(0, (parse(settings.signup_rate_per_ip), f"signup-ip:{ip}"))
+        net = network(ip)
+        checks += [
+            (parse(settings.signup_rate_per_ip), f"signup-ip:{net}"),
+            (parse(settings.signup_rate_per_network_daily), f"signup-net-day:{net}"),
+        ]
+    checks.append((parse(settings.signup_rate_per_address), f"signup-address:{_digest(email)}"))
+    if ticket:
+        checks.append((parse(settings.signup_rate_per_ticket_daily), f"signup-ticket:{ticket}"))
     for item, key in checks:
         wait = _hit(limiter, item, key)
         if wait is not None:

@@ -225,21 +225,40 @@ async def subscribe_api(
     return JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
 
 
+def _bad_confirm_link(request: Request, exc: InvalidToken) -> HTMLResponse:
+    hint = (
+        "Sign up again on our page to get a fresh link."
+        if exc.expired
+        else "Please check that you copied the whole link, or sign up again for a fresh one."
+    )
+    return message_page(
+        request, title="This link does not work", message=f"{exc} {hint}", status_code=400
+    )
+
+
 @router.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
+def confirm_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    """Show one Confirm button; a GET changes nothing, so mail scanners confirm nobody."""
+    try:
+        lead = service.lead_to_confirm(session, token=token)
+    except InvalidToken as exc:
+        return _bad_confirm_link(request, exc)
+    return render_page(
+        request,
+        "confirm.html",
+        title=f"One last step, {lead.first_name}",
+        already=lead.status == LeadStatus.ACTIVE,
+    )
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
 def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
-    """Follow a confirmation link: activate the lead and start its emails."""
+    """Take the Confirm button: activate the lead and start its emails (again: no change)."""
     try:
         outcome, lead = service.confirm(session, token=token, now=clock.now())
     except InvalidToken as exc:
         session.rollback()
-        hint = (
-            "Sign up again on our page to get a fresh link."
-            if exc.expired
-            else ("Please check that you copied the whole link, or sign up again for a fresh one.")
-        )
-        return message_page(
-            request, title="This link does not work", message=f"{exc} {hint}", status_code=400
-        )
+        return _bad_confirm_link(request, exc)
     session.commit()
     confirmed = outcome is service.ConfirmOutcome.CONFIRMED
     if confirmed:

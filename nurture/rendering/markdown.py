@@ -7,6 +7,10 @@ aside before that (Markdown would escape their quotes and could not read a link 
 template for the sandboxed, autoescaped environment: variables are escaped when the email is
 rendered, within the same limits as a step written in HTML.
 
+Every step is linear in the length of the source (no pattern that can backtrack, no search
+that restarts), the length is checked first, and the whole conversion runs inside the render
+limits: past the CPU budget it stops with MarkdownTooLong rather than holding the process.
+
 A button is a link followed by `{.button}`, or a line `[[button: Label | URL]]`; either becomes
 `<a class="button">` alone in its paragraph, which the layout draws as a bulletproof button.
 """
@@ -15,21 +19,31 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import product
+from string import ascii_uppercase
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
 
-from nurture.rendering.limits import MAX_SIZE
+from nurture.rendering.limits import MAX_SIZE, TemplateLimitError, check_time, limits
 
-_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+# Openers and closers of Jinja's three kinds of tag, in the order a regex alternation
+# `\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}` would try them at one position.
+_TAG_ENDS = (("{{", "}}"), ("{%", "%}"), ("{#", "#}"))
 _BUTTON_LINE = re.compile(
     r"^[ ]{0,3}\[\[[ \t]*button[ \t]*:(?P<label>[^|\n]*)\|(?P<url>[^\n]*?)\]\][ \t]*$", re.M
 )
 _BUTTON_MARK = "{.button}"
+_PREFIX = "nurture"
+# Four capitals after the prefix: 26**4 = 456,976 choices, more than a source within MAX_SIZE
+# can hold occurrences of the prefix, so one is always free.
+_SUFFIX_LENGTH = 4
+_CHECK_EVERY = 256  # inline positions between two looks at the clock
 
 
 class MarkdownTooLong(ValueError):
-    """The Markdown source is longer than any email could use."""
+    """The Markdown source is longer, or costs more to read, than any email could use."""
 
 
 def _mark_buttons(state: StateCore) -> None:
@@ -50,22 +64,70 @@ def _mark_buttons(state: StateCore) -> None:
             child.content = child.content[len(_BUTTON_MARK) :]
 
 
+def _budget(state: StateInline, silent: bool) -> bool:
+    """Look at the render budget's clock now and then while reading inline text; match nothing."""
+    seen = state.env.get("nurture_positions", 0) + 1
+    state.env["nurture_positions"] = seen
+    if seen % _CHECK_EVERY == 0:
+        check_time()
+    return False
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False})
     md.core.ruler.push("nurture_buttons", _mark_buttons)
+    md.inline.ruler.before("text", "nurture_budget", _budget)
     return md
 
 
 _MD = _parser()
 
 
-def _placeholder_prefix(source: str) -> str:
-    # Letters only, so Markdown neither escapes nor emphasises nor percent-encodes it; made
-    # longer until it cannot be confused with anything the author wrote.
-    prefix = "nurtureJ"
-    while prefix in source:
-        prefix += "J"
-    return prefix
+def placeholder_prefix(source: str) -> str:
+    """Return letters that occur nowhere in `source`, in one pass over it.
+
+    Letters only, so Markdown neither escapes nor emphasises nor percent-encodes them; the
+    prefix's own letter `n` opens it and never recurs, so no placeholder can begin inside the
+    author's text either.
+    """
+    taken: set[str] = set()
+    at = source.find(_PREFIX)
+    while at != -1:
+        start = at + len(_PREFIX)
+        taken.add(source[start : start + _SUFFIX_LENGTH])
+        at = source.find(_PREFIX, start)
+    # At most len(taken) + 1 candidates are looked at before a free one.
+    for letters in product(ascii_uppercase, repeat=_SUFFIX_LENGTH):
+        suffix = "".join(letters)
+        if suffix not in taken:
+            return _PREFIX + suffix
+    raise MarkdownTooLong(f"the Markdown is longer than {MAX_SIZE:,} characters")  # unreachable
+
+
+def jinja_tags(source: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of each Jinja tag, leftmost first, in linear time.
+
+    Reads as the lazy pattern `{{.*?}}|{%.*?%}|{#.*?#}` would, without its quadratic search:
+    once an opener finds no closer, no later opener of that kind can, so that kind is done.
+    """
+    spans: list[tuple[int, int]] = []
+    nearest = [source.find(opener) for opener, _ in _TAG_ENDS]
+    pos = 0
+    while True:
+        live = [(at, kind) for kind, at in enumerate(nearest) if at != -1]
+        if not live:
+            return spans
+        at, kind = min(live)
+        opener, closer = _TAG_ENDS[kind]
+        end = source.find(closer, at + len(opener))
+        if end == -1:
+            nearest[kind] = -1
+            continue
+        pos = end + len(closer)
+        spans.append((at, pos))
+        for other, (other_opener, _) in enumerate(_TAG_ENDS):
+            if nearest[other] != -1 and nearest[other] < pos:
+                nearest[other] = source.find(other_opener, pos)
 
 
 def _button_line(match: re.Match[str]) -> str:
@@ -79,16 +141,29 @@ def markdown_template(source: str) -> str:
     """Return the HTML template a Markdown step body stands for (its Jinja tags untouched)."""
     if len(source) > MAX_SIZE:
         raise MarkdownTooLong(f"the Markdown is longer than {MAX_SIZE:,} characters")
-    prefix = _placeholder_prefix(source)
+    try:
+        with limits():
+            return _convert(source.replace("\r\n", "\n"))
+    except TemplateLimitError as exc:
+        raise MarkdownTooLong(
+            "the Markdown takes too long to read; shorten it or split it into several emails"
+        ) from exc
+
+
+def _convert(source: str) -> str:
+    prefix = placeholder_prefix(source)
     tags: list[str] = []
-
-    def park(match: re.Match[str]) -> str:
-        tags.append(match.group(0))
-        return f"{prefix}{len(tags) - 1}X"
-
-    parked = _JINJA_TAG.sub(park, source.replace("\r\n", "\n"))
-    parked = _BUTTON_LINE.sub(_button_line, parked)
-    html = _MD.render(parked)
+    parts: list[str] = []
+    done = 0
+    for start, end in jinja_tags(source):
+        tags.append(source[start:end])
+        parts += [source[done:start], f"{prefix}{len(tags) - 1}X"]
+        done = end
+    parts.append(source[done:])
+    check_time()
+    parked = _BUTTON_LINE.sub(_button_line, "".join(parts))
+    html = _MD.render(parked, {})
+    check_time()
 
     def tag(match: re.Match[str]) -> str | None:
         # An entity such as &#74; can spell a placeholder the author did not get from us:

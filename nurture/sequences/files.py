@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from nurture.rendering.limits import MAX_SIZE
+from nurture.rendering.limits import MAX_SIZE, limits
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
 
@@ -27,6 +27,9 @@ GoalName = Literal["booked", "attended"]
 # several times faster than the pure-Python one on the shipped sequence files.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
+# Far above any sequence (the shipped ones are 4 to 6 KB), small enough to read at once.
+MAX_FILE_BYTES = 2 * 1024 * 1024
 
 _HARD_BREAK = re.compile(r"(?<=\S)[ ]{2,}\n(?=[ ]*\S)")
 _MAX_LINES_TRIED = 40  # lines with trailing spaces tidied one by one; past that, kept as is
@@ -66,7 +69,8 @@ def tidy_lines(value: str, *, markdown: bool = False) -> str:
     if not markdown or stripped == value:
         return stripped
     try:
-        return _tidy_markdown(value)
+        with limits():  # one render budget for every trial rendering, not one each
+            return _tidy_markdown(value)
     except MarkdownTooLong:
         return value  # refused by the field's length check
 
@@ -301,14 +305,45 @@ class SequenceSpec(BaseModel):
         return [Goal.BOOKED.value] if self.goal is None else list(self.goal)
 
 
+class SequenceFileError(ValueError):
+    """A sequence file that is refused before its content is read: too large, or with aliases."""
+
+
+def _refuse_aliases(text: str) -> None:
+    """Raise SequenceFileError at the first YAML anchor or alias, before anything is built.
+
+    An alias repeats a node without its size showing in the file: ten nested levels of them
+    make 481 bytes expand past any memory. Sequence files never need them.
+    """
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            line = event.start_mark.line + 1 if event.start_mark is not None else 1
+            raise SequenceFileError(
+                f"line {line}: anchors and aliases (& and *) are not allowed in sequence "
+                "files; write each text out in full"
+            )
+
+
 def parse_sequence(text: str) -> SequenceSpec:
-    """Parse and validate the YAML text of a sequence file."""
+    """Parse and validate the YAML text of a sequence file (no aliases, at most MAX_FILE_BYTES)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SequenceFileError(_too_large())
+    _refuse_aliases(text)
     return SequenceSpec.model_validate(yaml.load(text, Loader=_SAFE_LOADER))
 
 
+def _too_large() -> str:
+    return f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+
+
 def read_sequence_file(path: Path) -> SequenceSpec:
-    """Parse and validate one YAML sequence file."""
-    return parse_sequence(path.read_text(encoding="utf-8"))
+    """Parse and validate one YAML sequence file, refusing one too large before reading it."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise SequenceFileError(f"{path.name}: {_too_large()}")
+    try:
+        return parse_sequence(path.read_text(encoding="utf-8"))
+    except SequenceFileError as exc:
+        raise SequenceFileError(f"{path.name}: {exc}") from None
 
 
 def sequence_files(path: Path) -> list[Path]:

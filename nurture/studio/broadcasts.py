@@ -8,6 +8,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from nurture.broadcasts import service as broadcasts
@@ -130,7 +131,8 @@ def new_broadcast(request: Request, staff: StaffDep, session: SessionDep) -> HTM
 async def create_broadcast(request: Request, staff: StaffDep, session: SessionDep) -> Response:
     """Save a new draft if every field passes its checks; otherwise say what to fix."""
     values = form_values(await request.form())
-    fields, issues, _ = broadcasts.read_fields(session, values)
+    # Checking renders the Markdown: in a worker thread, so other requests carry on meanwhile.
+    fields, issues, _ = await run_in_threadpool(broadcasts.read_fields, session, values)
     if fields is None:
         return _edit_page(request, staff, session, values=values, issues=issues, status_code=422)
     broadcast = broadcasts.create(session, fields=fields, created_by_id=staff.id, now=clock.now())
@@ -149,7 +151,8 @@ async def create_broadcast(request: Request, staff: StaffDep, session: SessionDe
 @router.post("/broadcasts/preview")
 async def preview_new(staff: StaffDep, request: Request, session: SessionDep) -> JSONResponse:
     """Render a new broadcast as typed, for the live preview."""
-    return _preview(session, form_values(await request.form()))
+    values = form_values(await request.form())
+    return await run_in_threadpool(_preview, session, values)  # never on the event loop
 
 
 @router.get("/broadcasts/{broadcast_id}/edit", response_class=HTMLResponse)
@@ -172,7 +175,8 @@ async def save_broadcast(
     if broadcast.status != BroadcastStatus.DRAFT:
         return _not_draft(request, staff, broadcast)
     values = form_values(await request.form())
-    fields, issues, _ = broadcasts.read_fields(session, values)
+    # Checking renders the Markdown: in a worker thread, so other requests carry on meanwhile.
+    fields, issues, _ = await run_in_threadpool(broadcasts.read_fields, session, values)
     if fields is None:
         return _edit_page(
             request,
@@ -204,10 +208,12 @@ async def preview_draft(
 ) -> JSONResponse:
     """Render a draft as typed (not saved), for the live preview."""
     broadcast_or_404(session, broadcast_id)
-    return _preview(session, form_values(await request.form()))
+    values = form_values(await request.form())
+    return await run_in_threadpool(_preview, session, values)  # never on the event loop
 
 
 def _preview(session: Session, values: dict[str, str | list[str]]) -> JSONResponse:
+    """Render a broadcast as typed (in a worker thread: Markdown and Jinja take CPU time)."""
     _, issues, checked = broadcasts.read_fields(session, values)
     if checked is None:
         # Not written yet: the layout alone, so the preview shows from the first keystroke.

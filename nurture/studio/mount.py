@@ -19,8 +19,11 @@ from nurture.studio.web import (
     SESSION_COOKIE,
     AdminOnly,
     CsrfFailed,
+    FormTooLarge,
+    SignInBeforeBody,
     SignInRequired,
     page,
+    sign_in_needed,
 )
 
 _EXPIRED = (
@@ -89,15 +92,7 @@ def install(app: FastAPI) -> None:
         if request.method in ("GET", "HEAD"):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
-        return page(
-            request,
-            "message.html",
-            None,
-            status_code=401,
-            title="Sign in needed",
-            message="Sign in to the studio first. Nothing was changed.",
-            back=f"{PREFIX}/login",
-        )
+        return sign_in_needed(request)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf_failed(request: Request, _: CsrfFailed) -> Response:
@@ -108,6 +103,19 @@ def install(app: FastAPI) -> None:
             status_code=403,
             title="This form has expired",
             message=_EXPIRED,
+            back=PREFIX,
+        )
+
+    @app.exception_handler(FormTooLarge)
+    async def _form_too_large(request: Request, exc: FormTooLarge) -> Response:
+        return page(
+            request,
+            "message.html",
+            None,
+            status_code=413,
+            title="Too much at once",
+            message=f"The form held more than {exc.most:,} entries, so nothing was changed. "
+            "Tick fewer people, or choose all matching a narrower filter, and try again.",
             back=PREFIX,
         )
 
@@ -122,6 +130,7 @@ def install(app: FastAPI) -> None:
             message="This page is for admins. Ask an admin if you need something here.",
         )
 
+    app.add_middleware(SignInBeforeBody)  # inside the session middleware, which reads the cookie
     app.add_middleware(
         SessionMiddleware,
         secret_key=s.resolved_secret_key,

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from nurture.core import clock
-from nurture.delivery.compose import compose, compose_text, gather
+from nurture.delivery import texts
+from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
@@ -98,7 +99,8 @@ def outbox_email(
         # what was sent (only the signed links carry a new timestamp).
         facts = gather(session, [message], clock.now())
         if message.channel == "sms":
-            text = compose_text(message, facts)
+            texts.gather_texts(session, facts, [message])
+            text = texts.compose_text(message, facts)
         else:
             email = compose(message, facts)
     except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page

@@ -40,9 +40,11 @@ from nurture.studio.web import (
     AdminDep,
     AdminOnly,
     StaffDep,
+    allow_form_fields,
     committed,
     download,
     page,
+    read_form,
     redirect,
     studio_router,
 )
@@ -52,6 +54,9 @@ PAGE_SIZE = 50
 # Bulk changes run in one request and one transaction (a few ms a lead: pausing 2,000 took
 # about 4 s on SQLite); past this, narrow the filter.
 BULK_LIMIT = 2000
+# One field per ticked lead plus the filter: read up to twice the limit, so that a few too
+# many get the page's own answer ("change at most 2,000 leads at once").
+BULK_FORM_FIELDS = 2 * BULK_LIMIT + 100
 FILTER_FIELDS = frozenset(
     {
         "q",
@@ -65,11 +70,12 @@ FILTER_FIELDS = frozenset(
     }
 )
 ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export"})
+allow_form_fields("/leads/bulk", BULK_FORM_FIELDS)
 
 
 async def _form_items(request: Request) -> list[tuple[str, str]]:
     """The posted form's text fields, repeated names kept (the CSRF check has read it already)."""
-    form = await request.form()
+    form = await read_form(request)
     return [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
 
 

@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nurture.clinic import service as clinic
 from nurture.core import clock
@@ -130,6 +133,35 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+class FormTooLarge(Exception):
+    """A studio form with more fields than its page reads (ticked rows, usually)."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(most)
+        self.most = most
+
+
+# Starlette's own default; forms that carry one field per ticked row raise it for their path.
+DEFAULT_FORM_FIELDS = 1000
+_FORM_FIELDS: dict[str, int] = {}
+
+
+def allow_form_fields(path: str, most: int) -> None:
+    """Let the form posted to `path` (under PREFIX) carry up to `most` fields."""
+    _FORM_FIELDS[PREFIX + path] = most
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse the posted form once, with the field limit of its page; FormTooLarge past it."""
+    most = _FORM_FIELDS.get(request.url.path, DEFAULT_FORM_FIELDS)
+    try:
+        return await request.form(max_fields=most, max_files=most)
+    except StarletteHTTPException as exc:
+        if exc.status_code == 400 and "Too many" in str(exc.detail):
+            raise FormTooLarge(most) from exc
+        raise
+
+
 async def check_csrf(request: Request) -> None:
     """Refuse any unsafe request that does not carry the session's token.
 
@@ -145,11 +177,51 @@ async def check_csrf(request: Request) -> None:
     if sent is None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            sent = (await request.form()).get(CSRF_FIELD)
+            sent = (await read_form(request)).get(CSRF_FIELD)
     if not (isinstance(expected, str) and isinstance(sent, str)) or not hmac.compare_digest(
         sent, expected
     ):
         raise CsrfFailed
+
+
+class SignInBeforeBody:
+    """Answer an unsafe studio request from no one signed in before its body is read.
+
+    The body of such a request (a 30 MiB upload, say) would only be thrown away; refusing
+    it from the signed session cookie alone means a stranger's upload costs no memory and
+    no disk. Signed-in requests go on to the CSRF check and the streamed form parser.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in SAFE_METHODS
+            and path.startswith(PREFIX + "/")
+            and path != f"{PREFIX}/login"
+            and SESSION_ID not in scope.get("session", {})
+        ):
+            response = sign_in_needed(Request(scope))
+            response.headers["Connection"] = "close"  # the unread body is not worth reading
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def sign_in_needed(request: Request) -> Response:
+    """The page that asks for signing in first; nothing was changed."""
+    return page(
+        request,
+        "message.html",
+        None,
+        status_code=401,
+        title="Sign in needed",
+        message="Sign in to the studio first. Nothing was changed.",
+        back=f"{PREFIX}/login",
+    )
 
 
 def studio_router() -> APIRouter:

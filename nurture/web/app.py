@@ -13,8 +13,27 @@ from nurture import __version__
 from nurture.core.config import PACKAGE_DIR, get_settings
 
 
+def _size(limit: int) -> str:
+    """Say a byte count as people do: 32 MiB, 1 MiB, 16 KiB."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit >= scale:
+            return f"{limit / scale:.3g} {unit}"
+    return f"{limit} bytes"
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app when the body it is reading passes the limit."""
+
+
 class BodySizeLimit:
-    """Refuse request bodies over `limit` bytes with 413, before any view reads them."""
+    """Refuse request bodies over `limit` bytes with 413, counting them as the app reads them.
+
+    Nothing is buffered here: a declared length over the limit is refused before any byte is
+    read, and a body that grows past it stops the app's reading (whatever the app answers
+    then is replaced by the 413). Views and the form parser read at their own pace, so an
+    upload streams to a temporary file and a request refused before its body is read (such
+    as a studio post from no one signed in) costs no memory at all.
+    """
 
     def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
@@ -35,31 +54,33 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._too_large(send, limit, scope)
             return
-        chunks: list[bytes] = []
         total = 0
-        while True:
+        over = started = False
+
+        async def counted() -> Message:
+            nonlocal total, over
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > limit:
-                await self._too_large(send, limit, scope)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > limit:
+                    over = True
+                    raise _BodyTooLarge
+            return message
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        async def answer(message: Message) -> None:
+            nonlocal started
+            if over:
+                return  # the app's answer to a body it could not finish; the 413 goes instead
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
-        await self.app(scope, replay, send)
+        try:
+            await self.app(scope, counted, answer)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._too_large(send, limit, scope)
 
     async def _too_large(self, send: Send, limit: int, scope: Scope) -> None:
         from nurture.web.error_pages import error_html, wants_html
@@ -74,7 +95,9 @@ class BodySizeLimit:
         ).encode()
         if wants_html(scope["path"], accept):
             content_type = b"text/html; charset=utf-8"
-            payload = error_html(scope["path"], 413).encode()
+            payload = error_html(
+                scope["path"], 413, details=[f"The most this page accepts is {_size(limit)}."]
+            ).encode()
         await send(
             {
                 "type": "http.response.start",

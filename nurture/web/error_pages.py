@@ -12,7 +12,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
@@ -51,6 +51,13 @@ WORDS: dict[int, tuple[str, str]] = {
         "Something went wrong on our side",
         "Nothing you did caused this, and nothing was half-saved. Please try again in a minute.",
     ),
+}
+
+
+# The API's documented error shape (ErrorOut) for a crash; the traceback goes to the log only.
+INTERNAL_ERROR = {
+    "error": "internal_error",
+    "message": "Something went wrong on our side; nothing was half-saved. Try again in a minute.",
 }
 
 
@@ -155,4 +162,4 @@ def install(app: FastAPI) -> None:
                 return HTMLResponse(error_html(request.url.path, 500), 500, headers=headers)
             except Exception:  # noqa: BLE001 - whatever broke may break the page too
                 pass
-        return PlainTextResponse("Internal Server Error", status_code=500, headers=headers)
+        return JSONResponse(INTERNAL_ERROR, status_code=500, headers=headers)

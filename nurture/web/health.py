@@ -1,7 +1,15 @@
-"""Liveness for load balancers: the database answers and beat has ticked recently."""
+"""Liveness (`/healthz`: this process answers) and readiness (`/readyz`: what it depends on).
+
+A container runtime restarts a web process whose liveness fails, so `/healthz` depends on
+nothing outside the process: a late beat or a database restart is no reason to restart web.
+`/readyz` is for load balancers, monitors and people: the database answers, the broker
+answers, and beat's tick ran within three intervals.
+"""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
@@ -11,41 +19,97 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nurture.core import clock
-from nurture.core.config import get_settings
+from nurture.core.config import Settings, get_settings
 from nurture.delivery.models import Heartbeat
 from nurture.http.deps import SessionDep
 
 router = APIRouter()
+BROKER_TIMEOUT_SECONDS = 2.0
 
 
-class HealthOut(BaseModel):
-    """How the service is: the database and the age of beat's last tick."""
+class LiveOut(BaseModel):
+    """This process answers requests."""
+
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """Each part the service needs, and the age of beat's last tick."""
 
     status: Literal["ok", "stale", "error"]
     database: Literal["ok", "unreachable"]
+    broker: Literal["ok", "unreachable"]
     last_tick_age_seconds: float | None = None
 
 
+@router.get("/healthz", tags=["health"], response_model=LiveOut)
+async def healthz() -> LiveOut:
+    """Answer 200 while this process serves requests (it runs on the event loop, so a blocked
+    loop fails it too); depends on no other process."""
+    return LiveOut(status="ok")
+
+
+def tick_age(last: datetime | None, now: datetime) -> float | None:
+    """Seconds since beat's last tick, or None when it never ticked."""
+    return (now - last).total_seconds() if last is not None else None
+
+
+def tick_is_fresh(age: float | None, settings: Settings) -> bool:
+    """Tell whether the last tick ran within three intervals (and a few seconds' slack)."""
+    return age is not None and age <= 3 * settings.tick_seconds + 5
+
+
+def broker_answers(settings: Settings) -> bool:
+    """Tell whether the broker takes work: Redis answers PING, or the broker folder is there."""
+    url = settings.resolved_broker_url
+    if url.startswith(("redis://", "rediss://")):
+        import redis
+
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=BROKER_TIMEOUT_SECONDS,
+            socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+    # The filesystem transport: its folder (made by the first worker, beat or dispatch) or the
+    # data directory it will be made in.
+    folder = settings.broker_folder
+    probe = folder if folder.exists() else settings.data_dir.resolve()
+    return probe.is_dir() and os.access(probe, os.W_OK)
+
+
 @router.get(
-    "/healthz",
+    "/readyz",
     tags=["health"],
-    response_model=HealthOut,
+    response_model=ReadyOut,
     responses={
-        503: {"model": HealthOut, "description": "The database does not answer or beat is late."}
+        503: {
+            "model": ReadyOut,
+            "description": "The database or the broker does not answer, or beat is late.",
+        }
     },
 )
-def healthz(session: SessionDep) -> JSONResponse:
-    """Report 200 when the database answers and the tick ran within three intervals."""
+def readyz(session: SessionDep) -> JSONResponse:
+    """Report 200 when the database and broker answer and the tick ran within three intervals."""
     settings = get_settings()
+    broker = "ok" if broker_answers(settings) else "unreachable"
     try:
         last = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.name == "tick"))
     except SQLAlchemyError:
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    age = (clock.now() - last).total_seconds() if last else None
-    healthy = age is not None and age <= 3 * settings.tick_seconds + 5
-    body = {
-        "status": "ok" if healthy else "stale",
+        down = {"status": "error", "database": "unreachable", "broker": broker}
+        return JSONResponse(down, status_code=503)
+    age = tick_age(last, clock.now())
+    fresh = tick_is_fresh(age, settings)
+    ready = fresh and broker == "ok"
+    body: dict[str, str | float | None] = {
+        "status": "ok" if ready else ("stale" if broker == "ok" else "error"),
         "database": "ok",
+        "broker": broker,
         "last_tick_age_seconds": round(age, 1) if age is not None else None,
     }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    return JSONResponse(body, status_code=200 if ready else 503)

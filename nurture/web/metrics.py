@@ -1,20 +1,27 @@
 """`/metrics` in Prometheus' text format, computed from the database at scrape time.
 
+Opt-in: without NURTURE_METRICS_TOKEN the path answers 404; with it, a scrape must send the
+token as `Authorization: Bearer <token>` (401 otherwise), since the counts describe the
+clinic's mailing and a stranger's scrapes would each cost a database snapshot.
+
 Workers are separate processes, so in-process counters would each see a slice; the outbox
 and its attempt log are the one place every send is recorded.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.core.db import session_scope
 from nurture.delivery.stats import snapshot
 
@@ -68,9 +75,26 @@ class OutboxCollector(Collector):
             )
 
 
+def _authorised(authorization: str | None) -> None:
+    """Raise 404 when metrics are off and 401 without the right bearer token."""
+    token = get_settings().metrics_token
+    if token is None:
+        raise HTTPException(status_code=404, detail="Not Found")
+    scheme, _, sent = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        sent.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status_code=401,
+            detail="Send the metrics token as: Authorization: Bearer <token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
 @router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    """Serve the metrics."""
+def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Serve the metrics to a scraper that sends the token."""
+    _authorised(authorization)
     registry = CollectorRegistry()
     registry.register(OutboxCollector())
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

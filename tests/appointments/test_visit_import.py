@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from nurture.appointments import imports, service
+from nurture.appointments import imports, records, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
@@ -149,11 +149,11 @@ def test_past_visits_plan_nothing_and_attended_ones_count_for_recall(
         "c1": "cancelled",
     }
     pat = session.scalars(select(Lead).where(Lead.email == "pat@example.com")).one()
-    assert service.last_attended_at(session, lead_id=pat.id) == datetime(
+    assert records.last_attended_at(session, lead_id=pat.id) == datetime(
         2026, 2, 10, 8, 0, tzinfo=UTC
     )
     kim = session.scalars(select(Lead).where(Lead.email == "kim@example.com")).one()
-    assert service.last_attended_at(session, lead_id=kim.id) is None
+    assert records.last_attended_at(session, lead_id=kim.id) is None
 
 
 def test_importing_the_same_file_again_changes_nothing_and_sends_nothing(
@@ -255,7 +255,7 @@ def test_an_outcome_ends_the_reminders_of_an_imported_visit(tmp_path: Path, sess
         )
         == 0
     )
-    assert service.last_attended_at(session, lead_id=visit.lead_id) == visit.starts_at
+    assert records.last_attended_at(session, lead_id=visit.lead_id) == visit.starts_at
 
 
 def test_bad_lines_are_all_reported_and_nothing_is_written(tmp_path: Path, session) -> None:

@@ -1,4 +1,4 @@
-"""`nurture status`, `/metrics` and `/healthz` read the outbox as it is."""
+"""`nurture status`, `/metrics` and `/readyz` read the outbox as it is."""
 
 from __future__ import annotations
 
@@ -54,18 +54,21 @@ def test_status_prints_the_backlog(session) -> None:
     assert "@" not in out  # no addresses
 
 
-def test_metrics_and_health_follow_the_tick(session, client, sendgrid) -> None:
+def test_metrics_and_health_follow_the_tick(session, client, sendgrid, settings) -> None:
+    settings(metrics_token="scrape-token-for-tests")
     now = datetime.now(UTC)
     _seed(session, now)
-    assert client.get("/healthz").status_code == 503  # beat has never ticked
+    assert client.get("/readyz").status_code == 503  # beat has never ticked
+    assert client.get("/healthz").json() == {"status": "ok"}  # liveness depends on no tick
     sendgrid.state.script.append(Scripted(status=503))
     backend = get_backend()
     with clock.frozen_at(now):
         service.tick(dispatch=lambda ids: service.deliver_batch(ids, backend=backend))
-    health = client.get("/healthz")
-    assert health.status_code == 200
-    assert health.json()["status"] == "ok"
-    text = client.get("/metrics").text
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["broker"] == "ok"
+    text = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-for-tests"}).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -78,3 +81,38 @@ def test_metrics_and_health_follow_the_tick(session, client, sendgrid) -> None:
     assert samples[("nurture_due_backlog", ())] == 0
     assert samples[("nurture_tick_duration_seconds", ())] > 0
     assert "@" not in text
+
+
+def test_readyz_names_an_unreachable_broker_and_healthz_stays_up(settings, client, session) -> None:
+    from nurture.delivery.service import beat_heartbeat
+
+    beat_heartbeat(session, name="tick", at=datetime.now(UTC))
+    session.commit()
+    assert client.get("/readyz").status_code == 200
+    settings(broker_url="redis://127.0.0.1:1/0")  # nothing listens there
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["broker"] == "unreachable"
+    assert ready.json()["database"] == "ok"
+    assert ready.json()["status"] == "error"
+    assert client.get("/healthz").status_code == 200  # no reason to restart web
+
+
+def test_metrics_are_off_unless_a_token_is_set_and_then_need_it(session, client, settings) -> None:
+    # Off by default: the path does not exist for anyone.
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer anything"}).status_code == 404
+    settings(metrics_token="scrape-token-for-tests")
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": "Basic c2NyYXBlLXRva2VuLWZvci10ZXN0cw=="},
+        {"Authorization": "scrape-token-for-tests"},
+    ):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "nurture_messages" not in refused.text
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-token-for-tests"})
+    assert scraped.status_code == 200
+    assert "nurture_messages" in scraped.text

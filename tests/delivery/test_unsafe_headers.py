@@ -27,7 +27,7 @@ from nurture.delivery.headers import UnsafeHeader
 from nurture.delivery.models import Message, MessageAttempt, MessageStatus
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
-from tests.delivery.test_smtp_backend import Inbox
+from tests.delivery.channels.test_smtp import Inbox
 from tests.factories import make_lead
 from tests.processes import free_port
 

@@ -46,7 +46,7 @@ def _confirmed_lead(client, session) -> Lead:  # type: ignore[no-untyped-def]
     client.post("/api/subscribe", json=SIGNUP)
     _tick()
     link = link_in(text_part(outbox_messages(get_settings().resolved_outbox_dir)[-1]), "/confirm/")
-    client.get(link.removeprefix("https://nurture.test"))
+    client.post(link.removeprefix("https://nurture.test"))
     _tick()
     session.expire_all()
     return session.scalars(select(Lead)).one()
@@ -140,7 +140,7 @@ def test_resubscribing_needs_a_new_opt_in(client, session, sequences_loaded) -> 
     )
     client.post(_path(preferences_url(lead)), data={"action": "unsubscribe"})
     # The old confirmation link cannot switch mail back on.
-    assert client.get(_path(old_confirm)).status_code == 400
+    assert client.post(_path(old_confirm)).status_code == 400
     client.post("/api/subscribe", json=SIGNUP)
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.UNSUBSCRIBED
@@ -152,7 +152,7 @@ def test_resubscribing_needs_a_new_opt_in(client, session, sequences_loaded) -> 
         if m["Subject"] == "Please confirm your email address"
     ]
     fresh = link_in(text_part(confirmations[-1]), "/confirm/")
-    assert client.get(_path(fresh)).status_code == 200
+    assert client.post(_path(fresh)).status_code == 200
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.ACTIVE
 

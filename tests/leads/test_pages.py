@@ -17,6 +17,7 @@ from nurture.core.config import Settings, get_settings
 from nurture.delivery import service as delivery
 from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message
+from nurture.enrollments.models import Enrollment
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus
 from nurture.messages.links import confirm_url, preferences_url, unsubscribe_url
 from tests.factories import make_lead, outbox_messages, text_part
@@ -252,6 +253,7 @@ def test_a_mistyped_address_can_be_corrected_from_the_same_page(client, session)
     assert _count(session, ConsentRecord) == 1
     assert _count(session, Message) == 1  # the mistyped address's email went with its lead
     assert client.get(stale_link).status_code == 400
+    assert client.post(stale_link).status_code == 400
 
 
 def test_correcting_never_touches_a_confirmed_address(client, session) -> None:
@@ -277,6 +279,35 @@ def test_correcting_keeps_the_owners_own_earlier_signup(client, session) -> None
 # --- confirmed, unsubscribed, goodbye ------------------------------------------------------
 
 
+def test_opening_a_confirmation_link_only_shows_the_button(
+    client, session, sequences_loaded
+) -> None:
+    # Mail scanners open every link: a GET must leave the signup pending with nothing planned.
+    _sign_up(client)
+    session.expire_all()
+    lead = session.scalars(select(Lead)).one()
+    url = _path(confirm_url(lead))
+    for _ in range(2):
+        page = client.get(url)
+        assert page.status_code == 200
+        assert '<form method="post" action="">' in page.text
+        assert "Yes, confirm my email" in page.text
+    session.expire_all()
+    lead = session.get(Lead, lead.id)  # type: ignore[assignment]
+    assert (lead.status, lead.confirmed_at) == (LeadStatus.PENDING, None)
+    assert _count(session, Enrollment) == 0
+    assert _count(session, Message, Message.template != "confirm") == 0
+    assert "You're confirmed" in html.unescape(client.post(url).text)
+    session.expire_all()
+    planned = _count(session, Message)
+    assert _count(session, Enrollment) == 1
+    # Pressing again (a replayed form) changes nothing and plans nothing more.
+    assert "Already confirmed" in client.post(url).text
+    assert "Already confirmed" in client.get(url).text
+    session.expire_all()
+    assert (_count(session, Enrollment), _count(session, Message)) == (1, planned)
+
+
 def test_confirmed_page_says_what_happens_next_and_offers_booking(
     client, session, sequences_loaded, settings
 ) -> None:
@@ -284,13 +315,13 @@ def test_confirmed_page_says_what_happens_next_and_offers_booking(
     _sign_up(client)
     session.expire_all()
     lead = session.scalars(select(Lead)).one()
-    page = client.get(_path(confirm_url(lead)))
+    page = client.post(_path(confirm_url(lead)))
     assert page.status_code == 200
     assert "You're confirmed, Ann" in html.unescape(page.text)
     assert "What happens next" in page.text
     assert re.search(r"about \d+ short emails, roughly one every \d+ days?", page.text)
     assert 'href="https://book.clinic.example/now"' in page.text
-    again = client.get(_path(confirm_url(lead)))
+    again = client.post(_path(confirm_url(lead)))
     assert "Already confirmed" in again.text
     assert 'href="https://book.clinic.example/now"' in again.text
 
@@ -316,7 +347,7 @@ def test_unsubscribed_page_offers_to_come_back_through_a_new_confirmation(
     assert len(fresh) == 1
     assert fresh[0].source == "unsubscribe page: resubscribe"
     assert _count(session, Message, Message.template == "confirm") == 1
-    assert client.get(_path(confirm_url(lead))).status_code == 200
+    assert client.post(_path(confirm_url(lead))).status_code == 200
     session.expire_all()
     assert session.get(Lead, lead.id).status == LeadStatus.ACTIVE  # type: ignore[union-attr]
 

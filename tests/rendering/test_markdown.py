@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -9,8 +10,13 @@ from jinja2.exceptions import SecurityError
 
 from nurture.messages.contexts import clinic_context
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.rendering.limits import MAX_SIZE, TemplateLimitError
-from nurture.rendering.markdown import MarkdownTooLong, markdown_template
+from nurture.rendering.limits import MAX_SIZE, TemplateLimitError, limits
+from nurture.rendering.markdown import (
+    MarkdownTooLong,
+    jinja_tags,
+    markdown_template,
+    placeholder_prefix,
+)
 
 STEP = """# Hello {{ first_name }}
 
@@ -121,3 +127,69 @@ def test_a_placeholder_spelled_with_entities_names_no_tag() -> None:
 def test_markdown_longer_than_any_email_is_refused_before_parsing() -> None:
     with pytest.raises(MarkdownTooLong):
         markdown_template("a" * (MAX_SIZE + 1))
+
+
+# --- bounded work: no quadratic pre-pass, everything inside the render limits ---------------
+
+# The lazy pattern the pre-pass used to search with, quadratic on "{{" * n: kept here only to
+# check that the linear scanner reads tags the same way.
+_LAZY = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+
+
+def test_jinja_tags_are_found_where_the_lazy_pattern_found_them() -> None:
+    rng = random.Random(19)
+    samples = ["{{ a }} {% if b %}x{% endif %} {# c #}", "{{ {% }} %}", "{#}}#}", "{{{{}}}}"]
+    samples += [
+        "".join(rng.choice("{}%# a\n") for _ in range(rng.randrange(40))) for _ in range(3000)
+    ]
+    for sample in samples:
+        assert jinja_tags(sample) == [m.span() for m in _LAZY.finditer(sample)], sample
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "nurture" + "J" * 128_000,
+        " ".join(f"nurture{a}{b}AA" for a in "ABCDEFGHIJ" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        "nurtureAAAA nurtureAAAB {{ first_name }}",
+    ],
+)
+def test_the_placeholder_is_short_and_never_in_the_source(source: str) -> None:
+    # The old prefix grew one letter per loop turn until it was absent: 128,009 letters and
+    # 10 s for the first source, each placeholder as long again.
+    prefix = placeholder_prefix(source)
+    assert len(prefix) == len("nurture") + 4
+    assert prefix not in source
+
+
+BOMBS = {
+    "braces": "{{" * 32_000,
+    "braces 64 KB": "{{" * 32_768,
+    "prefix": "nurture" + "J" * 128_000,
+    "brackets": "[" * 64_000,
+    "stars": "*" * 64_000,
+    "nested emphasis": "*a **b _c " * 6_000 + "d_ e** f*" * 6_000,
+    "unclosed blocks": "{% if x %}" * 20_000,
+    "links": "[a](" * 16_000,
+}
+
+
+@pytest.mark.parametrize("source", BOMBS.values(), ids=BOMBS.keys())
+def test_adversarial_markdown_gets_a_result_or_a_clear_error(source: str) -> None:
+    try:
+        html = markdown_template(source)
+    except MarkdownTooLong as exc:
+        message = str(exc)
+        html = ""
+    else:
+        message = "takes too long to read"
+    assert "takes too long to read" in message
+    assert placeholder_prefix(source) not in html  # every placeholder was put back
+
+
+def test_markdown_is_read_inside_the_render_budget() -> None:
+    # With the budget already spent, reading Markdown stops at its first look at the clock
+    # instead of running on outside the limits.
+    markdown_template.cache_clear()
+    with limits(seconds=0), pytest.raises(MarkdownTooLong, match="takes too long"):
+        markdown_template("Some *gentle* [stretches](https://clinic.example/) today.\n" * 300)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -13,6 +15,8 @@ from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
+from nurture.rendering import markdown
+from nurture.rendering.markdown import markdown_template
 from nurture.studio.models import AuditEntry
 from tests.factories import make_lead, outbox_messages
 
@@ -197,3 +201,38 @@ def test_a_draft_can_be_deleted_but_not_a_sent_one(studio, session) -> None:  # 
     broadcast = create(studio)
     assert studio.post(f"/studio/broadcasts/{broadcast.id}/delete").status_code == 303
     assert session.get(Broadcast, broadcast.id) is None
+
+
+def test_previewing_a_markdown_bomb_never_holds_other_requests(studio, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The preview is held inside its Markdown step until the landing page has answered: if the
+    # preview ran on the event loop, the landing page could not answer and the hold would run
+    # out instead of being released.
+    markdown_template.cache_clear()
+    reading, answered = threading.Event(), threading.Event()
+    released: list[bool] = []
+    render = markdown._MD.render
+
+    def held(source: str, env: Any = None) -> str:
+        reading.set()
+        released.append(answered.wait(timeout=60))
+        return render(source, env)
+
+    monkeypatch.setattr(markdown._MD, "render", held)
+    bomb = {**GOOD, "markdown": "{{" * 32_000}
+    previews: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: previews.append(studio.post("/studio/broadcasts/preview", bomb))
+    )
+    worker.start()
+    try:
+        assert reading.wait(timeout=60)
+        landing = studio.client.get("/")
+        answered.set()
+    finally:
+        answered.set()
+        worker.join()
+    assert landing.status_code == 200
+    assert released == [True]
+    [preview] = previews
+    assert preview.status_code == 200
+    assert preview.json()["problems"][0]["field"] == "markdown"

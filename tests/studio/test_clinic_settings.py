@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from nurture.clinic import service as clinic
-from nurture.clinic.colours import contrast_with_white
 from nurture.clinic.models import ClinicSetting
 from nurture.core import clock
+from nurture.core.colours import contrast_with_white
 from nurture.delivery import outbox, service
 from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Stream

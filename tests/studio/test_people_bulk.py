@@ -211,3 +211,35 @@ def test_an_admin_exports_the_selection_as_a_safe_csv(admin_studio: Studio, sess
     assert rows[0]["first_name"] == '\'=HYPERLINK("http://evil")'
     (entry,) = audit_entries(session, "leads.bulk_export")
     assert entry.target == "1 lead"
+
+
+def test_ticking_1500_people_is_read_whole_and_changed_at_once(studio: Studio, session) -> None:
+    # Starlette reads 1,000 fields unless told otherwise; the list allows 2,000 at once.
+    ticked = leads(session, 1500, prefix="t")
+    response = studio.post(
+        "/studio/leads/bulk", {"action": "pause", "weeks": "2", "lead": [str(i) for i in ticked]}
+    )
+    assert response.status_code == 303
+    assert "Paused 1,500 leads until" in studio.get(response.headers["location"]).text
+    session.expire_all()
+    assert sum(1 for lead in session.scalars(select(Lead)) if lead.paused_until) == 1500
+
+
+def test_ticking_more_than_the_limit_gets_the_studios_own_words(studio: Studio, session) -> None:
+    ticked = leads(session, 3, prefix="t")
+    many = [str(i) for i in range(10**6, 10**6 + 2500)]
+    response = studio.post(
+        "/studio/leads/bulk", {"action": "pause", "weeks": "2", "lead": [*map(str, ticked), *many]}
+    )
+    assert response.status_code == 303
+    page = studio.get(response.headers["location"]).text
+    assert "Nothing was changed: change at most 2,000 leads at once." in page
+    # Far past what the page reads: the studio's page, in words, not the parser's 400.
+    flood = [str(i) for i in range(10**6, 10**6 + people_list.BULK_FORM_FIELDS + 1)]
+    refused = studio.post("/studio/leads/bulk", {"action": "pause", "weeks": "2", "lead": flood})
+    assert refused.status_code == 413
+    assert "Too much at once" in refused.text
+    assert "Tick fewer people" in refused.text
+    assert "Too many fields" not in refused.text
+    session.expire_all()
+    assert all(lead.paused_until is None for lead in session.scalars(select(Lead)))

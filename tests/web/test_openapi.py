@@ -43,7 +43,8 @@ MUST_DOCUMENT = {
     ("post", "/webhooks/calcom"): {"200", "400", "401", "413", "422", "503"},
     ("post", "/webhooks/twilio"): {"200", "403", "413"},
     ("post", "/webhooks/twilio/status"): {"200", "403", "413", "422"},
-    ("get", "/healthz"): {"200", "503"},
+    ("get", "/healthz"): {"200"},
+    ("get", "/readyz"): {"200", "503"},
 }
 
 

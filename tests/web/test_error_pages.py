@@ -64,8 +64,14 @@ def test_a_crash_is_a_page_with_the_security_headers() -> None:
         studio = c.get("/studio/boom", headers=BROWSER)
         assert "Nurture studio" in studio.text
         assert 'href="/studio"' in studio.text
-        api = c.get("/api/boom", headers=BROWSER)
-        assert api.text == "Internal Server Error"
+        # API clients, webhooks and scripts get the documented JSON error, never plain text.
+        for path, headers in (("/api/boom", BROWSER), ("/boom", {"Accept": "*/*"})):
+            api = c.get(path, headers=headers)
+            assert api.status_code == 500
+            assert api.headers["content-type"] == "application/json"
+            assert api.json()["error"] == "internal_error"
+            assert "kaput" not in api.text
+            assert api.headers["content-security-policy"]
 
 
 def test_favicon_exists(client) -> None:

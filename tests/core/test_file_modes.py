@@ -47,7 +47,7 @@ def test_the_sqlite_database_and_its_wal_are_private(tmp_path: Path) -> None:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE patients (name TEXT)"))
             conn.execute(text("INSERT INTO patients VALUES ('Pat')"))
-        wal = path.with_name("nurture.core.db-wal")
+        wal = path.with_name("nurture.db-wal")
         assert wal.exists()
         assert (_mode(path), _mode(wal)) == (0o600, 0o600)
         assert _mode(path.parent) == 0o700

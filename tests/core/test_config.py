@@ -47,3 +47,11 @@ def test_unknown_clinic_timezone_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("NURTURE_CLINIC_TIMEZONE", "Atlantis/Capital")
     with pytest.raises(ValidationError, match="unknown IANA time zone"):
         Settings()
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_only() -> None:
+    assert Settings(forwarded_allow_ips=" 172.30.255.2, 10.0.0.0/8 ,::1").forwarded_allow_ips == (
+        "172.30.255.2,10.0.0.0/8,::1"
+    )
+    with pytest.raises(ValidationError, match="'caddy' is not an IP address or network"):
+        Settings(forwarded_allow_ips="caddy")
