@@ -78,6 +78,7 @@ class Facts:
     sms_suppressed: dict[str, str] = field(default_factory=dict)
     sms_consent: set[int] = field(default_factory=set)
     texted: set[str] = field(default_factory=set)
+    text_sources: dict[str, str] = field(default_factory=dict)  # template -> studio's wording
 
 
 def gather(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture.clinic.models import ClinicSetting
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
 from nurture.delivery.compose import Facts, Hold, check_appointment
@@ -26,6 +27,27 @@ TEXT_FROM_HOUR = 8
 TEXT_UNTIL_HOUR = 21
 OPT_OUT = "Reply STOP to opt out."
 STATUS_PATH = "/webhooks/twilio/status"
+
+
+SOURCE_KEY = "text:"
+
+
+def studio_sources(session: Session) -> dict[str, str]:
+    """Return the texts' wording staff changed in the studio, by template name."""
+    rows = session.scalars(select(ClinicSetting).where(ClinicSetting.key.startswith(SOURCE_KEY)))
+    return {
+        row.key.removeprefix(SOURCE_KEY): str(row.value)
+        for row in rows
+        if isinstance(row.value, str)
+    }
+
+
+def render_text(name: str, context: dict[str, object], sources: dict[str, str]) -> str:
+    """Render text `name`: the studio's wording if staff changed it, else the shipped file."""
+    source = sources.get(name)
+    if source is None:
+        return get_renderer().render_text(name, dict(context))
+    return get_renderer().render_text_source(source, dict(context))
 
 
 def next_text_time(now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -98,6 +120,7 @@ def gather_texts(session: Session, facts: Facts, messages: Sequence[Message]) ->
         )
     )
     facts.texted = {phone for phone in texted if phone is not None}
+    facts.text_sources = studio_sources(session)
 
 
 def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
@@ -133,7 +156,7 @@ def compose_text(message: Message, facts: Facts) -> OutgoingText:
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is not None:
         context.update(appointment_context(appointment))
-    body = get_renderer().render_text(message.template or "", context)
+    body = render_text(message.template or "", context, facts.text_sources)
     phone = message.to_phone or ""
     first = phone not in facts.texted
     facts.texted.add(phone)

@@ -203,6 +203,12 @@ class EmailRenderer:
         # One paragraph: spaces and line breaks a template adds around tags collapse.
         return " ".join(body.split())
 
+    def render_text_source(self, source: str, context: dict[str, Any]) -> str:
+        """Render a text message template staff wrote in the studio (sandboxed, in limits)."""
+        with limits():
+            body = render(self.compile(source, html=False), context, max_chars=MAX_OUTPUT)
+        return " ".join(body.split())
+
 
 def _accent(context: dict[str, Any]) -> str:
     """The button colour: the clinic's accent, chosen per render (CSS is inlined per template)."""

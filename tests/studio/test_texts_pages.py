@@ -3,6 +3,7 @@ and texts beside emails in the outbox, the day view and the timeline."""
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -99,3 +100,40 @@ def test_outbox_day_view_and_timeline_show_texts_beside_emails(studio, session):
     assert "Text: booking confirmation" in timeline
     assert "Agreed to texts about visits" in timeline
     assert visit_id
+
+
+NEW_WORDING = (
+    "{{ clinic.name }}: visit {{ visit.starts_at|visit_time(visit.timezone, short=True) }}, "
+    "{{ visit.address }}. Reply C to confirm, R to change. Bring your insurance card."
+)
+
+
+def test_staff_change_a_text_and_the_next_one_says_it(studio, session, twilio):
+    page = studio.get("/studio/texts/edit/appointment_confirmation").text
+    assert 'data-segments="segment-count"' in page
+    assert "/static/texts.js" in page
+    response = studio.post(
+        "/studio/texts/edit/appointment_confirmation", data={"source": NEW_WORDING}
+    )
+    assert response.status_code == 303
+    _book(session)
+    tick(NOW + timedelta(seconds=1))
+    [sent] = twilio.state.accepted
+    assert "Bring your insurance card." in sent["Body"]
+    assert "Reply STOP to opt out." in sent["Body"]
+    studio.post("/studio/texts/edit/appointment_confirmation", data={"reset": "1"})
+    assert "changed in the studio" not in studio.get("/studio/texts").text
+
+
+def test_a_text_that_breaks_the_checks_or_the_sandbox_is_not_saved(studio, session):
+    for source, why in (
+        (NEW_WORDING + " About your numbness.", "must not mention 'numbness'"),
+        ("{{ clinic.name }}: see you soon. Reply C.", "the day and time"),
+        (NEW_WORDING + " {{ ''.__class__.__mro__ }}", "cannot be shown"),
+        (NEW_WORDING + " {{ nothing_here }}", "cannot be shown"),
+    ):
+        response = studio.post("/studio/texts/edit/appointment_reminder", data={"source": source})
+        assert response.status_code == 422, source
+        assert why in html.unescape(response.text), source
+    assert "changed in the studio" not in studio.get("/studio/texts").text
+    assert studio.get("/studio/texts/edit/nothing").status_code == 404
