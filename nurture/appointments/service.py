@@ -310,7 +310,11 @@ def _take_phone(
         lead = session.get(Lead, appointment.lead_id)
         if lead is not None:
             consent.record_sms_consent(
-                session, lead=lead, phone=appointment.phone, source="appointments API", now=now
+                session,
+                lead=lead,
+                phone=appointment.phone,
+                source="given with the booking",
+                now=now,
             )
 
 

@@ -137,3 +137,27 @@ def test_a_text_that_breaks_the_checks_or_the_sandbox_is_not_saved(studio, sessi
         assert why in html.unescape(response.text), source
     assert "changed in the studio" not in studio.get("/studio/texts").text
     assert studio.get("/studio/texts/edit/nothing").status_code == 404
+
+
+def test_staff_book_a_visit_with_a_mobile_number_and_sms_consent(studio, session):
+    from nurture.appointments.models import Appointment
+    from nurture.leads.models import ConsentRecord
+    from tests.factories import make_lead
+
+    lead = make_lead(session, timezone="Europe/Berlin")
+    session.commit()
+    when = (clock.now() + timedelta(days=5)).strftime("%Y-%m-%dT10:30")
+    url = f"/studio/leads/{lead.id}/appointments"
+    bad = studio.post(url, {"starts_at": when, "timezone": "Europe/Berlin", "phone": "12"})
+    assert bad.status_code == 303
+    assert "phone" in html.unescape(studio.get(f"/studio/leads/{lead.id}").text)
+    assert session.scalar(select(Appointment.id)) is None
+    form = {"starts_at": when, "timezone": "Europe/Berlin", "phone": PHONE, "sms_consent": "yes"}
+    assert studio.post(url, form).status_code == 303
+    session.expire_all()
+    visit = session.scalar(select(Appointment))
+    assert visit is not None
+    assert visit.phone == PHONE
+    assert session.scalar(select(ConsentRecord.purpose)) == "sms_reminders"
+    texts = session.scalars(select(Message.to_phone).where(Message.channel == "sms"))
+    assert set(texts) == {PHONE}
