@@ -251,3 +251,23 @@ def test_a_visit_moved_cancels_its_texts_and_plans_new_ones(api, session, twilio
     tick(NOW + timedelta(seconds=2))
     [sent] = twilio.state.accepted
     assert "now" in sent["Body"]
+
+
+def test_stop_between_the_checks_and_the_send_is_honoured(api, session, twilio):
+    """The last look before the request: a STOP that lands after the batch was checked."""
+    api("POST", "/api/appointments", json=booking())
+    claimed: list[int] = []
+    with clock.frozen_at(NOW + timedelta(seconds=1)):
+        service.tick(dispatch=claimed.extend)
+        ready, _ = service._prepare(claimed)
+    [text_id] = [mid for mid, item in ready if hasattr(item, "to_phone")]
+    session.add(SmsSuppression(phone=PHONE, reason="stop", source="reply"))
+    session.commit()
+    started, stopped = service._mark_started(claimed)
+    assert stopped == {text_id}
+    assert text_id not in started
+    session.expire_all()
+    text = session.get(Message, text_id)
+    assert text is not None
+    assert text.status == MessageStatus.SUPPRESSED
+    assert text.attempts == 0
