@@ -167,10 +167,11 @@ def _add_visit(
 def text_number(session: Session, appointment: Appointment) -> str | None:
     """Return the number a visit's texts go to, or None when it gets none.
 
-    Texts need the channel switched on, a valid number and the patient's SMS consent.
+    Texts need the channel switched on (and Twilio, in production), a valid number and the
+    patient's SMS consent.
     """
     s = get_settings()
-    if Channel.SMS not in s.reminder_channels:
+    if not s.texts_enabled:
         return None
     phone = maybe_e164(appointment.phone, country=s.clinic_country)
     if phone is None:

@@ -77,13 +77,16 @@ def _texts(settings: Settings) -> list[Check]:
     if "sms" not in settings.reminder_channels:
         return [Check("note", "text messages are off (NURTURE_REMINDER_CHANNELS has no sms)")]
     if settings.resolved_text_backend != "twilio":
-        level: Literal["ok", "fail", "note"] = "fail" if settings.env == "production" else "note"
+        where = (
+            "no texts are sent"
+            if settings.env == "production"
+            else "texts go to the local outbox, not to phones"
+        )
         return [
             Check(
-                level,
-                "texts go to the local outbox, not to phones: set NURTURE_TWILIO_ACCOUNT_SID, "
-                "NURTURE_TWILIO_AUTH_TOKEN and NURTURE_TWILIO_FROM (or set "
-                "NURTURE_REMINDER_CHANNELS=email)",
+                "note",
+                f"{where}: to text patients, set NURTURE_TWILIO_ACCOUNT_SID, "
+                "NURTURE_TWILIO_AUTH_TOKEN and NURTURE_TWILIO_FROM",
             )
         ]
     sid, sender = settings.twilio_account_sid or "", settings.twilio_from or ""

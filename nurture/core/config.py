@@ -385,6 +385,16 @@ class Settings(BaseSettings):
         return "twilio" if self.twilio_account_sid is not None else "outbox"
 
     @property
+    def texts_enabled(self) -> bool:
+        """Tell whether visits get texts: sms is a reminder channel and texts can go somewhere.
+
+        In production texts need Twilio; the local outbox stands in only in development.
+        """
+        if "sms" not in self.reminder_channels:
+            return False
+        return self.resolved_text_backend == "twilio" or self.env != "production"
+
+    @property
     def is_sqlite(self) -> bool:
         """Tell whether the database is SQLite."""
         return self.resolved_database_url.startswith("sqlite")

@@ -133,8 +133,11 @@ def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
         return Hold(MessageStatus.SUPPRESSED, f"the number gets no texts ({reason})")
     if message.lead_id not in facts.sms_consent:
         return Hold(MessageStatus.CANCELLED, "no SMS consent")
-    if Channel.SMS not in get_settings().reminder_channels:
-        return Hold(MessageStatus.CANCELLED, "texts are switched off (NURTURE_REMINDER_CHANNELS)")
+    if not get_settings().texts_enabled:
+        return Hold(
+            MessageStatus.CANCELLED,
+            "texts are switched off (NURTURE_REMINDER_CHANNELS, or no Twilio in production)",
+        )
     if message.appointment_id is None:
         return Hold(MessageStatus.CANCELLED, "texts are only about visits")
     hold = check_appointment(message, facts, now)

@@ -271,3 +271,9 @@ def test_stop_between_the_checks_and_the_send_is_honoured(api, session, twilio):
     assert text is not None
     assert text.status == MessageStatus.SUPPRESSED
     assert text.attempts == 0
+
+
+def test_in_production_without_twilio_no_text_is_planned(api, session, settings):
+    settings(env="production", secret_key="s" * 40)
+    api("POST", "/api/appointments", json=booking())
+    assert _texts(session) == []
