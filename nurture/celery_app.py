@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
 
 # One line per HTTP request to SendGrid is noise at INFO; delivery logs its own outcomes.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -14,6 +14,15 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 app = Celery("nurture", include=["nurture.tasks"])
 app.config_from_object("celeryconfig")
+
+
+@worker_init.connect
+@beat_init.connect
+def _load_models(**_: Any) -> None:
+    """Load every model in the worker and beat before any task touches the database."""
+    from nurture.models import load_models
+
+    load_models()
 
 
 @worker_process_init.connect

@@ -1,4 +1,9 @@
-"""Import every domain's models so the metadata (and Alembic) sees all tables."""
+"""Import every domain's models so the metadata (and Alembic) sees all tables.
+
+Every entry point (each command, the worker, beat and the web app) calls `load_models()` before
+it touches the database: a query that joins or flushes across domains needs every table known,
+whether or not the code path at hand imported the module that defines it.
+"""
 
 from nurture.appointments.models import Appointment, AppointmentAlias
 from nurture.broadcasts.models import Broadcast
@@ -20,6 +25,7 @@ from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVarian
 from nurture.studio.models import ApiToken, AuditEntry, StaffSession, StaffUser
 
 __all__ = [
+    "load_models",
     "ApiToken",
     "Appointment",
     "AppointmentAlias",
@@ -46,3 +52,12 @@ __all__ = [
     "Suppression",
     "TypeChange",
 ]
+
+
+def load_models() -> None:
+    """Make sure every table is registered and every relationship between them resolves."""
+    # Importing this module registered every model; configuring the mappers now turns a
+    # missing or misspelt table into an error at start-up rather than in the middle of work.
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()

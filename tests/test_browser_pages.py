@@ -59,3 +59,27 @@ def test_patient_pages_fit_a_phone(tmp_path: Path, session, sequences_loaded, se
     assert widths == dict.fromkeys(widths, 0)
     session.expire_all()
     assert session.scalars(select(Lead)).one().timezone  # the browser's zone, picked by script
+
+
+def test_check_inbox_and_dead_link_pages_fit_a_phone_with_a_long_address(
+    tmp_path: Path, session, sequences_loaded, settings
+) -> None:
+    address = "maximilianaalexandrinakonstantinopouloumustermann@example.com"
+    with serving_web(tmp_path) as base, browser() as b:
+        settings(base_url=base)
+        page = b.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+        widths: dict[str, int] = {}
+        page.goto(base + "/")
+        page.get_by_label("First name").fill("Maximiliana")
+        page.get_by_label("Email address").fill(address)
+        page.get_by_role("radio", name="It comes and goes").check()
+        page.get_by_label("Yes, email me helpful information", exact=False).check()
+        page.get_by_role("button", name="Send me the guides").click()
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+        assert address in page.content()
+        widths["check inbox"] = page.evaluate(OVERFLOW)
+        for path in ("/confirm/not-a-token", "/visit/not-a-token", "/subscribe/sent?t=x"):
+            page.goto(base + path)
+            page.get_by_role("heading", name="What you can do").wait_for()
+            widths[path] = page.evaluate(OVERFLOW)
+    assert widths == dict.fromkeys(widths, 0)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from nurture.core.config import get_settings
 from nurture.messages.preview import CONDITION_WORDS, Sample, all_samples, problems
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.files import SequenceSpec, read_sequence_file, sequence_files
 
 # Every red flag of the content brief, as words a reader must find in the safety box.
@@ -23,7 +25,7 @@ BRIEF_RED_FLAGS = {
     "blood flow": [r"cold, pale or blue", r"rest"],
     "fever": [r"fever"],
     "cancer": [r"cancer"],
-    "weight loss": [r"weight loss"],
+    "weight loss": [r"drop in weight|weight loss"],
     "weakness getting worse": [r"weakness", r"worse quickly|quickly (get|gets|getting) worse"],
 }
 
@@ -53,6 +55,11 @@ PREVIEW_PARAPHRASES = [
     "feeling can fade slowly",
     "Symptoms on and off?",
 ]
+
+
+def _body(step: Any) -> str:
+    """The HTML a shipped step's body makes, whether it is written in HTML or Markdown."""
+    return step.html if step.html is not None else markdown_template(step.markdown)
 
 
 def _specs() -> list[SequenceSpec]:
@@ -121,9 +128,9 @@ def test_safety_box_problems_name_a_dropped_red_flag(samples: list[Sample]) -> N
 def test_claims_go_no_further_than_the_evidence() -> None:
     for spec in _specs():
         for step in spec.steps:
-            copy = " ".join([step.subject, step.preheader, step.html, step.text or ""])
+            copy = " ".join([step.subject, step.preheader, _body(step), step.text or ""])
             assert not OVERCLAIMS.search(copy), f"{spec.slug}/{step.key}: {OVERCLAIMS.search(copy)}"
-            for sentence in re.split(r"(?<=[.!?])\s+", _visible_text(step.html)):
+            for sentence in re.split(r"(?<=[.!?])\s+", _visible_text(_body(step))):
                 if "chiropractic" in sentence.lower():
                     assert re.search(r"\bmay\b|\bmight\b|\bcan help\b", sentence), sentence
 
@@ -131,7 +138,7 @@ def test_claims_go_no_further_than_the_evidence() -> None:
 def test_harmless_is_never_said_without_the_warning_signs_beside_it() -> None:
     for spec in _specs():
         for step in spec.steps:
-            for block in re.findall(r"<(p|li)\b[^>]*>(.*?)</\1>", step.html, re.S):
+            for block in re.findall(r"<(p|li)\b[^>]*>(.*?)</\1>", _body(step), re.S):
                 text = _visible_text(block[1])
                 if "harmless" in text.lower():
                     assert "warning sign" in text.lower(), f"{spec.slug}/{step.key}: {text}"
@@ -220,9 +227,9 @@ def test_the_review_request_asks_everyone_the_same_way() -> None:
     steps = [step for spec in _specs() for step in spec.steps if step.condition == "review_due"]
     assert steps
     for step in steps:
-        copy = " ".join([step.subject, step.preheader, step.html, step.text or ""])
+        copy = " ".join([step.subject, step.preheader, _body(step), step.text or ""])
         assert not GATING.search(copy), GATING.search(copy)
-        assert "{{ review_url }}" in step.html
+        assert "{{ review_url }}" in _body(step)
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,26 @@ def test_up_runs_signup_to_first_drip_email(tmp_path: Path) -> None:
     output = log.read_text()
     assert "Nurture is running at" in output
     assert "Stopped." in output
+
+
+def test_up_says_it_is_running_only_once_the_web_server_listens(tmp_path: Path) -> None:
+    import socket
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    for name in ("NURTURE_DATABASE_URL", "NURTURE_BROKER_URL"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "up.log"
+    workdir = tmp_path / "fresh"
+    workdir.mkdir()
+    with running(["up", "--port", str(port)], env=env, cwd=workdir, log=log) as proc:
+        wait_for(
+            lambda: "Nurture is running at" in log.read_text(), timeout=120, what="up", log=log
+        )
+        # The moment it says so, the address it prints answers.
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        assert stop(proc, signal.SIGINT) == 0

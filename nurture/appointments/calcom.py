@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from nurture.appointments import service
 from nurture.appointments.models import Appointment, AppointmentAlias, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import jsonread
+from nurture.core import dates, jsonread
 from nurture.core.config import get_settings
 from nurture.delivery.stops import is_phone_only
 from nurture.leads.schemas import clean_first_name
@@ -111,13 +111,9 @@ def read_envelope(raw: bytes) -> Envelope:
     uid = _uid(payload.get("bookingUid") if trigger in NO_SHOWS else payload.get("uid"))
     if uid is None or len(uid) > 190:
         raise CalcomError(400, f"{trigger} needs the booking's uid (at most 190 characters).")
-    try:
-        created_at = datetime.fromisoformat(str(envelope.get("createdAt")))
-    except ValueError as exc:
-        raise CalcomError(400, "createdAt must be an ISO 8601 time with its offset.") from exc
-    if created_at.tzinfo is None:
+    if not isinstance(envelope.get("createdAt"), str):
         raise CalcomError(400, "createdAt must be an ISO 8601 time with its offset.")
-    return Envelope(trigger, created_at, uid, payload)
+    return Envelope(trigger, _time(envelope, "createdAt"), uid, payload)
 
 
 def _link(value: object) -> str | None:
@@ -252,8 +248,8 @@ def _first_name(attendee: dict[str, Any]) -> str:
 
 def _time(payload: dict[str, Any], name: str) -> datetime:
     try:
-        return datetime.fromisoformat(str(payload.get(name)))
-    except ValueError as exc:
+        return dates.parse_moment(str(payload.get(name)))
+    except dates.DateError as exc:
         raise CalcomError(422, f"{name}: {exc}", {name: str(exc)}) from exc
 
 

@@ -3,7 +3,8 @@
 A clinic feeds its export in nightly, so importing the same file again must change nothing and
 send nothing. A visit still to come is booked, moved and cancelled through the same service as
 the appointments API, so it gets the same emails; a visit that has already started, or whose
-outcome is known, is stored as history and tells the patient nothing.
+outcome is known, is stored as history and tells the patient nothing, except that a new visit
+attended or missed in the last NURTURE_JOURNEY_LOOKBACK_DAYS starts that outcome's journeys.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from nurture.appointments import records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import csvread
+from nurture.core import csvread, dates
 from nurture.core.db import chunked
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import Lead
@@ -67,6 +68,8 @@ class VisitImportReport:
     cancelled: int = 0
     reminders_planned: int = 0
     notices_planned: int = 0
+    # New visits whose recent outcome started its journeys (see service.first_seen).
+    journeys_started: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +229,7 @@ def _starts_at(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO-8601 time such as {example}") from exc
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{text!r} has no UTC offset; write it like {example}")
-    return moment.astimezone(UTC)
+    return dates.check_moment(moment)
 
 
 def _minutes(text: str) -> int:
@@ -270,7 +273,11 @@ def _apply(
         if upcoming:
             told.add(service.book(session, data=_booking(row), now=now).appointment.id)
         else:
-            session.add(_history(session, row, leads, now))
+            visit = _history(session, row, leads, now)
+            session.add(visit)
+            # Seen first with its outcome: a recent one starts what marking it would start.
+            if service.first_seen(session, appointment=visit, now=now):
+                report.journeys_started += 1
         report.created += 1
         return
     before = visit.status

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nurture.core.dates import Moment
 from nurture.leads.schemas import InputModel, check_timezone, clean_first_name, normalise_email
 
 
@@ -17,7 +18,7 @@ class AppointmentIn(InputModel):
 
     email: str = Field(max_length=254)
     first_name: str = Field(default="", max_length=100)
-    starts_at: AwareDatetime = Field(description="Start, with its UTC offset.")
+    starts_at: Moment = Field(description="Start, with its UTC offset.")
     timezone: str = Field(max_length=64, description="The patient's IANA time zone.")
     duration_minutes: int = Field(default=30, ge=5, le=480)
     location: str = Field(default="", max_length=300)
@@ -42,6 +43,12 @@ class AppointmentIn(InputModel):
         from nurture.core.phones import to_e164
 
         return to_e164(value, country=get_settings().clinic_country)
+    status: Literal["booked", "attended", "no_show"] = Field(
+        default="booked",
+        description="booked (default), or the outcome of a visit that has begun: attended or "
+        "no_show. A new visit with an outcome starts that outcome's journeys if it began within "
+        "NURTURE_JOURNEY_LOOKBACK_DAYS.",
+    )
 
     @field_validator("email")
     @classmethod
@@ -64,7 +71,7 @@ class AppointmentPatch(InputModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
     timezone: str | None = Field(default=None, max_length=64)
     duration_minutes: int | None = Field(default=None, ge=5, le=480)
     location: str | None = Field(default=None, max_length=300)

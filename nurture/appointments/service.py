@@ -28,6 +28,7 @@ from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
 from nurture.sequences.models import Trigger
+from nurture.sequences.schedule import in_quiet_hours
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
 TEMPLATES = {
@@ -59,13 +60,6 @@ class BookResult:
     appointment: Appointment
     created: bool
     changed: bool
-
-
-def in_quiet_hours(hour: int) -> bool:
-    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
-    s = get_settings()
-    start, end = s.quiet_start_hour, s.quiet_end_hour
-    return start <= hour or hour < end if start > end else start <= hour < end
 
 
 def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
@@ -232,16 +226,35 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         # whether the patient has answered is decided when it is about to go.
         planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
     for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
-        due = reminder_due(appointment.starts_at, hours, tz)
-        _plan(
+        due = max(reminder_due(appointment.starts_at, hours, tz), now)
+        message = _plan(
             session,
             appointment,
             kind,
             name,
-            max(due, now),
+            due,
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
             phone=phone,
         )
+        if kind == NUDGE and message.status == MessageStatus.PENDING:
+            reason = nudge_unwanted(due, now=now, tz=tz)
+            if reason is not None:
+                message.status = MessageStatus.SKIPPED
+                message.last_error = reason
+
+
+# The booking (or update) email asks "will you be there?" already: a nudge that would follow
+# it within this long only repeats it.
+NUDGE_GAP = timedelta(hours=6)
+
+
+def nudge_unwanted(due: datetime, *, now: datetime, tz: ZoneInfo) -> str | None:
+    """Say why a confirmation nudge due at `due` must not go (None: it may)."""
+    if due - now < NUDGE_GAP:
+        return "the booking email, sent just before, asks already"
+    if in_quiet_hours(due.astimezone(tz).hour):
+        return "it would arrive in quiet hours"
+    return None
 
 
 def cancel_unsent(session: Session, appointment: Appointment, reason: str) -> None:
@@ -457,6 +470,14 @@ def _outcome(
     appointment.status = status
     appointment.updated_at = now
     cancel_unsent(session, appointment, f"the visit is marked {status}")
+    _outcome_follows(session, appointment, now)
+    session.flush()
+    return appointment
+
+
+def _outcome_follows(session: Session, appointment: Appointment, now: datetime) -> None:
+    """Start what the visit's outcome starts: the no-show offer and the outcome's journeys."""
+    status = appointment.status
     if status == AppointmentStatus.NO_SHOW:
         _follow_up(session, appointment, get_settings().no_show_audience, now)
     lead = session.get(Lead, appointment.lead_id)
@@ -464,8 +485,58 @@ def _outcome(
         if status == AppointmentStatus.ATTENDED:
             enrollments.reach_goal(session, lead_id=lead.id, goal=Trigger.ATTENDED, at=now)
         enrollments.start_journeys(session, lead=lead, trigger=status, now=now)
+
+
+def recent_outcome(appointment: Appointment, now: datetime) -> bool:
+    """Tell whether a visit with an outcome began recently enough to start its journeys."""
+    if appointment.status not in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW):
+        return False
+    lookback = timedelta(days=get_settings().journey_lookback_days)
+    return now - lookback <= appointment.starts_at <= now
+
+
+def first_seen(session: Session, *, appointment: Appointment, now: datetime) -> bool:
+    """A new visit that arrives with its outcome: start what marking it would start, if recent.
+
+    A practice system that exports only finished visits still gets its patients the after-visit
+    email, the review request or the no-show offer; a visit older than
+    NURTURE_JOURNEY_LOOKBACK_DAYS is history and starts nothing. Return whether it started any.
+    """
+    if not recent_outcome(appointment, now):
+        return False
     session.flush()
-    return appointment
+    _outcome_follows(session, appointment, now)
+    session.flush()
+    return True
+
+
+def record_outcome(
+    session: Session, *, data: AppointmentIn, status: str, now: datetime
+) -> BookResult:
+    """Record a visit that arrives with its outcome (the API): new, or an update by external id.
+
+    A new one is stored as it is and starts its outcome's journeys if it began recently; a
+    known one is marked as a status change marks it.
+    """
+    if data.starts_at > now:
+        raise AppointmentError(
+            f"starts_at is in the future; a visit not yet begun cannot be {status}"
+        )
+    existing = (
+        session.scalar(select(Appointment).where(Appointment.external_id == data.external_id))
+        if data.external_id
+        else None
+    )
+    if existing is not None:
+        if existing.status == status:
+            return BookResult(existing, created=False, changed=False)
+        if existing.status == AppointmentStatus.CANCELLED:
+            raise AppointmentError(f"the appointment is cancelled; it cannot be marked {status}")
+        _outcome(session, appointment=existing, status=status, now=now)
+        return BookResult(existing, created=False, changed=True)
+    _, appointment = _add_visit(session, data, status=status, now=now)
+    first_seen(session, appointment=appointment, now=now)
+    return BookResult(appointment, created=True, changed=True)
 
 
 def _booked(session: Session, lead: Lead, now: datetime) -> None:

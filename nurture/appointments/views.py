@@ -29,7 +29,7 @@ from nurture.core.tokens import InvalidToken, read_token
 from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import validation_response
-from nurture.http.pages import message_page, render_page
+from nurture.http.pages import link_problem_page, render_page
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
 from nurture.studio import tokens
@@ -119,9 +119,15 @@ def _get(session: SessionDep, appointment_id: int) -> Appointment:
     },
 )
 def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -> JSONResponse:
-    """Book a visit (or update the one with the same external_id); plans its reminders."""
+    """Book a visit (or update the one with the same external_id); plans its reminders.
+
+    With `status` attended or no_show, record a visit that has begun, with its outcome.
+    """
     try:
-        result = service.book(session, data=data, now=clock.now())
+        if data.status == "booked":
+            result = service.book(session, data=data, now=clock.now())
+        else:
+            result = service.record_outcome(session, data=data, status=data.status, now=clock.now())
     except service.AppointmentError as exc:
         session.rollback()
         return _invalid(exc)
@@ -238,25 +244,30 @@ async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
     return await run_in_threadpool(_calcom_apply, session, raw)
 
 
+def _visit_ways() -> tuple[tuple[str, str], ...]:
+    """Where a failed visit link leads: the clinic's booking page (its phone is always shown)."""
+    booking = clinic.effective().booking_url
+    return ((booking, "Book or move a visit online"),) if booking else ()
+
+
 @router.get("/visit/{token}", response_class=HTMLResponse, include_in_schema=False)
 def visit_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """Show a patient their visit and how to move or cancel it."""
     try:
         payload = read_token("visit", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc), ways=_visit_ways())
     appointment_id = payload.get("appointment")
     appointment = (
         session.get(Appointment, appointment_id) if isinstance(appointment_id, int) else None
     )
     if appointment is None:
-        return message_page(
+        return link_problem_page(
             request,
             title="Appointment not found",
             message="This appointment no longer exists.",
             status_code=404,
+            ways=_visit_ways(),
         )
     return render_page(
         request,
@@ -284,11 +295,8 @@ def _attending(
         )
     except InvalidToken as exc:
         hint = " Use the links in your latest email, or call us." if exc.expired else ""
-        return message_page(
-            request,
-            title="This link does not work",
-            message=f"{exc}{hint} Nothing was changed.",
-            status_code=400,
+        return link_problem_page(
+            request, message=f"{exc}{hint} Nothing was changed.", ways=_visit_ways()
         )
     appointment_id, revision = payload.get("appointment"), payload.get("r")
     answer = payload.get("answer")
@@ -297,19 +305,17 @@ def _attending(
         and isinstance(revision, int)
         and answer in links.ATTEND_ANSWERS
     ):
-        return message_page(
-            request,
-            title="This link does not work",
-            message="This link is not valid. Nothing was changed.",
-            status_code=400,
+        return link_problem_page(
+            request, message="This link is not valid. Nothing was changed.", ways=_visit_ways()
         )
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
-        return message_page(
+        return link_problem_page(
             request,
             title="Appointment not found",
             message="This appointment no longer exists.",
             status_code=404,
+            ways=_visit_ways(),
         )
     return appointment, revision, str(answer)
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import segment_of
+from nurture.core import dates
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.segments import Segment, parse_segment, segment_to_json
 from nurture.sequences import checks
@@ -191,6 +192,7 @@ def parse_send_at(text: str, *, zone: ZoneInfo) -> datetime:
         local = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError("enter a date and time, for example 2026-12-01 09:00") from None
+    dates.check_day(local.date())
     if local.tzinfo is not None:
         raise ValueError("enter the time without a zone: it is read in the clinic's zone")
     return local.replace(tzinfo=zone)

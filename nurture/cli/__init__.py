@@ -38,6 +38,10 @@ __all__ = ["main"]
 @click.version_option(package_name="nurture")
 def main() -> None:
     """Nurture: turn landing-page signups into booked, kept appointments."""
+    # Every command works on the whole schema: load every model before any of them runs.
+    from nurture.models import load_models
+
+    load_models()
 
 
 for _command in (

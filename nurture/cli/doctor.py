@@ -365,7 +365,7 @@ def _broker(settings: Settings) -> list[Check]:
     if not url.startswith(("redis://", "rediss://")):
         return [Check("fail", "use Redis as the broker (NURTURE_BROKER_URL) in production")]
     from nurture.cli.common import redact
-    from nurture.web.health import broker_answers
+    from nurture.core.readiness import broker_answers
 
     if broker_answers(settings):
         return [Check("ok", f"broker is Redis at {redact(url)}, which answers")]
@@ -394,7 +394,7 @@ def last_tick(settings: Settings) -> tuple[datetime | None, str | None]:
 def _beat(settings: Settings) -> list[Check]:
     """Beat's heartbeat: the tick ran within three intervals."""
     from nurture.core import clock
-    from nurture.web.health import tick_age, tick_is_fresh
+    from nurture.core.readiness import tick_age, tick_is_fresh
 
     last, unreadable = last_tick(settings)
     if unreadable is not None:

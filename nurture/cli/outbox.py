@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from nurture.cli.common import load_settings
+from nurture.core import dates
 
 
 @click.group()
@@ -118,4 +119,7 @@ def _parse_now(text: str) -> datetime:
         raise click.BadParameter(
             f"{text!r} is not ISO-8601; try 2026-12-01T09:30:00+01:00", param_hint="--now"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return dates.check_moment(moment, naive_zone=UTC)
+    except dates.DateError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from exc

@@ -158,8 +158,8 @@ def healthcheck_beat() -> None:
 
     from nurture.core import clock
     from nurture.core.db import session_scope
+    from nurture.core.readiness import tick_age, tick_is_fresh
     from nurture.delivery.models import Heartbeat
-    from nurture.web.health import tick_age, tick_is_fresh
 
     settings = load_settings()
     try:

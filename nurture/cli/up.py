@@ -48,8 +48,25 @@ def up(host: str, port: int) -> None:
         "worker": subprocess.Popen([*me, "worker"]),
         "beat": subprocess.Popen([*me, "beat"]),
     }
+    if not _wait_until_listening(host, port, children):
+        click.echo("web, worker or beat stopped while starting; stopping the rest.", err=True)
+        _supervise(children)
     _announce(settings, host, port)
     _supervise(children)
+
+
+def _wait_until_listening(
+    host: str, port: int, children: dict[str, subprocess.Popen[bytes]]
+) -> bool:
+    """Wait until the web server accepts connections; False if a child stopped first."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    while all(child.poll() is None for child in children.values()):
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def _prepare(settings: Settings, *, steps: int) -> None:

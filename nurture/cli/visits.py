@@ -42,3 +42,7 @@ def visits_import(path: Path) -> None:
         f"{report.cancelled} cancelled; {report.reminders_planned} reminders and "
         f"{report.notices_planned} notices planned"
     )
+    if report.journeys_started:
+        click.echo(
+            f"{report.journeys_started} recent visit(s) attended or missed started their journeys"
+        )

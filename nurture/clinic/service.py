@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nurture.clinic.models import ClinicSetting
+from nurture.core import dates
 from nurture.core.colours import check_accent
 from nurture.core.config import Settings, get_settings
 from nurture.leads.schemas import clean_first_name
@@ -53,7 +54,9 @@ FIELDS: tuple[Field, ...] = (
     Field("booking_url", "Booking page", "url", required=True, max_length=500),
     Field("review_url", "Review page", "url", max_length=500),
     Field("clinic_logo_url", "Logo image", "url", max_length=500),
-    Field("accent_color", "Accent colour (buttons)", "colour", required=True, max_length=7),
+    Field(
+        "accent_color", "Accent colour (buttons and links)", "colour", required=True, max_length=7
+    ),
     Field("marketing_from_name", "Sender name of newsletters", "name", required=True),
     Field("transactional_from_name", "Sender name of appointment emails", "name", required=True),
     Field("clinician_name", "Clinician who signs education emails", "name", max_length=100),
@@ -100,7 +103,19 @@ def defaults(settings: Settings | None = None) -> dict[str, Any]:
     s = settings or get_settings()
     values: dict[str, Any] = {f.name: getattr(s, f.name) for f in FIELDS}
     values["clinic_closures"] = [d.isoformat() for d in s.clinic_closures]
+    for sender in _following_senders(s):
+        values[sender] = s.clinic_name
     return values
+
+
+def _following_senders(settings: Settings) -> list[str]:
+    """Name the sender names the environment leaves to follow the clinic's name."""
+    return [
+        sender
+        for sender in ("marketing_from_name", "transactional_from_name")
+        if sender not in settings.model_fields_set
+        or getattr(settings, sender) == settings.clinic_name
+    ]
 
 
 def overrides(session: Session) -> dict[str, Any]:
@@ -110,8 +125,16 @@ def overrides(session: Session) -> dict[str, Any]:
 
 
 def details(stored: Mapping[str, Any], settings: Settings | None = None) -> ClinicDetails:
-    """Combine the environment's values with `stored` overrides."""
-    values = {**defaults(settings), **stored}
+    """Combine the environment's values with `stored` overrides.
+
+    A sender name nobody chose (not set in the environment, or set to the clinic's name there)
+    follows the clinic's name as it is now, so renaming the clinic renames the sender too.
+    """
+    s = settings or get_settings()
+    values = {**defaults(s), **stored}
+    for sender in _following_senders(s):
+        if sender not in stored:
+            values[sender] = values["clinic_name"]
     values["clinic_closures"] = tuple(date.fromisoformat(d) for d in values["clinic_closures"])
     return ClinicDetails(**values, overridden=frozenset(stored))
 
@@ -169,9 +192,10 @@ def _clean(spec: Field, raw: str, settings: Settings) -> Any:
         days: set[date] = set()
         for part in parts:
             try:
-                days.add(date.fromisoformat(part))
+                day = date.fromisoformat(part)
             except ValueError:
                 raise ValueError(f"{part!r} is not a date written YYYY-MM-DD") from None
+            days.add(dates.check_day(day))
         return [d.isoformat() for d in sorted(days)]
     if not value:
         if spec.required:
@@ -235,6 +259,15 @@ def save(
     """
     env = defaults()
     stored = overrides(session)
+    # A sender name that follows the clinic's name is no override when it equals that name,
+    # nor when the form sends the name it followed until now along with a new clinic name.
+    name_before = stored.get("clinic_name", env["clinic_name"])
+    name_now = values.get("clinic_name", name_before)
+    values = dict(values)
+    for sender in _following_senders(get_settings()):
+        env[sender] = name_now
+        if sender not in stored and values.get(sender) == name_before:
+            values[sender] = name_now
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for name, value in values.items():

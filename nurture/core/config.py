@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # whether patients who never opted in get them by soft opt-in.
     recall_after_days: int = Field(default=90, ge=1, le=3650)
     rebook_after_days: int = Field(default=2, ge=0, le=365)
+    # A visit first heard of with its outcome (attended, missed) starts that outcome's journeys
+    # if it began within this many days; an older one is history and starts nothing.
+    journey_lookback_days: int = Field(default=7, ge=0, le=365)
     max_marketing_per_week: int = Field(default=3, ge=0, le=100)
     soft_opt_in_patients: bool = False
     # A review request (a step with `condition: review_due`) goes once a patient has been to

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -37,6 +38,7 @@ from nurture.messages.contexts import appointment_context, clinic_context, lead_
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, SequenceVersion, Step
+from nurture.sequences.schedule import in_quiet_hours
 from nurture.sequences.variants import content_of
 
 WEEK = timedelta(days=7)
@@ -343,6 +345,9 @@ def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | N
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         if appointment.change_requested_at is not None:
             return Hold(MessageStatus.SKIPPED, "the patient asked to change the visit")
+        # Late (a backlog, an outage): the booking email asked already; never at night.
+        if in_quiet_hours(now.astimezone(ZoneInfo(appointment.timezone)).hour):
+            return Hold(MessageStatus.SKIPPED, "it would arrive in quiet hours")
     return None
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from nurture.core import dates
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Suppression
 from nurture.delivery.settle import resolve_unknown
 from nurture.enrollments import service as enrollments
@@ -105,7 +106,7 @@ def _occurred_at(value: object) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return datetime.fromtimestamp(value, UTC) if value >= 0 else None
+        return dates.check_moment(datetime.fromtimestamp(value, UTC)) if value >= 0 else None
     except (OverflowError, OSError, ValueError):
         return None
 

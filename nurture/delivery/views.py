@@ -11,8 +11,12 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import and_, or_, select
 
+from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.core.db import session_scope
+from nurture.delivery.models import Message, MessageStatus
 from nurture.http.pages import render_page
 
 router = APIRouter()
@@ -99,6 +103,9 @@ def outbox_list(request: Request) -> HTMLResponse:
                 path.name, str(message["To"]), str(message["Subject"]), str(message["Date"])
             )
         )
+    # Empty, or with emails still on their way: the page looks again by itself (a meta
+    # refresh, which the content security policy leaves alone), so the first email shows up.
+    refresh = not entries or _on_their_way()
     return render_page(
         request,
         "outbox_list.html",
@@ -106,7 +113,22 @@ def outbox_list(request: Request) -> HTMLResponse:
         entries=entries,
         texts=_texts(folder),
         folder=str(folder),
+        refresh_seconds=REFRESH_SECONDS if refresh else None,
     )
+
+
+REFRESH_SECONDS = 3
+
+
+def _on_their_way() -> bool:
+    """Tell whether any email is being sent or is due and waiting for the worker."""
+    now = clock.now()
+    waiting = or_(
+        Message.status == MessageStatus.SENDING,
+        and_(Message.status == MessageStatus.PENDING, Message.due_at <= now),
+    )
+    with session_scope() as session:
+        return session.scalar(select(Message.id).where(waiting).limit(1)) is not None
 
 
 @router.get("/outbox/{name}", response_class=HTMLResponse, include_in_schema=False)

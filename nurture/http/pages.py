@@ -52,3 +52,22 @@ def message_page(
 ) -> HTMLResponse:
     """Render a simple page with a heading and one paragraph."""
     return render_page(request, "message.html", status_code, title=title, message=message)
+
+
+# Where someone whose link failed can go next: a fresh link comes from signing up again (the
+# same address gets a new confirmation email), and the page also offers the clinic's phone.
+SIGN_UP_AGAIN = ("/", "Sign up again for a fresh link")
+
+
+def link_problem_page(
+    request: Request,
+    *,
+    message: str,
+    title: str = "This link does not work",
+    status_code: int = 400,
+    ways: tuple[tuple[str, str], ...] = (SIGN_UP_AGAIN,),
+) -> HTMLResponse:
+    """Render a page for a link that is expired or not valid, with the ways forward."""
+    return render_page(
+        request, "message.html", status_code, title=title, message=message, ways=ways
+    )

@@ -34,6 +34,9 @@ LEADS_IMPORT = "leads.import"
 MAX_ATTEMPTS = 3
 # Progress is written at most this often (plus every change of stage).
 PROGRESS_EVERY_SECONDS = 0.5
+# Called with (job id, stage, done, total) after each progress report has been handled (written
+# or skipped); tests hold a job here to look at it mid-way. None in the service.
+after_progress: Callable[[int, str, int, int], None] | None = None
 
 
 class JobLost(Exception):
@@ -123,6 +126,11 @@ class _Reporter:
         self.last = 0.0
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
+        self._write(stage, done, total)
+        if after_progress is not None:
+            after_progress(self.job_id, stage, done, self.total if total is None else total)
+
+    def _write(self, stage: str, done: int, total: int | None) -> None:
         if stage != "checking" and not self.concurrent_writes:
             return
         total = self.total if total is None else total

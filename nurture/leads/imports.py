@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
-from nurture.core import csvread, csvsafe
+from nurture.core import csvread, csvsafe, dates
 from nurture.core.config import get_settings
 from nurture.core.csvread import CsvImportError, problem, records, unreadable, utf8_lines
 from nurture.core.db import chunked
@@ -171,7 +171,7 @@ def _when(text: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"{text!r} is not an ISO-8601 time") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return dates.check_moment(moment, naive_zone=UTC)
 
 
 def import_csv(

@@ -17,7 +17,7 @@ from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken
 from nurture.delivery.suppressions import reason_for
 from nurture.http.deps import SessionDep
-from nurture.http.pages import message_page, render_page
+from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import service, throttle, ticket
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import Lead, LeadStatus
@@ -104,15 +104,13 @@ def to_check_inbox(sealed: str, notice: str | None = None) -> RedirectResponse:
 
 
 def _expired(request: Request) -> HTMLResponse:
-    return render_page(
+    return link_problem_page(
         request,
-        "message.html",
-        400,
         title="This page has expired",
         message="For your privacy this page only works for an hour after you sign up. If the "
         "email has not arrived, sign up again on our page; we will never send it twice in a "
         "few minutes.",
-        link=("/", "Go to the signup page"),
+        ways=(("/", "Sign up again to get the email"),),
     )
 
 
@@ -265,9 +263,7 @@ async def come_back(
     try:
         lead = service.lead_from_token(session, purpose, token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     form = await request.form()
     if form.get("consent") != "true":
         return unsubscribed_page(

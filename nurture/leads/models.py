@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture.core import clock
@@ -96,3 +96,16 @@ class TypeChange(Base):
     to_type: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class LeadTag(Base):
+    """A word staff put on a lead ("spring-event", "vip") to find and reach them as a group."""
+
+    __tablename__ = "lead_tags"
+    __table_args__ = (Index("ix_lead_tags_tag", "tag"),)
+
+    lead_id: Mapped[int] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tagged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

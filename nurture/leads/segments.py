@@ -38,13 +38,27 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.core import dates
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import Lead, LeadStatus, NumbnessType
+from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
 from nurture.sequences.models import Sequence
 
 SEARCH_MAX = 200
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,39}$")
+
+
+def clean_tag(raw: str) -> str:
+    """Return a tag as stored (trimmed, lower case, single spaces), or raise ValueError."""
+    tag = " ".join(raw.split()).lower()
+    if not _TAG.match(tag):
+        raise ValueError(
+            "use up to 40 letters, digits, spaces, dashes or underscores, starting with a "
+            "letter or digit"
+        )
+    return tag
+
 
 # Words for the values staff pick from; the stored values stay as they are.
 TYPE_WORDS = {
@@ -73,6 +87,7 @@ class Segment:
     signed_up_to: date | None = None
     sequence_slug: str | None = None
     search: str = ""
+    tag: str | None = None
 
     @property
     def is_everyone(self) -> bool:
@@ -126,6 +141,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
                 Sequence.slug == segment.sequence_slug,
             )
         )
+    if segment.tag:
+        where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
     if segment.search:
         pattern = f"%{_like_escape(segment.search.lower())}%"
         where.append(
@@ -162,7 +179,10 @@ def _date(
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        return dates.check_day(date.fromisoformat(raw))
+    except dates.DateError as exc:
+        errors[name] = f"{label}: {exc}."
+        return None
     except ValueError:
         errors[name] = f"{label}: enter a date as YYYY-MM-DD, for example 2026-11-30."
         return None
@@ -194,6 +214,12 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
     if slug is not None and not _SLUG.match(slug):
         errors["sequence"] = "Sequence: pick one from the list."
         slug = None
+    tag: str | None = None
+    if raw_tag := _value(form, "tag"):
+        try:
+            tag = clean_tag(raw_tag)
+        except ValueError as exc:
+            errors["tag"] = f"Tag: {exc}."
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
         errors["q"] = f"Search: use at most {SEARCH_MAX} characters."
@@ -207,6 +233,7 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         signed_up_to=signed_to,
         sequence_slug=slug,
         search=search,
+        tag=tag,
     )
     return segment, errors
 
@@ -250,6 +277,8 @@ def describe(segment: Segment) -> str:
         parts.append(f"signed up until {format_day(end)}")
     if segment.sequence_slug:
         parts.append(f"in sequence {segment.sequence_slug}")
+    if segment.tag:
+        parts.append(f"tagged \u201c{segment.tag}\u201d")
     if segment.search:
         parts.append(f"matching \u201c{segment.search}\u201d")
     return ", ".join(parts)
@@ -270,6 +299,7 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "signed_up_to": day(segment.signed_up_to),
         "sequence_slug": segment.sequence_slug,
         "search": segment.search,
+        "tag": segment.tag,
     }
 
 
@@ -282,7 +312,7 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
             return None
         if not isinstance(value, str):
             raise ValueError(f"segment field {name} is not a date")
-        return date.fromisoformat(value)
+        return dates.check_day(date.fromisoformat(value))
 
     def words(name: str, allowed: set[str]) -> frozenset[str]:
         value = data.get(name) or []
@@ -310,4 +340,7 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         signed_up_to=day("signed_up_to"),
         sequence_slug=slug or None,
         search=search,
+        tag=clean_tag(tag)
+        if (tag := data.get("tag")) is not None and isinstance(tag, str)
+        else None,
     )

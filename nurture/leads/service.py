@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.core.config import get_settings
-from nurture.core.tokens import InvalidToken, read_token
+from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 from nurture.delivery import outbox
 from nurture.delivery.models import DeliveryEvent, Message, MessageStatus, Stream
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
 from nurture.leads.schemas import SubscribeRequest
+from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
 
 CONSENT_VERSION = "2026-11-v1"
@@ -220,7 +221,11 @@ class ConfirmOutcome(StrEnum):
 def lead_to_confirm(session: Session, *, token: str, lock: bool = False) -> Lead:
     """Return the lead a confirmation token names, changing nothing; raise InvalidToken if bad."""
     max_age = get_settings().confirm_link_max_age_hours * 3600
-    payload = read_token("confirm", token, max_age_seconds=max_age)
+    if is_compact_token(token):
+        lead_id, version = _two(read_compact_token("confirm", token, max_age_seconds=max_age))
+        payload: dict[str, object] = {"lead": lead_id, "v": version}
+    else:  # the signed form of links sent before the compact one
+        payload = read_token("confirm", token, max_age_seconds=max_age)
     lead = _lead_in(session, payload, lock=lock)
     if lead is None or payload.get("v") != lead.token_version:
         raise InvalidToken("This link is no longer valid. Please sign up again.")
@@ -275,6 +280,12 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
             consent.withdrawn_at = now
     enrollments.exit_active(session, lead_id=lead.id, reason="unsubscribed", at=now)
     return True
+
+
+def _two(numbers: tuple[int, ...]) -> tuple[int, int]:
+    if len(numbers) != 2:
+        raise InvalidToken("This link is not valid.")
+    return numbers[0], numbers[1]
 
 
 def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
@@ -366,7 +377,7 @@ def update_preferences(
     resumed = False
     if pause_weeks is not None:
         paused_until = lead.paused_until = now + timedelta(weeks=pause_weeks)
-        lines.append(f"emails are paused until {paused_until:%d %B %Y}")
+        lines.append(f"emails are paused until {format_day(paused_until, lead.timezone)}")
     elif resume and lead.paused_until is not None and lead.paused_until > now:
         # Emails held by the pause were moved to its end; bring exactly those back to now.
         session.execute(

@@ -16,11 +16,12 @@ from nurture.core.tokens import InvalidToken
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
 from nurture.http.errors import validation_response
-from nurture.http.pages import message_page, render_page
+from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import inbox, service, throttle
 from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
+from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
 from nurture.tasks import nudge
 
@@ -231,9 +232,7 @@ def _bad_confirm_link(request: Request, exc: InvalidToken) -> HTMLResponse:
         if exc.expired
         else "Please check that you copied the whole link, or sign up again for a fresh one."
     )
-    return message_page(
-        request, title="This link does not work", message=f"{exc} {hint}", status_code=400
-    )
+    return link_problem_page(request, message=f"{exc} {hint}")
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -289,9 +288,7 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLR
     try:
         service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     return render_page(
         request,
         "unsubscribe.html",
@@ -311,9 +308,7 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
     try:
         lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
     return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
@@ -325,9 +320,7 @@ def unsubscribe_everything(token: str, request: Request, session: SessionDep) ->
     try:
         lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        return link_problem_page(request, message=str(exc))
     service.stop_everything(session, lead=lead, now=clock.now())
     session.commit()
     return message_page(
@@ -346,9 +339,7 @@ def _lead_or_page(
     try:
         return service.lead_from_token(session, "preferences", token), None
     except InvalidToken as exc:
-        page = message_page(
-            request, title="This link does not work", message=str(exc), status_code=400
-        )
+        page = link_problem_page(request, message=str(exc))
         return None, page
 
 
@@ -366,18 +357,19 @@ def _preferences(
         types=TYPE_CHOICES,
         current=lead.numbness_type,
         notice=notice,
-        paused_until=f"{paused:%d %B %Y}" if paused else None,
+        paused_until=format_day(paused, lead.timezone) if paused else None,
         resubscribe_action=f"{request.url.path}/resubscribe",
         consent_text=service.CONSENT_TEXT,
     )
 
 
-def _saved_notice(changes: service.PreferenceChanges) -> str:
+def _saved_notice(changes: service.PreferenceChanges, timezone: str) -> str:
     parts = []
     if changes.type_changed:
         parts.append("Saved. Your next emails will match.")
     if changes.paused_until is not None:
-        parts.append(f"Paused. We'll be back in touch after {changes.paused_until:%d %B %Y}.")
+        day = format_day(changes.paused_until, timezone)
+        parts.append(f"Paused. We'll be back in touch after {day}.")
     if changes.resumed:
         parts.append("Welcome back. Your emails carry on from today.")
     return " ".join(parts) or "No change needed."
@@ -422,7 +414,7 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             pause_weeks=int(action[-1]) if action.startswith("pause") else None,
             resume=action == "resume",
         )
-        notice = _saved_notice(changes)
+        notice = _saved_notice(changes, lead.timezone)
     elif action == "unsubscribe":
         service.unsubscribe(session, lead=lead, now=now)
         session.commit()

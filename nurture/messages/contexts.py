@@ -51,6 +51,7 @@ def clinic_context() -> dict[str, Any]:
             "opening_hours": c.opening_hours,
             "review_url": c.review_url,
             "accent_color": c.accent_color,
+            "logo_url": c.clinic_logo_url,
         },
         "base_url": get_settings().resolved_base_url,
     }

@@ -6,7 +6,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from nurture.clinic.service import effective
 from nurture.core.config import get_settings
-from nurture.core.tokens import make_token
+from nurture.core.tokens import make_compact_token, make_token
 from nurture.leads.models import Lead
 
 
@@ -17,8 +17,8 @@ def absolute(path: str) -> str:
 
 def confirm_url(lead: Lead) -> str:
     """Return the double opt-in link for `lead`."""
-    token = make_token("confirm", {"lead": lead.id, "v": lead.token_version})
-    return absolute(f"/confirm/{token}")
+    # Compact: the confirmation email shows this link for copying when its button fails.
+    return absolute(f"/confirm/{make_compact_token('confirm', (lead.id, lead.token_version))}")
 
 
 def unsubscribe_url(lead: Lead) -> str:

@@ -17,6 +17,7 @@ from nurture.core.config import get_settings
 from nurture.leads.models import Lead, NumbnessType
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.messages.links import confirm_url, preferences_url
+from nurture.rendering.dates import format_day
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.safety import SAFETY
 from nurture.sequences.files import read_sequence_file, sequence_files
@@ -66,6 +67,10 @@ def sample_lead(numbness_type: str) -> Lead:
         timezone=get_settings().clinic_timezone,
         token_version=0,
     )
+
+
+def _in_weeks(weeks: int) -> datetime:
+    return datetime.now(UTC) + timedelta(weeks=weeks)
 
 
 def _appointment() -> Appointment:
@@ -132,7 +137,9 @@ def all_samples() -> Iterator[Sample]:
         named: dict[str, dict[str, Any]] = {
             "confirm": {"confirm_url": confirm_url(lead)},
             "goodbye": {},
-            "preferences_changed": {"change": "emails are paused until 8 December 2026"},
+            "preferences_changed": {
+                "change": f"emails are paused until {format_day(_in_weeks(4), lead.timezone)}"
+            },
         }
         appointment = _appointment()
         for name in (

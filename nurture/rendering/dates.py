@@ -73,3 +73,19 @@ def format_visit_time(
     # CLDR puts a narrow no-break space before "AM"; older fonts and text clients show it as a
     # box, and in a subject it forces encoded words, so it is written as a plain space.
     return joined.replace("\u202f", " ")
+
+
+def format_day(
+    moment: datetime, tz: str | tzinfo | None, locale: str | Locale | None = None
+) -> str:
+    """Say which day `moment` falls on in zone `tz`: "December 20, 2026" in en_US.
+
+    The clinic's zone and locale (NURTURE_CLINIC_TIMEZONE, NURTURE_CLINIC_LOCALE) stand in
+    for what is not given; en_GB reads "20 December 2026", de_DE "20. Dezember 2026".
+    """
+    tz = tz or get_settings().clinic_timezone
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    if locale is None:
+        locale = get_settings().clinic_locale
+    loc = parse_locale(locale) if isinstance(locale, str) else locale
+    return str(format_date(moment.astimezone(zone).date(), "long", locale=loc))

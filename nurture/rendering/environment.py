@@ -173,6 +173,11 @@ class EmailRenderer:
             rendered_subject, rendered_preheader, bulletproof_buttons(html, _accent(context)), text
         )
 
+    def render_body(self, body_html: str, context: dict[str, Any]) -> str:
+        """Render a step's HTML body template alone (no layout), within the limits."""
+        with limits():
+            return render(self.compile(body_html, html=True), context, max_chars=MAX_OUTPUT)
+
     def render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """Render a file template `transactional/<name>.html` (and `.txt` when present)."""
         with limits():

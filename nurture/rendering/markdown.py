@@ -22,10 +22,14 @@ from functools import lru_cache
 from itertools import product
 from string import ascii_uppercase
 
+import phonenumbers
+from babel import Locale, UnknownLocaleError
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
 
+from nurture.core.config import get_settings
 from nurture.rendering.limits import MAX_SIZE, TemplateLimitError, check_time, limits
 
 # Openers and closers of Jinja's three kinds of tag, in the order a regex alternation
@@ -64,6 +68,57 @@ def _mark_buttons(state: StateCore) -> None:
             child.content = child.content[len(_BUTTON_MARK) :]
 
 
+# Phone numbers are looked for in text nodes only (never inside a link or code), at most this
+# many candidates per text node, so a page of digits costs little.
+_PHONE_TRIES = 20
+
+
+def _link_phones(state: StateCore) -> None:
+    """Make each valid phone number in the text a `tel:` link, read in the clinic's country."""
+    region = state.env.get("region")
+    for token in state.tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        out: list[Token] = []
+        in_link = 0
+        for child in token.children:
+            if child.type == "link_open":
+                in_link += 1
+            elif child.type == "link_close":
+                in_link -= 1
+            if child.type != "text" or in_link or not any(c.isdigit() for c in child.content):
+                out.append(child)
+                continue
+            check_time()  # inside the render limits, like the rest of the conversion
+            out.extend(_phone_tokens(child.content, region))
+        token.children = out
+
+
+def _phone_tokens(text: str, region: str | None) -> list[Token]:
+    tokens: list[Token] = []
+    last = 0
+    matches = phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.VALID, max_tries=_PHONE_TRIES
+    )
+    for match in matches:
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if match.start > last:
+            tokens.append(_text(text[last : match.start]))
+        opening = Token("link_open", "a", 1)
+        opening.attrSet("href", f"tel:{e164}")
+        tokens += [opening, _text(match.raw_string), Token("link_close", "a", -1)]
+        last = match.end
+    if last < len(text):
+        tokens.append(_text(text[last:]))
+    return tokens
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
 def _budget(state: StateInline, silent: bool) -> bool:
     """Look at the render budget's clock now and then while reading inline text; match nothing."""
     seen = state.env.get("nurture_positions", 0) + 1
@@ -77,7 +132,15 @@ def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False})
     md.core.ruler.push("nurture_buttons", _mark_buttons)
     md.inline.ruler.before("text", "nurture_budget", _budget)
+    md.core.ruler.push("nurture_phones", _link_phones)
     return md
+
+
+def _clinic_region() -> str | None:
+    try:
+        return Locale.parse(get_settings().clinic_locale).territory
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
 
 
 _MD = _parser()
@@ -136,21 +199,33 @@ def _button_line(match: re.Match[str]) -> str:
     return f"[{label}](<{url}>){_BUTTON_MARK}"
 
 
-@lru_cache(maxsize=256)
 def markdown_template(source: str) -> str:
-    """Return the HTML template a Markdown step body stands for (its Jinja tags untouched)."""
+    """Return the HTML template a Markdown step body stands for (its Jinja tags untouched).
+
+    Phone numbers in the text become `tel:` links, read as numbers of the clinic's country.
+    """
+    return _markdown_template(source, _clinic_region())
+
+
+def clear_cache() -> None:
+    """Forget the Markdown already converted (each conversion is cached by source and country)."""
+    _markdown_template.cache_clear()
+
+
+@lru_cache(maxsize=256)
+def _markdown_template(source: str, region: str | None) -> str:
     if len(source) > MAX_SIZE:
         raise MarkdownTooLong(f"the Markdown is longer than {MAX_SIZE:,} characters")
     try:
         with limits():
-            return _convert(source.replace("\r\n", "\n"))
+            return _convert(source.replace("\r\n", "\n"), region)
     except TemplateLimitError as exc:
         raise MarkdownTooLong(
             "the Markdown takes too long to read; shorten it or split it into several emails"
         ) from exc
 
 
-def _convert(source: str) -> str:
+def _convert(source: str, region: str | None) -> str:
     prefix = placeholder_prefix(source)
     tags: list[str] = []
     parts: list[str] = []
@@ -162,7 +237,7 @@ def _convert(source: str) -> str:
     parts.append(source[done:])
     check_time()
     parked = _BUTTON_LINE.sub(_button_line, "".join(parts))
-    html = _MD.render(parked, {})
+    html = _MD.render(parked, {"region": region})
     check_time()
 
     def tag(match: re.Match[str]) -> str | None:

@@ -34,7 +34,9 @@ SAFETY = SafetyBox(
         "Severe pain or swelling after a knock to your leg.",
         "A leg that turns cold, pale or blue, or that hurts even while you rest. This can mean "
         "a problem with blood flow.",
-        "Numbness together with a fever, a history of cancer, or weight loss you did not try for.",
+        # Not "weight loss": spam filters read that as a diet offer (SpamAssassin's DIET_1).
+        "Numbness together with a fever, a history of cancer, or a drop in weight you did "
+        "not plan.",
         "Weakness that gets worse quickly.",
     ),
     diabetes="If you live with diabetes, tell your diabetes care team about any new numbness.",

@@ -81,7 +81,9 @@ class _TextWriter(HTMLParser):
 def _link_text(href: str, label: str, button: bool) -> str:
     """Write a link so its address can be read and copied: "Label: URL" or "label (URL)"."""
     shown = href.removeprefix("mailto:").removeprefix("tel:")
-    if href.startswith("tel:") and re.sub(r"\D", "", shown) == re.sub(r"\D", "", label):
+    # A trunk prefix ("0" in "020 7946 0958") is not part of the international number.
+    label_digits = re.sub(r"\D", "", label).lstrip("0")
+    if href.startswith("tel:") and len(label_digits) >= 6 and shown.endswith(label_digits):
         return label  # the number as written is the number to call
     if not href or href.startswith("#") or shown in label or not label:
         return label or shown

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
+from nurture.delivery import headers
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (
@@ -125,17 +127,72 @@ def _syntax(source: StepSource) -> list[Problem]:
     return found
 
 
+def link_problem(href: str, own_address: str = "") -> str | None:
+    """Say what is wrong with a link as an email would send it, or None when it works.
+
+    A link must be https with a web address (a host), an email address (mailto:), a phone
+    number (tel:), or a place in the email (#). Links to this service's own pages (the
+    preference and unsubscribe links) may use its own address, whatever its scheme.
+    """
+    href = href.strip()
+    if not href:
+        return "a link has no address: fill in where it goes"
+    if own_address and href.startswith(own_address.rstrip("/") + "/"):
+        return None
+    lowered = href.lower()
+    if lowered.startswith(("mailto:", "tel:")):
+        return None if href.split(":", 1)[1].strip() else f"a link has no address: {href}"
+    if href.startswith("#"):
+        return None
+    if not lowered.startswith("https://"):
+        return f"link is not https: {href}"
+    try:
+        host = urlsplit(href).hostname
+    except ValueError:
+        host = None
+    if not host or "." not in host.strip("."):
+        return f"a link has no web address after https:// ({href}): fill in where it goes"
+    return None
+
+
 def _links(source: StepSource, html: str) -> list[Problem]:
     found = []
     for match in _HREF.finditer(html):
         href = match.group(1).strip()
-        if not href.startswith(_ALLOWED_LINK):
+        if "{{" in href or "{%" in href:
+            continue  # checked once rendered (see _rendered_links)
+        message = link_problem(href)
+        if message is not None:
             # Markdown lines do not map onto the HTML made from them; the link itself is named.
             line = html.count("\n", 0, match.start()) + 1 if source.markdown is None else None
-            found.append(
-                Problem(source.body_field, f"link is not https: {href or '(empty)'}", line)
-            )
+            found.append(Problem(source.body_field, message, line))
     return found
+
+
+def _rendered_links(source: StepSource, body: str, context: dict[str, Any]) -> list[Problem]:
+    """Check each link of the body as rendered: a variable or expression can make any link."""
+    own = str(context.get("base_url") or "")
+    found = []
+    for match in _HREF.finditer(body):
+        message = link_problem(match.group(1), own)
+        if message is not None:
+            found.append(Problem(source.body_field, f"{message} (as the email would send it)"))
+    return found
+
+
+def _subject_header(email: RenderedEmail) -> list[Problem]:
+    """Refuse a subject that delivery would refuse (an encoded word hiding a line break)."""
+    try:
+        headers.text("Subject", email.subject)
+    except headers.UnsafeHeader:
+        return [
+            Problem(
+                "subject",
+                "holds an encoded word ('=?...?=') that hides a line break; mail providers "
+                "would refuse the email. Type the subject as plain words.",
+            )
+        ]
+    return []
 
 
 def render_for(
@@ -211,15 +268,6 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
                 "lock screens and shared inboxes, so keep health details out of them",
             )
         )
-    if not (source.text or "").strip():
-        found.append(
-            Problem(
-                "text",
-                "no text part written: one is derived from the HTML. Check it in the text "
-                "preview, or use 'Fill from HTML' and edit it.",
-                severity="warning",
-            )
-        )
     if unreadable or body_html is None:
         return Checked(found, None)  # a template that cannot be read cannot be rendered
 
@@ -231,8 +279,12 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
             email = render_for(source, numbness_type)
+            context = lead_context(sample_lead(numbness_type), content="step-preview")
+            body = get_renderer().render_body(body_html, context)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
             return Checked([*found, *failed(exc)], None)
+        found += _rendered_links(source, body, context)
+        found += _subject_header(email)
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():
             try:

@@ -87,7 +87,9 @@ class WindowSpec(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> WindowSpec:
         if self.end_hour <= self.start_hour:
-            raise ValueError("window end_hour must be after start_hour")
+            raise ValueError(
+                "the send window must end after it starts (the 'until' hour is too early)"
+            )
         if not self.weekdays or any(d < 1 or d > 7 for d in self.weekdays):
             raise ValueError("weekdays must be ISO numbers 1 (Monday) to 7 (Sunday)")
         return self
@@ -253,6 +255,17 @@ class StepSpec(BaseModel):
         return self
 
 
+# What each event means, for messages staff read (the file names them in the goal's words).
+_EVENT_WORDS = {
+    "signup": "a person confirms their signup",
+    "booked": "a visit is booked",
+    "attended": "a person comes to a visit",
+    "no_show": "a person misses a visit",
+    "cancelled_not_rebooked": "a visit is cancelled and not rebooked",
+    "lapsed": "a person has not been back for a while",
+}
+
+
 class SequenceSpec(BaseModel):
     """A whole sequence file."""
 
@@ -295,7 +308,8 @@ class SequenceSpec(BaseModel):
         trigger = self.trigger or Trigger.SIGNUP
         if trigger in self.goals:
             raise ValueError(
-                f"goal {trigger!r} is what starts this sequence; it would end it at once"
+                f"this sequence starts when {_EVENT_WORDS.get(trigger, trigger)}, so it cannot "
+                "also stop then: it would end at once. Choose another way to stop it."
             )
         return self
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from nurture.clinic import service as clinic
+from nurture.core.config import get_settings
 
 if TYPE_CHECKING:
     from nurture.sequences.models import SequenceVersion
@@ -25,6 +26,13 @@ class SendWindow:
     def allows_day(self, day: date) -> bool:
         """Tell whether email may go out at all on local `day`."""
         return day.isoweekday() in self.weekdays and day not in self.closures
+
+
+def in_quiet_hours(hour: int) -> bool:
+    """Tell whether a local hour falls in the quiet hours (which may wrap past midnight)."""
+    s = get_settings()
+    start, end = s.quiet_start_hour, s.quiet_end_hour
+    return start <= hour or hour < end if start > end else start <= hour < end
 
 
 def add_delay(base: datetime, *, days: int, minutes: int, tz: ZoneInfo) -> datetime:

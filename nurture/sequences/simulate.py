@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from nurture.enrollments.journeys import journey_start, rebook_after, recall_after
 from nurture.enrollments.service import due_for
 from nurture.sequences.models import Goal, SequenceVersion, Step, Trigger
-from nurture.sequences.schedule import add_delay, window_of
+from nurture.sequences.schedule import SendWindow, add_delay, window_of
 
 # What the simulator's date and time stand for, per trigger ("a person who ...").
 MOMENTS: dict[str, str] = {
@@ -52,17 +52,24 @@ def _start_note(trigger: str) -> str:
         days = rebook_after().days
         return (
             f"The date is the cancel. The journey starts {days} days later "
-            "(NURTURE_REBOOK_AFTER_DAYS) if nothing was booked; the first email's delay still "
+            "if nothing was booked; the first email's delay still "
             "counts from the cancel, and an email already due then goes at that moment."
         )
     if trigger == Trigger.LAPSED:
         days = recall_after().days
         return (
             f"The date is the last visit. The journey starts {days} days later "
-            "(NURTURE_RECALL_AFTER_DAYS) if nothing is booked by then, and the first email "
+            "if nothing is booked by then, and the first email "
             "counts its delay from that moment."
         )
     return f"The date is when the person {moment_of(trigger)}; the first email counts from it."
+
+
+def _inside(window: SendWindow, local: datetime) -> bool:
+    """Tell whether a local time is inside the send window, on a sending day."""
+    day = local.date()
+    in_hours = window.start_hour * 60 <= local.hour * 60 + local.minute < window.end_hour * 60
+    return in_hours and window.allows_day(day)
 
 
 def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) -> Timeline:
@@ -96,9 +103,16 @@ def simulate(version: SequenceVersion, *, confirmed_at: datetime, tz: ZoneInfo) 
                     note = f"{day:%A} is not a sending day; moved to the next one"
                 else:
                     note = (
-                        f"outside sending hours ({window.start_hour:02d}:00-"
+                        f"outside sending hours ({window.start_hour:02d}:00 to "
                         f"{window.end_hour:02d}:00); moved to the next opening"
                     )
+            elif not _inside(window, due.astimezone(tz)):
+                # Delivery sends the first email at once when it has no delay of its own.
+                note = (
+                    f"goes at once, even outside sending hours ({window.start_hour:02d}:00 to "
+                    f"{window.end_hour:02d}:00) and on any day: a first email with no delay "
+                    "answers what the person has just done"
+                )
         if due < started:
             # Planned in the past when the journey starts: the next tick sends it at once.
             due = started

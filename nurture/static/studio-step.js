@@ -100,11 +100,44 @@
     markdown.dispatchEvent(new Event('input', {bubbles: true}));
   }
 
+  // The Link button asks where the link goes, and inserts nothing until it has an address.
+  const linkDialog = document.getElementById('md-link-dialog');
+  const linkUrl = document.getElementById('md-link-url');
+  const linkProblem = document.getElementById('md-link-problem');
+  let linkRange = null;
+  const workingLink = (url) =>
+    /^https:\/\/[^\/\s?#]+\.[^\/\s?#]+/i.test(url) || /^(mailto|tel):\S+/i.test(url) ||
+    /^\{\{\s*[a-z_.]+\s*\}\}$/.test(url);
+  function askForLink() {
+    linkRange = [markdown.selectionStart, markdown.selectionEnd];
+    linkUrl.value = '';
+    linkProblem.hidden = true;
+    linkDialog.showModal();
+    linkUrl.focus();
+  }
+  function insertLink() {
+    const url = linkUrl.value.trim();
+    if (!workingLink(url)) {
+      linkProblem.hidden = false;
+      linkUrl.focus();
+      return;
+    }
+    linkDialog.close();
+    markdown.setSelectionRange(linkRange[0], linkRange[1]);
+    wrap('[', '](' + url + ')', 'link words');
+  }
+  if (linkDialog) {
+    document.getElementById('md-link-insert').addEventListener('click', insertLink);
+    document.getElementById('md-link-cancel').addEventListener('click', () => { linkDialog.close(); markdown.focus(); });
+    linkUrl.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); insertLink(); } });
+    document.getElementById('md-link-variable').addEventListener('change', (e) => { if (e.target.value) { linkUrl.value = '{{ ' + e.target.value + ' }}'; e.target.value = ''; } });
+  }
+
   const actions = {
-    heading: () => prefixLines('## ', 'Heading'),
+    heading: () => prefixLines('## ', ''),
     bold: () => wrap('**', '**', 'bold words'),
     italic: () => wrap('*', '*', 'italic words'),
-    link: () => wrap('[', '](https://)', 'link words'),
+    link: askForLink,
     list: () => prefixLines('- ', 'List item'),
     button: () => ownLine(label => '[[button: ' + label + ' | {{ booking_url }}]]'),
   };
@@ -127,7 +160,35 @@
     document.getElementById('markdown-body').hidden = chosen.value !== 'markdown';
     document.getElementById('html-body').hidden = chosen.value !== 'html';
   }
-  form.querySelectorAll('input[name=format]').forEach(r => r.addEventListener('change', showFormat));
+  // Ticking Markdown on a step written in HTML converts the HTML, after saying what would be
+  // lost; declining keeps the HTML.
+  async function toMarkdown() {
+    const response = await fetch('/studio/markdown/from-html', {method: 'POST', body: new URLSearchParams({html: html.value}), headers: {'x-csrftoken': token}, credentials: 'same-origin'});
+    if (!response.ok) throw new Error('the conversion failed (' + response.status + ')');
+    return response.json();
+  }
+  async function formatChanged(event) {
+    const radio = event.target;
+    if (radio.value === 'markdown' && radio.checked && html && !markdown.value.trim() && html.value.trim()) {
+      const keepHtml = () => { form.querySelector('input[name=format][value=html]').checked = true; showFormat(); };
+      let result;
+      try {
+        result = await toMarkdown();
+      } catch (e) {
+        window.alert('This email could not be converted to Markdown: ' + e.message + '. It stays in HTML.');
+        keepHtml();
+        return;
+      }
+      if (result.losses.length && !window.confirm('Markdown cannot keep everything in this email. It would lose: ' + result.losses.join('; ') + '.\n\nSwitch to Markdown anyway? Cancel keeps the HTML.')) {
+        keepHtml();
+        return;
+      }
+      markdown.value = result.markdown;
+      markdown.dispatchEvent(new Event('input', {bubbles: true}));
+    }
+    showFormat();
+  }
+  form.querySelectorAll('input[name=format]').forEach(r => r.addEventListener('change', formatChanged));
   showFormat();
   form.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(render, 350); });
   const sample = document.getElementById('numbness_type');
@@ -142,4 +203,29 @@
     if (result && result.derived_text !== undefined) { document.getElementById('text').value = result.derived_text; render(); }
   });
   render();
+})();
+
+// The broadcast editor counts who the chosen group reaches while it is being chosen (a GET:
+// counting changes nothing).
+(() => {
+  const out = document.getElementById('audience-count');
+  const form = document.getElementById('broadcast-form');
+  if (!out || !form) return;
+  const names = ['numbness_type', 'status', 'booked', 'last_visit_before', 'signed_up_from', 'signed_up_to', 'sequence', 'tag'];
+  let timer = null, seq = 0;
+  async function count() {
+    const mine = ++seq;
+    const query = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) if (names.includes(name)) query.append(name, value);
+    try {
+      const response = await fetch(out.dataset.url + '?' + query, {credentials: 'same-origin'});
+      const result = await response.json();
+      if (mine !== seq) return;
+      out.textContent = response.ok ? result.words : 'Not counted: ' + Object.values(result.errors || {}).join(' ');
+    } catch (e) {
+      if (mine === seq) out.textContent = 'Not counted: ' + e;
+    }
+  }
+  form.addEventListener('change', (event) => { if (names.includes(event.target.name)) { clearTimeout(timer); timer = setTimeout(count, 200); } });
+  count();
 })();

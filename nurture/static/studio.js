@@ -38,3 +38,40 @@
     event.returnValue = '';  // older browsers show the dialog only when this is set
   });
 })();
+
+// On a phone, tables read as stacked cards: each cell is labelled with its column's heading.
+(() => {
+  for (const table of document.querySelectorAll('main table')) {
+    const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    if (!head) continue;
+    const labels = [];
+    for (const cell of head.cells) {
+      for (let i = 0; i < cell.colSpan; i++) labels.push(cell.textContent.trim());
+    }
+    for (const body of [...table.tBodies, ...(table.tFoot ? [table.tFoot] : [])]) {
+      for (const row of body.rows) {
+        let column = 0;
+        for (const cell of row.cells) {
+          if (!cell.hasAttribute('data-label')) cell.setAttribute('data-label', labels[column] || '');
+          column += cell.colSpan;
+        }
+      }
+    }
+    table.setAttribute('data-stacked', '');
+  }
+})();
+
+// A colour picker beside a colour typed as #rrggbb: each follows the other.
+(() => {
+  for (const picker of document.querySelectorAll('input[type=color][data-colour-for]')) {
+    const field = document.getElementById(picker.dataset.colourFor);
+    if (!field) continue;
+    picker.addEventListener('input', () => {
+      field.value = picker.value;
+      field.dispatchEvent(new Event('input', {bubbles: true}));
+    });
+    field.addEventListener('input', () => {
+      if (/^#[0-9a-f]{6}$/i.test(field.value.trim())) picker.value = field.value.trim().toLowerCase();
+    });
+  }
+})();

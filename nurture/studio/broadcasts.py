@@ -12,18 +12,29 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from nurture.broadcasts import service as broadcasts
+from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.core import clock
 from nurture.delivery.models import Message, MessageStatus
 from nurture.http.deps import RowId, SessionDep
+from nurture.leads import tags
 from nurture.leads.models import LeadStatus, NumbnessType
-from nurture.leads.segments import STATUS_WORDS, describe, segment_from_json
+from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 
 router = studio_router()
 LIST_FIELDS = ("numbness_type", "status")
+SEGMENT_FIELDS = (
+    *LIST_FIELDS,
+    "booked",
+    "last_visit_before",
+    "signed_up_from",
+    "signed_up_to",
+    "sequence",
+    "tag",
+)
 
 
 def form_values(form: FormData) -> dict[str, str | list[str]]:
@@ -57,6 +68,7 @@ def values_of(broadcast: Broadcast) -> dict[str, Any]:
         "signed_up_from": day(segment.signed_up_from),
         "signed_up_to": day(segment.signed_up_to),
         "sequence": segment.sequence_slug or "",
+        "tag": segment.tag or "",
     }
 
 
@@ -98,6 +110,7 @@ def _edit_page(
         types=list(NumbnessType),
         statuses=[(s.value, STATUS_WORDS[s]) for s in LeadStatus],
         sequences=sequences,
+        tags_in_use=tags.in_use(session),
         variables=checks.VARIABLES,
     )
 
@@ -145,6 +158,36 @@ async def create_broadcast(request: Request, staff: StaffDep, session: SessionDe
         action="broadcast.create",
         target=f"broadcast {broadcast.id} {broadcast.name}",
         after=broadcasts.fields_of(broadcast),
+    )
+
+
+@router.get("/broadcasts/audience")
+def audience_count(staff: StaffDep, request: Request, session: SessionDep) -> JSONResponse:
+    """Count who the group chosen so far reaches, while it is being chosen; changes nothing."""
+    query = request.query_params
+    form: dict[str, str | list[str]] = {
+        name: query.getlist(name) if name in LIST_FIELDS else query.get(name, "")
+        for name in SEGMENT_FIELDS
+    }
+    segment, errors = parse_segment(form)
+    if errors:
+        return JSONResponse({"errors": errors}, status_code=422)
+    found = audience(session, segment=segment, sample_size=0)
+    eligible = found.eligible
+    words = (
+        f"{eligible} {'person' if eligible == 1 else 'people'} would get it now"
+        f" ({describe(segment)}); {found.matching - eligible} left out: not subscribed to"
+        " marketing email or suppressed."
+    )
+    return JSONResponse(
+        {
+            "matching": found.matching,
+            "eligible": eligible,
+            "not_subscribed": found.not_subscribed,
+            "suppressed": found.suppressed,
+            "words": words,
+        },
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -25,7 +25,7 @@ def trigger_choices(audience: str) -> list[Choice]:
         Choice(
             Trigger.SIGNUP,
             "When they confirm their signup",
-            f"People of this sequence's audience ({audience}), once they confirm their email.",
+            f"People who sign up as {audience}, once they confirm their email.",
         ),
         Choice(Trigger.BOOKED, "When they book a visit", "Each time a visit is booked for them."),
         Choice(Trigger.ATTENDED, "When they come to a visit", "When a visit is marked attended."),
@@ -33,14 +33,12 @@ def trigger_choices(audience: str) -> list[Choice]:
         Choice(
             Trigger.CANCELLED_NOT_REBOOKED,
             "When they cancel and do not rebook",
-            f"A visit was cancelled and nothing new was booked within {rebook_after().days} "
-            "days (NURTURE_REBOOK_AFTER_DAYS).",
+            f"A visit was cancelled and nothing new was booked within {rebook_after().days} days.",
         ),
         Choice(
             Trigger.LAPSED,
             "When they have not been back for a while",
-            f"No visit for {recall_after().days} days and nothing booked, once each time "
-            "(NURTURE_RECALL_AFTER_DAYS).",
+            f"No visit for {recall_after().days} days and nothing booked, once each time.",
         ),
     ]
 

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
 from nurture.leads import service as leads
-from nurture.leads import timeline
+from nurture.leads import tags, timeline
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
 from nurture.sequences.models import Sequence
@@ -88,6 +88,7 @@ def lead_view(
         visits=visits,
         zone=lead.timezone or get_settings().clinic_timezone,
         now=clock.now(),
+        tags=tags.of_lead(session, lead.id),
     )
 
 
@@ -170,6 +171,10 @@ def _local_start(day_time: str, zone: str) -> tuple[datetime | None, str]:
         local = datetime.fromisoformat(day_time)
     except ValueError:
         return None, "Give the visit's date and time."
+    try:
+        dates.check_moment(local, naive_zone=tz)
+    except dates.DateError as exc:
+        return None, f"{exc}."
     return local.replace(tzinfo=tz), ""
 
 

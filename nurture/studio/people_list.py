@@ -25,7 +25,7 @@ from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.jobs import service as jobs
-from nurture.leads import segments
+from nurture.leads import segments, tags
 from nurture.leads import service as leads
 from nurture.leads.imports import LeadImportError, check_first_line, export_csv
 from nurture.leads.models import Lead
@@ -67,9 +67,10 @@ FILTER_FIELDS = frozenset(
         "signed_up_from",
         "signed_up_to",
         "sequence",
+        "tag",
     }
 )
-ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export"})
+ACTIONS = frozenset({"pause", "remove", "unsubscribe", "export", "tag", "untag"})
 allow_form_fields("/leads/bulk", BULK_FORM_FIELDS)
 
 
@@ -109,6 +110,8 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
     params += [(name, day.isoformat()) for name, day in days if day is not None]
     if segment.sequence_slug:
         params.append(("sequence", segment.sequence_slug))
+    if segment.tag:
+        params.append(("tag", segment.tag))
     return params
 
 
@@ -173,6 +176,7 @@ def _list_page(
         types=list(segments.TYPE_WORDS.items()),
         statuses=list(segments.STATUS_WORDS.items()),
         sequences=_sequences(session),
+        tags_in_use=tags.in_use(session),
         bulk_limit=BULK_LIMIT,
         imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
         upload=upload,
@@ -243,6 +247,8 @@ def bulk_action(
         return _pause(request, session, staff, ids, fields, now, back, picked)
     if action == "remove":
         return _remove(request, session, staff, ids, fields, now, back, picked)
+    if action in ("tag", "untag"):
+        return _tag(request, session, staff, ids, fields, now, back, picked, add=action == "tag")
     changed = sum(leads.unsubscribe(session, lead=lead, now=now) for lead in _each(session, ids))
     already = len(ids) - changed
     return committed(
@@ -291,6 +297,43 @@ def _pause(
     # Cheap to take back: the next page offers to resume exactly these leads.
     request.session["undo"] = f"{PREFIX}/leads/bulk/undo/{entry.id}"
     return redirect(request, back, f"Paused {_plural(len(ids))} until {until:%d %B %Y}.")
+
+
+def _tag(
+    request: Request,
+    session: Session,
+    staff: StaffUser,
+    ids: list[int],
+    fields: dict[str, list[str]],
+    now: datetime,
+    back: str,
+    picked: str,
+    *,
+    add: bool,
+) -> Response:
+    try:
+        tag = segments.clean_tag(fields.get("bulk_tag", [""])[0])
+    except ValueError as exc:
+        return redirect(request, back, f"Nothing was changed: the tag must {exc}.")
+    if add:
+        changed = tags.add(session, lead_ids=ids, tag=tag, now=now)
+        flash = f"Tagged {_plural(changed)} \u201c{tag}\u201d."
+    else:
+        changed = tags.remove(session, lead_ids=ids, tag=tag)
+        flash = f"Took the tag \u201c{tag}\u201d off {_plural(changed)}."
+    unchanged = len(ids) - changed
+    if unchanged:
+        flash += f" {unchanged:,} {'was' if unchanged == 1 else 'were'} already so."
+    return committed(
+        request,
+        session,
+        staff,
+        url=back,
+        flash=flash,
+        action="leads.bulk_tag" if add else "leads.bulk_untag",
+        target=f"{_plural(len(ids))} {tag}",
+        after={"count": len(ids), "changed": changed, "tag": tag, "picked": picked, "ids": ids},
+    )
 
 
 def _remove(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.clinic import service as clinic
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
 from nurture.leads.models import NumbnessType
@@ -85,18 +86,40 @@ def simulator(
         chosen=chosen,
         conditions=CONDITIONS,
         closures=list(clinic.effective().clinic_closures),
+        zones=zone_choices(),
     )
+
+
+@lru_cache(maxsize=1)
+def zone_choices() -> list[tuple[str, str]]:
+    """Return every time zone with the city it is named after, for a search by city."""
+    found = []
+    for name in sorted(available_timezones()):
+        if "/" not in name or name.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/")):
+            continue
+        region, _, place = name.partition("/")
+        city = place.rsplit("/", 1)[-1].replace("_", " ")
+        found.append((name, f"{city} ({region.replace('_', ' ')})"))
+    return found
 
 
 def _simulated(
     session: Session, sequences: list[Sequence], form: dict[str, str]
 ) -> tuple[SequenceVersion, list[PlannedEmail]]:
     """Plan the chosen version for the form's lead; ValueError says what is wrong."""
-    tz = ZoneInfo(check_timezone(form["timezone"]))
     try:
-        local = datetime.combine(date.fromisoformat(form["day"]), time.fromisoformat(form["at"]))
+        tz = ZoneInfo(check_timezone(form["timezone"]))
+    except ValueError:
+        raise ValueError(
+            f"No time zone is called {form['timezone'][:60]!r}: type a city, such as Berlin or "
+            "New York, and pick it from the list."
+        ) from None
+    try:
+        day = date.fromisoformat(form["day"])
+        local = datetime.combine(day, time.fromisoformat(form["at"]))
     except ValueError:
         raise ValueError("Give the date as YYYY-MM-DD and the time as HH:MM.") from None
+    dates.check_day(day)
     seq = next((q for q in sequences if q.slug == form["sequence"]), None)
     if seq is None:
         raise ValueError(f"No sequence called {form['sequence']}.")

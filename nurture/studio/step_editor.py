@@ -14,6 +14,7 @@ from nurture.leads.models import NumbnessType
 from nurture.sequences import checks, drafts, variants
 from nurture.sequences.files import MAX_VARIANTS, VariantSpec
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepKind
+from nurture.sequences.to_markdown import html_to_markdown
 from nurture.studio import audit
 from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
 from nurture.studio.step_form import (
@@ -189,4 +190,16 @@ def send_test(
         flash=f"Test{which} sent to {staff.email} as a {kind} lead would get it (marked [Test], "
         "not counted in results). The form below still holds your unsaved changes.",
         picked=arm.key if arm is not None else "",
+    )
+
+
+@router.post("/markdown/from-html")
+def markdown_from_html(
+    staff: StaffDep, html: Annotated[str, Form(max_length=200_000)] = ""
+) -> JSONResponse:
+    """Convert an HTML body to Markdown for the editor, and say what Markdown cannot keep."""
+    converted = html_to_markdown(html)
+    return JSONResponse(
+        {"markdown": converted.markdown, "losses": converted.losses},
+        headers={"Cache-Control": "no-store"},
     )

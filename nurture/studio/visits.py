@@ -6,20 +6,24 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.schemas import AppointmentPatch
 from nurture.appointments.service import attendance
-from nurture.core import clock
+from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.delivery.models import Message, MessageStatus
-from nurture.http.deps import SessionDep
+from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
-from nurture.studio.web import StaffDep, page, studio_router
+from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
+# What staff can mark a visit that has begun, in their words.
+OUTCOMES = {AppointmentStatus.ATTENDED: "Came", AppointmentStatus.NO_SHOW: "Missed"}
 
 
 def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -40,15 +44,15 @@ def day_view(
     tz = ZoneInfo(get_settings().clinic_timezone)
     if day:
         try:
-            shown = date.fromisoformat(day.strip())
-        except ValueError:
+            shown = dates.parse_day(day)
+        except dates.DateError as exc:
             return page(
                 request,
                 "message.html",
                 staff,
-                status_code=400,
+                status_code=422,
                 title="Not a day",
-                message=f"{day!r} is not a day; write it as YYYY-MM-DD, e.g. 2026-12-02.",
+                message=f"Day: {exc}, e.g. 2026-12-02.",
                 back="/studio/visits",
             )
     else:
@@ -73,6 +77,7 @@ def day_view(
     ):
         key = (int(appointment_id or 0), str(channel))
         sent_by[key] = sent_by.get(key, 0) + 1
+    now = clock.now()
     visits = [
         {
             "appointment": appointment,
@@ -81,6 +86,12 @@ def day_view(
             "attendance": str(attendance(appointment)),
             "emails": sent_by.get((appointment.id, "email"), 0),
             "texts": sent_by.get((appointment.id, "sms"), 0),
+            # Once a visit has begun, staff can say how it went.
+            "outcomes": [
+                (status, label)
+                for status, label in OUTCOMES.items()
+                if appointment.starts_at <= now and appointment.status != status
+            ],
         }
         for appointment, lead in rows
     ]
@@ -94,4 +105,45 @@ def day_view(
         next_day=shown + timedelta(days=1),
         visits=visits,
         clinic_zone=str(tz),
+    )
+
+
+@router.post("/visits/{appointment_id}/outcome")
+def mark_outcome(
+    appointment_id: RowId,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    outcome: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Mark a visit that has begun as attended or missed; starts that outcome's journeys."""
+    appointment = session.get(Appointment, appointment_id, with_for_update=True)
+    if appointment is None:
+        raise HTTPException(status_code=404, detail="No such visit.")
+    tz = ZoneInfo(get_settings().clinic_timezone)
+    back = f"{PREFIX}/visits?day={appointment.starts_at.astimezone(tz).date().isoformat()}"
+    now = clock.now()
+    if outcome not in OUTCOMES:
+        return redirect(request, back, "Not changed: choose whether the patient came or missed it.")
+    if appointment.starts_at > now:
+        return redirect(request, back, "Not changed: the visit has not begun yet.")
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return redirect(request, back, "Not changed: the visit was cancelled.")
+    before = {"status": appointment.status}
+    if appointment.status == outcome:
+        return redirect(request, back, "Already marked so; nothing changed.")
+    appointments.reschedule(
+        session, appointment=appointment, patch=AppointmentPatch(status=outcome), now=now
+    )
+    words = "came" if outcome == AppointmentStatus.ATTENDED else "missed the visit"
+    return committed(
+        request,
+        session,
+        staff,
+        url=back,
+        flash=f"Marked: the patient {words}. What follows that outcome has started.",
+        action=f"appointment.{outcome}",
+        target=f"appointment {appointment.id}",
+        before=before,
+        after={"status": appointment.status},
     )

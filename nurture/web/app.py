@@ -142,11 +142,13 @@ def create_app() -> FastAPI:
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
     from nurture.leads.views import router as leads_router
+    from nurture.models import load_models
     from nurture.studio import mount as studio
     from nurture.web import apidocs, error_pages, security_headers, site
     from nurture.web.health import router as health_router
     from nurture.web.metrics import router as metrics_router
 
+    load_models()
     settings = get_settings()
     app = FastAPI(
         title="Nurture",

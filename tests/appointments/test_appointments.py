@@ -460,3 +460,48 @@ def test_a_booking_racing_a_signup_for_a_new_address_ends_with_one_lead(session)
     assert len(leads) == 1
     assert leads[0].status == "pending"  # the signup's row, not a second one
     assert result.appointment.lead_id == leads[0].id
+
+
+def test_a_booking_just_over_a_day_ahead_at_night_gets_no_nudge(api, session) -> None:
+    # Booked at 23:00 for 23:30 the next evening: 24 h before is now, in quiet hours, and the
+    # booking email (sent now) asks "will you be there?" already.
+    night = datetime(2026, 3, 24, 23, 0, tzinfo=BERLIN)
+    visit = night + timedelta(hours=24, minutes=30)
+    body = api(
+        "POST", "/api/appointments", at=night, json=_booking(starts_at=visit.isoformat())
+    ).json()
+    states = {r["name"]: r["status"] for r in body["reminders"]}
+    assert states["confirmation@r0"] == "pending"
+    assert states["nudge@r0"] == "skipped"
+    nudge = session.scalars(select(Message).where(Message.reminder == "nudge@r0")).one()
+    assert "asks already" in (nudge.last_error or "")
+    sent = _tick(night)
+    assert len(sent) == 1  # the booking email alone
+
+
+def test_a_nudge_a_few_hours_after_the_booking_email_is_skipped(api, session) -> None:
+    # Booked at 10:00 for 12:00 the next day: the nudge would follow the booking email by 2 h.
+    morning = datetime(2026, 3, 24, 10, 0, tzinfo=BERLIN)
+    visit = morning + timedelta(hours=26)
+    body = api(
+        "POST", "/api/appointments", at=morning, json=_booking(starts_at=visit.isoformat())
+    ).json()
+    assert {r["name"]: r["status"] for r in body["reminders"]}["nudge@r0"] == "skipped"
+
+
+def test_a_nudge_well_after_the_booking_still_goes(api, session) -> None:
+    body = api("POST", "/api/appointments", json=_booking()).json()  # Monday for Friday 10:00
+    nudge = {r["name"]: r for r in body["reminders"]}["nudge@r0"]
+    assert nudge["status"] == "pending"
+    assert datetime.fromisoformat(nudge["due_at"]) == VISIT - timedelta(hours=24)
+
+
+def test_a_late_nudge_is_never_sent_in_quiet_hours(api, session) -> None:
+    api("POST", "/api/appointments", json=_booking())  # nudge due Thursday 10:00
+    thursday_night = datetime(2026, 3, 26, 22, 30, tzinfo=BERLIN)  # a backlog reaches it late
+    sent = _tick(thursday_night)
+    nudge = session.scalars(select(Message).where(Message.reminder == "nudge@r0")).one()
+    session.refresh(nudge)
+    assert nudge.status == MessageStatus.SKIPPED
+    assert "quiet hours" in (nudge.last_error or "")
+    assert all("confirm" not in s.lower() for s in sent)

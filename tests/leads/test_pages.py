@@ -178,7 +178,7 @@ def test_signup_redirects_to_a_check_inbox_page_that_is_safe_to_reload(client, s
     for _ in range(3):
         page = client.get(url)
         assert page.status_code == 200
-        assert "<strong>ann@example.com</strong>" in page.text
+        assert '<strong class="address">ann@example.com</strong>' in page.text
         assert page.headers["cache-control"] == "no-store"
     assert _count(session, Lead) == 1
     assert _count(session, ConsentRecord) == 1
@@ -240,7 +240,7 @@ def test_a_mistyped_address_can_be_corrected_from_the_same_page(client, session)
     )
     assert response.status_code == 303
     page = client.get(response.headers["location"])
-    assert "<strong>ann@example.com</strong>" in page.text
+    assert '<strong class="address">ann@example.com</strong>' in page.text
     assert "mistyped one is cancelled" in page.text
     session.expire_all()
     lead = session.scalars(select(Lead)).one()
@@ -472,3 +472,52 @@ def test_destructive_buttons_look_destructive(client, session) -> None:
     assert "button.danger { background: #a4161a; }" in page
     confirm = client.get(_path(unsubscribe_url(lead))).text
     assert '<button type="submit" class="danger">Unsubscribe me</button>' in confirm
+
+
+def test_privacy_notice_says_what_reaches_the_email_provider(client, settings) -> None:
+    from nurture.messages.preview import CONDITION_WORDS, all_samples
+
+    settings(base_url="https://nurture.clinic.example.org")
+    text = " ".join(re.sub(r"<[^>]+>", " ", client.get("/privacy").text).split())
+    samples = list(all_samples())
+    # The shipped bodies do teach about the type the lead picked, and they go through the
+    # provider: the notice must say so, and not promise that nothing handed over carries it.
+    assert any(CONDITION_WORDS.search(s.email.text) for s in samples if s.marketing)
+    assert "anything we hand to our email provider" not in text
+    assert "including what the email says about the kind of numbness you picked" in text
+    # What it does promise holds for every shipped email: subjects, previews and links.
+    assert "It never appears in an email's subject, in the preview line" in text
+    for sample in samples:
+        email = sample.email
+        first_text_line = email.text.split("\n", 1)[0]
+        # The clinic's own booking address is its setting; what Nurture adds must be neutral.
+        links = " ".join(re.findall(r'href="([^"]+)"', email.html)).replace(
+            get_settings().booking_url, ""
+        )
+        for seen in (email.subject, email.preheader, first_text_line, links):
+            assert not CONDITION_WORDS.search(seen), (sample.name, seen)
+
+
+@pytest.mark.parametrize(
+    ("locale", "pattern"),
+    [("en_US", r"[A-Z][a-z]+ \d{1,2}, 20\d\d"), ("en_GB", r"\d{1,2} [A-Z][a-z]+ 20\d\d")],
+)
+def test_pause_dates_follow_the_clinic_locale(
+    client, session, sequences_loaded, settings, locale: str, pattern: str
+) -> None:
+    settings(clinic_locale=locale)
+    lead = _active_lead(session)
+    url = _path(preferences_url(lead))
+    saved = client.post(url, data={"action": "pause4"}).text
+    session.expire_all()
+    until = session.get(Lead, lead.id).paused_until  # type: ignore[union-attr]
+    from nurture.rendering.dates import format_day
+
+    day = format_day(until, lead.timezone, locale)
+    assert re.fullmatch(pattern, day)
+    assert f"We'll be back in touch after {day}." in html.unescape(saved)
+    assert f"Emails are paused until {day}." in html.unescape(client.get(url).text)
+    [notice] = session.scalars(
+        select(Message).where(Message.template == "preferences_changed")
+    ).all()
+    assert notice.context["change"] == f"emails are paused until {day}"

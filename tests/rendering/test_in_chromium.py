@@ -150,3 +150,36 @@ def test_emails_look_the_same_without_their_style_block(
     finally:
         context.close()
     assert differ == {}
+
+
+# Yahoo and Outlook drop these properties: an email must fit without any of them.
+_WRAPPING = re.compile(r"(?:word-break|overflow-wrap|word-wrap|hyphens)\s*:[^;\"'}]*;?", re.I)
+
+
+def test_every_email_fits_a_phone_screen_without_css_wrapping(
+    chromium,  # type: ignore[no-untyped-def]
+    settings,
+) -> None:
+    # A real clinic's address is longer than a test host; links break nowhere without CSS.
+    settings(base_url="https://nurture.example-spine-and-nerve-clinic.com")
+    samples = list(all_samples())
+    too_wide = {}
+    context = chromium.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    try:
+        for sample in samples:
+            page.set_content(_WRAPPING.sub("", sample.email.html))
+            measured = page.evaluate(MEASURE_WIDTH)
+            if max(measured["scroll"], measured["right"]) > 390:
+                too_wide[sample.name] = measured
+    finally:
+        context.close()
+    assert too_wide == {}
+
+
+def test_stripping_css_wrapping_leaves_no_wrapping_property() -> None:
+    html = '<p style="word-break: break-all;overflow-wrap:anywhere; color:#000">x</p>'
+    html += "<style>.a { word-wrap: break-word; hyphens: auto }</style>"
+    stripped = _WRAPPING.sub("", html)
+    assert not re.search(r"word-break|overflow-wrap|word-wrap|hyphens", stripped)
+    assert "color:#000" in stripped

@@ -9,6 +9,7 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from nurture.messages.contexts import clinic_context
+from nurture.rendering import markdown
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import MAX_SIZE, TemplateLimitError, limits
 from nurture.rendering.markdown import (
@@ -129,6 +130,50 @@ def test_markdown_longer_than_any_email_is_refused_before_parsing() -> None:
         markdown_template("a" * (MAX_SIZE + 1))
 
 
+def _style(html: str, tag: str, text: str) -> str:
+    found = re.search(rf'<{tag}\b[^>]*style="([^"]*)"[^>]*>\s*{re.escape(text)}', html)
+    assert found is not None, (tag, text)
+    return found.group(1)
+
+
+def test_markdown_headings_carry_the_email_heading_style_inline() -> None:
+    html = _render("# Top\n\nIntro.\n\n## Middle\n\nText.\n\n### Small\n\nMore.\n").html
+    for tag, text in (("h1", "Top"), ("h2", "Middle"), ("h3", "Small")):
+        style = _style(html, tag, text)
+        assert "font-family: Arial" in style
+        assert "font-weight: bold" in style
+        assert "color: #12355b" in style
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "href"),
+    [
+        ("en_US", "(312) 555-0123", "tel:+13125550123"),
+        ("en_US", "+44 20 7946 0958", "tel:+442079460958"),
+        ("en_GB", "020 7946 0958", "tel:+442079460958"),
+    ],
+)
+def test_a_phone_number_typed_in_markdown_becomes_a_tel_link(
+    settings, locale: str, typed: str, href: str
+) -> None:
+    settings(clinic_locale=locale)
+    email = _render(f"Questions? Call us on {typed} any weekday.\n")
+    assert f'<a href="{href}"' in email.html
+    assert re.search(rf'<a href="{re.escape(href)}"[^>]*>{re.escape(typed)}</a>', email.html)
+    assert f"Call us on {typed} any weekday." in email.text  # the number as written
+
+
+def test_phone_numbers_are_linked_in_text_only() -> None:
+    html = markdown_template(
+        "[Call (312) 555-0123](https://clinic.example/call) or `(312) 555-0124`, "
+        "order 20261220, {{ first_name }} 2026-12-20.\n"
+    )
+    assert "tel:" not in html
+    assert "{{ first_name }}" in html
+    many = markdown_template(" ".join(["123456"] * 5000) + " (312) 555-0123\n")
+    assert many.count("tel:") <= 1  # a page of digits is searched a bounded number of times
+
+
 # --- bounded work: no quadratic pre-pass, everything inside the render limits ---------------
 
 # The lazy pattern the pre-pass used to search with, quadratic on "{{" * n: kept here only to
@@ -190,6 +235,6 @@ def test_adversarial_markdown_gets_a_result_or_a_clear_error(source: str) -> Non
 def test_markdown_is_read_inside_the_render_budget() -> None:
     # With the budget already spent, reading Markdown stops at its first look at the clock
     # instead of running on outside the limits.
-    markdown_template.cache_clear()
+    markdown.clear_cache()
     with limits(seconds=0), pytest.raises(MarkdownTooLong, match="takes too long"):
         markdown_template("Some *gentle* [stretches](https://clinic.example/) today.\n" * 300)

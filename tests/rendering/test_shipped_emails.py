@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +12,13 @@ from click.testing import CliRunner
 from nurture.cli import main
 from nurture.core.config import get_settings
 from nurture.messages.preview import CONDITION_WORDS, Sample, all_samples, problems
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.files import read_sequence_file, sequence_files
+
+
+def _body(step: Any) -> str:
+    """The HTML a shipped step's body makes, whether it is written in HTML or Markdown."""
+    return step.html if step.html is not None else markdown_template(step.markdown)
 
 
 @pytest.fixture
@@ -62,7 +69,7 @@ def test_sequences_have_the_planned_shape() -> None:
         assert kinds[-1] == "booking_reminder"  # the series ends with a call to book
         assert "booking_reminder" in kinds[1:-1]  # and one is woven in earlier
         assert all(not CONDITION_WORDS.search(s.subject) for s in steps)
-    assert "preferences_url" in specs["unsure"].steps[0].html
+    assert "preferences_url" in _body(specs["unsure"].steps[0])
 
 
 def test_booking_links_carry_campaign_tracking_but_no_health_detail(samples) -> None:  # type: ignore[no-untyped-def]
@@ -136,3 +143,13 @@ def test_preview_fails_when_a_phone_screenshot_is_too_wide(tmp_path: Path, setti
     kinds = ("acute", "chronic", "intermittent", "unsure")
     assert named == {f"transactional/goodbye/{kind}" for kind in kinds}
     assert "wider than the phone screen (390 px)" in report
+
+
+def test_the_first_line_of_every_text_part_is_the_neutral_preheader(
+    samples: list[Sample],
+) -> None:
+    # Mail apps build a text-only email's preview from its first line.
+    first_lines = {s.name: s.email.text.split("\n", 1)[0] for s in samples}
+    assert {n: line for n, line in first_lines.items() if not line.strip()} == {}
+    assert {n: line for n, line in first_lines.items() if CONDITION_WORDS.search(line)} == {}
+    assert all(first_lines[s.name] == s.email.preheader for s in samples if s.email.preheader)

@@ -26,7 +26,7 @@ def test_export_then_load_is_lossless_and_edits_publish(tmp_path: Path, sequence
     assert exported.exit_code == 0, exported.output
     chronic = out / "chronic-basics.yml"
     text = chronic.read_text()
-    assert "html: |" in text  # bodies stay readable in review
+    assert "markdown: |" in text  # bodies stay readable in review
     loaded = CliRunner().invoke(main, ["sequences", "load", str(out)])
     assert loaded.exit_code == 0, loaded.output
     assert "published" not in loaded.output
@@ -61,7 +61,7 @@ def test_load_refuses_a_template_past_the_limits_and_changes_nothing(
 ) -> None:
     spec = read_sequence_file(get_settings().templates_dir / "sequences" / "chronic.yml")
     data = spec.model_dump(mode="json")
-    data["steps"][1]["html"] = html
+    data["steps"][1]["html"], data["steps"][1]["markdown"] = html, None  # a step in HTML
     path = tmp_path / "chronic.yml"
     path.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(main, ["sequences", "load", str(path)])

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.core import clock
@@ -16,7 +16,6 @@ from nurture.delivery.channels.registry import get_backend
 from nurture.delivery.models import Message, MessageStatus
 from nurture.leads.models import LeadStatus
 from nurture.rendering import markdown
-from nurture.rendering.markdown import markdown_template
 from nurture.studio.models import AuditEntry
 from tests.factories import make_lead, outbox_messages
 
@@ -203,11 +202,39 @@ def test_a_draft_can_be_deleted_but_not_a_sent_one(studio, session) -> None:  # 
     assert session.get(Broadcast, broadcast.id) is None
 
 
+def test_the_audience_is_counted_while_it_is_chosen(studio, session) -> None:  # type: ignore[no-untyped-def]
+    make_lead(session, email_address="c1@example.com", numbness_type="chronic")
+    make_lead(session, email_address="c2@example.com", numbness_type="chronic")
+    make_lead(session, email_address="a1@example.com", numbness_type="acute")
+    make_lead(
+        session, email_address="p@example.com", numbness_type="chronic", status=LeadStatus.PENDING
+    )
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+    chronic = studio.get("/studio/broadcasts/audience", params={"numbness_type": "chronic"})
+    assert chronic.status_code == 200
+    assert (chronic.json()["matching"], chronic.json()["eligible"]) == (3, 2)
+    assert chronic.json()["words"].startswith("2 people would get it now")
+    both = studio.get(
+        "/studio/broadcasts/audience",
+        params=[("numbness_type", "chronic"), ("numbness_type", "acute")],
+    ).json()
+    assert both["eligible"] == 3
+    bad = studio.get("/studio/broadcasts/audience", params={"signed_up_from": "soon"})
+    assert bad.status_code == 422
+    assert "signed_up_from" in bad.json()["errors"]
+    # Counting is a GET: nothing is written.
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == before
+    assert session.scalar(select(func.count()).select_from(Broadcast)) == 0
+    page = studio.get("/studio/broadcasts/new").text
+    assert 'id="audience-count"' in page
+
+
 def test_previewing_a_markdown_bomb_never_holds_other_requests(studio, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # The preview is held inside its Markdown step until the landing page has answered: if the
     # preview ran on the event loop, the landing page could not answer and the hold would run
     # out instead of being released.
-    markdown_template.cache_clear()
+    markdown.clear_cache()
     reading, answered = threading.Event(), threading.Event()
     released: list[bool] = []
     render = markdown._MD.render

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from nurture.core import clock
 from nurture.core.config import get_settings
@@ -51,8 +52,12 @@ def test_a_broadcast_goes_from_segment_to_results(
 
         # The segment: chronic leads who have not booked; open all day so the test can run now.
         page.get_by_label("Name").fill("Evening hours")
+        # The count follows each choice, before anything is saved.
+        count = page.locator("#audience-count")
+        expect(count).to_contain_text("4 people would get it now")
         page.get_by_label("chronic").check()
         page.get_by_label("Booked a visit").select_option("no")
+        expect(count).to_contain_text("3 people would get it now")
         page.get_by_label("Send from (hour)").fill("0")
         page.get_by_label("Send until (hour)").fill("24")
         page.get_by_label("Subject").fill("New evening hours")

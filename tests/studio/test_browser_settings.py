@@ -43,7 +43,7 @@ def test_an_admin_corrects_a_bad_value_and_the_new_name_shows_at_once(
 
         page.get_by_label("Clinic name").fill("Harbour Chiropractic")
         page.get_by_label("Phone").fill("call us")
-        page.get_by_label("Accent colour (buttons)").fill("#ffdd00")
+        page.get_by_label("Accent colour (buttons and links)", exact=True).fill("#ffdd00")
         page.get_by_role("button", name="Save").click()
         page.get_by_role("heading", name="Nothing was saved").wait_for()
         page.screenshot(path=str(_shots(tmp_path) / "studio-settings.png"), full_page=True)
@@ -51,7 +51,9 @@ def test_an_admin_corrects_a_bad_value_and_the_new_name_shows_at_once(
         phone = page.locator("#e-clinic_phone").inner_text()
         colour = page.locator("#e-accent_color").inner_text()
         assert phone == "Phone is not a phone number."
-        assert colour.startswith("Accent colour (buttons) is too light for white button text")
+        assert colour.startswith(
+            "Accent colour (buttons and links) is too light for white button text"
+        )
         assert "pick a darker colour" in colour
         # What was typed stays, the bad values too, so the admin corrects rather than retypes.
         assert page.get_by_label("Clinic name").input_value() == "Harbour Chiropractic"
@@ -61,7 +63,16 @@ def test_an_admin_corrects_a_bad_value_and_the_new_name_shows_at_once(
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate(FITS), "the page with errors scrolls sideways at 390 px"
         page.get_by_label("Phone").fill("+1 212 555 0134")
-        page.get_by_label("Accent colour (buttons)").fill("#1b6b36")
+        # The colour is picked rather than typed; the typed field follows the picker.
+        page.get_by_label("Pick the accent colour (buttons and links)").fill("#1b6b36")
+        accent = page.get_by_label("Accent colour (buttons and links)", exact=True)
+        assert accent.input_value() == "#1b6b36"
+        # Link fields are as wide as the others.
+        name_box = page.get_by_label("Clinic name").bounding_box()
+        link_box = page.get_by_label("Booking page").bounding_box()
+        assert name_box is not None
+        assert link_box is not None
+        assert link_box["width"] == name_box["width"]
         page.get_by_role("button", name="Save").click()
         page.get_by_text("Clinic details saved").wait_for()
         assert page.evaluate(FITS), "the clinic page scrolls sideways at 390 px"

@@ -98,7 +98,7 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         page.get_by_label("HTML body").fill(
             "<h1>Hello {{ first_name }}</h1>\n<p>A calmer first email.</p>"
         )
-        page.get_by_role("button", name="Fill text from HTML").click()
+        page.get_by_role("button", name="Fill in the text from the body").click()
         # A function, not a bare expression: Playwright evals expressions, and the CSP forbids eval.
         page.wait_for_function("() => document.getElementById('text').value.includes('calmer')")
         page.get_by_role("button", name="Save step").click()

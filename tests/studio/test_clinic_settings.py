@@ -32,6 +32,15 @@ def _form(**changes: str) -> dict[str, str]:
     return {**values, **changes}
 
 
+def _shown(**changes: str) -> dict[str, str]:
+    """The form as the page shows it with the values in use now, with `changes` typed over it."""
+    clinic.invalidate()
+    now = clinic.effective()
+    values = {f.name: clinic.as_text(f, getattr(now, f.name)) for f in clinic.FIELDS}
+    values["clinic_closures"] = "\n".join(d.isoformat() for d in now.clinic_closures)
+    return {**values, **changes}
+
+
 def _send_confirmation(session, address: str) -> EmailMessage:  # type: ignore[no-untyped-def]
     lead = make_lead(session, email_address=address, status=LeadStatus.PENDING)
     outbox.plan(
@@ -211,7 +220,7 @@ def test_contrast_matches_wcag() -> None:
 
 
 def _setting_cell(page: str, name: str) -> str:
-    match = re.search(rf"<code>NURTURE_{name}</code></td><td>(.*?)</td>", page, re.S)
+    match = re.search(rf"<td title=\"NURTURE_{name}\">[^<]*</td><td>(.*?)</td>", page, re.S)
     assert match, f"NURTURE_{name} is not in the settings table"
     return match.group(1)
 
@@ -232,3 +241,40 @@ def test_unset_settings_show_the_value_in_use_and_that_it_is_the_default(
     settings(base_url="https://nurture.clinic.org")
     page = admin_studio.get("/studio/admin").text
     assert _setting_cell(page, "BASE_URL") == "https://nurture.clinic.org"
+
+
+def test_renaming_the_clinic_renames_the_senders_nobody_chose(
+    admin_studio: Any, session: Any
+) -> None:
+    # The whole form, as the page shows it: the sender names read the old clinic name.
+    response = admin_studio.post(URL, _form(clinic_name="Harbour Chiropractic"))
+    assert response.status_code == 303, response.text
+    sent = _send_confirmation(session, "renamed@example.com")
+    assert "Harbour Chiropractic" in sent["From"]
+    assert clinic.effective().marketing_from_name == "Harbour Chiropractic"
+    assert {row.key for row in session.scalars(select(ClinicSetting))} == {"clinic_name"}
+    # A sender name someone chose stays as chosen through the next rename.
+    assert admin_studio.post(URL, _shown(marketing_from_name="Harbour News")).status_code == 303
+    assert admin_studio.post(URL, _shown(clinic_name="Quay Clinic")).status_code == 303
+    clinic.invalidate()
+    now = clinic.effective()
+    assert now.marketing_from_name == "Harbour News"
+    assert now.transactional_from_name == "Quay Clinic"
+
+
+def test_the_logo_heads_every_email_and_links_take_the_accent(
+    admin_studio: Any, session: Any
+) -> None:
+    plain = _html(_send_confirmation(session, "plain@example.com"))
+    assert "<img" not in plain
+    changes = _form(clinic_logo_url="https://clinic.example/logo.png", accent_color="#1b6b36")
+    assert admin_studio.post(URL, changes).status_code == 303
+    html = _html(_send_confirmation(session, "logo@example.com"))
+    logo = re.search(r'<img src="https://clinic.example/logo.png"[^>]*>', html)
+    assert logo is not None
+    assert 'alt="Example Spine &amp; Nerve Clinic"' in logo.group(0)
+    assert 'width="160"' in logo.group(0)
+    links = [tag for tag in re.findall(r"<a\b[^>]*>", html) if "button" not in tag]
+    coloured = [tag for tag in links if "#1b6b36" in tag]
+    assert coloured, links
+    assert not [tag for tag in links if "#0b5cad" in tag.lower()]

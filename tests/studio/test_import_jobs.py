@@ -15,7 +15,6 @@ from nurture.jobs.models import Job, JobStatus
 from nurture.leads.models import Lead
 from nurture.studio.models import AuditEntry
 from nurture.tasks import run_job
-from tests.processes import wait_for
 from tests.studio.conftest import Studio
 
 HEADER = "email,first_name,numbness_type,timezone,consent_at,consent_source\n"
@@ -117,22 +116,32 @@ def test_every_problem_of_every_line_is_kept_and_nothing_imported(studio: Studio
 
 
 def test_the_page_shows_progress_while_the_worker_checks_rows(
-    studio: Studio, session, sequences_loaded
+    studio: Studio, session, sequences_loaded, monkeypatch
 ) -> None:
     total = 8_000
     job_id = upload(studio, HEADER + rows(total))
+    # The worker stops after the first progress it writes past row 0 and waits for the test,
+    # so the page is read mid-way however fast the machine checks rows.
+    reached, release = threading.Event(), threading.Event()
+    seen: list[tuple[str, int, int]] = []
 
-    def checking() -> str | None:
-        text = studio.get(f"/studio/jobs/{job_id}").text
-        return text if "Checking rows:" in text and "Checking rows: 0 of" not in text else None
+    def hold(job: int, stage: str, done: int, of: int) -> None:
+        seen.append((stage, done, of))
+        if job == job_id and stage == "checking" and 0 < done < of and not reached.is_set():
+            reached.set()
+            assert release.wait(timeout=120), "the test never released the worker"
 
+    monkeypatch.setattr(jobs, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(jobs, "after_progress", hold)
     worker = threading.Thread(target=run_job, args=(job_id,))
     worker.start()
     try:
-        page = wait_for(checking, timeout=60, what="a page showing rows checked")
+        assert reached.wait(timeout=120), f"the worker never reported rows checked: {seen}"
+        page = studio.get(f"/studio/jobs/{job_id}").text
     finally:
+        release.set()
         worker.join()
-    assert f"of {total:,}." in page
+    assert "Checking rows: 1,000 of 8,000." in page
     assert '<meta http-equiv="refresh"' in page
     assert "Imported 8000 new leads" in studio.get(f"/studio/jobs/{job_id}").text
 

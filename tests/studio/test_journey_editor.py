@@ -92,14 +92,14 @@ def test_a_goal_that_starts_the_sequence_is_refused_with_the_files_message(
     assert studio.post(f"{EDIT}/trigger", {"trigger": "attended"}).status_code == 303
     refused = studio.post(f"{EDIT}/goal", {"goal": "attended"})
     assert refused.status_code == 422
-    assert "The goal was not saved: goal &#39;attended&#39; is what starts this sequence" in (
+    assert "The goal was not saved: this sequence starts when a person comes to a visit" in (
         refused.text
     )
-    assert "it would end it at once." in refused.text
+    assert "it would end at once." in refused.text
     assert _checked(refused.text, "goal") == "attended"  # what was chosen, to change
     both = studio.post(f"{EDIT}/goal", {"goal": "attended,booked"})
     assert both.status_code == 422
-    assert "it would end it at once" in both.text
+    assert "it would end at once" in both.text
     unknown = studio.post(f"{EDIT}/goal", {"goal": "paid"})
     assert unknown.status_code == 422
     assert "The goal was not saved: choose one of the options." in unknown.text

@@ -281,7 +281,7 @@ def test_simulator_counts_absences_from_when_the_tick_finds_them(
         ("1", "Thu 05 Mar 2026", "12:00"),
         ("2", "Sun 08 Mar 2026", "12:00"),
     ]
-    assert "The journey starts 2 days later (NURTURE_REBOOK_AFTER_DAYS)" in page
+    assert "The journey starts 2 days later if nothing was booked" in page
     recall = studio.get(
         "/studio/simulator?sequence=recall&day=2026-03-03&at=12:00&timezone=Europe/Berlin"
     ).text

@@ -59,20 +59,26 @@ def test_browser_line_ends_make_a_one_line_edit_one_line_in_the_diff(
 ) -> None:
     ids = open_draft(studio)
     step = session.get(Step, ids[0])
-    lines = step.body_html.splitlines()
-    before, lines[1] = lines[1], "<p>One changed line.</p>"
-    # As a browser posts a textarea: CRLF line ends, and here a stray space at one line end.
-    html = "\r\n".join(lines[:2]) + "  \r\n" + "\r\n".join(lines[2:]) + "\r\n"
-    form = step_form(session, ids[0], html=html, text="Plain words.\r\nSecond line.\r\n")
+    lines = step.body_markdown.splitlines()
+    before, lines[2] = lines[2], "One changed line."
+    # As a browser posts a textarea: CRLF line ends.
+    markdown = "\r\n".join(lines) + "\r\n"
+    form = step_form(
+        session,
+        ids[0],
+        format="markdown",
+        markdown=markdown,
+        text="Plain words.\r\nSecond line.\r\n",
+    )
     assert studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form).status_code == 303
     session.expire_all()
-    assert "\r" not in session.get(Step, ids[0]).body_html
+    assert "\r" not in session.get(Step, ids[0]).body_markdown
     page = studio.get(f"/studio/sequences/{SLUG}/publish").text
     added = re.findall(r'<span class="add">(.*?)</span>', page)
     removed = re.findall(r'<span class="del">(.*?)</span>', page)
     assert removed == [f"-    {escape(before)}"]
     assert added == [
-        "+    &lt;p&gt;One changed line.&lt;/p&gt;",
+        "+    One changed line.",
         "+  text: |",
         "+    Plain words.",
         "+    Second line.",
@@ -90,7 +96,6 @@ def test_every_check_is_reported_together(studio: Studio, session, sequences_loa
     assert "link is not https: http://example.com/x" in page
     assert "names a condition or symptom" in page
     assert "Gmail clips emails over 102400" in page
-    assert "no text part written" in page
     # A template that cannot be read is not rendered, but the other checks still run.
     form["text"] = "Hello {{ first_name }"
     url = f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}/preview"
@@ -106,6 +111,7 @@ def test_a_broken_markdown_draft_previews_as_not_rendered(
     studio: Studio, session, sequences_loaded
 ) -> None:
     ids = open_draft(studio)
+    written = session.get(Step, ids[0]).body_markdown
     form = step_form(session, ids[0], format="markdown", markdown="# Hi {{ first_name }")
     url = f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}/preview"
     result = studio.post(url, form).json()
@@ -116,4 +122,14 @@ def test_a_broken_markdown_draft_previews_as_not_rendered(
     saved = studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form)
     assert saved.status_code == 422
     session.expire_all()
-    assert session.scalar(select(Step.body_markdown).where(Step.id == ids[0])) is None
+    assert session.scalar(select(Step.body_markdown).where(Step.id == ids[0])) == written
+
+
+def test_the_studio_refuses_to_save_a_link_with_no_address(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    ids = open_draft(studio)
+    form = step_form(session, ids[0], format="markdown", markdown="[link words](https://)")
+    response = studio.post(f"/studio/sequences/{SLUG}/edit/steps/{ids[0]}", form)
+    assert response.status_code == 422
+    assert "no web address" in response.text

@@ -38,3 +38,27 @@ def test_simulator_columns_name_their_zones(studio: Studio, sequences_loaded) ->
     clinic_times = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:\d\d)([^<]*)</td><td>", page)
     assert clinic_times
     assert all(zone == " EST" for _, zone in clinic_times), clinic_times
+
+
+def test_the_simulator_says_why_an_email_goes_outside_sending_hours(
+    studio: Studio, sequences_loaded
+) -> None:
+    page = studio.get(
+        "/studio/simulator?sequence=chronic-basics&day=2027-01-04&at=21:00&timezone=Europe/Berlin"
+    ).text
+    rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
+    first = re.search(r"<tr><td>1</td>(.*?)</tr>", page, re.S)
+    assert rows
+    assert first is not None
+    assert "21:00" in first.group(1)
+    assert "goes at once, even outside sending hours (09:00 to 19:00)" in first.group(1)
+
+
+def test_the_simulator_finds_a_time_zone_by_city(studio: Studio, sequences_loaded) -> None:
+    page = studio.get("/studio/simulator?sequence=chronic-basics").text
+    assert '<option value="America/Argentina/Buenos_Aires" label="Buenos Aires (America)">' in page
+    assert '<option value="Europe/Berlin" label="Berlin (Europe)">' in page
+    wrong = studio.get("/studio/simulator?sequence=chronic-basics&timezone=Berlin")
+    assert wrong.status_code == 422
+    assert "type a city, such as Berlin" in wrong.text
+    assert "IANA" not in wrong.text

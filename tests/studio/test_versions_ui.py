@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from nurture.appointments.schemas import AppointmentIn
 from nurture.appointments.service import book
@@ -311,3 +311,19 @@ def test_phone_width_pages_fit_and_the_editor_guards_unsaved_changes(
         page.get_by_role("link", name="Sequences").first.click()
         page.get_by_role("heading", name="Sequences").wait_for()
         assert dialogs == ["beforeunload"]
+
+
+def test_a_live_step_is_previewed_without_starting_a_draft(
+    studio: Studio, session, sequences_loaded
+) -> None:
+
+    page = studio.get("/studio/sequences/chronic-basics").text
+    step_id = re.findall(r'/studio/sequences/chronic-basics/steps/(\d+)"', page)[0]
+    versions = session.scalar(select(func.count()).select_from(SequenceVersion))
+    shown = studio.get(f"/studio/sequences/chronic-basics/steps/{step_id}?numbness_type=acute")
+    assert shown.status_code == 200
+    assert "What people get now (live version 1), read-only" in shown.text
+    assert "Subject:</strong> Welcome, Sam: your first short read" in shown.text
+    assert "srcdoc=" in shown.text
+    assert session.scalar(select(func.count()).select_from(SequenceVersion)) == versions
+    assert studio.get("/studio/sequences/chronic-basics/steps/999999").status_code == 404

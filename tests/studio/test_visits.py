@@ -71,11 +71,41 @@ def test_the_day_view_shows_tomorrows_visits_and_each_answer(studio, session) ->
     assert "Ann" not in after
 
 
-def test_a_bad_day_gets_a_clear_400_and_visitors_must_sign_in(studio, client) -> None:
+def test_a_bad_day_gets_a_clear_422_and_visitors_must_sign_in(studio, client) -> None:
     bad = studio.get("/studio/visits?day=tomorrow")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert "YYYY-MM-DD" in bad.text
     studio.post("/studio/logout")
     anonymous = client.get("/studio/visits", follow_redirects=False)
     assert anonymous.status_code == 303
     assert "/studio/login" in anonymous.headers["location"]
+
+
+def test_days_at_the_ends_of_the_calendar_are_a_422_naming_the_day(studio) -> None:
+    for day in ("9999-12-31", "0001-01-01", "3000-01-01"):
+        page = studio.get(f"/studio/visits?day={day}")
+        assert page.status_code == 422, day
+        assert f"Day: &#39;{day}&#39;" not in page.text  # the day is shown as written
+        assert f"Day: {day} is outside the years 1900 to 2999" in page.text
+    # The window's last day is a day like any other; its "next day" link leads to the refusal.
+    last = studio.get("/studio/visits?day=2999-12-31")
+    assert last.status_code == 200
+    assert 'href="/studio/visits?day=3000-01-01"' in last.text
+
+
+def test_a_visit_booked_by_staff_in_a_far_year_is_refused_in_words(studio, session) -> None:
+    from sqlalchemy import select
+
+    from nurture.appointments.models import Appointment
+    from tests.factories import make_lead
+
+    lead = make_lead(session, email_address="pat@example.com")
+    session.commit()
+    response = studio.post(
+        f"/studio/leads/{lead.id}/appointments",
+        {"starts_at": "9999-12-31T23:30", "timezone": "Pacific/Kiritimati"},
+    )
+    assert response.status_code == 303
+    page = studio.get(response.headers["location"]).text
+    assert "Not booked: 9999-12-31T23:30:00+14:00 is outside the years 1900 to 2999" in page
+    assert session.scalars(select(Appointment)).all() == []

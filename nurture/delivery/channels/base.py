@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from nurture.core import dates
 from nurture.delivery import headers
 
 
@@ -153,6 +154,6 @@ def utc_from_epoch(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(int(float(value)), UTC)
-    except (ValueError, OverflowError):
+        return dates.check_moment(datetime.fromtimestamp(int(float(value)), UTC))
+    except (ValueError, OverflowError, OSError):
         return None

@@ -12,8 +12,10 @@ from nurture.delivery import headers
 from nurture.delivery.channels.base import OutgoingEmail, checked
 
 _MIME_POLICY = policy.SMTP.clone(max_line_length=998)
-# base64 lines of 76 characters (the email package fits whole 4-character groups into 78).
-_ATTACHMENT_POLICY = policy.SMTP.clone(max_line_length=78)
+# Body parts are built apart from the message under this policy: the email package cuts
+# quoted-printable and base64 lines to the part's policy, and the message's 998 would make
+# lines of ~996 characters (RFC 2045 allows 76, and spam filters score longer ones).
+_PART_POLICY = policy.SMTP.clone(max_line_length=76)
 
 
 def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
@@ -35,21 +37,24 @@ def build_mime(email: OutgoingEmail, message_id: str) -> EmailMessage:
         msg["Reply-To"] = email.reply_to
     for name, value in email.headers.items():
         msg[name] = value
-    msg.set_content(email.text)
-    msg.add_alternative(email.html, subtype="html")
+    msg["MIME-Version"] = "1.0"
+    msg.make_alternative()
+    for body, subtype in ((email.text, "plain"), (email.html, "html")):
+        part = EmailMessage(policy=_PART_POLICY)
+        part.set_content(body, subtype=subtype)
+        del part["MIME-Version"]  # the message says it once, at the top
+        msg.attach(part)
     if email.attachments:
         msg.make_mixed()
     for item in email.attachments:
         kind, _, params = item.mime_type.partition(";")
         maintype, _, subtype = kind.strip().partition("/")
         extra = dict(p.strip().split("=", 1) for p in params.split(";") if "=" in p)
-        # Built apart from the message: the email package cuts base64 to the part's policy,
-        # and the message's 998 would make 996-character lines (RFC 2045 allows 76, and spam
-        # filters score longer ones).
-        part = EmailMessage(policy=_ATTACHMENT_POLICY)
+        part = EmailMessage(policy=_PART_POLICY)
         part.set_content(
             item.content, maintype=maintype, subtype=subtype, filename=item.filename, params=extra
         )
+        del part["MIME-Version"]
         msg.attach(part)
     # Whatever the email package (which differs between Python releases) made of the values,
     # the header block must hold exactly the fields set above.

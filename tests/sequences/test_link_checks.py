@@ -1,0 +1,62 @@
+"""Links and subjects a step may not save: dead links, links made by Jinja, unsafe subjects."""
+
+from __future__ import annotations
+
+import pytest
+
+from nurture.sequences.checks import StepSource, check_step
+
+
+def _errors(source: StepSource) -> list[str]:
+    return [str(p) for p in check_step(source).errors]
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "[Book](https://)",
+        "[Book]()",
+        "[Book](https://{{ '' }})",
+        "[Book]({{ 'javascript:alert(1)' }})",
+        "[Book]({{ 'http://clinic.example/book' }})",
+        "[Book]({{ '' }})",
+        "[Call](tel:)",
+    ],
+)
+def test_a_dead_or_unsafe_link_in_markdown_is_refused(markdown: str) -> None:
+    found = _errors(StepSource("Hello", "", "", None, markdown))
+    assert any("link" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<p><a href="https://">Book</a></p>',
+        "<p><a href=\"{{ 'http://clinic.example/' }}\">Book</a></p>",
+        "<p><a href=\"{{ 'javascript:alert(1)' }}\">Book</a></p>",
+    ],
+)
+def test_a_dead_or_unsafe_link_in_html_is_refused(html: str) -> None:
+    found = _errors(StepSource("Hello", "", html, None))
+    assert any("link" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "[Book]({{ booking_url }})",
+        "[Book](https://clinic.example/book)",
+        "[Change what you get]({{ preferences_url }})",
+        "[Call](tel:+4930123456) or [write](mailto:desk@clinic.example)",
+    ],
+)
+def test_working_links_pass(markdown: str) -> None:
+    assert _errors(StepSource("Hello", "", "", None, markdown)) == []
+
+
+@pytest.mark.parametrize(
+    "subject", ["=?utf-8?q?Hello=0D=0ABcc:_x@evil.example?=", "{{ '=?utf-8?q?A=0AB?=' }}"]
+)
+def test_a_subject_delivery_would_refuse_is_refused_at_save(subject: str) -> None:
+    found = _errors(StepSource(subject, "", "", None, "Hello"))
+    assert any(p.startswith("Subject:") and "encoded word" in p for p in found), found
