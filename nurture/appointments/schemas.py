@@ -43,6 +43,7 @@ class AppointmentIn(InputModel):
         from nurture.core.phones import to_e164
 
         return to_e164(value, country=get_settings().clinic_country)
+
     status: Literal["booked", "attended", "no_show"] = Field(
         default="booked",
         description="booked (default), or the outcome of a visit that has begun: attended or "

@@ -227,7 +227,7 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
     for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
         due = max(reminder_due(appointment.starts_at, hours, tz), now)
-        message = _plan(
+        messages = _plan(
             session,
             appointment,
             kind,
@@ -236,9 +236,10 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
             phone=phone,
         )
-        if kind == NUDGE and message.status == MessageStatus.PENDING:
-            reason = nudge_unwanted(due, now=now, tz=tz)
-            if reason is not None:
+        reason = nudge_unwanted(due, now=now, tz=tz) if kind == NUDGE else None
+        for message in messages:
+            # The nudge is left out on every channel alike.
+            if reason is not None and message.status == MessageStatus.PENDING:
                 message.status = MessageStatus.SKIPPED
                 message.last_error = reason
 
