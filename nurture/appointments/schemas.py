@@ -33,6 +33,12 @@ class AppointmentIn(InputModel):
         default=False,
         description="The patient agreed to text messages about their visits at `phone`.",
     )
+    status: Literal["booked", "attended", "no_show"] = Field(
+        default="booked",
+        description="booked (default), or the outcome of a visit that has begun: attended or "
+        "no_show. A new visit with an outcome starts that outcome's journeys if it began within "
+        "NURTURE_JOURNEY_LOOKBACK_DAYS.",
+    )
 
     @field_validator("phone")
     @classmethod
@@ -43,13 +49,6 @@ class AppointmentIn(InputModel):
         from nurture.core.phones import to_e164
 
         return to_e164(value, country=get_settings().clinic_country)
-
-    status: Literal["booked", "attended", "no_show"] = Field(
-        default="booked",
-        description="booked (default), or the outcome of a visit that has begun: attended or "
-        "no_show. A new visit with an outcome starts that outcome's journeys if it began within "
-        "NURTURE_JOURNEY_LOOKBACK_DAYS.",
-    )
 
     @field_validator("email")
     @classmethod
