@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
+from typing import Any
+
+from celery import Task
 
 from nurture.celery_app import app
+from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.base import Backend, TextBackend
 from nurture.delivery.channels.registry import get_backend, get_text_backend
@@ -103,21 +108,47 @@ def _sweep_jobs() -> None:
         log.info("tick sent %d studio job(s) again", len(sent))
 
 
-def enqueue_job(job_id: int) -> bool:
-    """Hand a job to the workers; False if the broker is away (the sweep sends it later)."""
+# After the broker failed to answer, requests stop trying it for this long: the tick (beat)
+# and the job sweep pick up what the database holds, so a request never waits on it.
+BROKER_AWAY_SECONDS = 30.0
+_broker_away_until = 0.0
+
+
+def publish_quickly(task: Task[Any, Any], args: tuple[Any, ...] = ()) -> bool:
+    """Queue `task` if the broker answers at once; False when it does not (one try, short wait).
+
+    For requests: what they queue is a hint (the row is in the database), so a broker that is
+    away must cost them neither an error nor seconds of retries.
+    """
+    global _broker_away_until
+    if time.monotonic() < _broker_away_until:
+        return False
+    wait = get_settings().redis_timeout_seconds
+    fast = {"socket_connect_timeout": wait, "socket_timeout": wait, "max_retries": 0}
     try:
-        run_job.apply_async((job_id,), retry=False)
-    except Exception as exc:  # noqa: BLE001 - the row is safe in the database either way
+        with app.connection_for_write(connect_timeout=wait, transport_options=fast) as conn:
+            conn.ensure_connection(max_retries=0, timeout=wait)
+            task.apply_async(args, connection=conn, retry=False)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises, the row is safe
+        _broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
         log.warning(
-            "could not reach the broker to queue job %d (%s); the sweep sends it", job_id, exc
+            "could not reach the broker to queue %s (%s); the tick catches up", task.name, exc
         )
         return False
     return True
 
 
+def broker_reset() -> None:
+    """Forget that the broker was away (tests)."""
+    global _broker_away_until
+    _broker_away_until = 0.0
+
+
+def enqueue_job(job_id: int) -> bool:
+    """Hand a job to the workers; False if the broker is away (the sweep sends it later)."""
+    return publish_quickly(run_job, (job_id,))
+
+
 def nudge() -> None:
     """Ask for a tick now (after a signup) instead of waiting for beat; harmless if it fails."""
-    try:
-        tick.apply_async(retry=False)
-    except Exception as exc:  # noqa: BLE001 - the broker being away must not fail a signup
-        log.warning("could not reach the broker to nudge a tick (%s); beat will catch up", exc)
+    publish_quickly(tick)

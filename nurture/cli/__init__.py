@@ -5,7 +5,7 @@ module of its group (or a new module) and register it below.
 
 - database.py      nurture db upgrade
 - sequences.py     nurture sequences load | export | migrate
-- outbox.py        nurture tick, nurture status, nurture outbox resolve
+- outbox.py        nurture tick, nurture status, nurture outbox resolve and settle
 - leads.py         nurture leads import | export | purge, nurture consent export
 - suppressions.py  nurture suppressions import | sync | add
 - visits.py        nurture visits import

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    # Each read and write of an SMTP session waits this long. A reply that does not come after
+    # the message was sent leaves the email `unknown` (settled with `nurture outbox settle`).
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
     outbox_dir: Path | None = None
     templates_dir: Path = Field(default_factory=_default_templates_dir)
     # Unset: the address `nurture up` serves from this data directory (resolved_base_url).
@@ -131,7 +134,17 @@ class Settings(BaseSettings):
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
     max_in_flight: int = Field(default=5000, ge=1)
-    max_send_attempts: int = Field(default=5, ge=1)
+    # How long a send that keeps failing for a passing reason (the provider or the network is
+    # down) is retried before the email is given up: marketing mail (drip steps, broadcasts)
+    # and transactional mail (confirmations, notices). Reminders retry until their visit starts.
+    retry_marketing_hours: int = Field(default=72, ge=1, le=24 * 14)
+    retry_transactional_hours: int = Field(default=48, ge=1, le=24 * 14)
+    # `/readyz` reports `degraded` when the oldest email that should have gone is older than
+    # this (a provider outage, or workers that cannot keep up).
+    backlog_degraded_seconds: int = Field(default=900, ge=60)
+    # Redis (rate limits, the broker) must answer within this many seconds or the request goes
+    # on without it: limits are counted in this process, and the tick picks the work up later.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
     confirm_link_max_age_hours: int = Field(default=72, ge=1)
     max_request_bytes: int = 16 * 1024
     # How long a SQLite write waits for the single writer before the request answers 503.

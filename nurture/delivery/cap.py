@@ -1,4 +1,5 @@
-"""The weekly cap on marketing email: past it, an email waits (moved, never dropped)."""
+"""The weekly cap on marketing email: past it, an email waits (moved, never dropped); and the
+send window a held or retried drip or broadcast email keeps."""
 
 from __future__ import annotations
 
@@ -27,17 +28,24 @@ def capped(message: Message, facts: Facts, now: datetime) -> Hold | None:
         facts.marketing_sent[message.lead_id] = sent
         return None
     until = sent[len(sent) - limit] + WEEK
-    enrollment = facts.enrollments.get(message.enrollment_id or 0)
-    if enrollment is not None and message.lead is not None:
-        tz = ZoneInfo(message.lead.timezone or get_settings().clinic_timezone)
-        until = next_opening(until, tz=tz, window=window_of(enrollment.version))
-    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
-    if broadcast is not None and message.lead is not None:
-        until = next_opening(
-            until, tz=broadcast_zone(message.lead.timezone), window=broadcast_window(broadcast)
-        )
     return Hold(
         MessageStatus.PENDING,
         f"weekly cap: {limit} marketing emails in 7 days; moved, not dropped",
-        until=until,
+        until=within_window(message, facts, until),
     )
+
+
+def within_window(message: Message, facts: Facts, moment: datetime) -> datetime:
+    """Return the first instant from `moment` inside the send window of a drip or broadcast."""
+    lead = message.lead
+    if lead is None:
+        return moment
+    enrollment = facts.enrollments.get(message.enrollment_id or 0)
+    if enrollment is not None:
+        tz = ZoneInfo(lead.timezone or get_settings().clinic_timezone)
+        return next_opening(moment, tz=tz, window=window_of(enrollment.version))
+    broadcast = facts.broadcasts.get(message.broadcast_id or 0)
+    if broadcast is not None:
+        zone = broadcast_zone(lead.timezone)
+        return next_opening(moment, tz=zone, window=broadcast_window(broadcast))
+    return moment

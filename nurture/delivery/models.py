@@ -96,6 +96,9 @@ class Message(Base):
     # the cap for its lead, so a batch checked at the same time sees it (see delivery.service).
     cap_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
+    # When sending first failed for a passing reason (outage, timeout, 4xx); retries go on
+    # until the email's retry window, counted from here, has run out. None once it settles.
+    retrying_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(300))
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)

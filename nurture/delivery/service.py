@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
-from nurture.core.config import get_settings
+from nurture.core.config import Settings, get_settings
 from nurture.core.db import session_scope
 from nurture.delivery import events, outbox, texts
-from nurture.delivery.cap import capped
+from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
@@ -44,6 +43,7 @@ from nurture.delivery.models import (
     Stream,
 )
 from nurture.delivery.ratelimit import SendRateLimiter
+from nurture.delivery.retries import gave_up, retry_delay, retry_window
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys
 from nurture.enrollments import service as enrollments
@@ -52,8 +52,6 @@ from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE_SECONDS = 30
-RETRY_MAX_SECONDS = 3600
 # Absences (a lapse, a cancel not rebooked) are counted in days: a scan every few minutes is
 # plenty, and keeps their queries off most ticks.
 JOURNEY_SCAN_SECONDS = 300
@@ -67,12 +65,6 @@ class Outcome:
     status: str
     subject: str | None = None
     detail: str | None = None
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter, capped."""
-    ceiling = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 - not crypto
 
 
 def _load(session: Session, ids: Sequence[int]) -> list[Message]:
@@ -300,12 +292,11 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
     plans: list[dict[str, Any]] = []
     with session_scope() as session, session.no_autoflush:
         messages = _load(session, list(by_id))
-        facts = gather(session, [m for m in messages if m.enrollment_id is not None], now)
+        marketing = [m for m in messages if m.enrollment_id or m.broadcast_id]
+        facts = gather(session, marketing, now)
         for message in messages:
             result = by_id[message.id]
-            outcome = _apply(
-                session, message, result, facts, now, settings.max_send_attempts, plans
-            )
+            outcome = _apply(session, message, result, facts, now, settings, plans)
             session.add(
                 MessageAttempt(
                     message_id=message.id,
@@ -328,7 +319,7 @@ def _apply(
     result: _Result,
     facts: Facts,
     now: datetime,
-    max_attempts: int,
+    settings: Settings,
     plans: list[dict[str, Any]],
 ) -> str:
     """Apply one provider answer to its row; return the attempt's outcome."""
@@ -341,19 +332,33 @@ def _apply(
         message.provider_message_id = result.provider_id
         message.sent_at = now
         message.last_error = None
+        message.retrying_since = None
         advance_if_step(session, message, facts, now, plans)
         return "sent"
     message.last_error = str(error)[:2000]
     if isinstance(error, UnknownOutcome):
         message.status = MessageStatus.UNKNOWN
         message.unknown_since = now
+        message.provider_message_id = error.provider_id or message.provider_message_id
         return "unknown"
-    if isinstance(error, TransientError) and message.attempts < max_attempts:
-        message.status = MessageStatus.PENDING
-        # A 429 says when the limit resets; anything else backs off with jitter.
-        retry_at = error.retry_at or now + retry_delay(message.attempts)
-        message.due_at = max(retry_at, now)
-        return "retry"
+    if isinstance(error, TransientError):
+        since = message.retrying_since = message.retrying_since or now
+        window = retry_window(message, settings)
+        deadline = since + window if window is not None else None
+        if deadline is None or now < deadline:
+            message.status = MessageStatus.PENDING
+            # A 429 says when the limit resets; anything else backs off with jitter. The last
+            # try falls on the deadline rather than after it.
+            retry_at = max(error.retry_at or now + retry_delay(message.attempts), now)
+            due = min(retry_at, deadline) if deadline is not None else retry_at
+            # A drip or broadcast email keeps its send window (no 3 a.m. retries).
+            message.due_at = within_window(message, facts, due)
+            return "retry"
+        message.status = MessageStatus.FAILED
+        message.last_error = gave_up(message.attempts, now - since, error)
+        # The recipient did nothing wrong: their sequence goes on with its next email.
+        advance_if_step(session, message, facts, now, plans)
+        return "failed"
     message.status = MessageStatus.FAILED
     return "failed"
 
@@ -488,9 +493,12 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
     with session_scope() as session:
         # Catch up on provider events a lost task left unprocessed, then settle unknowns.
         result.events = events.process_pending(session, now=now)
-        result.resent = events.resend_unanswered(
-            session, now=now, after_seconds=settings.unknown_resend_after_seconds
-        )
+        # Only SendGrid's events can tell an unknown email went nowhere; an SMTP relay sends
+        # none, so its unknown emails wait for `nurture outbox settle`.
+        if settings.resolved_email_backend == "sendgrid":
+            result.resent = events.resend_unanswered(
+                session, now=now, after_seconds=settings.unknown_resend_after_seconds
+            )
     result.journeys = _scan_journeys(now)
     result.broadcast_emails = _plan_broadcasts(now)
     room = settings.max_in_flight

@@ -6,9 +6,11 @@ below both, so neither imports the other for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.delivery.compose import Facts, gather
@@ -53,8 +55,26 @@ def resolve_unknown(session: Session, *, message_id: int, sent: bool, now: datet
     return message
 
 
+def unknown_messages(session: Session, *, ids: Sequence[int] | None = None) -> list[Message]:
+    """List `unknown` emails, oldest first (only `ids`, when given)."""
+    query = select(Message).where(Message.status == MessageStatus.UNKNOWN)
+    if ids is not None:
+        query = query.where(Message.id.in_(ids))
+    return list(session.scalars(query.order_by(Message.unknown_since, Message.id)))
+
+
+def settle_unknown(
+    session: Session, *, message_ids: Sequence[int], sent: bool, now: datetime
+) -> list[Message]:
+    """Settle several `unknown` emails the same way (see `resolve_unknown`)."""
+    return [
+        resolve_unknown(session, message_id=message_id, sent=sent, now=now)
+        for message_id in message_ids
+    ]
+
+
 def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message:
-    """Give a `failed` email another full set of attempts, from now.
+    """Give a `failed` email another retry window, from now.
 
     Suppression, consent and enrollment are checked again when it is sent, as for any email.
     """
@@ -66,5 +86,6 @@ def retry_failed(session: Session, *, message_id: int, now: datetime) -> Message
     message.status = MessageStatus.PENDING
     message.due_at = now
     message.attempts = 0
+    message.retrying_since = None
     message.attempt_started_at = message.claimed_at = message.lease_expires_at = None
     return message

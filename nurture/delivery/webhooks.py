@@ -23,12 +23,9 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 
 
 def _queue_processing() -> None:
-    from nurture.tasks import process_events
+    from nurture.tasks import process_events, publish_quickly
 
-    try:
-        process_events.apply_async(retry=False)
-    except Exception:  # noqa: BLE001 - the next tick processes stored events anyway
-        return
+    publish_quickly(process_events)  # the next tick processes stored events anyway
 
 
 def _receive(raw: bytes, headers: dict[str, str | None]) -> tuple[JSONResponse, int]:

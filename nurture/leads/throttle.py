@@ -6,26 +6,51 @@ A client is its network: an IPv4 address, or the /64 of an IPv6 address, since o
 or office is given a whole /64 and can pick a new address in it for every request. Behind a
 reverse proxy the client address is the proxy's unless uvicorn trusts it to say who the client
 was (FORWARDED_ALLOW_IPS); otherwise every visitor shares one network's limits.
+
+Redis being away never fails a request: the counts move to this process (the `limits` memory
+store) for a short while, then Redis is tried again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from nurture.core.config import get_settings
 
+log = logging.getLogger(__name__)
+
+LOCAL = "memory://"
+# After Redis failed to answer, counts stay local this long before Redis is tried again.
+FALLBACK_SECONDS = 30.0
+
 _LIMITERS: dict[str, tuple[MovingWindowRateLimiter, Storage]] = {}
+_away_until: dict[str, float] = {}
 
 
 def _limiter(storage_url: str) -> tuple[MovingWindowRateLimiter, Storage]:
     if storage_url not in _LIMITERS:
-        storage = storage_from_string(storage_url)
+        options: dict[str, Any] = {}
+        if storage_url != LOCAL:
+            # One quick try: a request must not wait seconds for a store that is away.
+            wait = get_settings().redis_timeout_seconds
+            options = {
+                "socket_connect_timeout": wait,
+                "socket_timeout": wait,
+                "retry": Retry(NoBackoff(), 0),
+                "wrap_exceptions": True,
+            }
+        storage = storage_from_string(storage_url, **options)
         assert isinstance(storage, Storage)  # the synchronous storage, not limits.aio
         _LIMITERS[storage_url] = (MovingWindowRateLimiter(storage), storage)
     return _LIMITERS[storage_url]
@@ -55,7 +80,6 @@ def allow_signup(*, ip: str | None, email: str, ticket: str | None = None) -> in
     (`ticket` names the first signup a chain of corrections came from) when there is one.
     """
     settings = get_settings()
-    limiter, _ = _limiter(settings.shared_counter_url)
     checks: list[tuple[RateLimitItem, str]] = []
     if ip:
         net = network(ip)
@@ -67,7 +91,7 @@ def allow_signup(*, ip: str | None, email: str, ticket: str | None = None) -> in
     if ticket:
         checks.append((parse(settings.signup_rate_per_ticket_daily), f"signup-ticket:{ticket}"))
     for item, key in checks:
-        wait = _hit(limiter, item, key)
+        wait = _hit(item, key)
         if wait is not None:
             return wait
     return None
@@ -75,11 +99,25 @@ def allow_signup(*, ip: str | None, email: str, ticket: str | None = None) -> in
 
 def allow(rate: str, key: str) -> int | None:
     """Count one attempt at `rate` for `key`; return None if allowed, else seconds to wait."""
-    limiter, _ = _limiter(get_settings().shared_counter_url)
-    return _hit(limiter, parse(rate), key)
+    return _hit(parse(rate), key)
 
 
-def _hit(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> int | None:
+def _hit(item: RateLimitItem, key: str) -> int | None:
+    url = get_settings().shared_counter_url
+    if url != LOCAL and _away_until.get(url, 0.0) <= time.monotonic():
+        try:
+            return _count(_limiter(url)[0], item, key)
+        except StorageError as exc:
+            _away_until[url] = time.monotonic() + FALLBACK_SECONDS
+            log.warning(
+                "rate limits: Redis did not answer (%s); counting in this process for %.0f s",
+                type(exc.storage_error).__name__,
+                FALLBACK_SECONDS,
+            )
+    return _count(_limiter(LOCAL)[0], item, key)
+
+
+def _count(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> int | None:
     if limiter.hit(item, key):
         return None
     stats = limiter.get_window_stats(item, key)
@@ -87,6 +125,10 @@ def _hit(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> int
 
 
 def reset() -> None:
-    """Forget all counts in every store this process has used (tests)."""
-    for _, storage in _LIMITERS.values():
-        storage.reset()
+    """Forget all counts in every store this process has used, and any outage (tests)."""
+    _away_until.clear()
+    for url, (_, storage) in list(_LIMITERS.items()):
+        try:
+            storage.reset()
+        except StorageError:
+            del _LIMITERS[url]  # a store that was away: made afresh when next used

@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from nurture.core import clock
+from nurture.core.config import get_settings
 from nurture.delivery import texts
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
+from nurture.delivery.retries import retry_window
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
 from nurture.rendering import segments
@@ -105,12 +107,17 @@ def outbox_email(
             email = compose(message, facts)
     except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page
         render_error = f"This message cannot be shown again: {exc}"
+    retrying_until = None
+    if message.status == MessageStatus.PENDING and message.retrying_since is not None:
+        window = retry_window(message, get_settings())
+        retrying_until = message.retrying_since + window if window is not None else None
     return page(
         request,
         "outbox_email.html",
         staff,
         title=message.subject or f"Email #{message.id}",
         message=message,
+        retrying_until=retrying_until,
         attempts=attempts,
         events=events,
         email=email,

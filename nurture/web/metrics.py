@@ -59,8 +59,21 @@ class OutboxCollector(Collector):
         )
         yield GaugeMetricFamily(
             "nurture_oldest_due_age_seconds",
-            "Age of the oldest email that is due and not yet claimed.",
+            "How long the oldest email that should have gone has waited (due or retrying).",
             snap.oldest_due_age_seconds or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "nurture_retrying_emails",
+            "Emails waiting to be tried again after a passing failure (provider down).",
+            snap.retrying,
+        )
+        yield GaugeMetricFamily(
+            "nurture_in_flight_emails", "Emails a worker holds right now.", snap.in_flight
+        )
+        yield GaugeMetricFamily(
+            "nurture_backlog_degraded",
+            "1 when the oldest waiting email is older than NURTURE_BACKLOG_DEGRADED_SECONDS.",
+            1.0 if snap.degraded(get_settings().backlog_degraded_seconds) else 0.0,
         )
         yield GaugeMetricFamily(
             "nurture_tick_duration_seconds",

@@ -170,6 +170,9 @@ CASES: dict[tuple[str, ...], Case] = {
     ("outbox", "resolve"): Case(
         lambda r: ["outbox", "resolve", "1", "--sent"], code=1, expect="no email #1"
     ),
+    ("outbox", "settle"): Case(
+        lambda r: ["outbox", "settle", "--sent", "--yes"], expect="no emails with an unknown"
+    ),
     ("leads", "import"): Case(
         lambda r: [
             "leads",

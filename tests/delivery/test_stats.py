@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -81,6 +82,52 @@ def test_metrics_and_health_follow_the_tick(session, client, sendgrid, settings)
     assert samples[("nurture_due_backlog", ())] == 0
     assert samples[("nurture_tick_duration_seconds", ())] > 0
     assert "@" not in text
+
+
+class _Killed(BaseException):
+    """The worker process dying while the provider call is under way."""
+
+
+class _DiesWhileSending:
+    """A backend whose process is killed during its first send."""
+
+    name = "dies"
+
+    def send(self, email: object) -> str:
+        raise _Killed
+
+
+def test_status_says_when_the_leases_of_a_dead_workers_rows_end(session, settings) -> None:
+    settings(claim_lease_seconds="300")
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    lead = make_lead(session, status="pending")
+    for i in range(3):
+        outbox.plan(
+            session,
+            key=f"confirm:{i}",
+            stream=Stream.TRANSACTIONAL,
+            template="confirm",
+            due_at=now,
+            lead_id=lead.id,
+        )
+    session.commit()
+    claimed: list[list[int]] = []
+    with clock.frozen_at(now):
+        service.tick(dispatch=claimed.append)
+        # One send at a time: the first row reaches the provider, then the worker dies.
+        with pytest.raises(_Killed):
+            service.deliver_batch(claimed[0], backend=_DiesWhileSending(), concurrency=1)
+    with clock.frozen_at(now + timedelta(minutes=2)):
+        out = CliRunner().invoke(main, ["status"]).output
+    assert (
+        "in flight      3 (leases end in 3m; if their worker stopped, "
+        "2 go back to pending and 1 become unknown)"
+    ) in out
+    with clock.frozen_at(now + timedelta(minutes=6)):
+        out = CliRunner().invoke(main, ["status"]).output
+        assert "in flight      3 (leases ended 60s ago, the next tick takes them;" in out
+        result = service.tick(dispatch=lambda ids: None)
+    assert (result.released, result.unknown) == (2, 1)  # as the status line said
 
 
 def test_readyz_names_an_unreachable_broker_and_healthz_stays_up(settings, client, session) -> None:

@@ -95,6 +95,13 @@ class UnknownOutcome(DeliveryError):
 
     default_reason = "no_answer"
 
+    def __init__(
+        self, message: str, *, provider_id: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
+        # The id the provider would know the email by (SMTP: its Message-ID), to look it up.
+        self.provider_id = provider_id
+
 
 class Backend(Protocol):
     """Hands one email to a provider and returns the provider's message id."""
