@@ -17,7 +17,9 @@ from nurture.outbox.models import (
     Heartbeat,
     Message,
     MessageAttempt,
+    SmsSuppression,
     Suppression,
+    TextReply,
 )
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.staff.models import ApiToken, AuditEntry, StaffSession, StaffUser
@@ -29,6 +31,8 @@ __all__ = [
     "AppointmentAlias",
     "AuditEntry",
     "Base",
+    "SmsSuppression",
+    "TextReply",
     "Broadcast",
     "ClinicSetting",
     "ConsentRecord",

@@ -8,9 +8,9 @@ from functools import lru_cache
 from nurture.celery_app import app
 from nurture.core import dispatch
 from nurture.delivery import service
-from nurture.delivery.channels.base import Backend
-from nurture.delivery.channels.registry import get_backend
-from nurture.delivery.ratelimit import get_limiter
+from nurture.delivery.channels.base import Backend, TextBackend
+from nurture.delivery.channels.registry import get_backend, get_text_backend
+from nurture.delivery.ratelimit import get_limiter, get_text_limiter
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,21 @@ def _backend() -> Backend:
     return get_backend()
 
 
+@lru_cache(maxsize=1)
+def _text_backend() -> TextBackend:
+    return get_text_backend()
+
+
 @app.task(name=dispatch.DELIVER_BATCH, ignore_result=True)
 def deliver_batch(message_ids: list[int]) -> None:
-    """Send a batch of claimed outbox rows."""
-    service.deliver_batch(message_ids, backend=_backend(), limiter=get_limiter())
+    """Send a batch of claimed outbox rows (emails and texts)."""
+    service.deliver_batch(
+        message_ids,
+        backend=_backend(),
+        limiter=get_limiter(),
+        texts=_text_backend(),
+        text_limiter=get_text_limiter(),
+    )
 
 
 @app.task(name=dispatch.PROCESS_EVENTS, ignore_result=True)

@@ -200,3 +200,19 @@ def sendgrid(settings):  # type: ignore[no-untyped-def]
             sendgrid_timeout_seconds="2",
         )
         yield server
+
+
+@pytest.fixture
+def twilio(settings):  # type: ignore[no-untyped-def]
+    """Run the local Twilio server and point the twilio text backend at it."""
+    from tests.twilio_server import TwilioServer
+
+    with TwilioServer() as server:
+        settings(
+            twilio_account_sid=server.state.account_sid,
+            twilio_auth_token=server.state.auth_token,
+            twilio_from="+15550100999",
+            twilio_api_base=server.url,
+            twilio_timeout_seconds="2",
+        )
+        yield server

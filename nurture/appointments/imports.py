@@ -36,6 +36,8 @@ COLUMNS = [
     "duration_minutes",
     "location",
     "status",
+    "phone",
+    "sms_consent",
 ]
 REQUIRED = ("external_id", "email", "starts_at", "timezone", "status")
 STATUSES = tuple(AppointmentStatus)
@@ -81,6 +83,8 @@ class _Row:
     duration_minutes: int
     location: str
     status: str
+    phone: str | None = None
+    sms_consent: bool = False
 
 
 def import_csv(
@@ -178,6 +182,8 @@ def _check(line: int, cells: dict[str | None, object], errors: list[str]) -> _Ro
             ("duration_minutes", _minutes),
             ("location", _location),
             ("status", _status),
+            ("phone", _phone),
+            ("sms_consent", _yes_no),
         ],
         strip=True,
     )
@@ -187,6 +193,24 @@ def _check(line: int, cells: dict[str | None, object], errors: list[str]) -> _Ro
     if errors:
         return None
     return _Row(line=line, **checked.values)  # type: ignore[arg-type]
+
+
+def _phone(text: str) -> str | None:
+    if not text:
+        return None
+    from nurture.core.config import get_settings
+    from nurture.core.phones import to_e164
+
+    return to_e164(text, country=get_settings().clinic_country)
+
+
+def _yes_no(text: str) -> bool:
+    value = text.lower()
+    if value in ("", "no", "false", "0", "n"):
+        return False
+    if value in ("yes", "true", "1", "y"):
+        return True
+    raise ValueError("must be yes or no (the patient agreed to texts about their visits)")
 
 
 def _external_id(text: str) -> str:
@@ -321,6 +345,8 @@ def _booking(row: _Row) -> AppointmentIn:
         duration_minutes=row.duration_minutes,
         location=row.location,
         external_id=row.external_id,
+        phone=row.phone,
+        sms_consent=row.sms_consent and row.phone is not None,
     )
 
 

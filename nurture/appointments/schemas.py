@@ -23,12 +23,32 @@ class AppointmentIn(InputModel):
     duration_minutes: int = Field(default=30, ge=5, le=480)
     location: str = Field(default="", max_length=300)
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The patient's mobile number; national numbers are read in the clinic's "
+        "country. Stored in E.164.",
+    )
+    sms_consent: bool = Field(
+        default=False,
+        description="The patient agreed to text messages about their visits at `phone`.",
+    )
     status: Literal["booked", "attended", "no_show"] = Field(
         default="booked",
         description="booked (default), or the outcome of a visit that has begun: attended or "
         "no_show. A new visit with an outcome starts that outcome's journeys if it began within "
         "NURTURE_JOURNEY_LOOKBACK_DAYS.",
     )
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from nurture.core.config import get_settings
+        from nurture.core.phones import to_e164
+
+        return to_e164(value, country=get_settings().clinic_country)
 
     @field_validator("email")
     @classmethod
@@ -64,9 +84,10 @@ class AppointmentPatch(InputModel):
 
 
 class ReminderOut(BaseModel):
-    """One planned email of an appointment."""
+    """One planned message of an appointment (an email or a text)."""
 
     name: str
+    channel: str = "email"
     due_at: datetime
     status: str
 
@@ -80,6 +101,7 @@ class AppointmentOut(BaseModel):
     starts_at: datetime
     timezone: str
     revision: int
+    phone: str | None = None
     attendance: str = Field(
         description="What the patient said: confirmed, not confirmed or asked to change."
     )

@@ -21,11 +21,13 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.reminders import nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core.config import get_settings
+from nurture.core.phones import maybe_e164
 from nurture.enrollments import service as enrollments
+from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
 from nurture.outbox import plan as outbox
-from nurture.outbox.models import Message, MessageStatus, Stream
+from nurture.outbox.models import Channel, Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
 
 # The email each kind of row sends, and whether it needs the current revision still booked.
@@ -136,6 +138,23 @@ def _add_visit(
     return lead, appointment
 
 
+def text_number(session: Session, appointment: Appointment) -> str | None:
+    """Return the number a visit's texts go to, or None when it gets none.
+
+    Texts need the channel switched on (and Twilio, in production), a valid number and the
+    patient's SMS consent.
+    """
+    s = get_settings()
+    if not s.texts_enabled:
+        return None
+    phone = maybe_e164(appointment.phone, country=s.clinic_country)
+    if phone is None:
+        return None
+    if not consent.sms_consented(session, lead_ids={appointment.lead_id}):
+        return None
+    return phone
+
+
 def _plan(
     session: Session,
     appointment: Appointment,
@@ -144,28 +163,43 @@ def _plan(
     due: datetime,
     *,
     skipped: bool = False,
-) -> Message:
-    message = outbox.plan(
-        session,
-        key=f"appt:{appointment.id}:{name}@r{appointment.revision}",
-        stream=Stream.TRANSACTIONAL,
-        template=TEMPLATES[kind],
-        due_at=due,
-        lead_id=appointment.lead_id,
-        appointment_id=appointment.id,
-        reminder=f"{name}@r{appointment.revision}",
-        context={"kind": kind, "revision": appointment.revision},
-    )
-    if skipped:
-        message.status = MessageStatus.SKIPPED
-        message.last_error = "its moment had passed when the booking arrived"
-    return message
+    phone: str | None = None,
+) -> list[Message]:
+    """Plan one message of the visit on each channel it goes by (email, and a text if any)."""
+    channels: list[tuple[str, str | None]] = []
+    if Channel.EMAIL in get_settings().reminder_channels or phone is None:
+        # A patient who gets no texts keeps the emails, whatever the chosen mix.
+        channels.append((Channel.EMAIL, None))
+    if phone is not None:
+        channels.append((Channel.SMS, phone))
+    planned = []
+    for channel, to_phone in channels:
+        suffix = "" if channel == Channel.EMAIL else f":{channel}"
+        message = outbox.plan(
+            session,
+            key=f"appt:{appointment.id}:{name}@r{appointment.revision}{suffix}",
+            stream=Stream.TRANSACTIONAL,
+            template=TEMPLATES[kind],
+            due_at=due,
+            lead_id=appointment.lead_id,
+            appointment_id=appointment.id,
+            reminder=f"{name}@r{appointment.revision}",
+            context={"kind": kind, "revision": appointment.revision},
+            channel=channel,
+            to_phone=to_phone,
+        )
+        if skipped:
+            message.status = MessageStatus.SKIPPED
+            message.last_error = "its moment had passed when the booking arrived"
+        planned.append(message)
+    return planned
 
 
 def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -> None:
     """Plan the reminders and the confirmation nudge of the visit's current revision."""
     tz = ZoneInfo(appointment.timezone)
     s = get_settings()
+    phone = text_number(session, appointment)
     planned = [("reminder", f"{h}h", h) for h in set(s.reminder_offsets_hours)]
     if s.confirm_nudge_hours:
         # One more row of the same kind: a move or cancel ends it with the reminders, and
@@ -173,17 +207,19 @@ def _plan_reminders(session: Session, appointment: Appointment, now: datetime) -
         planned.append((NUDGE, NUDGE, s.confirm_nudge_hours))
     for kind, name, hours in sorted(planned, key=lambda p: (-p[2], p[0])):
         due = max(reminder_due(appointment.starts_at, hours, tz), now)
-        message = _plan(
+        messages = _plan(
             session,
             appointment,
             kind,
             name,
             due,
             skipped=appointment.starts_at - timedelta(hours=hours) <= now,
+            phone=phone,
         )
-        if kind == NUDGE and message.status == MessageStatus.PENDING:
-            reason = nudge_unwanted(due, now=now, tz=tz)
-            if reason is not None:
+        reason = nudge_unwanted(due, now=now, tz=tz) if kind == NUDGE else None
+        for message in messages:
+            # The nudge is left out on every channel alike.
+            if reason is not None and message.status == MessageStatus.PENDING:
                 message.status = MessageStatus.SKIPPED
                 message.last_error = reason
 
@@ -218,6 +254,7 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             and existing.location == data.location
             and existing.status == AppointmentStatus.BOOKED
         )
+        _take_phone(session, existing, data, now)
         if same:
             return BookResult(existing, created=False, changed=False)
         patch = AppointmentPatch(
@@ -230,10 +267,36 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
         return BookResult(_move(session, existing, patch, now), created=False, changed=True)
     _check_future(data.starts_at, now)
     lead, appointment = _add_visit(session, data, status=AppointmentStatus.BOOKED, now=now)
-    _plan(session, appointment, "confirmation", "confirmation", now)
+    _take_phone(session, appointment, data, now)
+    _plan(
+        session,
+        appointment,
+        "confirmation",
+        "confirmation",
+        now,
+        phone=text_number(session, appointment),
+    )
     _plan_reminders(session, appointment, now)
     _booked(session, lead, now)
     return BookResult(appointment, created=True, changed=True)
+
+
+def _take_phone(
+    session: Session, appointment: Appointment, data: AppointmentIn, now: datetime
+) -> None:
+    """Keep the visit's number (E.164 already) and record SMS consent given for it."""
+    if data.phone:
+        appointment.phone = data.phone
+    if data.sms_consent and appointment.phone:
+        lead = session.get(Lead, appointment.lead_id)
+        if lead is not None:
+            consent.record_sms_consent(
+                session,
+                lead=lead,
+                phone=appointment.phone,
+                source="given with the booking",
+                now=now,
+            )
 
 
 def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) -> Appointment:
@@ -288,7 +351,14 @@ def _move(
     appointment.confirmed_at = None
     appointment.change_requested_at = None
     cancel_unsent(session, appointment, "the visit moved")
-    _plan(session, appointment, "confirmation" if reopened else "update", "notice", now)
+    _plan(
+        session,
+        appointment,
+        "confirmation" if reopened else "update",
+        "notice",
+        now,
+        phone=text_number(session, appointment),
+    )
     _plan_reminders(session, appointment, now)
     if reopened:
         lead = session.get(Lead, appointment.lead_id)
@@ -306,7 +376,14 @@ def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appo
     appointment.revision += 1
     appointment.updated_at = now
     cancel_unsent(session, appointment, "the visit was cancelled")
-    _plan(session, appointment, "cancellation", "notice", now)
+    _plan(
+        session,
+        appointment,
+        "cancellation",
+        "notice",
+        now,
+        phone=text_number(session, appointment),
+    )
     _follow_up(session, appointment, get_settings().rebook_audience, now)
     session.flush()
     return appointment

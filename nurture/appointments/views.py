@@ -76,7 +76,7 @@ ApiClient = Annotated[ApiToken, Depends(require_token)]
 
 def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
     reminders = [
-        ReminderOut(name=m.reminder or "", due_at=m.due_at, status=m.status)
+        ReminderOut(name=m.reminder or "", channel=m.channel, due_at=m.due_at, status=m.status)
         for m in reminders_of(session, appointment)
     ]
     return AppointmentOut(
@@ -86,6 +86,7 @@ def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
         starts_at=appointment.starts_at,
         timezone=appointment.timezone,
         revision=appointment.revision,
+        phone=appointment.phone,
         attendance=service.attendance(appointment),
         confirmed_at=appointment.confirmed_at,
         change_requested_at=appointment.change_requested_at,

@@ -72,6 +72,66 @@ def _private_data(settings: Settings) -> list[Check]:
     ]
 
 
+def _texts(settings: Settings) -> list[Check]:
+    """Check the Twilio settings when texts are on, and remind about US sender registration."""
+    if "sms" not in settings.reminder_channels:
+        return [Check("note", "text messages are off (NURTURE_REMINDER_CHANNELS has no sms)")]
+    if settings.resolved_text_backend != "twilio":
+        where = (
+            "no texts are sent"
+            if settings.env == "production"
+            else "texts go to the local outbox, not to phones"
+        )
+        return [
+            Check(
+                "note",
+                f"{where}: to text patients, set NURTURE_TWILIO_ACCOUNT_SID, "
+                "NURTURE_TWILIO_AUTH_TOKEN and NURTURE_TWILIO_FROM",
+            )
+        ]
+    sid, sender = settings.twilio_account_sid or "", settings.twilio_from or ""
+    checks = [
+        Check(
+            "ok" if sid.startswith("AC") and len(sid) == 34 else "fail",
+            "Twilio account SID looks right"
+            if sid.startswith("AC") and len(sid) == 34
+            else "NURTURE_TWILIO_ACCOUNT_SID must be the account's SID (AC and 32 characters)",
+        )
+    ]
+    from nurture.core.phones import maybe_e164
+
+    good_sender = (sender.startswith("MG") and len(sender) == 34) or (
+        maybe_e164(sender, country=settings.clinic_country) == sender
+    )
+    checks.append(
+        Check(
+            "ok" if good_sender else "fail",
+            f"texts are sent from {sender}"
+            if good_sender
+            else "NURTURE_TWILIO_FROM must be a number in E.164 (+15550100000) or a Messaging "
+            "Service SID (MG and 32 characters)",
+        )
+    )
+    checks.append(
+        Check(
+            "ok" if settings.resolved_base_url.startswith("https://") else "fail",
+            f"point the number's incoming-message webhook at {settings.resolved_base_url}"
+            "/webhooks/twilio (replies and status reports are signed against this address)"
+            if settings.resolved_base_url.startswith("https://")
+            else "Twilio's webhooks need a public https:// NURTURE_BASE_URL",
+        )
+    )
+    checks.append(
+        Check(
+            "note",
+            "A2P 10DLC: texts from a US 10-digit number reach phones only once the brand and "
+            "campaign are registered in Twilio's console (Messaging > Regulatory compliance); "
+            "toll-free numbers need toll-free verification instead",
+        )
+    )
+    return checks
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Check senders, clinic details, links, secrets, delivery, broker, beat and file settings.
 
@@ -164,6 +224,7 @@ def run_checks(settings: Settings) -> list[Check]:
     checks.extend(_broker(settings))
     checks.extend(_beat(settings))
     checks.extend(_private_data(settings))
+    checks.extend(_texts(settings))
     checks.extend(_dns_notes(settings))
     return checks
 

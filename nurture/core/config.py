@@ -94,6 +94,21 @@ class Settings(BaseSettings):
     review_after_visits: int = Field(default=1, ge=1, le=100)
     review_cooldown_days: int = Field(default=180, ge=1, le=3650)
     refuse_disposable_addresses: bool = False
+    # Text messages (Twilio): the account, the sender (a number, or a Messaging Service SID
+    # starting MG) and the API address (a local server can stand in). Unset: texts go to the
+    # local outbox beside the emails.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    sms_rate_per_second: int = Field(default=0, ge=0)
+    # Where national phone numbers are read (ISO 3166 country code, e.g. US, GB, DE).
+    clinic_country: str = "US"
+    # Which channels carry visit reminders; texts need a phone number and SMS consent too.
+    reminder_channels: Annotated[list[Literal["email", "sms"]], NoDecode] = Field(
+        default=["email", "sms"]
+    )
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -196,6 +211,9 @@ class Settings(BaseSettings):
         "broker_url",
         "sendgrid_webhook_public_key",
         "calcom_webhook_secret",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_from",
         "metrics_token",
         "secret_key",
         "base_url",
@@ -231,6 +249,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("reminder_channels", mode="before")
+    @classmethod
+    def _comma_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("clinic_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import phonenumbers
+
+        code = value.strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown country {value!r} (expected a code such as US, GB, DE)")
+        return code
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -281,7 +316,7 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"NURTURE_ACCENT_COLOR {exc}") from exc
 
-    @field_validator("base_url", "sendgrid_api_host")
+    @field_validator("base_url", "sendgrid_api_host", "twilio_api_base")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value is not None else None
@@ -299,6 +334,12 @@ class Settings(BaseSettings):
             )
         if self.resolved_email_backend == "sendgrid" and self.sendgrid_api_key is None:
             raise ValueError("NURTURE_EMAIL_BACKEND=sendgrid needs NURTURE_SENDGRID_API_KEY")
+        twilio = (self.twilio_account_sid, self.twilio_auth_token, self.twilio_from)
+        if any(v is not None for v in twilio) and not all(v is not None for v in twilio):
+            raise ValueError(
+                "Twilio needs all three of NURTURE_TWILIO_ACCOUNT_SID, NURTURE_TWILIO_AUTH_TOKEN "
+                "and NURTURE_TWILIO_FROM"
+            )
         return self
 
     @property
@@ -353,6 +394,21 @@ class Settings(BaseSettings):
         if self.email_backend:
             return self.email_backend
         return "sendgrid" if self.sendgrid_api_key is not None else "outbox"
+
+    @property
+    def resolved_text_backend(self) -> str:
+        """Return where texts go: Twilio when its account is set, else the local outbox."""
+        return "twilio" if self.twilio_account_sid is not None else "outbox"
+
+    @property
+    def texts_enabled(self) -> bool:
+        """Tell whether visits get texts: sms is a reminder channel and texts can go somewhere.
+
+        In production texts need Twilio; the local outbox stands in only in development.
+        """
+        if "sms" not in self.reminder_channels:
+            return False
+        return self.resolved_text_backend == "twilio" or self.env != "production"
 
     @property
     def is_sqlite(self) -> bool:

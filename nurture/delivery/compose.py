@@ -68,6 +68,12 @@ class Facts:
     attended: dict[int, int] = field(default_factory=dict)
     reviews_asked: dict[int, list[datetime]] = field(default_factory=dict)
     broadcasts: dict[int, Broadcast] = field(default_factory=dict)
+    # Texts: numbers that must get none (STOP, carrier refusals), leads with SMS consent, and
+    # numbers that have had a text before (the first one carries the opt-out line).
+    sms_suppressed: dict[str, str] = field(default_factory=dict)
+    sms_consent: set[int] = field(default_factory=set)
+    texted: set[str] = field(default_factory=set)
+    text_sources: dict[str, str] = field(default_factory=dict)  # template -> studio's wording
 
 
 def gather(
@@ -270,7 +276,7 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
             return Hold(MessageStatus.SKIPPED, "already confirmed")
         return None
     if message.appointment_id is not None:
-        return _check_appointment(message, facts, now)
+        return check_appointment(message, facts, now)
     if message.stream != Stream.MARKETING:
         return None
     if lead is None or lead.status != LeadStatus.ACTIVE:
@@ -306,7 +312,7 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
     return None
 
 
-def _check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | None:
+def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | None:
     """A reminder goes only for the visit as it stands now (same revision, still on, ahead)."""
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is None:

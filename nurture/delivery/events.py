@@ -345,6 +345,8 @@ def resend_unanswered(session: Session, *, now: datetime, after_seconds: int) ->
         .where(
             and_(
                 Message.status == MessageStatus.UNKNOWN,
+                # Texts are never sent again on silence: a status callback settles them.
+                Message.channel == "email",
                 Message.unknown_since < now - timedelta(seconds=after_seconds),
                 Message.resent_after_unknown.is_(False),
                 ~heard,

@@ -46,6 +46,8 @@ def superseded_reminder(now: datetime) -> ColumnElement[bool]:
         Message.template.in_(REMINDER_TEMPLATES),
         exists().where(
             later.appointment_id == Message.appointment_id,
+            # Each channel's latest reminder goes: a text never stands in for an email.
+            later.channel == Message.channel,
             later.template.in_(REMINDER_TEMPLATES),
             later.context["revision"].as_integer() == Message.context["revision"].as_integer(),
             later.status != MessageStatus.CANCELLED,

@@ -15,7 +15,10 @@ from nurture.core.config import get_settings
 class SendRateLimiter:
     """Blocks until `count` sends fit in the account's per-second limit."""
 
-    def __init__(self, per_second: int, storage_url: str) -> None:
+    def __init__(
+        self, per_second: int, storage_url: str, *, key: str = "sendgrid-mail-send"
+    ) -> None:
+        self.key = key
         self.item = RateLimitItemPerSecond(per_second)
         self.per_second = per_second
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
@@ -25,10 +28,10 @@ class SendRateLimiter:
         remaining = count
         while remaining > 0:
             take = min(remaining, self.per_second)
-            if self.limiter.hit(self.item, "sendgrid-mail-send", cost=take):
+            if self.limiter.hit(self.item, self.key, cost=take):
                 remaining -= take
                 continue
-            stats = self.limiter.get_window_stats(self.item, "sendgrid-mail-send")
+            stats = self.limiter.get_window_stats(self.item, self.key)
             time.sleep(min(max(stats.reset_time - time.time(), 0.005), 1.0))
 
 
@@ -39,3 +42,15 @@ def get_limiter() -> SendRateLimiter | None:
     if settings.send_rate_per_second <= 0:
         return None
     return SendRateLimiter(settings.send_rate_per_second, settings.shared_counter_url)
+
+
+@lru_cache(maxsize=1)
+def get_text_limiter() -> SendRateLimiter | None:
+    """Return the texts' limiter per sender, or None when NURTURE_SMS_RATE_PER_SECOND is 0."""
+    settings = get_settings()
+    if settings.sms_rate_per_second <= 0:
+        return None
+    sender = settings.twilio_from or "outbox"
+    return SendRateLimiter(
+        settings.sms_rate_per_second, settings.shared_counter_url, key=f"twilio-sms:{sender}"
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -20,12 +20,14 @@ from nurture.core import clock
 from nurture.core.config import Settings, get_settings
 from nurture.core.db import session_scope
 from nurture.core.headers import UnsafeHeader
-from nurture.delivery import events, outbox
+from nurture.delivery import events, outbox, texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
     Backend,
     DeliveryError,
     OutgoingEmail,
+    OutgoingText,
+    TextBackend,
     TransientError,
     UnknownOutcome,
     checked,
@@ -37,7 +39,15 @@ from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import journeys, variants
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import Lead
-from nurture.outbox.models import Heartbeat, Message, MessageAttempt, MessageStatus, Stream
+from nurture.outbox.models import (
+    Channel,
+    Heartbeat,
+    Message,
+    MessageAttempt,
+    MessageStatus,
+    SmsSuppression,
+    Stream,
+)
 from nurture.rendering.limits import template_line
 
 log = logging.getLogger(__name__)
@@ -97,10 +107,13 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[Outcome]]:
+Outgoing = OutgoingEmail | OutgoingText
+
+
+def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
     """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
-    ready: list[tuple[int, OutgoingEmail]] = []
+    ready: list[tuple[int, Outgoing]] = []
     settled: list[Outcome] = []
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
     with session_scope() as session, session.no_autoflush:
@@ -111,16 +124,23 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
         settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
         lock_for_cap(session, claimed)
         facts = gather(session, claimed, now, sending=True)
+        texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
             message.lease_expires_at = lease_until
-            hold = check(message, facts, now) or capped(message, facts, now)
+            if message.channel == Channel.SMS:
+                hold = texts.check_text(message, facts, now)
+            else:
+                hold = check(message, facts, now) or capped(message, facts, now)
             if hold is None:
                 if message.stream == Stream.MARKETING:
                     message.cap_counted_at = now
                 try:
+                    if message.channel == Channel.SMS:
+                        ready.append((message.id, texts.compose_text(message, facts)))
+                        continue
                     # Checked here too, so an unsafe header fails its row before any send.
                     ready.append((message.id, checked(compose(message, facts))))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
@@ -146,6 +166,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, OutgoingEmail]], list[
 def _render_failed(session: Session, message: Message, exc: Exception, now: datetime) -> Outcome:
     """Fail a row whose template cannot render, with the reason staff need to fix it."""
     what = "build the email's headers" if isinstance(exc, UnsafeHeader) else "render the email"
+    if message.channel == Channel.SMS:
+        what = "render the text"
     line = template_line(exc)
     where = f" (template line {line})" if line is not None else ""
     detail = f"could not {what}{where}: {type(exc).__name__}: {exc}"[:2000]
@@ -166,16 +188,42 @@ def _render_failed(session: Session, message: Message, exc: Exception, now: date
     return Outcome(message.id, str(message.status), detail=detail)
 
 
-def _mark_started(ids: Sequence[int]) -> set[int]:
+STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
+
+
+def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
     """Commit "the provider is about to be called" for rows still claimed and not yet started.
 
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
+    A text whose number replied STOP since it was checked is settled as suppressed here, in
+    the same transaction, and returned second.
     """
     now = clock.now()
     # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
     # send itself has outlived the lease.
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
+    stopped_number = exists().where(
+        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
+    )
     with session_scope() as session:
+        stopped = session.scalars(
+            update(Message)
+            .where(
+                Message.id.in_(ids),
+                Message.status == MessageStatus.SENDING,
+                Message.attempt_started_at.is_(None),
+                stopped_number,
+            )
+            .values(
+                status=MessageStatus.SUPPRESSED,
+                last_error=STOPPED_WHILE_CLAIMED,
+                claimed_at=None,
+                lease_expires_at=None,
+            )
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+        suppressed = set(stopped)
         started = session.scalars(
             update(Message)
             .where(
@@ -191,7 +239,7 @@ def _mark_started(ids: Sequence[int]) -> set[int]:
             .returning(Message.id)
             .execution_options(synchronize_session=False)
         )
-        return set(started)
+        return set(started), suppressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +250,10 @@ class _Result:
     error: DeliveryError | None
 
 
-def _send(
+def _send_emails(
     backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
 ) -> list[_Result]:
-    """Send a chunk through the channel's batch call and pair each outcome with its row."""
+    """Send emails through the channel's batch call and pair each outcome with its row."""
     emails = [email for _, email in chunk]
     try:
         sent = backend.send_batch(emails, pool=pool)
@@ -221,6 +269,50 @@ def _send(
         else _Result(mid, email.subject, outcome.provider_id, None)
         for (mid, email), outcome in zip(chunk, sent, strict=True)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Backends:
+    email: Backend
+    text: TextBackend | None
+
+    def text_backend(self) -> TextBackend:
+        if self.text is None:
+            from nurture.delivery.channels.registry import get_text_backend
+
+            object.__setattr__(self, "text", get_text_backend())
+        assert self.text is not None
+        return self.text
+
+
+def _send_text(backends: _Backends, message_id: int, item: OutgoingText) -> _Result:
+    """Send one text (texts have no batch request) and turn what happened into its result."""
+    name = "text"
+    try:
+        text_backend = backends.text_backend()
+        name = text_backend.name
+        provider_id = text_backend.send_text(item)
+    except DeliveryError as exc:
+        return _Result(message_id, item.subject, None, exc)
+    except Exception as exc:  # noqa: BLE001 - one message's surprise must not sink its batch
+        log.exception("backend %s raised for message %s", name, message_id)
+        # It may have gone out before the error: settle it as unknown, never send blindly.
+        unknown = UnknownOutcome(f"the {name} backend raised {type(exc).__name__}: {exc}")
+        return _Result(message_id, item.subject, None, unknown)
+    return _Result(message_id, item.subject, provider_id, None)
+
+
+def _send(
+    backends: _Backends, chunk: Sequence[tuple[int, Outgoing]], pool: Executor
+) -> list[_Result]:
+    """Send a chunk: its emails in one batch call, its texts one request each, in the pool."""
+    texts_ = [(mid, item) for mid, item in chunk if isinstance(item, OutgoingText)]
+    emails = [(mid, item) for mid, item in chunk if not isinstance(item, OutgoingText)]
+    by_id = {r.message_id: r for r in _send_emails(backends.email, emails, pool)} if emails else {}
+    by_id.update(
+        {r.message_id: r for r in pool.map(lambda pair: _send_text(backends, *pair), texts_)}
+    )
+    return [by_id[mid] for mid, _ in chunk]
 
 
 def _record(results: Sequence[_Result]) -> list[Outcome]:
@@ -309,8 +401,13 @@ def deliver_batch(
     backend: Backend,
     concurrency: int | None = None,
     limiter: SendRateLimiter | None = None,
+    texts: TextBackend | None = None,
+    text_limiter: SendRateLimiter | None = None,
 ) -> list[Outcome]:
     """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
+
+    Emails go through `backend` and texts through `texts` (by default the one the settings
+    choose), each under its own rate limit.
 
     Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
     killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
@@ -319,17 +416,27 @@ def deliver_batch(
     ready, outcomes = _prepare(ids)
     if not ready:
         return outcomes
+    backends = _Backends(backend, texts)
     with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
         for start in range(0, len(ready), width):
             chunk = ready[start : start + width]
-            allowed = _mark_started([mid for mid, _ in chunk])
-            outcomes += [Outcome(mid, "not-claimed") for mid, _ in chunk if mid not in allowed]
-            chunk = [(mid, email) for mid, email in chunk if mid in allowed]
+            allowed, stopped = _mark_started([mid for mid, _ in chunk])
+            outcomes += [
+                Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
+                if mid in stopped
+                else Outcome(mid, "not-claimed")
+                for mid, _ in chunk
+                if mid not in allowed
+            ]
+            chunk = [(mid, item) for mid, item in chunk if mid in allowed]
             if not chunk:
                 continue
-            if limiter is not None:
-                limiter.acquire(len(chunk))
-            results = _send(backend, chunk, pool)
+            n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
+            if limiter is not None and len(chunk) > n_texts:
+                limiter.acquire(len(chunk) - n_texts)
+            if text_limiter is not None and n_texts:
+                text_limiter.acquire(n_texts)
+            results = _send(backends, chunk, pool)
             outcomes += _record(results)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):

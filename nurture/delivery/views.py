@@ -38,6 +38,29 @@ class OutboxEntry:
     date: str
 
 
+@dataclass(frozen=True, slots=True)
+class TextEntry:
+    """One text file in the outbox's texts folder."""
+
+    to: str
+    body: str
+    date: str
+
+
+def _texts(folder: Path) -> list[TextEntry]:
+    """Read the texts the outbox text backend wrote, newest first (at most 500)."""
+    texts = folder / "texts"
+    files = sorted(texts.glob("*.txt"), reverse=True) if texts.is_dir() else []
+    entries = []
+    for path in files[:500]:
+        head, _, body = path.read_text(encoding="utf-8").partition("\n\n")
+        to = next((line[4:] for line in head.splitlines() if line.startswith("To: ")), "")
+        stamp = path.name.split("-", 1)[0]
+        date = f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} UTC"
+        entries.append(TextEntry(to, body.strip(), date))
+    return entries
+
+
 def _outbox_dir() -> Path:
     settings = get_settings()
     if settings.env == "production":
@@ -69,7 +92,7 @@ def _part(message: EmailMessage, subtype: str) -> str:
 
 @router.get("/outbox", response_class=HTMLResponse, include_in_schema=False)
 def outbox_list(request: Request) -> HTMLResponse:
-    """List the emails written to the local outbox, newest first."""
+    """List the emails and texts written to the local outbox, newest first."""
     folder = _outbox_dir()
     entries = []
     files = sorted(folder.glob("*.eml"), reverse=True) if folder.is_dir() else []
@@ -88,6 +111,7 @@ def outbox_list(request: Request) -> HTMLResponse:
         "outbox_list.html",
         title="Outbox",
         entries=entries,
+        texts=_texts(folder),
         folder=str(folder),
         refresh_seconds=REFRESH_SECONDS if refresh else None,
     )

@@ -38,6 +38,7 @@ class DetailOut(BaseModel):
 USUAL = {
     400: "The body is not valid UTF-8 JSON, or not the shape this route reads.",
     401: "The API token or the signature is missing or wrong.",
+    403: "The request is not signed for this address.",
     404: "Nothing has this id.",
     413: "The body is larger than this route accepts.",
     415: "The body is not application/json.",

@@ -73,3 +73,56 @@ def write_csv(session: Session, fh: TextIO) -> int:
     writer.writerow(fields)
     writer.writerows([row[field] for field in fields] for row in rows)
     return len(rows)
+
+
+SMS_PURPOSE = "sms_reminders"
+SMS_VERSION = "sms-1"
+SMS_TEXT = (
+    "Text messages about my visits (confirmation, reminders, changes) to {phone}. "
+    "Reply STOP to any of them to stop."
+)
+
+
+def record_sms_consent(
+    session: Session, *, lead: Lead, phone: str, source: str, now: datetime
+) -> ConsentRecord:
+    """Record that `lead` agreed to texts about their visits at `phone` (its own ledger entry).
+
+    A standing consent for the same number is kept rather than recorded twice.
+    """
+    standing = session.scalar(
+        select(ConsentRecord).where(
+            ConsentRecord.lead_id == lead.id,
+            ConsentRecord.purpose == SMS_PURPOSE,
+            ConsentRecord.withdrawn_at.is_(None),
+            ConsentRecord.text == SMS_TEXT.format(phone=phone),
+        )
+    )
+    if standing is not None:
+        return standing
+    record = ConsentRecord(
+        lead_id=lead.id,
+        purpose=SMS_PURPOSE,
+        text_version=SMS_VERSION,
+        text=SMS_TEXT.format(phone=phone),
+        source=source[:500],
+        given_at=now,
+        confirmed_at=now,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def sms_consented(session: Session, *, lead_ids: set[int]) -> set[int]:
+    """Return which of `lead_ids` have a standing SMS consent."""
+    if not lead_ids:
+        return set()
+    found = session.scalars(
+        select(ConsentRecord.lead_id).where(
+            ConsentRecord.lead_id.in_(lead_ids),
+            ConsentRecord.purpose == SMS_PURPOSE,
+            ConsentRecord.withdrawn_at.is_(None),
+        )
+    )
+    return {lead_id for lead_id in found if lead_id is not None}

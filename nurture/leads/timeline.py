@@ -49,6 +49,12 @@ VISIT_EMAILS = {
     "cancellation": "Notice that the visit on {when} is cancelled",
 }
 PROVIDER_EVENTS = {
+    "sms_queued": "Text queued at Twilio",
+    "sms_accepted": "Text accepted by Twilio",
+    "sms_sent": "Text handed to the carrier",
+    "sms_delivered": "Text delivered",
+    "sms_undelivered": "Text not delivered",
+    "sms_failed": "Text failed",
     "processed": "Accepted by the email provider",
     "delivered": "Delivered",
     "open": "Opened",
@@ -220,6 +226,8 @@ class _Namer:
         if (m.context or {}).get("revision", visit.revision) != visit.revision:
             # Planned for the visit as it was before a change; the time shown is today's.
             text += ", planned before the visit changed"
+        if m.channel == "sms":
+            text = f"Text: {text[0].lower()}{text[1:]}"
         return text
 
 
@@ -249,6 +257,8 @@ def _type_entries(lead: Lead, changes: list[TypeChange]) -> list[Entry]:
 
 
 def _consent(source: str, version: str) -> str:
+    if version.startswith("sms-"):
+        return f"Agreed to texts about visits ({source})"
     if version == "imported":
         return f"Consent imported from {source}"
     if source.startswith("soft opt-in"):
@@ -274,7 +284,8 @@ def timeline(session: Session, lead: Lead) -> list[Entry]:
     name = _Namer(session, lead, rows["messages"], rows["appointments"])
     names = {m.id: name(m) for m in rows["messages"]}
     for m in rows["messages"]:
-        entries.append(Entry(m.sent_at or m.due_at, "email", names[m.id], m.status, m.id))
+        kind = "text" if m.channel == "sms" else "email"
+        entries.append(Entry(m.sent_at or m.due_at, kind, names[m.id], m.status, m.id))
     for e in rows["events"]:
         what = PROVIDER_EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
         email = names.get(e.message_id, "an email") if e.message_id is not None else "an email"

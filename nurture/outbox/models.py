@@ -29,6 +29,13 @@ class MessageStatus(StrEnum):
     UNKNOWN = "unknown"  # the request may have reached the provider; never re-sent blindly
 
 
+class Channel(StrEnum):
+    """How a message reaches its person."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
 class Stream(StrEnum):
     """Marketing mail needs consent and unsubscribe headers; transactional mail does not."""
 
@@ -42,7 +49,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id"),
-        UniqueConstraint("appointment_id", "reminder"),
+        UniqueConstraint("appointment_id", "reminder", "channel"),
         UniqueConstraint("broadcast_id", "lead_id"),
         Index("ix_messages_status_due_at", "status", "due_at"),
         # reclaim_expired reads only rows in flight whose lease ran out.
@@ -53,6 +60,9 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)
+    channel: Mapped[str] = mapped_column(
+        String(10), default=Channel.EMAIL, server_default=Channel.EMAIL.value
+    )
     stream: Mapped[str] = mapped_column(String(20))
     template: Mapped[str | None] = mapped_column(String(80))
     lead_id: Mapped[int | None] = mapped_column(
@@ -74,6 +84,8 @@ class Message(Base):
     # same insert as the row; None for steps without variants.
     variant_key: Mapped[str | None] = mapped_column(String(40))
     to_email: Mapped[str | None] = mapped_column(String(320))
+    # A text's number in E.164, fixed when the row is planned.
+    to_phone: Mapped[str | None] = mapped_column(String(20), index=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=MessageStatus.PENDING)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -126,6 +138,37 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class SmsSuppression(Base):
+    """A number that must get no more texts (STOP, or the carrier says it cannot take them)."""
+
+    __tablename__ = "sms_suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))  # stop, 21610, 30003..30007
+    source: Mapped[str] = mapped_column(String(40))  # reply, status, staff
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class TextReply(Base):
+    """A text a patient sent the clinic's number, stored once per Twilio message SID."""
+
+    __tablename__ = "text_replies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    # What the reply did: confirmed, reschedule, stop, start, help, or inbox (for staff).
+    action: Mapped[str] = mapped_column(String(20))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="SET NULL")
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DeliveryEvent(Base):

@@ -32,6 +32,8 @@ def plan(
     to_email: str | None = None,
     context: dict[str, Any] | None = None,
     variant_key: str | None = None,
+    channel: str = "email",
+    to_phone: str | None = None,
 ) -> Message:
     """Insert the outbox row for `key` unless it exists; return the row either way.
 
@@ -54,6 +56,8 @@ def plan(
         template=template,
         to_email=to_email,
         context=context or {},
+        channel=channel,
+        to_phone=to_phone,
         status=MessageStatus.PENDING,
     )
     try:

@@ -200,6 +200,20 @@ class EmailRenderer:
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
         return RenderedEmail(subject, preheader, bulletproof_buttons(html, _accent(context)), text)
 
+    def render_text(self, name: str, context: dict[str, Any]) -> str:
+        """Render the text message template `texts/<name>.txt` within the limits."""
+        with limits():
+            template = self.text_env.get_template(f"texts/{name}.txt")
+            body = render(template, context, max_chars=MAX_OUTPUT)
+        # One paragraph: spaces and line breaks a template adds around tags collapse.
+        return " ".join(body.split())
+
+    def render_text_source(self, source: str, context: dict[str, Any]) -> str:
+        """Render a text message template staff wrote in the studio (sandboxed, in limits)."""
+        with limits():
+            body = render(self.compile(source, html=False), context, max_chars=MAX_OUTPUT)
+        return " ".join(body.split())
+
 
 def _accent(context: dict[str, Any]) -> str:
     """The button colour: the clinic's accent, chosen per render (CSS is inlined per template)."""

@@ -11,11 +11,13 @@ from sqlalchemy.orm import selectinload
 
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.delivery import texts
 from nurture.delivery.compose import compose, gather
 from nurture.delivery.retries import retry_window
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
 from nurture.outbox.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
+from nurture.rendering import segments
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
@@ -30,7 +32,7 @@ def outbox(
     status: str = "failed",
     offset: int = 0,
 ) -> HTMLResponse:
-    """Emails with one status, most recent first, with a count for every status."""
+    """Emails and texts with one status, most recent first, with a count for every status."""
     if status not in set(MessageStatus):
         status = MessageStatus.FAILED
     counts = {
@@ -92,14 +94,19 @@ def outbox_email(
             .order_by(DeliveryEvent.occurred_at)
         )
     )
-    email = None
+    email = text = None
     render_error = ""
     try:
         # Steps and templates of a published version never change, so rendering again gives
         # what was sent (only the signed links carry a new timestamp).
-        email = compose(message, gather(session, [message], clock.now()))
+        facts = gather(session, [message], clock.now())
+        if message.channel == "sms":
+            texts.gather_texts(session, facts, [message])
+            text = texts.compose_text(message, facts)
+        else:
+            email = compose(message, facts)
     except Exception as exc:  # noqa: BLE001 - shown to staff instead of failing the page
-        render_error = f"This email cannot be shown again: {exc}"
+        render_error = f"This message cannot be shown again: {exc}"
     retrying_until = None
     if message.status == MessageStatus.PENDING and message.retrying_since is not None:
         window = retry_window(message, get_settings())
@@ -114,6 +121,8 @@ def outbox_email(
         attempts=attempts,
         events=events,
         email=email,
+        text=text,
+        segments=segments.count(text.body) if text is not None else None,
         render_error=render_error,
     )
 

@@ -188,8 +188,10 @@ def book(
     timezone: Annotated[str, Form()] = "",
     duration_minutes: Annotated[str, Form()] = "30",
     location: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    sms_consent: Annotated[str, Form()] = "",
 ) -> Response:
-    """Book a visit for a lead (ends their drip, plans reminders)."""
+    """Book a visit for a lead (ends their drip, plans reminders, and texts with consent)."""
     lead = _lead(session, lead_id)
     back = f"{PREFIX}/leads/{lead.id}"
     start, error = _local_start(starts_at, timezone)
@@ -204,6 +206,8 @@ def book(
             timezone=timezone,
             duration_minutes=int(duration_minutes or 30),
             location=location,
+            phone=phone or None,
+            sms_consent=bool(sms_consent) and bool(phone.strip()),
         )
         result = appointments.book(session, data=data, now=clock.now())
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
+from nurture.outbox.models import Message, MessageStatus
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
@@ -67,6 +68,15 @@ def day_view(
         )
         .order_by(Appointment.starts_at, Appointment.id)
     ).all()
+    sent_by: dict[tuple[int, str], int] = {}
+    for appointment_id, channel in session.execute(
+        select(Message.appointment_id, Message.channel).where(
+            Message.appointment_id.in_([a.id for a, _ in rows]),
+            Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
+        )
+    ):
+        key = (int(appointment_id or 0), str(channel))
+        sent_by[key] = sent_by.get(key, 0) + 1
     now = clock.now()
     visits = [
         {
@@ -74,6 +84,8 @@ def day_view(
             "lead": lead,
             "local": appointment.starts_at.astimezone(ZoneInfo(appointment.timezone)),
             "attendance": str(attendance(appointment)),
+            "emails": sent_by.get((appointment.id, "email"), 0),
+            "texts": sent_by.get((appointment.id, "sms"), 0),
             # Once a visit has begun, staff can say how it went.
             "outcomes": [
                 (status, label)

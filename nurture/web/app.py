@@ -139,6 +139,7 @@ def create_app() -> FastAPI:
     """Build the web application."""
     import nurture.celery_app  # noqa: F401 - registers the broker as the dispatch hook
     from nurture.appointments.views import router as appointments_router
+    from nurture.delivery.twilio_webhooks import router as twilio_router
     from nurture.delivery.views import router as delivery_router
     from nurture.delivery.webhooks import router as webhooks_router
     from nurture.leads.views import router as leads_router
@@ -165,6 +166,7 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(webhooks_router)
+    app.include_router(twilio_router)
     studio.install(app)
     apidocs.install(app)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")

@@ -223,3 +223,22 @@ def test_the_example_clinic_phone_fails(settings: Any) -> None:
     assert "[FAIL] set NURTURE_CLINIC_PHONE" in _doctor().output
     settings(clinic_phone="+1 212 555 0199")
     assert "[ok  ] clinic phone is +1 212 555 0199" in _doctor().output
+
+
+def test_doctor_checks_the_twilio_settings_and_reminds_about_a2p_10dlc(settings: Any) -> None:
+    settings(**LIVE)
+    output = _doctor().output
+    assert "[note] no texts are sent: to text patients, set NURTURE_TWILIO_ACCOUNT_SID" in output
+    settings(
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="t" * 32,
+        twilio_from="555-0100",
+    )
+    output = _doctor().output
+    assert "[ok  ] Twilio account SID looks right" in output
+    assert "[FAIL] NURTURE_TWILIO_FROM must be a number in E.164" in output
+    assert "[note] A2P 10DLC" in output
+    settings(twilio_from="MG" + "2" * 32)
+    assert "[ok  ] texts are sent from MG" in _doctor().output
+    settings(reminder_channels="email")
+    assert "text messages are off" in _doctor().output

@@ -41,6 +41,8 @@ MUST_DOCUMENT = {
     ("delete", "/api/appointments/{appointment_id}"): {"200", "401", "404", "422"},
     ("post", "/webhooks/sendgrid"): {"200", "400", "401", "413", "415", "503"},
     ("post", "/webhooks/calcom"): {"200", "400", "401", "413", "422", "503"},
+    ("post", "/webhooks/twilio"): {"200", "403", "413"},
+    ("post", "/webhooks/twilio/status"): {"200", "403", "413", "422"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
 }
@@ -141,7 +143,12 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     settings, session, sequences_loaded
 ) -> None:
     # Configured as in production, so the webhooks check signatures rather than answer 503.
-    settings(calcom_webhook_secret="calcom-webhook-secret-for-tests")
+    settings(
+        calcom_webhook_secret="calcom-webhook-secret-for-tests",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="twilio-auth-token-for-tests",
+        twilio_from="+15550100999",
+    )
     token = tokens.create(session, name="schemathesis", now=clock.now())
     session.add(Heartbeat(name="tick", beat_at=clock.now()))  # healthy: 503 is for outages
     session.commit()

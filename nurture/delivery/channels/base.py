@@ -54,6 +54,22 @@ class OutgoingEmail:
     attachments: tuple[Attachment, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingText:
+    """A fully rendered text message, ready for any text backend."""
+
+    to_phone: str  # E.164
+    body: str
+    # Nurture's outbox row, so a provider's status callback finds it again.
+    message_id: int = 0
+    status_callback: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """The first words of the text, where the outbox shows an email's subject."""
+        return self.body[:60]
+
+
 class DeliveryError(Exception):
     """Base class: the email was not accepted by the provider."""
 
@@ -136,6 +152,16 @@ def send_one(backend: Backend, email: OutgoingEmail) -> SendOutcome:
         log.exception("backend %s raised for an email to send", backend.name)
         # It may have gone out before the error: settle it as unknown, never send blindly.
         return UnknownOutcome(f"the {backend.name} backend raised {type(exc).__name__}: {exc}")
+
+
+class TextBackend(Protocol):
+    """Hands one text to a provider and returns the provider's message id."""
+
+    name: str
+
+    def send_text(self, text: OutgoingText) -> str:
+        """Deliver `text`; raise a DeliveryError subclass when it was not accepted."""
+        ...
 
 
 def checked(email: OutgoingEmail) -> OutgoingEmail:

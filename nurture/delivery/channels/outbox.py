@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nurture.core import clock
 from nurture.core.private_files import private_dir, private_opener
-from nurture.delivery.channels.base import Backend, OutgoingEmail, build_failed
+from nurture.delivery.channels.base import Backend, OutgoingEmail, OutgoingText, build_failed
 from nurture.delivery.channels.mime import build_mime
 
 
@@ -33,6 +33,28 @@ class OutboxBackend(Backend):
         final = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         partial = final.with_suffix(".eml.part")
         with open(partial, "wb", opener=private_opener) as fh:  # an email to a patient
+            fh.write(data)
+        os.replace(partial, final)
+        return message_id
+
+
+class OutboxTextBackend:
+    """Writes each text as a .txt file in the outbox's `texts` folder, where a person reads it."""
+
+    name = "outbox"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory / "texts"
+
+    def send_text(self, text: OutgoingText) -> str:
+        """Write the text atomically to `<outbox>/texts/<time>-<id>.txt`; return its id."""
+        message_id = f"outbox-{uuid.uuid4().hex}"
+        private_dir(self.directory)
+        stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        final = self.directory / f"{stamp}-{message_id[7:19]}.txt"
+        partial = final.with_suffix(".txt.part")
+        data = f"To: {text.to_phone}\nId: {message_id}\n\n{text.body}\n".encode()
+        with open(partial, "wb", opener=private_opener) as fh:  # a text to a patient
             fh.write(data)
         os.replace(partial, final)
         return message_id

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nurture.core.config import Settings, get_settings
-from nurture.delivery.channels.base import Backend
-from nurture.delivery.channels.outbox import OutboxBackend
+from nurture.delivery.channels.base import Backend, TextBackend
+from nurture.delivery.channels.outbox import OutboxBackend, OutboxTextBackend
 from nurture.delivery.channels.smtp import SMTPBackend
 
 
@@ -23,3 +23,13 @@ def get_backend(settings: Settings | None = None) -> Backend:
     if backend == "smtp":
         return SMTPBackend(settings)
     return OutboxBackend(settings.resolved_outbox_dir)
+
+
+def get_text_backend(settings: Settings | None = None) -> TextBackend:
+    """Return where texts go: Twilio when its account is set, else the local outbox."""
+    settings = settings or get_settings()
+    if settings.resolved_text_backend == "twilio":
+        from nurture.delivery.channels.twilio import TwilioBackend
+
+        return TwilioBackend(settings)
+    return OutboxTextBackend(settings.resolved_outbox_dir)

@@ -1,0 +1,216 @@
+"""Twilio's webhooks: patients' replies (every keyword) and status reports, signed as Twilio
+signs them (the `twilio` package's RequestValidator.compute_signature, see twilio_server)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from nurture.appointments.models import Appointment
+from nurture.outbox.models import (
+    DeliveryEvent,
+    Message,
+    MessageStatus,
+    SmsSuppression,
+    TextReply,
+)
+from tests.texts.helpers import NOW, PHONE, VISIT, booking, tick
+from tests.twilio_server import Scripted
+
+REPLY_URL = "https://nurture.test/webhooks/twilio"
+CLINIC_NUMBER = "+15550100999"
+_sids = iter(range(10**6))
+
+
+def _inbound(body: str, *, sid: str | None = None, phone: str = PHONE) -> dict[str, str]:
+    """The form Twilio posts for an incoming SMS (Twilio's "TwiML for Programmable Messaging"
+    request parameters: MessageSid, AccountSid, From, To, Body, NumMedia...)."""
+    return {
+        "ToCountry": "US",
+        "SmsMessageSid": sid or f"SM{next(_sids):032x}",
+        "NumMedia": "0",
+        "MessageSid": sid or f"SM{next(_sids):032x}",
+        "SmsSid": sid or f"SM{next(_sids):032x}",
+        "AccountSid": "AC" + "0" * 31 + "1",
+        "From": phone,
+        "To": CLINIC_NUMBER,
+        "Body": body,
+        "NumSegments": "1",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _post(client, twilio, url: str, form: dict[str, str], *, signature: str | None = None):  # type: ignore[no-untyped-def]
+    sig = signature if signature is not None else twilio.state.signed(url, form)
+    path = url.removeprefix("https://nurture.test")
+    return client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+
+
+def _reply(api, client, twilio, body: str, **kwargs):  # type: ignore[no-untyped-def]
+    from nurture.core import clock
+
+    form = _inbound(body, **kwargs)
+    with clock.frozen_at(NOW + timedelta(minutes=5)):
+        return _post(client, twilio, REPLY_URL, form)
+
+
+def _booked(api, twilio) -> int:  # type: ignore[no-untyped-def]
+    created = api("POST", "/api/appointments", json=booking()).json()
+    tick(NOW + timedelta(seconds=1))
+    assert len(twilio.state.accepted) == 1
+    return int(created["id"])
+
+
+def test_unsigned_and_tampered_requests_get_403(api, client, twilio, session):
+    _booked(api, twilio)
+    form = _inbound("C")
+    assert client.post("/webhooks/twilio", data=form).status_code == 403
+    good = twilio.state.signed(REPLY_URL, form)
+    tampered = {**form, "Body": "STOP"}
+    assert _post(client, twilio, REPLY_URL, tampered, signature=good).status_code == 403
+    wrong_url = twilio.state.signed("https://elsewhere.test/webhooks/twilio", form)
+    assert _post(client, twilio, REPLY_URL, form, signature=wrong_url).status_code == 403
+    assert session.scalar(select(TextReply.id)) is None
+    assert session.scalar(select(SmsSuppression.id)) is None
+
+
+def test_without_twilio_settings_replies_get_403(client, session):
+    response = client.post(
+        "/webhooks/twilio", data=_inbound("C"), headers={"X-Twilio-Signature": "x"}
+    )
+    assert response.status_code == 403
+
+
+def test_c_confirms_the_visit_like_the_email_link_and_the_nudge_is_skipped(
+    api, client, twilio, session
+):
+    visit_id = _booked(api, twilio)
+    response = _reply(api, client, twilio, "c")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Message>" in response.text
+    assert "thank you" in response.text
+    appointment = session.get(Appointment, visit_id)
+    assert appointment is not None
+    assert appointment.confirmed_at is not None
+    # The nudge is skipped on both channels at its time.
+    tick(VISIT - timedelta(hours=24))
+    session.expire_all()
+    nudges = session.scalars(select(Message).where(Message.template == "appointment_nudge"))
+    assert {(m.channel, m.status) for m in nudges} == {
+        ("email", MessageStatus.SKIPPED),
+        ("sms", MessageStatus.SKIPPED),
+    }
+
+
+def test_every_confirm_word(api, client, twilio, session):
+    visit_id = _booked(api, twilio)
+    for word in ("YES", "Confirm", "y."):
+        appointment = session.get(Appointment, visit_id)
+        assert appointment is not None
+        appointment.confirmed_at = None
+        session.commit()
+        assert "thank you" in _reply(api, client, twilio, word).text
+        session.expire_all()
+        assert session.get(Appointment, visit_id).confirmed_at is not None  # type: ignore[union-attr]
+
+
+def test_r_answers_how_to_change_it(api, client, twilio, session):
+    visit_id = _booked(api, twilio)
+    for word in ("R", "reschedule"):
+        text = _reply(api, client, twilio, word).text
+        assert "call +1 555 010 0000" in text
+        assert "/visit/" in text or "nurture.test" in text
+    session.expire_all()
+    assert session.get(Appointment, visit_id).change_requested_at is not None  # type: ignore[union-attr]
+
+
+def test_stop_words_stop_every_text_at_once_and_are_answered_once(api, client, twilio, session):
+    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT"):
+        session.execute(SmsSuppression.__table__.delete())
+        session.commit()
+        api("POST", "/api/appointments", json=booking(external_id=f"x-{word}"))
+        first = _reply(api, client, twilio, word)
+        assert "no more texts" in first.text, word
+        again = _reply(api, client, twilio, word)
+        assert "<Message>" not in again.text, word
+    session.expire_all()
+    pending = session.scalars(
+        select(Message.status).where(Message.channel == "sms", Message.status == "pending")
+    )
+    assert list(pending) == []
+    accepted = len(twilio.state.accepted)
+    tick(VISIT - timedelta(hours=48))
+    assert len(twilio.state.accepted) == accepted
+
+
+def test_start_resumes_and_help_names_the_clinic(api, client, twilio, session):
+    _booked(api, twilio)
+    _reply(api, client, twilio, "STOP")
+    assert "texts about your visits are back on" in _reply(api, client, twilio, "START").text
+    assert session.scalar(select(SmsSuppression.id)) is None
+    _reply(api, client, twilio, "STOP")
+    _reply(api, client, twilio, "unstop")
+    assert session.scalar(select(SmsSuppression.id)) is None
+    help_text = _reply(api, client, twilio, "HELP").text
+    assert "Example Spine &amp; Nerve Clinic" in help_text
+    assert "+1 555 010 0000" in help_text
+
+
+def test_anything_else_lands_in_the_inbox_once(api, client, twilio, session):
+    _booked(api, twilio)
+    response = _reply(api, client, twilio, "Can I bring my daughter?", sid="SM" + "e" * 32)
+    assert "<Message>" not in response.text
+    _reply(api, client, twilio, "Can I bring my daughter?", sid="SM" + "e" * 32)  # a retry
+    [reply] = session.scalars(select(TextReply))
+    assert reply.action == "inbox"
+    assert reply.body == "Can I bring my daughter?"
+    assert reply.lead_id is not None
+
+
+def _status(client, twilio, sid: str, status: str, code: int | None = None):  # type: ignore[no-untyped-def]
+    url, form = twilio.state.status_callback(sid, status, error_code=code)
+    return _post(client, twilio, url, form)
+
+
+def test_status_reports_are_recorded_with_their_error_code(api, client, twilio, session):
+    _booked(api, twilio)
+    sid = twilio.state.accepted[0]["sid"]
+    for status in ("queued", "sent", "delivered"):
+        assert _status(client, twilio, sid, status).json() == {"result": status}
+    assert _status(client, twilio, sid, "delivered").json() == {"result": "duplicate"}
+    events = session.scalars(select(DeliveryEvent.event).order_by(DeliveryEvent.id))
+    assert list(events) == ["sms_queued", "sms_sent", "sms_delivered"]
+    url, form = twilio.state.status_callback(sid, "failed")
+    assert client.post(url.removeprefix("https://nurture.test"), data=form).status_code == 403
+
+
+def test_undelivered_with_a_carrier_code_suppresses_the_number(api, client, twilio, session):
+    _booked(api, twilio)
+    sid = twilio.state.accepted[0]["sid"]
+    assert _status(client, twilio, sid, "undelivered", 30007).json() == {"result": "undelivered"}
+    event = session.scalar(select(DeliveryEvent))
+    assert event is not None
+    assert event.payload["ErrorCode"] == "30007"
+    [listed] = session.scalars(select(SmsSuppression))
+    assert listed.phone == PHONE
+    assert listed.reason == "error 30007"
+    text = session.scalar(select(Message).where(Message.provider_message_id == sid))
+    assert text is not None
+    assert "30007" in (text.last_error or "")
+    tick(VISIT - timedelta(hours=48))
+    assert len(twilio.state.accepted) == 1
+
+
+def test_a_report_settles_a_text_whose_send_timed_out(api, client, twilio, session):
+    api("POST", "/api/appointments", json=booking())
+    twilio.state.script.append(Scripted(delay=4, accept=True))
+    tick(NOW + timedelta(seconds=1))
+    text = session.scalar(select(Message).where(Message.status == MessageStatus.UNKNOWN))
+    assert text is not None
+    [accepted] = twilio.state.accepted
+    assert _status(client, twilio, accepted["sid"], "delivered").json() == {"result": "delivered"}
+    session.refresh(text)
+    assert text.status == MessageStatus.SENT
+    assert text.provider_message_id == accepted["sid"]
