@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nurture.appointments import records, service
+from nurture.appointments import outcomes, records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread, dates
@@ -68,7 +68,7 @@ class VisitImportReport:
     cancelled: int = 0
     reminders_planned: int = 0
     notices_planned: int = 0
-    # New visits whose recent outcome started its journeys (see service.first_seen).
+    # New visits whose recent outcome started its journeys (see outcomes.first_seen).
     journeys_started: int = 0
 
 
@@ -276,7 +276,7 @@ def _apply(
             visit = _history(session, row, leads, now)
             session.add(visit)
             # Seen first with its outcome: a recent one starts what marking it would start.
-            if service.first_seen(session, appointment=visit, now=now):
+            if outcomes.first_seen(session, appointment=visit, now=now):
                 report.journeys_started += 1
         report.created += 1
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,14 +38,6 @@ TEMPLATES = {
     "nudge": "appointment_nudge",
 }
 NUDGE = "nudge"
-
-
-class Attendance(StrEnum):
-    """What the patient said about coming to the visit at its current time."""
-
-    CONFIRMED = "confirmed"
-    NOT_CONFIRMED = "not confirmed"
-    CHANGE_REQUESTED = "asked to change"
 
 
 class AppointmentError(ValueError):
@@ -126,7 +117,7 @@ def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appoin
     )
 
 
-def _add_visit(
+def add_visit(
     session: Session, visit: Visit, *, status: str, now: datetime
 ) -> tuple[Lead, Appointment]:
     lead = lead_for_visit(
@@ -266,7 +257,7 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
         # Booking the same visit again is a booking: it re-opens a cancelled one.
         return BookResult(_move(session, existing, patch, now), created=False, changed=True)
     _check_future(data.starts_at, now)
-    lead, appointment = _add_visit(session, data, status=AppointmentStatus.BOOKED, now=now)
+    lead, appointment = add_visit(session, data, status=AppointmentStatus.BOOKED, now=now)
     _take_phone(session, appointment, data, now)
     _plan(
         session,
@@ -305,7 +296,7 @@ def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) ->
     They never heard from us about it, so no confirmation, reminder or notice is planned; what
     follows any cancellation (the rebook sequence, for those who opted in) still applies.
     """
-    _, appointment = _add_visit(session, data, status=AppointmentStatus.CANCELLED, now=now)
+    _, appointment = add_visit(session, data, status=AppointmentStatus.CANCELLED, now=now)
     _follow_up(session, appointment, get_settings().rebook_audience, now)
     return appointment
 
@@ -327,7 +318,7 @@ def reschedule(
     if not changes(appointment, patch):
         return appointment
     if patch.status is not None:
-        return _outcome(session, appointment=appointment, status=patch.status, now=now)
+        return mark_outcome(session, appointment=appointment, status=patch.status, now=now)
     return _move(session, appointment, patch, now)
 
 
@@ -389,60 +380,18 @@ def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appo
     return appointment
 
 
-def attendance(appointment: Appointment) -> Attendance:
-    """Return what the patient last said about coming at the visit's current time."""
-    if appointment.change_requested_at is not None:
-        return Attendance.CHANGE_REQUESTED
-    if appointment.confirmed_at is not None:
-        return Attendance.CONFIRMED
-    return Attendance.NOT_CONFIRMED
-
-
-def answerable(appointment: Appointment, *, revision: int, now: datetime) -> str | None:
-    """Return why a patient's answer about `revision` cannot be taken now, or None if it can."""
-    if appointment.status == AppointmentStatus.CANCELLED:
-        return "This visit has been cancelled."
-    if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
-        return "This visit has already taken place."
-    if revision != appointment.revision:
-        return "The time of this visit has changed since that email was sent."
-    return None
-
-
-def record_answer(
-    session: Session, *, appointment: Appointment, revision: int, confirm: bool, now: datetime
-) -> Appointment:
-    """Record "I'll be there" (confirm) or "I need to change it" for the visit's current time.
-
-    Raises AppointmentError when the answer no longer fits the visit (see `answerable`).
-    The latest answer wins; the first moment of an unchanged answer is kept.
-    """
-    reason = answerable(appointment, revision=revision, now=now)
-    if reason is not None:
-        raise AppointmentError(reason)
-    if confirm:
-        appointment.change_requested_at = None
-        appointment.confirmed_at = appointment.confirmed_at or now
-    else:
-        appointment.confirmed_at = None
-        appointment.change_requested_at = appointment.change_requested_at or now
-    appointment.updated_at = now
-    session.flush()
-    return appointment
-
-
-def _outcome(
+def mark_outcome(
     session: Session, *, appointment: Appointment, status: str, now: datetime
 ) -> Appointment:
     appointment.status = status
     appointment.updated_at = now
     cancel_unsent(session, appointment, f"the visit is marked {status}")
-    _outcome_follows(session, appointment, now)
+    outcome_follows(session, appointment, now)
     session.flush()
     return appointment
 
 
-def _outcome_follows(session: Session, appointment: Appointment, now: datetime) -> None:
+def outcome_follows(session: Session, appointment: Appointment, now: datetime) -> None:
     """Start what the visit's outcome starts: the no-show offer and the outcome's journeys."""
     status = appointment.status
     if status == AppointmentStatus.NO_SHOW:
@@ -452,58 +401,6 @@ def _outcome_follows(session: Session, appointment: Appointment, now: datetime) 
         if status == AppointmentStatus.ATTENDED:
             enrollments.reach_goal(session, lead_id=lead.id, goal=Trigger.ATTENDED, at=now)
         enrollments.start_journeys(session, lead=lead, trigger=status, now=now)
-
-
-def recent_outcome(appointment: Appointment, now: datetime) -> bool:
-    """Tell whether a visit with an outcome began recently enough to start its journeys."""
-    if appointment.status not in (AppointmentStatus.ATTENDED, AppointmentStatus.NO_SHOW):
-        return False
-    lookback = timedelta(days=get_settings().journey_lookback_days)
-    return now - lookback <= appointment.starts_at <= now
-
-
-def first_seen(session: Session, *, appointment: Appointment, now: datetime) -> bool:
-    """A new visit that arrives with its outcome: start what marking it would start, if recent.
-
-    A practice system that exports only finished visits still gets its patients the after-visit
-    email, the review request or the no-show offer; a visit older than
-    NURTURE_JOURNEY_LOOKBACK_DAYS is history and starts nothing. Return whether it started any.
-    """
-    if not recent_outcome(appointment, now):
-        return False
-    session.flush()
-    _outcome_follows(session, appointment, now)
-    session.flush()
-    return True
-
-
-def record_outcome(
-    session: Session, *, data: AppointmentIn, status: str, now: datetime
-) -> BookResult:
-    """Record a visit that arrives with its outcome (the API): new, or an update by external id.
-
-    A new one is stored as it is and starts its outcome's journeys if it began recently; a
-    known one is marked as a status change marks it.
-    """
-    if data.starts_at > now:
-        raise AppointmentError(
-            f"starts_at is in the future; a visit not yet begun cannot be {status}"
-        )
-    existing = (
-        session.scalar(select(Appointment).where(Appointment.external_id == data.external_id))
-        if data.external_id
-        else None
-    )
-    if existing is not None:
-        if existing.status == status:
-            return BookResult(existing, created=False, changed=False)
-        if existing.status == AppointmentStatus.CANCELLED:
-            raise AppointmentError(f"the appointment is cancelled; it cannot be marked {status}")
-        _outcome(session, appointment=existing, status=status, now=now)
-        return BookResult(existing, created=False, changed=True)
-    _, appointment = _add_visit(session, data, status=status, now=now)
-    first_seen(session, appointment=appointment, now=now)
-    return BookResult(appointment, created=True, changed=True)
 
 
 def _booked(session: Session, lead: Lead, now: datetime) -> None:

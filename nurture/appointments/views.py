@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nurture.appointments import calcom, calcom_apply, service
+from nurture.appointments import attendance, calcom, calcom_apply, outcomes, service
 from nurture.appointments.models import Appointment
 from nurture.appointments.reminders import reminders_of
 from nurture.appointments.schemas import (
@@ -87,7 +87,7 @@ def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
         timezone=appointment.timezone,
         revision=appointment.revision,
         phone=appointment.phone,
-        attendance=service.attendance(appointment),
+        attendance=attendance.attendance(appointment),
         confirmed_at=appointment.confirmed_at,
         change_requested_at=appointment.change_requested_at,
         reminders=reminders,
@@ -128,7 +128,9 @@ def create_appointment(data: AppointmentIn, session: SessionDep, _: ApiClient) -
         if data.status == "booked":
             result = service.book(session, data=data, now=clock.now())
         else:
-            result = service.record_outcome(session, data=data, status=data.status, now=clock.now())
+            result = outcomes.record_outcome(
+                session, data=data, status=data.status, now=clock.now()
+            )
     except service.AppointmentError as exc:
         session.rollback()
         return _invalid(exc)
@@ -340,7 +342,7 @@ def _attend_page(
         token=token,
         closed=closed,
         done=done,
-        attendance=service.attendance(appointment),
+        attendance=attendance.attendance(appointment),
         visit_page=links.visit_url(appointment.id),
         **appointment_context(appointment),
     )
@@ -353,7 +355,7 @@ def attend_page(token: str, request: Request, session: SessionDep) -> HTMLRespon
     if isinstance(found, HTMLResponse):
         return found
     appointment, revision, answer = found
-    closed = service.answerable(appointment, revision=revision, now=clock.now())
+    closed = attendance.answerable(appointment, revision=revision, now=clock.now())
     return _attend_page(
         request,
         appointment,
@@ -376,7 +378,7 @@ def attend(
     # Lock the visit so an answer and a reschedule cannot interleave.
     session.refresh(appointment, with_for_update=True)
     try:
-        service.record_answer(
+        attendance.record_answer(
             session,
             appointment=appointment,
             revision=revision,

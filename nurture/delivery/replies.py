@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.appointments import service as appointments
+from nurture.appointments import attendance
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
@@ -171,7 +171,7 @@ def _answer_visit(
             f"Please call {c.clinic_phone}.",
         )
     when = format_visit_time(visit.starts_at, visit.timezone, short=True)
-    appointments.record_answer(
+    attendance.record_answer(
         session, appointment=visit, revision=visit.revision, confirm=confirm, now=now
     )
     if confirm:

@@ -4,452 +4,47 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
-from nurture.core.config import Settings, get_settings
+from nurture.core.config import get_settings
 from nurture.core.db import session_scope
-from nurture.core.headers import UnsafeHeader
-from nurture.delivery import events, outbox, texts
-from nurture.delivery.cap import capped, within_window
-from nurture.delivery.channels.base import (
-    Backend,
-    DeliveryError,
-    OutgoingEmail,
-    OutgoingText,
-    TextBackend,
-    TransientError,
-    UnknownOutcome,
-    checked,
+from nurture.delivery import events, outbox
+from nurture.delivery.send import (  # the engine's entry points, re-exported
+    STOPPED_WHILE_CLAIMED,
+    Outcome,
+    deliver,
+    deliver_batch,
+    lock_for_cap,
 )
-from nurture.delivery.compose import Facts, check, compose, gather
-from nurture.delivery.ratelimit import SendRateLimiter
-from nurture.delivery.retries import gave_up, retry_delay, retry_window
-from nurture.delivery.settle import advance_if_step
-from nurture.enrollments import journeys, variants
-from nurture.enrollments import service as enrollments
-from nurture.leads.models import Lead
+from nurture.enrollments import journeys
 from nurture.outbox.models import (
-    Channel,
     Heartbeat,
-    Message,
-    MessageAttempt,
-    MessageStatus,
-    SmsSuppression,
-    Stream,
 )
-from nurture.rendering.limits import template_line
+
+__all__ = [
+    "STOPPED_WHILE_CLAIMED",
+    "Outcome",
+    "TickResult",
+    "beat_heartbeat",
+    "deliver",
+    "deliver_batch",
+    "lock_for_cap",
+    "tick",
+]
 
 log = logging.getLogger(__name__)
 
 # Absences (a lapse, a cancel not rebooked) are counted in days: a scan every few minutes is
 # plenty, and keeps their queries off most ticks.
 JOURNEY_SCAN_SECONDS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one delivery attempt did to one outbox row."""
-
-    message_id: int
-    status: str
-    subject: str | None = None
-    detail: str | None = None
-
-
-def _load(session: Session, ids: Sequence[int]) -> list[Message]:
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.id.in_(ids))
-            .options(selectinload(Message.lead))
-            .order_by(Message.id)
-        )
-    )
-
-
-def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
-    """Hold the leads of a batch's marketing emails until the batch's checks are committed.
-
-    The weekly cap counts what went out (or is let through) for a lead; two batches checking
-    the same lead at once would each count without the other. On PostgreSQL the leads' rows
-    are locked (in id order, so batches never wait on each other in a circle); SQLite has one
-    writer, so taking its write lock first does the same. A row let through is marked
-    `cap_counted_at` in the same transaction, so the next batch to get the lock counts it.
-    """
-    if get_settings().max_marketing_per_week <= 0:
-        return
-    lead_ids = sorted(
-        {m.lead_id for m in messages if m.stream == Stream.MARKETING and m.lead_id is not None}
-    )
-    if not lead_ids:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(Lead.id).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
-        )
-    else:
-        session.execute(
-            update(Lead)
-            .where(Lead.id.in_(lead_ids))
-            .values(id=Lead.id)
-            .execution_options(synchronize_session=False)
-        )
-
-
-Outgoing = OutgoingEmail | OutgoingText
-
-
-def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
-    """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
-    now = clock.now()
-    ready: list[tuple[int, Outgoing]] = []
-    settled: list[Outcome] = []
-    lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
-    with session_scope() as session, session.no_autoflush:
-        messages = _load(session, ids)
-        found = {m.id for m in messages}
-        settled += [Outcome(i, "not-claimed") for i in ids if i not in found]
-        claimed = [m for m in messages if m.status == MessageStatus.SENDING]
-        settled += [Outcome(m.id, "not-claimed") for m in messages if m not in claimed]
-        lock_for_cap(session, claimed)
-        facts = gather(session, claimed, now, sending=True)
-        texts.gather_texts(session, facts, claimed)
-        plans: list[dict[str, Any]] = []
-        for message in claimed:
-            # Work on the batch has started: a queue that was slow to reach it must not make
-            # the tick take these rows for lost.
-            message.lease_expires_at = lease_until
-            if message.channel == Channel.SMS:
-                hold = texts.check_text(message, facts, now)
-            else:
-                hold = check(message, facts, now) or capped(message, facts, now)
-            if hold is None:
-                if message.stream == Stream.MARKETING:
-                    message.cap_counted_at = now
-                try:
-                    if message.channel == Channel.SMS:
-                        ready.append((message.id, texts.compose_text(message, facts)))
-                        continue
-                    # Checked here too, so an unsafe header fails its row before any send.
-                    ready.append((message.id, checked(compose(message, facts))))
-                except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
-                    settled.append(_render_failed(session, message, exc, now))
-                continue
-            message.last_error = hold.reason
-            message.claimed_at = message.lease_expires_at = None
-            if hold.goal is not None:
-                enrollment = facts.enrollments.get(message.enrollment_id or 0)
-                if enrollment is not None:
-                    enrollments.end(enrollment, reason=hold.goal, at=now)
-            if hold.until is not None:
-                message.status, message.due_at = MessageStatus.PENDING, hold.until
-            else:
-                message.status = hold.status
-                if hold.status == MessageStatus.SKIPPED:
-                    advance_if_step(session, message, facts, now, plans)
-            settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
-        variants.plan_many(session, plans)
-    return ready, settled
-
-
-def _render_failed(session: Session, message: Message, exc: Exception, now: datetime) -> Outcome:
-    """Fail a row whose template cannot render, with the reason staff need to fix it."""
-    what = "build the email's headers" if isinstance(exc, UnsafeHeader) else "render the email"
-    if message.channel == Channel.SMS:
-        what = "render the text"
-    line = template_line(exc)
-    where = f" (template line {line})" if line is not None else ""
-    detail = f"could not {what}{where}: {type(exc).__name__}: {exc}"[:2000]
-    message.status = MessageStatus.FAILED
-    message.last_error = detail
-    message.attempts += 1
-    message.claimed_at = message.lease_expires_at = None
-    session.add(
-        MessageAttempt(
-            message_id=message.id,
-            attempted_at=now,
-            outcome="failed",
-            reason="render",
-            detail=detail,
-        )
-    )
-    log.error("message %s could not be rendered: %s", message.id, type(exc).__name__)
-    return Outcome(message.id, str(message.status), detail=detail)
-
-
-STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
-
-
-def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
-    """Commit "the provider is about to be called" for rows still claimed and not yet started.
-
-    Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
-    A text whose number replied STOP since it was checked is settled as suppressed here, in
-    the same transaction, and returned second.
-    """
-    now = clock.now()
-    # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
-    # send itself has outlived the lease.
-    lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
-    stopped_number = exists().where(
-        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
-    )
-    with session_scope() as session:
-        stopped = session.scalars(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-                stopped_number,
-            )
-            .values(
-                status=MessageStatus.SUPPRESSED,
-                last_error=STOPPED_WHILE_CLAIMED,
-                claimed_at=None,
-                lease_expires_at=None,
-            )
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
-        suppressed = set(stopped)
-        started = session.scalars(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-            )
-            .values(
-                attempt_started_at=now,
-                attempts=Message.attempts + 1,
-                lease_expires_at=lease_until,
-            )
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
-        return set(started), suppressed
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    message_id: int
-    subject: str
-    provider_id: str | None
-    error: DeliveryError | None
-
-
-def _send_emails(
-    backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
-) -> list[_Result]:
-    """Send emails through the channel's batch call and pair each outcome with its row."""
-    emails = [email for _, email in chunk]
-    try:
-        sent = backend.send_batch(emails, pool=pool)
-        if len(sent) != len(emails):
-            raise RuntimeError(f"{len(sent)} outcomes for {len(emails)} emails")
-    except Exception as exc:  # noqa: BLE001 - any of them may have gone out: settle as unknown
-        log.exception("backend %s raised for a batch of %d", backend.name, len(emails))
-        what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
-        sent = [UnknownOutcome(what) for _ in emails]
-    return [
-        _Result(mid, email.subject, None, outcome)
-        if isinstance(outcome, DeliveryError)
-        else _Result(mid, email.subject, outcome.provider_id, None)
-        for (mid, email), outcome in zip(chunk, sent, strict=True)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Backends:
-    email: Backend
-    text: TextBackend | None
-
-    def text_backend(self) -> TextBackend:
-        if self.text is None:
-            from nurture.delivery.channels.registry import get_text_backend
-
-            object.__setattr__(self, "text", get_text_backend())
-        assert self.text is not None
-        return self.text
-
-
-def _send_text(backends: _Backends, message_id: int, item: OutgoingText) -> _Result:
-    """Send one text (texts have no batch request) and turn what happened into its result."""
-    name = "text"
-    try:
-        text_backend = backends.text_backend()
-        name = text_backend.name
-        provider_id = text_backend.send_text(item)
-    except DeliveryError as exc:
-        return _Result(message_id, item.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one message's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", name, message_id)
-        # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, item.subject, None, unknown)
-    return _Result(message_id, item.subject, provider_id, None)
-
-
-def _send(
-    backends: _Backends, chunk: Sequence[tuple[int, Outgoing]], pool: Executor
-) -> list[_Result]:
-    """Send a chunk: its emails in one batch call, its texts one request each, in the pool."""
-    texts_ = [(mid, item) for mid, item in chunk if isinstance(item, OutgoingText)]
-    emails = [(mid, item) for mid, item in chunk if not isinstance(item, OutgoingText)]
-    by_id = {r.message_id: r for r in _send_emails(backends.email, emails, pool)} if emails else {}
-    by_id.update(
-        {r.message_id: r for r in pool.map(lambda pair: _send_text(backends, *pair), texts_)}
-    )
-    return [by_id[mid] for mid, _ in chunk]
-
-
-def _record(results: Sequence[_Result]) -> list[Outcome]:
-    """Write the provider's answers (and advance enrollments of sent steps) in one transaction."""
-    now = clock.now()
-    settings = get_settings()
-    outcomes: list[Outcome] = []
-    by_id = {r.message_id: r for r in results}
-    plans: list[dict[str, Any]] = []
-    with session_scope() as session, session.no_autoflush:
-        messages = _load(session, list(by_id))
-        marketing = [m for m in messages if m.enrollment_id or m.broadcast_id]
-        facts = gather(session, marketing, now)
-        for message in messages:
-            result = by_id[message.id]
-            outcome = _apply(session, message, result, facts, now, settings, plans)
-            session.add(
-                MessageAttempt(
-                    message_id=message.id,
-                    attempted_at=now,
-                    outcome=outcome,
-                    reason=result.error.reason if result.error else None,
-                    detail=message.last_error,
-                )
-            )
-            outcomes.append(
-                Outcome(message.id, str(message.status), message.subject, message.last_error)
-            )
-        variants.plan_many(session, plans)
-    return outcomes
-
-
-def _apply(
-    session: Session,
-    message: Message,
-    result: _Result,
-    facts: Facts,
-    now: datetime,
-    settings: Settings,
-    plans: list[dict[str, Any]],
-) -> str:
-    """Apply one provider answer to its row; return the attempt's outcome."""
-    error = result.error
-    message.attempt_started_at = None
-    message.claimed_at = message.lease_expires_at = None
-    message.subject = result.subject
-    if error is None:
-        message.status = MessageStatus.SENT
-        message.provider_message_id = result.provider_id
-        message.sent_at = now
-        message.last_error = None
-        message.retrying_since = None
-        advance_if_step(session, message, facts, now, plans)
-        return "sent"
-    message.last_error = str(error)[:2000]
-    if isinstance(error, UnknownOutcome):
-        message.status = MessageStatus.UNKNOWN
-        message.unknown_since = now
-        message.provider_message_id = error.provider_id or message.provider_message_id
-        return "unknown"
-    if isinstance(error, TransientError):
-        since = message.retrying_since = message.retrying_since or now
-        window = retry_window(message, settings)
-        deadline = since + window if window is not None else None
-        if deadline is None or now < deadline:
-            message.status = MessageStatus.PENDING
-            # A 429 says when the limit resets; anything else backs off with jitter. The last
-            # try falls on the deadline rather than after it.
-            retry_at = max(error.retry_at or now + retry_delay(message.attempts), now)
-            due = min(retry_at, deadline) if deadline is not None else retry_at
-            # A drip or broadcast email keeps its send window (no 3 a.m. retries).
-            message.due_at = within_window(message, facts, due)
-            return "retry"
-        message.status = MessageStatus.FAILED
-        message.last_error = gave_up(message.attempts, now - since, error)
-        # The recipient did nothing wrong: their sequence goes on with its next email.
-        advance_if_step(session, message, facts, now, plans)
-        return "failed"
-    message.status = MessageStatus.FAILED
-    return "failed"
-
-
-def deliver_batch(
-    ids: Sequence[int],
-    *,
-    backend: Backend,
-    concurrency: int | None = None,
-    limiter: SendRateLimiter | None = None,
-    texts: TextBackend | None = None,
-    text_limiter: SendRateLimiter | None = None,
-) -> list[Outcome]:
-    """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
-
-    Emails go through `backend` and texts through `texts` (by default the one the settings
-    choose), each under its own rate limit.
-
-    Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
-    killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
-    """
-    width = concurrency or get_settings().send_concurrency
-    ready, outcomes = _prepare(ids)
-    if not ready:
-        return outcomes
-    backends = _Backends(backend, texts)
-    with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
-        for start in range(0, len(ready), width):
-            chunk = ready[start : start + width]
-            allowed, stopped = _mark_started([mid for mid, _ in chunk])
-            outcomes += [
-                Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
-                if mid in stopped
-                else Outcome(mid, "not-claimed")
-                for mid, _ in chunk
-                if mid not in allowed
-            ]
-            chunk = [(mid, item) for mid, item in chunk if mid in allowed]
-            if not chunk:
-                continue
-            n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
-            if limiter is not None and len(chunk) > n_texts:
-                limiter.acquire(len(chunk) - n_texts)
-            if text_limiter is not None and n_texts:
-                text_limiter.acquire(n_texts)
-            results = _send(backends, chunk, pool)
-            outcomes += _record(results)
-    for outcome in outcomes:
-        if outcome.status in ("sent", "not-claimed"):
-            log.info("message %s %s", outcome.message_id, outcome.status)
-        else:
-            log.warning("message %s %s: %s", outcome.message_id, outcome.status, outcome.detail)
-    return outcomes
-
-
-def deliver(message_id: int, *, backend: Backend) -> Outcome:
-    """Send one claimed outbox row through `backend`, at most once."""
-    [outcome] = deliver_batch([message_id], backend=backend, concurrency=1)
-    return outcome
 
 
 @dataclass(slots=True)

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from nurture.appointments import service as appointments
+from nurture.appointments.attendance import attendance
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.schemas import AppointmentPatch
-from nurture.appointments.service import attendance
 from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import RowId, SessionDep

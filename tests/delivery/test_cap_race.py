@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from nurture.core import clock
-from nurture.delivery import service
+from nurture.delivery import send, service
 from nurture.delivery.channels.registry import get_backend
 from nurture.outbox.models import Message, MessageStatus, Stream
 from tests.broadcasts.test_planning import NOW, make_broadcast
@@ -35,7 +35,7 @@ def test_two_batches_at_once_send_no_more_than_the_weekly_cap(
     # it can: through its own checks and sends (nothing stops it), or into the lock that holds
     # it until A is done. Each step is a state the other thread reports, never a sleep.
     a_counted, b_went_on = threading.Event(), threading.Event()
-    real_gather = service.gather
+    real_gather = send.gather
 
     def gather(*args: Any, **kwargs: Any) -> Any:
         facts = real_gather(*args, **kwargs)
@@ -44,8 +44,8 @@ def test_two_batches_at_once_send_no_more_than_the_weekly_cap(
             assert b_went_on.wait(120), "batch B neither finished nor reached the lock"
         return facts
 
-    monkeypatch.setattr(service, "gather", gather)
-    real_lock = getattr(service, "lock_for_cap", None)
+    monkeypatch.setattr(send, "gather", gather)
+    real_lock = getattr(send, "lock_for_cap", None)
 
     def lock_for_cap(*args: Any, **kwargs: Any) -> None:
         if threading.current_thread().name == "batch-b":
@@ -53,7 +53,7 @@ def test_two_batches_at_once_send_no_more_than_the_weekly_cap(
         if real_lock is not None:
             real_lock(*args, **kwargs)
 
-    monkeypatch.setattr(service, "lock_for_cap", lock_for_cap, raising=False)
+    monkeypatch.setattr(send, "lock_for_cap", lock_for_cap, raising=False)
     outcomes: list[service.Outcome] = []
     errors: list[BaseException] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nurture.appointments import service
+from nurture.appointments import attendance, service
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 
@@ -35,7 +35,7 @@ def seed_day(session, day: datetime = datetime(2026, 3, 24, tzinfo=NEW_YORK)) ->
         if then == "cancel":
             service.cancel(session, appointment=booked, now=NOW)
         elif then is not None:
-            service.record_answer(
+            attendance.record_answer(
                 session,
                 appointment=booked,
                 revision=booked.revision,
