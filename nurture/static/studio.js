@@ -46,7 +46,9 @@
     if (!head) continue;
     const labels = [];
     for (const cell of head.cells) {
-      for (let i = 0; i < cell.colSpan; i++) labels.push(cell.textContent.trim());
+      // A heading with more in it than its name (a control, words for a phone) names itself.
+      const label = cell.dataset.label ?? cell.textContent.trim();
+      for (let i = 0; i < cell.colSpan; i++) labels.push(label);
     }
     for (const body of [...table.tBodies, ...(table.tFoot ? [table.tFoot] : [])]) {
       for (const row of body.rows) {

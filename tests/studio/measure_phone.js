@@ -29,5 +29,25 @@
       }
     }
   }
+  // Every control in a table is on screen and on top where it is drawn: a finger that taps its
+  // middle reaches it (or its label), not a card drawn over it. A control the keyboard can reach
+  // but that is drawn in a pixel or less is out of reach too.
+  const controls = 'main table :is(a[href], button, select, textarea, input:not([type=hidden]))';
+  for (const control of document.querySelectorAll(controls)) {
+    if (control.closest('[hidden]') || control.getClientRects().length === 0) continue;
+    if (getComputedStyle(control).visibility !== 'visible') continue;
+    const name = control.getAttribute('aria-label') || control.textContent.trim().slice(0, 40) || control.name;
+    let box = control.getBoundingClientRect();
+    if (box.width <= 2 || box.height <= 2) {
+      found.push('a control drawn in a pixel: ' + name);
+      continue;
+    }
+    control.scrollIntoView({block: 'center', inline: 'center'});
+    box = control.getClientRects()[0];  // a link that wraps: the middle of its first line
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    const reached = hit && (control.contains(hit) || (hit.closest('label') && hit.closest('label').control === control));
+    if (!reached) found.push('a control covered by ' + (hit ? hit.tagName.toLowerCase() : 'nothing') + ': ' + name);
+  }
+  window.scrollTo(0, 0);
   return found;
 })

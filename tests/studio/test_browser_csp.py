@@ -75,10 +75,20 @@ def test_pages_and_api_docs_render_under_the_policy_without_leaving_the_machine(
         page.get_by_role("link", name="welcome").click()
         frame = page.frame_locator("#preview-frame")
         frame.get_by_text("unsubscribe", exact=False).first.wait_for()
-        page.get_by_label("HTML body").fill("<h1 style='color:#0b5cad'>Hello {{ first_name }}</h1>")
+        # The email's inline styles apply in the preview. The layout inlines its heading style
+        # into the Markdown's heading; the button's rounded corners are in its cell's style
+        # attribute alone (the layout's style block rounds the link, not the cell), so they
+        # show only if the policy lets style attributes apply.
+        page.get_by_label("Body", exact=True).fill(
+            "# Hello {{ first_name }}\n\n[[button: Book an assessment | {{ booking_url }}]]"
+        )
         frame.get_by_role("heading", name="Hello Sam").wait_for()
-        color = frame.locator("h1").evaluate("h => getComputedStyle(h).color")
-        assert color == "rgb(11, 92, 173)"  # the email's inline styles apply in the preview
+        heading = frame.locator("h1")
+        assert "color: #12355b" in (heading.get_attribute("style") or "")
+        assert heading.evaluate("h => getComputedStyle(h).color") == "rgb(18, 53, 91)"
+        cell = frame.locator("td.button-cell")
+        assert "border-radius:6px" in (cell.get_attribute("style") or "").replace(" ", "")
+        assert cell.evaluate("c => getComputedStyle(c).borderTopLeftRadius") == "6px"
 
         # Discarding the draft asks first (the confirm moved from an inline handler to a file);
         # leaving the step editor with its unsaved edit asks too, and is allowed here.

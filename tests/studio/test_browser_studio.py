@@ -78,11 +78,12 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         page.get_by_role("heading", name="Editing").wait_for()
         page.get_by_role("link", name="welcome").click()
 
-        # The preview follows the typing, in the real layout.
+        # The preview follows the typing of the Markdown body, in the real layout.
         frame = page.frame_locator("#preview-frame")
         frame.get_by_text("unsubscribe", exact=False).first.wait_for()
-        html = page.get_by_label("HTML body")
-        html.fill("<h1>Hello {{ first_name }}</h1>\n<p>A calmer first email.</p>")
+        assert page.get_by_label("Markdown", exact=True).is_checked()  # shipped steps are Markdown
+        body = page.get_by_label("Body", exact=True)
+        body.fill("# Hello {{ first_name }}\n\nA calmer first email.")
         frame.get_by_text("A calmer first email.").wait_for()
         frame.get_by_role("heading", name="Hello Sam").wait_for()
         page.get_by_label("Phone").check()
@@ -91,13 +92,11 @@ def test_a_staff_member_edits_tests_publishes_and_reads_results(
         page.screenshot(path=str(shots / "studio-editor.png"), full_page=True)
 
         # A mistake is shown as it is typed, and blocks saving.
-        html.fill("<h1>Hello {{ first_name }</h1>")
+        body.fill("# Hello {{ first_name }")
         page.locator("#preview-problems").get_by_text("line 1").wait_for()
         page.get_by_role("button", name="Save step").click()
         assert "Not saved" in page.get_by_role("alert").inner_text()
-        page.get_by_label("HTML body").fill(
-            "<h1>Hello {{ first_name }}</h1>\n<p>A calmer first email.</p>"
-        )
+        body.fill("# Hello {{ first_name }}\n\nA calmer first email.")
         page.get_by_role("button", name="Fill in the text from the body").click()
         # A function, not a bare expression: Playwright evals expressions, and the CSP forbids eval.
         page.wait_for_function("() => document.getElementById('text').value.includes('calmer')")
