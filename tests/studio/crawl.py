@@ -93,6 +93,8 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/admin": "/studio/admin",
         "/admin/audit": "/studio/admin/audit",
         "/admin/clinic": "/studio/admin/clinic",
+        "/texts": "/studio/texts",
+        "/texts/edit/{name}": "/studio/texts/edit/appointment_reminder",
     }
     return {pattern: urls[pattern] for pattern in page_paths()}
 
