@@ -278,7 +278,10 @@ def _serve(run: Run, args: list[str], ready: Callable[[Run], bool], what: str) -
         wait_for(lambda: proc.poll() is not None or ready(run), timeout=120, what=what, log=log)
         assert proc.poll() is None, f"{what} stopped by itself:\n{log.read_text()[-4000:]}"
     finally:
-        run.code = stop(proc, signal.SIGTERM)
+        # Flower may be mid-way through a worker inspection when the signal comes, and on a
+        # busy machine that takes a while to give up: stopping waits on the process, not a clock
+        # tuned to a quiet one.
+        run.code = stop(proc, signal.SIGTERM, timeout=90)
     run.output = log.read_text(errors="replace")
 
 
