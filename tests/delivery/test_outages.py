@@ -22,8 +22,7 @@ from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery import outbox, service
-from nurture.delivery.channels.registry import get_backend
+from nurture.delivery import outbox
 from nurture.enrollments import service as enrollments
 from nurture.leads.models import LeadStatus
 from nurture.outbox import plan as planning
@@ -32,6 +31,7 @@ from nurture.studio.auth import create_staff
 from tests.factories import make_lead
 from tests.smtp_server import SMTPServer
 from tests.studio.conftest import PASSWORD, Studio
+from tests.ticking import tick_here as _tick
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, 10:00 in Berlin (send window 9-19)
 OLD_GIVE_UP = 5  # attempts after which an email used to fail for good
@@ -50,16 +50,6 @@ def relay(settings) -> Iterator[SMTPServer]:  # type: ignore[no-untyped-def]
     )
     yield server
     server.stop()
-
-
-def _tick(at: datetime) -> list[service.Outcome]:
-    """Run one tick at `at`, sending what it claims in this process."""
-    outcomes: list[service.Outcome] = []
-    with clock.frozen_at(at):
-        service.tick(
-            dispatch=lambda ids: outcomes.extend(service.deliver_batch(ids, backend=get_backend()))
-        )
-    return outcomes
 
 
 def _start(session: Session) -> tuple[int, int]:

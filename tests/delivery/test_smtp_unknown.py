@@ -16,14 +16,13 @@ from sqlalchemy.orm import Session
 
 from nurture.cli import main
 from nurture.core import clock
-from nurture.delivery import service
-from nurture.delivery.channels.registry import get_backend
 from nurture.enrollments import service as enrollments
 from nurture.outbox import plan as planning
 from nurture.outbox.models import Message, MessageAttempt, MessageStatus
 from tests.factories import make_lead
 from tests.smtp_server import SMTPServer
 from tests.tcp import Listener
+from tests.ticking import tick_here as _tick
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday, 10:00 in Berlin
 
@@ -43,15 +42,6 @@ def relay(settings) -> Iterator[SMTPServer]:  # type: ignore[no-untyped-def]
     server.start()
     yield server
     server.stop()
-
-
-def _tick(at: datetime) -> list[service.Outcome]:
-    outcomes: list[service.Outcome] = []
-    with clock.frozen_at(at):
-        service.tick(
-            dispatch=lambda ids: outcomes.extend(service.deliver_batch(ids, backend=get_backend()))
-        )
-    return outcomes
 
 
 def _welcome(session: Session) -> int:

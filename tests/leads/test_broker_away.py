@@ -22,13 +22,12 @@ from nurture.celery_app import app
 from nurture.cli import main
 from nurture.core import clock, dispatch
 from nurture.core.config import get_settings
-from nurture.delivery import service
-from nurture.delivery.channels.registry import get_backend
 from nurture.leads.models import Lead
 from nurture.outbox.models import Message, MessageStatus
 from nurture.studio.auth import create_staff
 from tests.studio.conftest import PASSWORD, Studio
 from tests.tcp import Listener
+from tests.ticking import tick_here as _tick
 
 SIGNUP = {
     "email": "ann@example.com",
@@ -59,15 +58,6 @@ def redis_away(settings, monkeypatch) -> Iterator[Listener]:  # type: ignore[no-
 def _count(session: Session, model: type) -> int:
     session.expire_all()
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
-def _tick(at: datetime) -> list[service.Outcome]:
-    outcomes: list[service.Outcome] = []
-    with clock.frozen_at(at):
-        service.tick(
-            dispatch=lambda ids: outcomes.extend(service.deliver_batch(ids, backend=get_backend()))
-        )
-    return outcomes
 
 
 def test_signups_are_stored_and_answered_while_redis_is_away(client, session, redis_away) -> None:
