@@ -104,3 +104,22 @@ def test_up_says_it_is_running_only_once_the_web_server_listens(tmp_path: Path) 
             pass
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
         assert stop(proc, signal.SIGINT) == 0
+
+
+def test_a_stop_while_it_starts_stops_everything_cleanly(tmp_path: Path) -> None:
+    """SIGTERM between "Starting" and the web server listening: a clean stop, not a killed parent."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
+    for name in ("NURTURE_DATABASE_URL", "NURTURE_BROKER_URL"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env["PYTHONUNBUFFERED"] = "1"
+    log = tmp_path / "up.log"
+    workdir = tmp_path / "fresh"
+    workdir.mkdir()
+    with running(["up", "--port", str(port)], env=env, cwd=workdir, log=log) as proc:
+        wait_for(lambda: "[3/3] Starting" in log.read_text(), timeout=120, what="start", log=log)
+        assert stop(proc, signal.SIGTERM) == 0
+    output = log.read_text()
+    assert "Stopped." in output
+    assert "Nurture is running at" not in output

@@ -42,25 +42,42 @@ def up(host: str, port: int) -> None:
         # Commands run beside this one (tick, staff create) print links to this port too.
         record(settings.data_dir, served)
     click.echo("[3/3] Starting web, worker and beat")
+    # Listen for Ctrl-C / SIGTERM before any child starts: a stop that arrives while the web
+    # server is still coming up must stop everything cleanly, not kill this process mid-start.
+    stop = _StopRequest()
     me = [sys.executable, "-m", "nurture"]
     children = {
         "web": subprocess.Popen([*me, "web", "--host", host, "--port", str(port)]),
         "worker": subprocess.Popen([*me, "worker"]),
         "beat": subprocess.Popen([*me, "beat"]),
     }
-    if not _wait_until_listening(host, port, children):
-        click.echo("web, worker or beat stopped while starting; stopping the rest.", err=True)
-        _supervise(children)
-    _announce(settings, host, port)
-    _supervise(children)
+    if not _wait_until_listening(host, port, children, stop):
+        if not stop.requested:
+            click.echo("web, worker or beat stopped while starting; stopping the rest.", err=True)
+            _supervise(children, stop, failed=True)
+    if not stop.requested:
+        _announce(settings, host, port)
+    _supervise(children, stop)
+
+
+class _StopRequest:
+    """Set by SIGINT or SIGTERM; the supervisor loops read it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, _signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
 
 
 def _wait_until_listening(
-    host: str, port: int, children: dict[str, subprocess.Popen[bytes]]
+    host: str, port: int, children: dict[str, subprocess.Popen[bytes]], stop: _StopRequest
 ) -> bool:
     """Wait until the web server accepts connections; False if a child stopped first."""
     target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    while all(child.poll() is None for child in children.values()):
+    while not stop.requested and all(child.poll() is None for child in children.values()):
         try:
             with socket.create_connection((target, port), timeout=1):
                 return True
@@ -115,26 +132,21 @@ def _announce(settings: Settings, host: str, port: int) -> None:
     click.echo("", nl=True)
 
 
-def _supervise(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    stopping = False
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    exit_code = 0
-    while not stopping:
+def _supervise(
+    children: dict[str, subprocess.Popen[bytes]], stop: _StopRequest, *, failed: bool = False
+) -> None:
+    exit_code = 1 if failed else 0
+    while not failed and not stop.requested:
         for name, child in children.items():
             if child.poll() is not None:
                 click.echo(
                     f"{name} exited with code {child.returncode}; stopping the rest.", err=True
                 )
                 exit_code = 1
-                stopping = True
+                failed = True
                 break
-        time.sleep(0.3)
+        else:
+            time.sleep(0.3)
     click.echo("Stopping...")
     for child in children.values():
         if child.poll() is None:
