@@ -107,7 +107,7 @@ def test_up_says_it_is_running_only_once_the_web_server_listens(tmp_path: Path) 
 
 
 def test_a_stop_while_it_starts_stops_everything_cleanly(tmp_path: Path) -> None:
-    """SIGTERM between "Starting" and the web server listening: a clean stop, not a killed parent."""
+    """SIGTERM between "Starting" and the web server listening: a clean stop, not a kill."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NURTURE_")}
     for name in ("NURTURE_DATABASE_URL", "NURTURE_BROKER_URL"):
