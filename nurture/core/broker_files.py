@@ -44,3 +44,15 @@ class Transport(filesystem.Transport):
     """The filesystem transport with atomic puts."""
 
     Channel = Channel
+
+    # Celery's worker loop for polled transports waits up to 2 s for a message before it looks
+    # at a stop request, so a SIGTERM took 3 s or more to act on. Returning to the loop every
+    # polling interval makes `nurture up`, Ctrl-C and `docker stop` prompt; the folder is read
+    # at that pace anyway.
+    loop_return_seconds = 0.5
+
+    def drain_events(self, connection: Any, timeout: Any = None) -> Any:  # type: ignore[override]
+        """Wait for a message as kombu does, but give up after at most `loop_return_seconds`."""
+        if timeout is not None and timeout > self.loop_return_seconds:
+            timeout = self.loop_return_seconds
+        return super().drain_events(connection, timeout=timeout)  # type: ignore[no-untyped-call]
