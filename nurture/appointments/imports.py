@@ -25,6 +25,7 @@ from nurture.core import csvread, dates
 from nurture.core.db import chunked
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus
 
 COLUMNS = [
@@ -247,6 +248,7 @@ def _minutes(text: str) -> int:
 def _location(text: str) -> str:
     if len(text) > MAX_LOCATION:
         raise ValueError(f"must be at most {MAX_LOCATION} characters")
+    locations.place_of_visit(text)
     return text
 
 
@@ -318,7 +320,7 @@ def _same(visit: Appointment, row: _Row) -> bool:
         visit.starts_at == row.starts_at
         and visit.timezone == row.timezone
         and visit.duration_minutes == row.duration_minutes
-        and visit.location == row.location
+        and (visit.location_key, visit.location) == locations.split_place(row.location)
         and visit.status == row.status
     )
 

@@ -32,6 +32,7 @@ from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import validation_response
 from nurture.http.pages import link_problem_page, render_page
+from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
 from nurture.staff import tokens
@@ -86,6 +87,7 @@ def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
         starts_at=appointment.starts_at,
         timezone=appointment.timezone,
         revision=appointment.revision,
+        location=locations.site(appointment.location_key).key,
         phone=appointment.phone,
         attendance=attendance.attendance(appointment),
         confirmed_at=appointment.confirmed_at,

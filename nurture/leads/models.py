@@ -40,6 +40,8 @@ class Lead(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     numbness_type: Mapped[str] = mapped_column(String(20))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The clinic's site they prefer (nurture.locations); None: the default site.
+    location_key: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.PENDING, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -33,6 +33,7 @@ VARIABLES = {
     "preferences_url": "the lead's preference page",
     "unsubscribe_url": "one-click unsubscribe",
     "clinic": "clinic.name, clinic.address, clinic.phone",
+    "location": "the lead's location: location.name, .address, .phone, .map_url, .booking_url",
     "base_url": "this service's address",
     "marketing": "always true in a sequence email",
 }
