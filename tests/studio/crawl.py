@@ -93,6 +93,8 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/admin": "/studio/admin",
         "/admin/audit": "/studio/admin/audit",
         "/admin/clinic": "/studio/admin/clinic",
+        "/admin/locations": "/studio/admin/locations",
+        "/admin/locations/{key}": "/studio/admin/locations/main",
         "/texts": "/studio/texts",
         "/texts/edit/{name}": "/studio/texts/edit/appointment_reminder",
     }
