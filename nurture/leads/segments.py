@@ -42,6 +42,8 @@ from nurture.core import dates
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
+from nurture.locations import scope
+from nurture.locations import service as locations
 from nurture.sequences.models import Sequence
 
 SEARCH_MAX = 200
@@ -88,6 +90,8 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
+    # Sites (nurture.locations keys): the lead prefers one, or has a visit at one.
+    locations: frozenset[str] = frozenset()
 
     @property
     def is_everyone(self) -> bool:
@@ -143,6 +147,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         )
     if segment.tag:
         where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
+    if segment.locations:
+        where.append(scope.leads_at(segment.locations))
     if segment.search:
         pattern = f"%{_like_escape(segment.search.lower())}%"
         where.append(
@@ -220,6 +226,10 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
+    sites = frozenset(_values(form, "location"))
+    known = set(locations.keys())
+    if unknown := sorted(sites - known):
+        errors["location"] = "Unknown location: " + ", ".join(unknown)[:100] + "."
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
         errors["q"] = f"Search: use at most {SEARCH_MAX} characters."
@@ -234,6 +244,7 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
+        locations=sites & known,
     )
     return segment, errors
 
@@ -279,6 +290,9 @@ def describe(segment: Segment) -> str:
         parts.append(f"in sequence {segment.sequence_slug}")
     if segment.tag:
         parts.append(f"tagged \u201c{segment.tag}\u201d")
+    if segment.locations:
+        names = [s.name for s in locations.sites() if s.key in segment.locations]
+        parts.append("at " + _either(names or sorted(segment.locations)))
     if segment.search:
         parts.append(f"matching \u201c{segment.search}\u201d")
     return ", ".join(parts)
@@ -300,6 +314,8 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "sequence_slug": segment.sequence_slug,
         "search": segment.search,
         "tag": segment.tag,
+        # Left out when empty, so segments stored before locations read back the same.
+        **({"locations": sorted(segment.locations)} if segment.locations else {}),
     }
 
 
@@ -343,4 +359,5 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
+        locations=words("locations", set(data.get("locations") or [])),
     )

@@ -22,6 +22,7 @@ from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.leads.zones import ZONE_GROUPS, ZONE_VALUES
+from nurture.locations import service as locations
 from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
 
@@ -46,6 +47,7 @@ LABELS = {
     "email": "Email address",
     "numbness_type": "Kind of numbness",
     "timezone": "Time zone",
+    "location": "Nearest clinic",
     "consent": "Consent",
 }
 
@@ -98,13 +100,22 @@ def _landing(
         # A zone the list lacks (an old alias a browser reported) is offered back as chosen.
         extra_zone=chosen if chosen not in ZONE_VALUES else None,
         safety=SAFETY,  # the same warning signs the emails carry
+        sites=locations.sites(),
     )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def landing(request: Request) -> HTMLResponse:
     """Show the signup page."""
-    empty = {"first_name": "", "email": "", "numbness_type": "", "timezone": ""}
+    # A location's own link (?location=south) starts with that location chosen.
+    wanted = locations.match(request.query_params.get("location", "")[:200])
+    empty = {
+        "first_name": "",
+        "email": "",
+        "numbness_type": "",
+        "timezone": "",
+        "location": wanted.key if wanted else "",
+    }
     return _landing(request, form=empty, errors={}, status=200)
 
 
@@ -128,7 +139,8 @@ async def subscribe_form(
         )
     raw = await request.form()
     form = {
-        k: str(raw.get(k, ""))[:300] for k in ("first_name", "email", "numbness_type", "timezone")
+        k: str(raw.get(k, ""))[:300]
+        for k in ("first_name", "email", "numbness_type", "timezone", "location")
     }
     data = {**form, "consent": raw.get("consent") == "true"}
     try:
@@ -331,6 +343,8 @@ def _preferences(
         paused_until=format_day(paused, lead.timezone) if paused else None,
         resubscribe_action=f"{request.url.path}/resubscribe",
         consent_text=service.CONSENT_TEXT,
+        sites=locations.sites(),
+        site=locations.site(lead.location_key).key,
     )
 
 
@@ -377,6 +391,10 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             choice is not None and choice not in {t[0] for t in TYPE_CHOICES}
         ):
             return _preferences(request, lead, "Please pick one of the options.", 422)
+        wanted = locations.match(str(form.get("location", ""))[:200])
+        moved = wanted is not None and wanted.key != locations.site(lead.location_key).key
+        if moved and wanted is not None:
+            lead.location_key = wanted.key
         changes = service.update_preferences(
             session,
             lead=lead,
@@ -386,6 +404,10 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             resume=action == "resume",
         )
         notice = _saved_notice(changes, lead.timezone)
+        if moved and wanted is not None:
+            notice = f"Saved: your clinic is now {wanted.name}. " + notice.replace(
+                "No change needed.", ""
+            )
     elif action == "unsubscribe":
         service.unsubscribe(session, lead=lead, now=now)
         session.commit()

@@ -16,6 +16,7 @@ FILTER_FIELDS = frozenset(
         "signed_up_to",
         "sequence",
         "tag",
+        "location",
     }
 )
 
@@ -51,4 +52,5 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
         params.append(("sequence", segment.sequence_slug))
     if segment.tag:
         params.append(("tag", segment.tag))
+    params += [("location", key) for key in sorted(segment.locations)]
     return params
