@@ -18,6 +18,7 @@ from nurture.appointments.models import Appointment
 from nurture.leads.models import Lead
 from nurture.leads.segments import Segment
 from nurture.locations import scope, service
+from nurture.outbox.models import Message
 from nurture.staff.models import StaffUser
 from nurture.studio.auth import Role
 
@@ -84,6 +85,41 @@ def visit_filter(staff: StaffUser) -> list[ColumnElement[bool]]:
     """Return the conditions on Appointment the account is kept to (none for every visit)."""
     condition = visits_seen(staff)
     return [] if condition is None else [condition]
+
+
+def message_filter(staff: StaffUser) -> list[ColumnElement[bool]]:
+    """Return the conditions on outbox rows the account is kept to (their leads' rows only)."""
+    if allowed(staff) is None:
+        return []
+    return [lead_ids_seen(staff, Message.lead_id)]
+
+
+def may_see_message(session: Session, staff: StaffUser, message: Message) -> bool:
+    """Tell whether the account may see one outbox row."""
+    if allowed(staff) is None:
+        return True
+    if message.lead_id is None:
+        return False
+    condition = leads_seen(staff)
+    return session.scalar(select(Lead.id).where(Lead.id == message.lead_id, condition)) is not None
+
+
+def reply_filter(staff: StaffUser) -> list[ColumnElement[bool]]:
+    """Return the conditions on patients' text replies the account is kept to."""
+    from nurture.outbox.models import TextReply
+
+    if allowed(staff) is None:
+        return []
+    return [lead_ids_seen(staff, TextReply.lead_id)]
+
+
+def may_see_reply(session: Session, staff: StaffUser, lead_id: int | None) -> bool:
+    """Tell whether the account may see a reply from the patient `lead_id`."""
+    if allowed(staff) is None:
+        return True
+    condition = leads_seen(staff)
+    found = session.scalar(select(Lead.id).where(Lead.id == lead_id, condition))
+    return lead_id is not None and found is not None
 
 
 def check_lead(session: Session, staff: StaffUser, lead_id: int) -> None:
