@@ -121,7 +121,7 @@ def day_view(
         chosen_sites={site.key} if site else set(),
         site_names={s.key: s.name for s in sites},
         default_site=locations.default().key,
-        here=f"&location={site.key}" if site else "",
+        site_query=f"&location={site.key}" if site else "",
     )
 
 
