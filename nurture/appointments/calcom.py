@@ -256,7 +256,9 @@ def _place(payload: dict[str, Any]) -> str:
     refused (Cal.com would retry it forever); the studio's location page sets the mapping.
     """
     text = location_text(payload)
-    kinds = [str(payload[k]) for k in ("eventTypeId", "type") if payload.get(k) is not None]
+    kinds: list[str | None] = [
+        str(payload[k]) for k in ("eventTypeId", "type") if payload.get(k) is not None
+    ]
     for kind in kinds or [None]:
         site = locations.calcom_site(kind, text)
         if site is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import exists, or_
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment
@@ -16,9 +17,9 @@ from nurture.leads.models import Lead
 from nurture.locations import service
 
 
-def _keyed(column: ColumnElement[str | None], keys: Iterable[str]) -> ColumnElement[bool]:
+def _keyed(column: InstrumentedAttribute[str | None], keys: Iterable[str]) -> ColumnElement[bool]:
     wanted = sorted(set(keys))
-    condition = column.in_(wanted)
+    condition: ColumnElement[bool] = column.in_(wanted)
     if service.default().key in wanted:
         condition = or_(condition, column.is_(None))
     return condition

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from fastapi import HTTPException
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment
@@ -60,7 +60,9 @@ def visits_seen(staff: StaffUser) -> ColumnElement[bool] | None:
     return None if sites is None else scope.visits_at(sites or {NO_SITE})
 
 
-def lead_ids_seen(staff: StaffUser, column: ColumnElement[int | None]) -> ColumnElement[bool]:
+def lead_ids_seen(
+    staff: StaffUser, column: InstrumentedAttribute[int | None]
+) -> ColumnElement[bool]:
     """Match rows whose lead (`column`) the account may see; rows of no lead only for all."""
     condition = leads_seen(staff)
     if condition is None:
@@ -96,11 +98,11 @@ def message_filter(staff: StaffUser) -> list[ColumnElement[bool]]:
 
 def may_see_message(session: Session, staff: StaffUser, message: Message) -> bool:
     """Tell whether the account may see one outbox row."""
-    if allowed(staff) is None:
+    condition = leads_seen(staff)
+    if condition is None:
         return True
     if message.lead_id is None:
         return False
-    condition = leads_seen(staff)
     return session.scalar(select(Lead.id).where(Lead.id == message.lead_id, condition)) is not None
 
 
@@ -115,11 +117,12 @@ def reply_filter(staff: StaffUser) -> list[ColumnElement[bool]]:
 
 def may_see_reply(session: Session, staff: StaffUser, lead_id: int | None) -> bool:
     """Tell whether the account may see a reply from the patient `lead_id`."""
-    if allowed(staff) is None:
-        return True
     condition = leads_seen(staff)
-    found = session.scalar(select(Lead.id).where(Lead.id == lead_id, condition))
-    return lead_id is not None and found is not None
+    if condition is None:
+        return True
+    if lead_id is None:
+        return False
+    return session.scalar(select(Lead.id).where(Lead.id == lead_id, condition)) is not None
 
 
 def check_lead(session: Session, staff: StaffUser, lead_id: int) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -217,5 +216,5 @@ def test_closures_hold_only_that_sites_emails(session, two_sites) -> None:
     locations.invalidate()
     version = SequenceVersion(window_start_hour=9, window_end_hour=17, window_weekdays="12345")
     closed = window_of(version, location_key="south").closures
-    assert datetime(2026, 3, 24).date() in closed
-    assert datetime(2026, 3, 24).date() not in window_of(version, location_key="north").closures
+    assert date(2026, 3, 24) in closed
+    assert date(2026, 3, 24) not in window_of(version, location_key="north").closures
