@@ -279,7 +279,7 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
         "visit.html",
         title="Your appointment",
         appointment=appointment,
-        phone=clinic.effective().clinic_phone,
+        phone=locations.site(appointment.location_key).phone,
         **appointment_context(appointment),
     )
 
