@@ -15,13 +15,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.reminders import NUDGE, TEMPLATES, nudge_unwanted, reminder_due
+from nurture.appointments.reminders import NUDGE, TEMPLATES, reminder_due
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
 from nurture.leads import consent
 from nurture.leads.models import Lead
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream
+from nurture.sequences.schedule import in_quiet_hours
 
 
 def text_number(session: Session, appointment: Appointment) -> str | None:
@@ -62,8 +63,8 @@ def plan_texts_ahead(session: Session, appointment: Appointment, now: datetime) 
     planned = 0
     for kind, name, hours in wanted:
         due = reminder_due(appointment.starts_at, hours, tz)
-        if due <= now or (kind == NUDGE and nudge_unwanted(due, now=now, tz=tz)):
-            continue  # its moment has passed (or the nudge would only repeat the booking)
+        if due <= now or (kind == NUDGE and in_quiet_hours(due.astimezone(tz).hour)):
+            continue  # its moment has passed (or the nudge would come at night)
         reminder = f"{name}@r{appointment.revision}"
         message = outbox.plan(
             session,
