@@ -50,9 +50,7 @@ def _form(studio) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {"once": once}
 
 
-def test_staff_answer_goes_once_through_the_engine_and_shows_in_the_thread(
-    studio, session, twilio
-):
+def test_staff_answer_goes_once_through_the_engine_and_shows_in_the_thread(studio, session, twilio):
     _book(session)
     tick(NOW + timedelta(seconds=1))  # the booking confirmation
     _patient_says(session, "Is there parking?", 1)

@@ -24,9 +24,7 @@ def _texts(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {(m.reminder or "").split("@")[0]: m.status for m in rows}
 
 
-def test_a_calcom_booking_with_phone_and_ticked_consent_plans_its_texts(
-    client, session, settings
-):
+def test_a_calcom_booking_with_phone_and_ticked_consent_plans_its_texts(client, session, settings):
     settings(calcom_webhook_secret=SECRET)
     payload = booking("t1", VISIT)
     payload["attendees"][0]["phoneNumber"] = "015112345678"  # national: read in the clinic's
@@ -48,13 +46,17 @@ def test_calcom_consent_question_is_the_clinics_and_unticked_means_no_texts(
     assert response.status_code == 303, response.text
     bad = admin_studio.post("/studio/admin/clinic", {"calcom_sms_consent_question": "texts ok!"})
     assert bad.status_code == 422
-    unticked = booking("t2", VISIT, userFieldsResponses={"texts-ok": {"label": "x", "value": False}})
+    unticked = booking(
+        "t2", VISIT, userFieldsResponses={"texts-ok": {"label": "x", "value": False}}
+    )
     unticked["responses"]["attendeePhoneNumber"] = {"label": "phone", "value": PHONE}
     post(client, "BOOKING_CREATED", unticked, T0)
     assert _texts(session) == {}
-    ticked = booking("t3", VISIT + timedelta(days=1), attendees=[
-        {**unticked["attendees"][0], "email": "other@example.com"}
-    ])
+    ticked = booking(
+        "t3",
+        VISIT + timedelta(days=1),
+        attendees=[{**unticked["attendees"][0], "email": "other@example.com"}],
+    )
     ticked["responses"]["phone"] = {"label": "phone", "value": PHONE}
     ticked["responses"]["texts-ok"] = {"label": "Texts", "value": True}
     post(client, "BOOKING_CREATED", ticked, T0)
@@ -68,9 +70,7 @@ def test_staff_add_consent_for_what_is_ahead_and_take_it_back(studio: Studio, se
     with clock.frozen_at(NOW):
         visit = service.book(
             session,
-            data=AppointmentIn(
-                email="pat@example.com", starts_at=VISIT, timezone="Europe/Berlin"
-            ),
+            data=AppointmentIn(email="pat@example.com", starts_at=VISIT, timezone="Europe/Berlin"),
             now=NOW,
         ).appointment
     session.commit()
@@ -94,6 +94,8 @@ def test_staff_add_consent_for_what_is_ahead_and_take_it_back(studio: Studio, se
     with clock.frozen_at(later + timedelta(hours=2)):
         assert studio.post(url, {"phone": PHONE, "sms_consent": "yes"}).status_code == 303
     assert set(_texts(session).values()) == {MessageStatus.PENDING}
-    audit = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "appointment.texting")))
+    audit = list(
+        session.scalars(select(AuditEntry).where(AuditEntry.action == "appointment.texting"))
+    )
     assert len(audit) == 3
     assert audit[0].before == {"phone": None, "sms_consent": False}
