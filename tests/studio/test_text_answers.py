@@ -109,8 +109,10 @@ def test_no_answer_after_stop_or_without_consent(studio, session, twilio):
 def test_results_count_texts_by_kind_and_replies(studio, session, twilio):
     _book(session)
     tick(NOW + timedelta(seconds=1))
-    sent = session.scalar(select(Message).where(Message.channel == "sms"))
+    session.expire_all()
+    sent = session.scalar(select(Message).where(Message.channel == "sms", Message.status == "sent"))
     assert sent is not None
+    assert sent.provider_message_id
     replies.record_status(
         session,
         form={"MessageSid": sent.provider_message_id or "", "MessageStatus": "delivered"},
