@@ -129,3 +129,29 @@ def test_results_count_texts_by_kind_and_replies(studio, session, twilio):
     confirmed = re.search(r'Confirmed \(replied "C"\)</td><td class="num">(\d+)', page)
     assert confirmed is not None
     assert confirmed.group(1) == "1"
+
+
+def test_an_answer_waits_for_daytime_and_a_timeout_is_unknown_never_resent(
+    studio, session, twilio
+):
+    from tests.twilio_server import Scripted
+
+    _book(session)
+    tick(NOW + timedelta(seconds=1))  # the confirmation: the answer is not the first text
+    night = NOW.replace(hour=22)  # 23:00 in Berlin
+    with clock.frozen_at(night):
+        form = {**_form(studio), "body": "Thanks, noted."}
+        assert studio.post(THREAD + "/answer", form).status_code == 303
+    tick(night + timedelta(minutes=1))
+    session.expire_all()
+    answer = session.scalar(select(Message).where(Message.template == "staff_reply"))
+    assert answer is not None
+    assert answer.status == MessageStatus.PENDING
+    assert answer.due_at.astimezone(VISIT.tzinfo).hour == 8  # the morning, where Pat is
+    twilio.state.script.append(Scripted(delay=4, accept=True))
+    morning = answer.due_at + timedelta(seconds=1)
+    tick(morning)
+    tick(morning + timedelta(hours=1))
+    session.refresh(answer)
+    assert answer.status == MessageStatus.UNKNOWN
+    assert answer.attempts == 1
