@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from nurture.appointments import texting
 from nurture.appointments.models import Appointment, AppointmentStatus
@@ -15,14 +16,15 @@ from nurture.core.config import get_settings
 from nurture.core.phones import InvalidPhone, to_e164
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
+from nurture.outbox.models import SmsSuppression
 from nurture.staff.models import StaffUser
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
 
 
-def _visit(session: SessionDep, appointment_id: int) -> Appointment:
-    appointment = session.get(Appointment, appointment_id, with_for_update=True)
+def _visit(session: SessionDep, appointment_id: int, *, lock: bool = False) -> Appointment:
+    appointment = session.get(Appointment, appointment_id, with_for_update=lock)
     if appointment is None:
         raise HTTPException(status_code=404, detail="No such visit.")
     return appointment
@@ -74,7 +76,7 @@ def save_visit_texts(
     sms_consent: Annotated[str, Form(max_length=10)] = "",
 ) -> Response | HTMLResponse:
     """Store the number and consent; consent plans the texts still ahead, no consent stops them."""
-    appointment = _visit(session, appointment_id)
+    appointment = _visit(session, appointment_id, lock=True)
     url = f"{PREFIX}/visits/{appointment.id}/texts"
     agreed = bool(sms_consent)
     if appointment.status != AppointmentStatus.BOOKED:
@@ -103,7 +105,15 @@ def save_visit_texts(
     if before == after:
         session.rollback()
         return redirect(request, url, "Nothing changed.")
-    if after.sms_consent and not before.sms_consent:
+    stopped = number is not None and session.scalar(
+        select(SmsSuppression.reason).where(SmsSuppression.phone == number)
+    )
+    if after.sms_consent and stopped:
+        flash = (
+            "Saved, but this number asked for no texts (it replied STOP, or its network refuses "
+            "them): none go until the patient texts START."
+        )
+    elif after.sms_consent and not before.sms_consent:
         flash = "Saved. Texts are planned for the reminders still ahead."
     elif before.sms_consent and not after.sms_consent:
         flash = "Saved. No more texts go to this patient; texts not yet sent are cancelled."

@@ -99,3 +99,22 @@ def test_staff_add_consent_for_what_is_ahead_and_take_it_back(studio: Studio, se
     )
     assert len(audit) == 3
     assert audit[0].before == {"phone": None, "sms_consent": False}
+
+
+def test_consent_for_a_number_that_replied_stop_is_saved_with_a_warning(studio: Studio, session):
+    from nurture.appointments import service
+    from nurture.appointments.schemas import AppointmentIn
+    from nurture.outbox.models import SmsSuppression
+
+    with clock.frozen_at(NOW):
+        visit = service.book(
+            session,
+            data=AppointmentIn(email="pat@example.com", starts_at=VISIT, timezone="Europe/Berlin"),
+            now=NOW,
+        ).appointment
+    session.add(SmsSuppression(phone=PHONE, reason="stop", source="reply", created_at=NOW))
+    session.commit()
+    with clock.frozen_at(NOW):
+        studio.post(f"/studio/visits/{visit.id}/texts", {"phone": PHONE, "sms_consent": "yes"})
+        page = html.unescape(studio.get(f"/studio/visits/{visit.id}/texts").text)
+    assert "none go until the patient texts START" in page
