@@ -131,9 +131,7 @@ def test_results_count_texts_by_kind_and_replies(studio, session, twilio):
     assert confirmed.group(1) == "1"
 
 
-def test_an_answer_waits_for_daytime_and_a_timeout_is_unknown_never_resent(
-    studio, session, twilio
-):
+def test_an_answer_waits_for_daytime_and_a_timeout_is_unknown_never_resent(studio, session, twilio):
     from tests.twilio_server import Scripted
 
     _book(session)
