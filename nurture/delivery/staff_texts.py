@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture.core.config import get_settings
 from nurture.leads import consent
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, SmsSuppression, Stream, TextReply
@@ -47,6 +48,8 @@ def lead_of(session: Session, phone: str) -> int | None:
 
 def refusal(session: Session, *, phone: str, lead_id: int | None) -> str | None:
     """Say why no text may go to `phone` now (None: it may)."""
+    if not get_settings().texts_enabled:
+        return "Text messages are switched off for this clinic, so no answer can go by text."
     reason = session.scalar(select(SmsSuppression.reason).where(SmsSuppression.phone == phone))
     if reason == "stop":
         return "This number replied STOP: it gets no texts until the patient texts START."
