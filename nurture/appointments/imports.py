@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments import outcomes, records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.reminders import TEMPLATES
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread, dates
 from nurture.core.db import chunked
@@ -43,7 +44,7 @@ COLUMNS = [
 REQUIRED = ("external_id", "email", "starts_at", "timezone", "status")
 STATUSES = tuple(AppointmentStatus)
 PROGRESS_EVERY = 10_000
-REMINDER_TEMPLATES = frozenset({service.TEMPLATES["reminder"], service.TEMPLATES["nudge"]})
+REMINDER_TEMPLATES = frozenset({TEMPLATES["reminder"], TEMPLATES["nudge"]})
 # The limits of the appointments API, so a visit imported reads like one booked there.
 MAX_EXTERNAL_ID, MAX_LOCATION, MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 200, 300, 5, 480, 30
 

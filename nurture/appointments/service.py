@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.reminders import nudge_unwanted, reminder_due
+from nurture.appointments.reminders import NUDGE, TEMPLATES, nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.appointments.texting import plan_texts_ahead, text_number
 from nurture.core.config import get_settings
-from nurture.core.phones import maybe_e164
 from nurture.enrollments import service as enrollments
 from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
@@ -29,16 +29,6 @@ from nurture.locations import service as locations
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
-
-# The email each kind of row sends, and whether it needs the current revision still booked.
-TEMPLATES = {
-    "confirmation": "appointment_confirmation",
-    "reminder": "appointment_reminder",
-    "update": "appointment_update",
-    "cancellation": "appointment_cancellation",
-    "nudge": "appointment_nudge",
-}
-NUDGE = "nudge"
 
 
 class AppointmentError(ValueError):
@@ -133,23 +123,6 @@ def add_visit(
     session.add(appointment)
     session.flush()
     return lead, appointment
-
-
-def text_number(session: Session, appointment: Appointment) -> str | None:
-    """Return the number a visit's texts go to, or None when it gets none.
-
-    Texts need the channel switched on (and Twilio, in production), a valid number and the
-    patient's SMS consent.
-    """
-    s = get_settings()
-    if not s.texts_enabled:
-        return None
-    phone = maybe_e164(appointment.phone, country=s.clinic_country)
-    if phone is None:
-        return None
-    if not consent.sms_consented(session, lead_ids={appointment.lead_id}):
-        return None
-    return phone
 
 
 def _plan(
@@ -251,8 +224,11 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             and (existing.location_key, existing.location) == locations.split_place(data.location)
             and existing.status == AppointmentStatus.BOOKED
         )
-        _take_phone(session, existing, data, now)
+        consented = _take_phone(session, existing, data, now)
         if same:
+            if consented:
+                # Consent given with a booking already known: texts for what is still ahead.
+                plan_texts_ahead(session, existing, now)
             return BookResult(existing, created=False, changed=False)
         patch = AppointmentPatch(
             starts_at=data.starts_at,
@@ -280,13 +256,17 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
 
 def _take_phone(
     session: Session, appointment: Appointment, data: AppointmentIn, now: datetime
-) -> None:
-    """Keep the visit's number (E.164 already) and record SMS consent given for it."""
+) -> bool:
+    """Keep the visit's number (E.164 already) and record SMS consent given for it.
+
+    Return whether the consent is new (the lead had none standing).
+    """
     if data.phone:
         appointment.phone = data.phone
     if data.sms_consent and appointment.phone:
         lead = session.get(Lead, appointment.lead_id)
         if lead is not None:
+            new = not consent.sms_consented(session, lead_ids={lead.id})
             consent.record_sms_consent(
                 session,
                 lead=lead,
@@ -294,6 +274,8 @@ def _take_phone(
                 source="given with the booking",
                 now=now,
             )
+            return new
+    return False
 
 
 def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) -> Appointment:

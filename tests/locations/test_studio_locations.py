@@ -168,6 +168,10 @@ def test_a_limited_editor_sees_and_acts_on_only_their_sites(
     )
     session.commit()
     assert "who is this" not in s.get("/studio/texts").text
+    assert s.get("/studio/texts/numbers/13125550100").status_code == 404
+    assert s.post("/studio/texts/numbers/13125550100/answer", {"body": "hi"}).status_code == 404
+    assert s.get(f"/studio/visits/{south.id}/texts").status_code == 404
+    assert s.post(f"/studio/visits/{south.id}/texts", {"phone": ""}).status_code == 404
     # A broadcast they write goes to their sites' people only.
     assert s.post("/studio/broadcasts", GOOD).status_code == 303
     [mine_b] = session.scalars(select(Broadcast)).all()
