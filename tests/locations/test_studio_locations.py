@@ -201,3 +201,16 @@ def test_an_admins_broadcast_to_everyone_is_not_a_limited_editors(
     assert editor.get(f"/studio/broadcasts/{broadcast_id}").status_code == 404
     assert editor.post(f"/studio/broadcasts/{broadcast_id}/schedule", {}).status_code == 404
     assert f'/studio/broadcasts/{broadcast_id}"' not in editor.get("/studio/broadcasts").text
+
+
+def test_staff_change_a_persons_site_from_their_page(admin_studio, session, people) -> None:
+    lead_id = people["main"].lead_id
+    assert "Change location" in admin_studio.get(f"/studio/leads/{lead_id}").text
+    moved = admin_studio.post(
+        f"/studio/leads/{lead_id}/action", {"action": "location", "location": "north"}
+    )
+    assert moved.status_code == 303
+    session.expire_all()
+    assert session.get(Lead, lead_id).location_key == "north"
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "lead.location")).one()
+    assert (entry.before["location"], entry.after["location"]) == (None, "north")

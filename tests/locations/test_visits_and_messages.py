@@ -218,3 +218,18 @@ def test_closures_hold_only_that_sites_emails(session, two_sites) -> None:
     closed = window_of(version, location_key="south").closures
     assert date(2026, 3, 24) in closed
     assert date(2026, 3, 24) not in window_of(version, location_key="north").closures
+
+
+def test_people_change_their_site_on_the_preferences_page(client, session, two_sites) -> None:
+    from nurture.messages.links import preferences_url
+
+    lead = make_lead(session)
+    session.commit()
+    url = preferences_url(lead).removeprefix("https://nurture.test")
+    assert '<option value="main" selected>' in client.get(url).text
+    saved = client.post(
+        url, data={"action": "type", "numbness_type": "chronic", "location": "south"}
+    )
+    assert "your clinic is now South Clinic" in saved.text
+    session.expire_all()
+    assert session.get(Lead, lead.id).location_key == "south"
