@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nurture.core import languages
 from nurture.core.config import get_settings
+from nurture.core.translations import N_, gettext
 from nurture.leads.models import NumbnessType
 
 # Characters that end a header line somewhere (CR, LF, NEL, the Unicode line and paragraph
@@ -59,9 +60,9 @@ def clean_first_name(value: str, *, max_length: int = 100) -> str:
     if len(name) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
     if any(unusual(c) for c in name):
-        raise ValueError("must not contain line breaks, control or invisible characters")
+        raise ValueError(N_("must not contain line breaks, control or invisible characters"))
     if _ENCODED_WORD.search(name):
-        raise ValueError("must not contain '=?', which mail programs read as an encoded word")
+        raise ValueError(N_("must not contain '=?', which mail programs read as an encoded word"))
     return name
 
 
@@ -130,11 +131,14 @@ class SubscribeRequest(InputModel):
         settings = get_settings()
         if settings.refuse_role_addresses and local in ROLE_LOCAL_PARTS:
             raise ValueError(
-                f"{local}@ addresses usually reach a shared inbox; please use your own address"
+                gettext(
+                    "%(local)s@ addresses usually reach a shared inbox; please use your own address"
+                )
+                % {"local": local}
             )
         if settings.refuse_disposable_addresses and domain in DISPOSABLE_DOMAINS:
             raise ValueError(
-                "this looks like a temporary address; please use one you will keep reading"
+                gettext("this looks like a temporary address; please use one you will keep reading")
             )
         return address
 
