@@ -109,9 +109,10 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
         )
         notice = _saved_notice(changes, lead.timezone, lead.language)
     elif action == "language":
-        chosen = (
-            languages.nearest(str(form.get("language", ""))[:35]) if form.get("language") else None
-        )
+        try:
+            chosen = languages.nearest(str(form.get("language", ""))[:35])
+        except ValueError:
+            chosen = None
         if chosen is None:
             return _preferences(request, lead, _("Please pick one of the options."), 422)
         if chosen == lead.language:

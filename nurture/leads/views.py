@@ -14,7 +14,7 @@ from nurture.core.config import get_settings
 from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
 from nurture.core.translations import gettext as _
-from nurture.core.translations import set_language
+from nurture.core.translations import current_language, set_language
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
 from nurture.http.errors import validation_response
@@ -111,7 +111,9 @@ async def subscribe_form(
         k: str(raw.get(k, ""))[:300] for k in ("first_name", "email", "numbness_type", "timezone")
     }
     # The language the form was shown in; the page answers in it too (errors, check inbox).
-    shown_in = set_language(str(raw.get("language", ""))[:35] or None)
+    # A form without the field (a page from before languages) is the request's language.
+    posted = str(raw.get("language", ""))[:35]
+    shown_in = set_language(posted) if posted else current_language()
     data = {**form, "consent": raw.get("consent") == "true", "language": shown_in}
     try:
         parsed = SubscribeRequest.model_validate(
