@@ -392,7 +392,13 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             attachments = (
                 Attachment(
                     "appointment.ics",
-                    ics.build(appointment, attendee=address, cancel=cancel, now=clock.now()),
+                    ics.build(
+                        appointment,
+                        attendee=address,
+                        cancel=cancel,
+                        now=clock.now(),
+                        language=lead.language if lead is not None else None,
+                    ),
                     f"text/calendar; method={ics.method(cancel=cancel)}",
                 ),
             )

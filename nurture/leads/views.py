@@ -13,8 +13,8 @@ from nurture.core import clock, jsonread
 from nurture.core.config import get_settings
 from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
-from nurture.core.translations import gettext as _
 from nurture.core.translations import current_language, set_language
+from nurture.core.translations import gettext as _
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
 from nurture.http.errors import validation_response

@@ -68,3 +68,15 @@ def test_visits_file_has_an_optional_language_column(tmp_path: Path, session) ->
     result = _run(path)
     assert result.exit_code != 0
     assert "line 2: language" in result.output
+
+
+def test_the_calendar_summary_is_in_the_patient_language(api, session) -> None:  # noqa: F811
+    from nurture.appointments import ics
+    from nurture.appointments.models import Appointment
+
+    assert api("POST", "/api/appointments", json=_booking(language="es")).status_code in (200, 201)
+    visit = session.scalars(select(Appointment)).one()
+    spanish = ics.build(visit, attendee="pat@example.com", cancel=False, now=VISIT, language="es")
+    assert b"SUMMARY;LANGUAGE=es:Cita en Example Spine & Nerve Clinic" in spanish
+    english = ics.build(visit, attendee="pat@example.com", cancel=False, now=VISIT)
+    assert b"SUMMARY;LANGUAGE=en:Appointment at Example Spine & Nerve Clinic" in english
