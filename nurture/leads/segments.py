@@ -18,11 +18,12 @@ What each field means, precisely:
   `from`, and before the end of `to`, both days in the clinic's zone (inclusive).
 - `sequence_slug`: the lead is actively enrolled in that sequence right now.
 - `search`: the email or first name contains the text, ignoring case.
+- `languages`: the lead reads one of these (BCP 47 tags of NURTURE_LANGUAGES; empty: any).
 
 Form fields read by `parse_segment` (repeated fields may also be given as a list):
 `numbness_type` (repeatable), `status` (repeatable), `booked` ("yes", "no" or blank),
 `last_visit_before`, `signed_up_from`, `signed_up_to` (YYYY-MM-DD), `sequence` (a slug) and
-`q` (search text).
+`q` (search text), `language` (repeatable, a language the clinic offers).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.core import dates
+from nurture.core import dates, language_tags, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
@@ -88,6 +89,7 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
+    languages: frozenset[str] = frozenset()
 
     @property
     def is_everyone(self) -> bool:
@@ -116,6 +118,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         where.append(Lead.numbness_type.in_(sorted(segment.numbness_types)))
     if segment.statuses:
         where.append(Lead.status.in_(sorted(segment.statuses)))
+    if segment.languages:
+        where.append(Lead.language.in_(sorted(segment.languages)))
     if segment.booked is not None:
         has_visit = exists().where(
             Appointment.lead_id == Lead.id, Appointment.status != AppointmentStatus.CANCELLED
@@ -220,6 +224,9 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
+    chosen = frozenset(_values(form, "language"))
+    if unknown := sorted(chosen - set(languages.offered())):
+        errors["language"] = "Language: pick one from the list (" + ", ".join(unknown)[:60] + ")."
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
         errors["q"] = f"Search: use at most {SEARCH_MAX} characters."
@@ -234,8 +241,17 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
+        languages=chosen & set(languages.offered()),
     )
     return segment, errors
+
+
+def language_word(tag: str) -> str:
+    """Name a language as staff read it: "Spanish" for es."""
+    try:
+        return languages.name_of(tag, in_language="en")
+    except ValueError:
+        return tag
 
 
 def format_day(day: date) -> str:
@@ -264,6 +280,9 @@ def describe(segment: Segment) -> str:
     parts = [head]
     if segment.statuses:
         parts.append(_either([STATUS_WORDS[LeadStatus(s)] for s in sorted(segment.statuses)]))
+    if segment.languages:
+        names = [language_word(tag) for tag in sorted(segment.languages)]
+        parts.append(f"language: {_either(names)}")
     if segment.booked is not None:
         parts.append("booked" if segment.booked else "not booked")
     if segment.last_visit_before:
@@ -290,7 +309,7 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
     def day(value: date | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
+    data: dict[str, Any] = {
         "numbness_types": sorted(segment.numbness_types),
         "statuses": sorted(segment.statuses),
         "booked": segment.booked,
@@ -301,6 +320,9 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "search": segment.search,
         "tag": segment.tag,
     }
+    if segment.languages:  # only when set: segments saved before languages read the same
+        data["languages"] = sorted(segment.languages)
+    return data
 
 
 def segment_from_json(data: Mapping[str, Any]) -> Segment:
@@ -314,11 +336,11 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
             raise ValueError(f"segment field {name} is not a date")
         return dates.check_day(date.fromisoformat(value))
 
-    def words(name: str, allowed: set[str]) -> frozenset[str]:
+    def words(name: str, allowed: set[str] | None) -> frozenset[str]:
         value = data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"segment field {name} is not a list of words")
-        if unknown := set(value) - allowed:
+        if allowed is not None and (unknown := set(value) - allowed):
             raise ValueError(f"segment field {name} has unknown values {sorted(unknown)}")
         return frozenset(value)
 
@@ -343,4 +365,5 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
+        languages=frozenset(language_tags.check_tag(t) for t in words("languages", None)),
     )
