@@ -70,11 +70,6 @@ def catalog(language: str) -> stdlib_gettext.NullTranslations:
     return stdlib_gettext.NullTranslations()
 
 
-def has_catalog(language: str) -> bool:
-    """Tell whether `language` has a catalog of its own (the source language needs none)."""
-    return type(catalog(language)) is not stdlib_gettext.NullTranslations
-
-
 def current_language() -> str:
     """Return the language of the work at hand: the one set by `use_language`, else the default."""
     return _current.get() or default()
@@ -121,5 +116,3 @@ def gettext_in(language: str | None, message: str) -> str:
     """Return `message` in `language` (matched to an offered one), whatever is current."""
     return catalog(choose_leniently(language)).gettext(message)
 
-
-_ = gettext
