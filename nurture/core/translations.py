@@ -115,4 +115,3 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def gettext_in(language: str | None, message: str) -> str:
     """Return `message` in `language` (matched to an offered one), whatever is current."""
     return catalog(choose_leniently(language)).gettext(message)
-
