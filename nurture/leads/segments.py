@@ -18,12 +18,12 @@ What each field means, precisely:
   `from`, and before the end of `to`, both days in the clinic's zone (inclusive).
 - `sequence_slug`: the lead is actively enrolled in that sequence right now.
 - `search`: the email or first name contains the text, ignoring case.
-- `languages`: the lead reads one of these (BCP 47 tags of NURTURE_LANGUAGES; empty: any).
+- `language`: the lead reads this language (one of NURTURE_LANGUAGES).
 
 Form fields read by `parse_segment` (repeated fields may also be given as a list):
 `numbness_type` (repeatable), `status` (repeatable), `booked` ("yes", "no" or blank),
 `last_visit_before`, `signed_up_from`, `signed_up_to` (YYYY-MM-DD), `sequence` (a slug) and
-`q` (search text), `language` (repeatable, a language the clinic offers).
+`q` (search text) and `language` (a language tag).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.core import dates, language_tags, languages
+from nurture.core import dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
@@ -89,7 +89,7 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
-    languages: frozenset[str] = frozenset()
+    language: str | None = None
 
     @property
     def is_everyone(self) -> bool:
@@ -118,8 +118,6 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         where.append(Lead.numbness_type.in_(sorted(segment.numbness_types)))
     if segment.statuses:
         where.append(Lead.status.in_(sorted(segment.statuses)))
-    if segment.languages:
-        where.append(Lead.language.in_(sorted(segment.languages)))
     if segment.booked is not None:
         has_visit = exists().where(
             Appointment.lead_id == Lead.id, Appointment.status != AppointmentStatus.CANCELLED
@@ -147,6 +145,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         )
     if segment.tag:
         where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
+    if segment.language:
+        where.append(Lead.language == segment.language)
     if segment.search:
         pattern = f"%{_like_escape(segment.search.lower())}%"
         where.append(
@@ -224,9 +224,10 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
-    chosen = frozenset(_values(form, "language"))
-    if unknown := sorted(chosen - set(languages.offered())):
-        errors["language"] = "Language: pick one from the list (" + ", ".join(unknown)[:60] + ")."
+    language = _value(form, "language") or None
+    if language is not None and language not in languages.offered():
+        errors["language"] = "Language: pick one of the clinic's languages."
+        language = None
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
         errors["q"] = f"Search: use at most {SEARCH_MAX} characters."
@@ -241,7 +242,7 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
-        languages=chosen & set(languages.offered()),
+        language=language,
     )
     return segment, errors
 
@@ -280,9 +281,6 @@ def describe(segment: Segment) -> str:
     parts = [head]
     if segment.statuses:
         parts.append(_either([STATUS_WORDS[LeadStatus(s)] for s in sorted(segment.statuses)]))
-    if segment.languages:
-        names = [language_word(tag) for tag in sorted(segment.languages)]
-        parts.append(f"language: {_either(names)}")
     if segment.booked is not None:
         parts.append("booked" if segment.booked else "not booked")
     if segment.last_visit_before:
@@ -298,6 +296,8 @@ def describe(segment: Segment) -> str:
         parts.append(f"in sequence {segment.sequence_slug}")
     if segment.tag:
         parts.append(f"tagged \u201c{segment.tag}\u201d")
+    if segment.language:
+        parts.append(f"language: {language_word(segment.language)}")
     if segment.search:
         parts.append(f"matching \u201c{segment.search}\u201d")
     return ", ".join(parts)
@@ -309,7 +309,9 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
     def day(value: date | None) -> str | None:
         return value.isoformat() if value else None
 
-    data: dict[str, Any] = {
+    # A language only when one is picked, so segments stored before languages read the same.
+    language = {"language": segment.language} if segment.language else {}
+    return language | {
         "numbness_types": sorted(segment.numbness_types),
         "statuses": sorted(segment.statuses),
         "booked": segment.booked,
@@ -320,9 +322,6 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "search": segment.search,
         "tag": segment.tag,
     }
-    if segment.languages:  # only when set: segments saved before languages read the same
-        data["languages"] = sorted(segment.languages)
-    return data
 
 
 def segment_from_json(data: Mapping[str, Any]) -> Segment:
@@ -336,11 +335,11 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
             raise ValueError(f"segment field {name} is not a date")
         return dates.check_day(date.fromisoformat(value))
 
-    def words(name: str, allowed: set[str] | None) -> frozenset[str]:
+    def words(name: str, allowed: set[str]) -> frozenset[str]:
         value = data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"segment field {name} is not a list of words")
-        if allowed is not None and (unknown := set(value) - allowed):
+        if unknown := set(value) - allowed:
             raise ValueError(f"segment field {name} has unknown values {sorted(unknown)}")
         return frozenset(value)
 
@@ -353,6 +352,9 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
     search = data.get("search") or ""
     if not isinstance(search, str):
         raise ValueError("segment field search is not text")
+    language = data.get("language")
+    if language is not None and not isinstance(language, str):
+        raise ValueError("segment field language is not text")
     return Segment(
         numbness_types=words("numbness_types", set(NumbnessType)),
         statuses=words("statuses", set(LeadStatus)),
@@ -365,5 +367,5 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
-        languages=frozenset(language_tags.check_tag(t) for t in words("languages", None)),
+        language=language or None,
     )

@@ -40,7 +40,7 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
     params = [("q", segment.search)] if segment.search else []
     params += [("numbness_type", t) for t in sorted(segment.numbness_types)]
     params += [("status", s) for s in sorted(segment.statuses)]
-    params += [("language", lang) for lang in sorted(segment.languages)]
+
     if segment.booked is not None:
         params.append(("booked", "yes" if segment.booked else "no"))
     days = (
@@ -53,4 +53,6 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
         params.append(("sequence", segment.sequence_slug))
     if segment.tag:
         params.append(("tag", segment.tag))
+    if segment.language:
+        params.append(("language", segment.language))
     return params

@@ -15,14 +15,14 @@ def test_people_list_shows_and_filters_by_language(studio: Studio, session) -> N
     make_lead(session, email_address="bo@example.com")
     session.commit()
     everyone = studio.get("/studio/leads").text
-    assert "<legend>Language</legend>" in everyone
+    assert '<label for="language">Language</label>' in everyone
     assert "<td>Spanish</td>" in everyone
     spanish = studio.get("/studio/leads?language=es").text
     assert "ana@example.com" in spanish
     assert "bo@example.com" not in spanish
     assert "language: Spanish" in spanish
     wrong = studio.get("/studio/leads?language=klingon").text
-    assert "Language: pick one from the list" in wrong
+    assert "Language: pick one of the clinic&#39;s languages." in wrong
 
 
 def test_person_page_shows_and_changes_the_language_audit_logged(studio: Studio, session) -> None:
