@@ -44,8 +44,7 @@ def build(
 ) -> bytes:
     """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
-    It names only the clinic, the time and the place: no reason for the visit. The summary is
-    in the patient's `language` (the clinic's default when None), and says which it is in.
+    It names only the clinic, the time and the place: no reason for the visit.
     """
     s = get_settings()
     c = clinic.effective()

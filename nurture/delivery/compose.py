@@ -392,13 +392,7 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             attachments = (
                 Attachment(
                     "appointment.ics",
-                    ics.build(
-                        appointment,
-                        attendee=address,
-                        cancel=cancel,
-                        now=clock.now(),
-                        language=lead.language if lead is not None else None,
-                    ),
+                    ics.build(appointment, attendee=address, cancel=cancel, now=clock.now()),
                     f"text/calendar; method={ics.method(cancel=cancel)}",
                 ),
             )
