@@ -21,6 +21,8 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
 from nurture.core.config import get_settings
+from nurture.core.languages import choose_leniently
+from nurture.core.translations import N_, gettext_in
 from nurture.locations import service as locations
 
 PUBLISH = "PUBLISH"
@@ -32,7 +34,14 @@ def method(*, cancel: bool) -> str:
     return CANCEL if cancel else PUBLISH
 
 
-def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetime) -> bytes:
+def build(
+    appointment: Appointment,
+    *,
+    attendee: str,
+    cancel: bool,
+    now: datetime,
+    language: str | None = None,
+) -> bytes:
     """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
     It names only the clinic, the time and the place: no reason for the visit.
@@ -51,7 +60,9 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", f"Appointment at {site.name}")
+    chosen = choose_leniently(language)
+    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": site.name}
+    event.add("summary", summary, parameters={"language": chosen})
     event.add("location", appointment.location or site.address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")

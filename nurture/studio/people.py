@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import clock, dates
+from nurture.core import clock, dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
-from nurture.leads import erasure, tags, timeline
+from nurture.leads import erasure, segments, tags, timeline
 from nurture.leads import service as leads
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
@@ -57,6 +57,7 @@ def _summary(lead: Lead) -> dict[str, object]:
     return {
         "status": lead.status,
         "numbness_type": lead.numbness_type,
+        "language": lead.language,
         "paused_until": lead.paused_until.isoformat() if lead.paused_until else None,
         "location": lead.location_key,
     }
@@ -99,6 +100,8 @@ def lead_view(
         sites=sites,
         site=locations.site(lead.location_key),
         site_names={s.key: s.name for s in sites},
+        language_word=segments.language_word,
+        languages=[(tag, segments.language_word(tag)) for tag in languages.offered()],
     )
 
 
@@ -126,8 +129,9 @@ def lead_action(
     weeks: Annotated[str, Form()] = "2",
     confirm_email: Annotated[str, Form()] = "",
     location: Annotated[str, Form(max_length=200)] = "",
+    language: Annotated[str, Form(max_length=35)] = "",
 ) -> Response:
-    """Pause, remove from sequences, unsubscribe, change location, or delete a lead."""
+    """Pause, remove from sequences, unsubscribe, change the location or language, or delete."""
     lead = _lead(session, lead_id, staff)
     back = f"{PREFIX}/leads/{lead.id}"
     before = _summary(lead)
@@ -149,6 +153,12 @@ def lead_action(
             return redirect(request, back, "Pick one of the locations.")
         lead.location_key = wanted.key
         message = f"Location is now {wanted.name}."
+    elif action == "language":
+        if language not in languages.offered():
+            return redirect(request, back, "Pick a language from the list.")
+        word = segments.language_word(language)
+        changed = leads.change_language(session, lead=lead, language=language)
+        message = f"Language: {word}." if changed else f"Already {word}."
     elif action == "delete":
         if confirm_email.strip().lower() != lead.email:
             return redirect(request, back, "Not deleted: type the lead's address to confirm.")

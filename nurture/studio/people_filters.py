@@ -17,6 +17,7 @@ FILTER_FIELDS = frozenset(
         "sequence",
         "tag",
         "location",
+        "language",
     }
 )
 
@@ -40,6 +41,7 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
     params = [("q", segment.search)] if segment.search else []
     params += [("numbness_type", t) for t in sorted(segment.numbness_types)]
     params += [("status", s) for s in sorted(segment.statuses)]
+
     if segment.booked is not None:
         params.append(("booked", "yes" if segment.booked else "no"))
     days = (
@@ -53,4 +55,6 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
     if segment.tag:
         params.append(("tag", segment.tag))
     params += [("location", key) for key in sorted(segment.locations)]
+    if segment.language:
+        params.append(("language", segment.language))
     return params

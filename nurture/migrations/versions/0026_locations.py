@@ -5,7 +5,7 @@ empty field means the clinic's own value, so the settings keep working exactly a
 `main` shows whatever they say (the studio's clinic page still edits them).
 
 Revision ID: 0026
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-06
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import nurture.core.db
 
 revision: str = "0026"
-down_revision: str | None = "0022"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
