@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
+from nurture.core.languages import choose_leniently
+from nurture.core.translations import N_, gettext_in
+from nurture.locations import service as locations
 
 PUBLISH = "PUBLISH"
 CANCEL = "CANCEL"
@@ -32,13 +34,20 @@ def method(*, cancel: bool) -> str:
     return CANCEL if cancel else PUBLISH
 
 
-def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetime) -> bytes:
+def build(
+    appointment: Appointment,
+    *,
+    attendee: str,
+    cancel: bool,
+    now: datetime,
+    language: str | None = None,
+) -> bytes:
     """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
     It names only the clinic, the time and the place: no reason for the visit.
     """
     s = get_settings()
-    c = clinic.effective()
+    site = locations.site(appointment.location_key)
     tz = ZoneInfo(appointment.timezone)
     start = appointment.starts_at.astimezone(tz)
     calendar = Calendar()
@@ -51,11 +60,13 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", f"Appointment at {c.clinic_name}")
-    event.add("location", appointment.location or c.clinic_address)
+    chosen = choose_leniently(language)
+    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": site.name}
+    event.add("summary", summary, parameters={"language": chosen})
+    event.add("location", appointment.location or site.address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")
-    organizer.params["cn"] = vText(c.clinic_name)
+    organizer.params["cn"] = vText(site.name)
     event.add("organizer", organizer)
     if cancel:
         guest = vCalAddress(f"mailto:{attendee}")

@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nurture.core.dates import Moment
-from nurture.leads.schemas import InputModel, check_timezone, clean_first_name, normalise_email
+from nurture.leads.schemas import (
+    InputModel,
+    check_language,
+    check_timezone,
+    clean_first_name,
+    normalise_email,
+)
 
 
 class AppointmentIn(InputModel):
@@ -21,7 +27,12 @@ class AppointmentIn(InputModel):
     starts_at: Moment = Field(description="Start, with its UTC offset.")
     timezone: str = Field(max_length=64, description="The patient's IANA time zone.")
     duration_minutes: int = Field(default=30, ge=5, le=480)
-    location: str = Field(default="", max_length=300)
+    location: str = Field(
+        default="",
+        max_length=300,
+        description="The clinic's location, by its key or exact name (any case). With one "
+        "location, other text is kept as the place description.",
+    )
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(
         default=None,
@@ -32,6 +43,12 @@ class AppointmentIn(InputModel):
     sms_consent: bool = Field(
         default=False,
         description="The patient agreed to text messages about their visits at `phone`.",
+    )
+    language: str | None = Field(
+        default=None,
+        max_length=35,
+        description="The language a new patient reads (BCP 47: es, es-MX), matched to the "
+        "nearest of the clinic's languages; a known patient keeps theirs.",
     )
     status: Literal["booked", "attended", "no_show"] = Field(
         default="booked",
@@ -50,6 +67,11 @@ class AppointmentIn(InputModel):
 
         return to_e164(value, country=get_settings().clinic_country)
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        return check_location(value)
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
@@ -59,6 +81,11 @@ class AppointmentIn(InputModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return check_language(value)
 
     @field_validator("first_name")
     @classmethod
@@ -82,6 +109,19 @@ class AppointmentPatch(InputModel):
     def _zone(cls, value: str | None) -> str | None:
         return None if value is None else check_timezone(value)
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return None if value is None else check_location(value)
+
+
+def check_location(value: str) -> str:
+    """Return `value` if it names a location, or is a place text an install with one takes."""
+    from nurture.locations import service as locations
+
+    locations.place_of_visit(value)
+    return value
+
 
 class ReminderOut(BaseModel):
     """One planned message of an appointment (an email or a text)."""
@@ -101,6 +141,9 @@ class AppointmentOut(BaseModel):
     starts_at: datetime
     timezone: str
     revision: int
+    location: str | None = Field(
+        default=None, description="The key of the clinic's location the visit is at."
+    )
     phone: str | None = None
     attendance: str = Field(
         description="What the patient said: confirmed, not confirmed or asked to change."
