@@ -104,16 +104,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"nurture: database={s.resolved_database_url} broker={s.resolved_broker_url}"
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """After a test's own teardown, stop the shared Chromium unless the next test drives it."""
-    yield
-    from tests.browser import close_shared_browser, uses_browser
-
-    if nextitem is None or not uses_browser(nextitem):
-        close_shared_browser()
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _cheap_password_hashing() -> Iterator[None]:
     """Hash staff passwords with argon2's cheapest profile inside the test process.
