@@ -26,7 +26,7 @@ from babel import Locale, UnknownLocaleError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from nurture.core.languages import check_tag
+from nurture.core.language_tags import check_tag
 from nurture.rendering.limits import MAX_SIZE
 from nurture.rendering.markdown import markdown_template
 
