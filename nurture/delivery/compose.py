@@ -31,9 +31,9 @@ from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream,
 from nurture.outbox.stops import stops, why
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
+from nurture.sequences import translations
 from nurture.sequences.models import REVIEW_DUE, Goal, SequenceVersion, Step
 from nurture.sequences.schedule import in_quiet_hours
-from nurture.sequences import translations
 from nurture.sequences.variants import StepContent, content_in, content_of, overlay
 
 WEEK = timedelta(days=7)
@@ -429,7 +429,9 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             )
             attachments = (
                 Attachment(
-                    "appointment.ics", calendar, f"text/calendar; method={ics.method(cancel=cancel)}"
+                    "appointment.ics",
+                    calendar,
+                    f"text/calendar; method={ics.method(cancel=cancel)}",
                 ),
             )
     common: dict[str, Any] = {

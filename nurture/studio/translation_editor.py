@@ -186,7 +186,9 @@ def _render(
         saved=translations.fields_of(target.stored, language) is not None,
         original=original.email,
         translated=checked.email if checked else None,
-        problems=problems if problems is not None else [str(p) for p in checked.errors]
+        problems=problems
+        if problems is not None
+        else [str(p) for p in checked.errors]
         if checked
         else [],
         **extra,
@@ -218,7 +220,9 @@ def _save(
     form: TranslationForm,
 ) -> Response:
     if target.base is None:
-        return _render(request, staff, target, language, form, problems=[target.blocked], status_code=409)
+        return _render(
+            request, staff, target, language, form, problems=[target.blocked], status_code=409
+        )
     fields = form.fields()
     if not target.has_text:
         fields.pop("text", None)
@@ -249,7 +253,9 @@ def _save(
     )
 
 
-def _remove(request: Request, staff: Any, session: Session, target: Target, language: str) -> Response:
+def _remove(
+    request: Request, staff: Any, session: Session, target: Target, language: str
+) -> Response:
     before = target.stored
     left = {k: v for k, v in (target.stored or {}).items() if k != language}
     try:
