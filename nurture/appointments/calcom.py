@@ -29,9 +29,12 @@ from datetime import datetime
 from typing import Any
 
 from nurture.appointments.schemas import AppointmentIn
+from nurture.clinic import service as clinic
 from nurture.core import dates, jsonread
 from nurture.core.config import get_settings
+from nurture.core.phones import maybe_e164
 from nurture.leads.schemas import check_language, clean_first_name
+from nurture.locations import service as locations
 from nurture.outbox.stops import is_phone_only
 
 log = logging.getLogger(__name__)
@@ -200,12 +203,29 @@ def visit_key(uid: str, email: str | None = None) -> str:
     return f"calcom:{uid}#seat:{digest}"
 
 
+def _answer(payload: dict[str, Any], name: str) -> object:
+    """Return the booker's answer to the form question `name` (None when not asked).
+
+    Cal.com sends every answer as `{"label", "value"}` under `responses`, and the clinic's own
+    questions again under `userFieldsResponses`.
+    """
+    for where in ("responses", "userFieldsResponses"):
+        answers = payload.get(where)
+        answer = answers.get(name) if isinstance(answers, dict) else None
+        if isinstance(answer, dict) and "value" in answer:
+            return answer["value"]
+        if answer is not None and not isinstance(answer, dict):
+            return answer
+    return None
+
+
 def _phone(payload: dict[str, Any], attendee: dict[str, Any]) -> str | None:
-    responses = payload.get("responses")
-    answer = responses.get("attendeePhoneNumber") if isinstance(responses, dict) else None
+    """Return the number the booker gave, as written: the attendee's, else a form answer."""
     candidates = [
         attendee.get("phoneNumber"),
-        answer.get("value") if isinstance(answer, dict) else None,
+        _answer(payload, "attendeePhoneNumber"),
+        _answer(payload, "phone"),
+        _answer(payload, "smsReminderNumber"),
         payload.get("smsReminderNumber"),
     ]
     email = str(attendee.get("email", "")).strip()
@@ -215,6 +235,14 @@ def _phone(payload: dict[str, Any], attendee: dict[str, Any]) -> str | None:
         if isinstance(value, str) and 0 < len(value.strip()) <= 40:
             return value.strip()
     return None
+
+
+def _consented(payload: dict[str, Any], question: str) -> bool:
+    """Tell whether the booker ticked the clinic's question agreeing to texts."""
+    value = _answer(payload, question)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return value is True
 
 
 def _series(payload: dict[str, Any]) -> str | None:
@@ -264,6 +292,26 @@ def _time(payload: dict[str, Any], name: str) -> datetime:
         raise CalcomError(422, f"{name}: {exc}", {name: str(exc)}) from exc
 
 
+def _place(payload: dict[str, Any]) -> str:
+    """Return the visit's location: the site its event type or place text maps to, else the text.
+
+    With several sites a booking that maps to none goes to the default site rather than be
+    refused (Cal.com would retry it forever); the studio's location page sets the mapping.
+    """
+    text = location_text(payload)
+    kinds: list[str | None] = [
+        str(payload[k]) for k in ("eventTypeId", "type") if payload.get(k) is not None
+    ]
+    for kind in kinds or [None]:
+        site = locations.calcom_site(kind, text)
+        if site is not None:
+            return site.key
+    if locations.several():
+        log.warning("a Cal.com booking matched no location; it goes to the default one")
+        return ""
+    return text
+
+
 def booking(envelope: Envelope) -> AppointmentIn:
     """Turn a booking payload into an appointment; raise CalcomError or ValidationError."""
     payload = envelope.payload
@@ -272,13 +320,18 @@ def booking(envelope: Envelope) -> AppointmentIn:
     end = _time(payload, "endTime") if payload.get("endTime") else start
     zone = attendee.get("timeZone")
     uid = envelope.uid or ""
+    # The number and the consent come with the booking, so its texts are planned with it.
+    phone = maybe_e164(_phone(payload, attendee), country=get_settings().clinic_country)
+    question = clinic.effective().calcom_sms_consent_question
     return AppointmentIn(
         email=attendee["email"],
         first_name=_first_name(attendee),
         starts_at=start,
         timezone=zone if isinstance(zone, str) else get_settings().clinic_timezone,
         duration_minutes=min(max(int((end - start).total_seconds() // 60), 5), 480),
-        location=location_text(payload),
+        location=_place(payload),
         external_id=visit_key(uid, attendee["email"] if seated(payload) else None),
+        phone=phone,
+        sms_consent=phone is not None and bool(question) and _consented(payload, question),
         language=_language(attendee),
     )

@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
+from nurture.core.languages import choose_leniently
+from nurture.core.translations import N_, gettext_in
+from nurture.locations import service as locations
 
 PUBLISH = "PUBLISH"
 CANCEL = "CANCEL"
@@ -30,10 +32,6 @@ CANCEL = "CANCEL"
 def method(*, cancel: bool) -> str:
     """Return the iTIP method of the calendar for a notice (also the MIME `method` parameter)."""
     return CANCEL if cancel else PUBLISH
-
-
-# What the calendar entry is called, in the patient's language (English otherwise).
-SUMMARIES = {"en": "Appointment at {clinic}", "es": "Cita en {clinic}"}
 
 
 def build(
@@ -48,9 +46,8 @@ def build(
 
     It names only the clinic, the time and the place: no reason for the visit.
     """
-    summary = SUMMARIES.get((language or "en").split("-")[0], SUMMARIES["en"])
     s = get_settings()
-    c = clinic.effective()
+    site = locations.site(appointment.location_key)
     tz = ZoneInfo(appointment.timezone)
     start = appointment.starts_at.astimezone(tz)
     calendar = Calendar()
@@ -63,11 +60,13 @@ def build(
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", summary.format(clinic=c.clinic_name))
-    event.add("location", appointment.location or c.clinic_address)
+    chosen = choose_leniently(language)
+    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": site.name}
+    event.add("summary", summary, parameters={"language": chosen})
+    event.add("location", appointment.location or site.address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")
-    organizer.params["cn"] = vText(c.clinic_name)
+    organizer.params["cn"] = vText(site.name)
     event.add("organizer", organizer)
     if cancel:
         guest = vCalAddress(f"mailto:{attendee}")

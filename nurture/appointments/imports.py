@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments import outcomes, records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.reminders import TEMPLATES
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread, dates
 from nurture.core.db import chunked
@@ -30,6 +31,7 @@ from nurture.leads.schemas import (
     clean_first_name,
     normalise_email,
 )
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus
 
 COLUMNS = [
@@ -48,7 +50,7 @@ COLUMNS = [
 REQUIRED = ("external_id", "email", "starts_at", "timezone", "status")
 STATUSES = tuple(AppointmentStatus)
 PROGRESS_EVERY = 10_000
-REMINDER_TEMPLATES = frozenset({service.TEMPLATES["reminder"], service.TEMPLATES["nudge"]})
+REMINDER_TEMPLATES = frozenset({TEMPLATES["reminder"], TEMPLATES["nudge"]})
 # The limits of the appointments API, so a visit imported reads like one booked there.
 MAX_EXTERNAL_ID, MAX_LOCATION, MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 200, 300, 5, 480, 30
 
@@ -255,6 +257,7 @@ def _minutes(text: str) -> int:
 def _location(text: str) -> str:
     if len(text) > MAX_LOCATION:
         raise ValueError(f"must be at most {MAX_LOCATION} characters")
+    locations.place_of_visit(text)
     return text
 
 
@@ -326,7 +329,7 @@ def _same(visit: Appointment, row: _Row) -> bool:
         visit.starts_at == row.starts_at
         and visit.timezone == row.timezone
         and visit.duration_minutes == row.duration_minutes
-        and visit.location == row.location
+        and (visit.location_key, visit.location) == locations.split_place(row.location)
         and visit.status == row.status
     )
 

@@ -17,27 +17,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.reminders import nudge_unwanted, reminder_due
+from nurture.appointments.reminders import NUDGE, TEMPLATES, nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.appointments.texting import plan_texts_ahead, text_number
 from nurture.core.config import get_settings
-from nurture.core.phones import maybe_e164
 from nurture.enrollments import service as enrollments
 from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
+from nurture.locations import service as locations
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
-
-# The email each kind of row sends, and whether it needs the current revision still booked.
-TEMPLATES = {
-    "confirmation": "appointment_confirmation",
-    "reminder": "appointment_reminder",
-    "update": "appointment_update",
-    "cancellation": "appointment_cancellation",
-    "nudge": "appointment_nudge",
-}
-NUDGE = "nudge"
 
 
 class AppointmentError(ValueError):
@@ -108,13 +99,18 @@ class Visit(Protocol):
 
 def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appointment:
     """Return an unsaved appointment of `lead` at `visit`'s time and place."""
+    location_key, place = locations.split_place(visit.location)
+    if location_key is not None:
+        # The lead's site follows their latest visit.
+        lead.location_key = location_key
     return Appointment(
         lead_id=lead.id,
         external_id=visit.external_id,
         starts_at=visit.starts_at,
         timezone=visit.timezone,
         duration_minutes=visit.duration_minutes,
-        location=visit.location,
+        location=place,
+        location_key=location_key,
         status=status,
         created_at=now,
         updated_at=now,
@@ -136,23 +132,6 @@ def add_visit(
     session.add(appointment)
     session.flush()
     return lead, appointment
-
-
-def text_number(session: Session, appointment: Appointment) -> str | None:
-    """Return the number a visit's texts go to, or None when it gets none.
-
-    Texts need the channel switched on (and Twilio, in production), a valid number and the
-    patient's SMS consent.
-    """
-    s = get_settings()
-    if not s.texts_enabled:
-        return None
-    phone = maybe_e164(appointment.phone, country=s.clinic_country)
-    if phone is None:
-        return None
-    if not consent.sms_consented(session, lead_ids={appointment.lead_id}):
-        return None
-    return phone
 
 
 def _plan(
@@ -251,11 +230,14 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             existing.starts_at == data.starts_at
             and existing.timezone == data.timezone
             and existing.duration_minutes == data.duration_minutes
-            and existing.location == data.location
+            and (existing.location_key, existing.location) == locations.split_place(data.location)
             and existing.status == AppointmentStatus.BOOKED
         )
-        _take_phone(session, existing, data, now)
+        consented = _take_phone(session, existing, data, now)
         if same:
+            if consented:
+                # Consent given with a booking already known: texts for what is still ahead.
+                plan_texts_ahead(session, existing, now)
             return BookResult(existing, created=False, changed=False)
         patch = AppointmentPatch(
             starts_at=data.starts_at,
@@ -283,13 +265,17 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
 
 def _take_phone(
     session: Session, appointment: Appointment, data: AppointmentIn, now: datetime
-) -> None:
-    """Keep the visit's number (E.164 already) and record SMS consent given for it."""
+) -> bool:
+    """Keep the visit's number (E.164 already) and record SMS consent given for it.
+
+    Return whether the consent is new (the lead had none standing).
+    """
     if data.phone:
         appointment.phone = data.phone
     if data.sms_consent and appointment.phone:
         lead = session.get(Lead, appointment.lead_id)
         if lead is not None:
+            new = not consent.sms_consented(session, lead_ids={lead.id})
             consent.record_sms_consent(
                 session,
                 lead=lead,
@@ -297,6 +283,8 @@ def _take_phone(
                 source="given with the booking",
                 now=now,
             )
+            return new
+    return False
 
 
 def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) -> Appointment:
@@ -313,7 +301,12 @@ def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) ->
 def changes(appointment: Appointment, patch: AppointmentPatch) -> dict[str, object]:
     """Return the fields `patch` would change, with their new values (empty: a no-op)."""
     wanted = patch.model_dump(exclude_none=True)
-    return {k: v for k, v in wanted.items() if getattr(appointment, k) != v}
+    changed = {k: v for k, v in wanted.items() if k != "location" and getattr(appointment, k) != v}
+    if patch.location is not None:
+        place = locations.split_place(patch.location)
+        if place != (appointment.location_key, appointment.location):
+            changed["location"] = patch.location
+    return changed
 
 
 def reschedule(
@@ -342,7 +335,11 @@ def _move(
     appointment.timezone = patch.timezone or appointment.timezone
     appointment.duration_minutes = patch.duration_minutes or appointment.duration_minutes
     if patch.location is not None:
-        appointment.location = patch.location
+        appointment.location_key, appointment.location = locations.split_place(patch.location)
+        if appointment.location_key is not None:
+            lead = session.get(Lead, appointment.lead_id)
+            if lead is not None:
+                lead.location_key = appointment.location_key
     reopened = appointment.status == AppointmentStatus.CANCELLED
     appointment.status = AppointmentStatus.BOOKED
     appointment.revision += 1

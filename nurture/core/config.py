@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     # Signs the footer of education emails when set; never in a subject, sender or URL.
     clinician_name: str = Field(default="", max_length=100)
     clinician_credentials: str = Field(default="", max_length=100)
+    # The name of the Cal.com booking-form question (a checkbox) where patients agree to texts.
+    calcom_sms_consent_question: str = Field(default="sms_consent", max_length=100)
 
     _generated_key: str | None = PrivateAttr(default=None)
     _recorded_url: str | None = PrivateAttr(default=None)

@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment
 from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.db import chunked
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.leads.models import Lead
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step
 from nurture.sequences.service import live_version
@@ -67,11 +69,13 @@ def sequence_results(
     now: datetime,
     span: int = 30,
     language: str | None = None,
+    leads: ColumnElement[bool] | None = None,
 ) -> SequenceResult:
     """Count what a sequence's emails led to. Test sends have no outbox row: never counted.
 
-    With `language`, only the emails written in it (those sent before languages were
-    recorded count as the default language).
+    `leads`, a condition on Lead, counts only the emails of the leads it matches. With
+    `language`, only the emails written in it (those sent before languages were recorded
+    count as the default language).
     """
     live = live_version(session, sequence.id)
     # Every live step gets a row, sent or not; steps only older versions had follow them.
@@ -81,6 +85,7 @@ def sequence_results(
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
         .where(SequenceVersion.sequence_id == sequence.id, Message.status == MessageStatus.SENT)
+        .where(*([Message.lead_id.in_(select(Lead.id).where(leads))] if leads is not None else []))
     )
     if language is not None:
         written = Message.language == language

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nurture.core import languages
 from nurture.core.config import get_settings
+from nurture.core.translations import N_, gettext
 from nurture.leads.models import NumbnessType
 
 # Characters that end a header line somewhere (CR, LF, NEL, the Unicode line and paragraph
@@ -59,9 +60,9 @@ def clean_first_name(value: str, *, max_length: int = 100) -> str:
     if len(name) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
     if any(unusual(c) for c in name):
-        raise ValueError("must not contain line breaks, control or invisible characters")
+        raise ValueError(N_("must not contain line breaks, control or invisible characters"))
     if _ENCODED_WORD.search(name):
-        raise ValueError("must not contain '=?', which mail programs read as an encoded word")
+        raise ValueError(N_("must not contain '=?', which mail programs read as an encoded word"))
     return name
 
 
@@ -110,6 +111,12 @@ class SubscribeRequest(InputModel):
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
     )
+    location: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The clinic location they prefer, by key or name (any case); with several "
+        "locations a value that names none is refused.",
+    )
     language: str | None = Field(
         default=None,
         max_length=35,
@@ -130,11 +137,14 @@ class SubscribeRequest(InputModel):
         settings = get_settings()
         if settings.refuse_role_addresses and local in ROLE_LOCAL_PARTS:
             raise ValueError(
-                f"{local}@ addresses usually reach a shared inbox; please use your own address"
+                gettext(
+                    "%(local)s@ addresses usually reach a shared inbox; please use your own address"
+                )
+                % {"local": local}
             )
         if settings.refuse_disposable_addresses and domain in DISPOSABLE_DOMAINS:
             raise ValueError(
-                "this looks like a temporary address; please use one you will keep reading"
+                gettext("this looks like a temporary address; please use one you will keep reading")
             )
         return address
 
@@ -165,6 +175,27 @@ class SubscribeRequest(InputModel):
         if value in (None, ""):
             return None
         return check_timezone(value)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return preferred_location(value)
+
+
+def preferred_location(value: str | None) -> str | None:
+    """Return the key of the location `value` names, None for none; ValueError if unknown."""
+    from nurture.locations import service as locations
+
+    if value is None or not value.strip():
+        return None
+    site = locations.match(value)
+    if site is not None:
+        return site.key
+    if locations.several():
+        raise ValueError(
+            f"no location is called {value!r}; use one of: {', '.join(locations.keys())}"
+        )
+    return None
 
 
 class SubscribeAccepted(BaseModel):

@@ -43,8 +43,9 @@ from nurture.core import dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
+from nurture.locations import scope
+from nurture.locations import service as locations
 from nurture.sequences.models import Sequence
-from nurture.sequences.translations import language_name
 
 SEARCH_MAX = 200
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -90,6 +91,8 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
+    # Sites (nurture.locations keys): the lead prefers one, or has a visit at one.
+    locations: frozenset[str] = frozenset()
     language: str | None = None
 
     @property
@@ -146,6 +149,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         )
     if segment.tag:
         where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
+    if segment.locations:
+        where.append(scope.leads_at(segment.locations))
     if segment.language:
         where.append(Lead.language == segment.language)
     if segment.search:
@@ -225,9 +230,13 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
+    sites = frozenset(_values(form, "location"))
+    known = set(locations.keys())
+    if unknown := sorted(sites - known):
+        errors["location"] = "Unknown location: " + ", ".join(unknown)[:100] + "."
     language = _value(form, "language") or None
     if language is not None and language not in languages.offered():
-        errors["language"] = "Reads: pick one of the clinic's languages."
+        errors["language"] = "Language: pick one of the clinic's languages."
         language = None
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
@@ -243,9 +252,18 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
+        locations=sites & known,
         language=language,
     )
     return segment, errors
+
+
+def language_word(tag: str) -> str:
+    """Name a language as staff read it: "Spanish" for es."""
+    try:
+        return languages.name_of(tag, in_language="en")
+    except ValueError:
+        return tag
 
 
 def format_day(day: date) -> str:
@@ -289,8 +307,11 @@ def describe(segment: Segment) -> str:
         parts.append(f"in sequence {segment.sequence_slug}")
     if segment.tag:
         parts.append(f"tagged \u201c{segment.tag}\u201d")
+    if segment.locations:
+        names = [s.name for s in locations.sites() if s.key in segment.locations]
+        parts.append("at " + _either(names or sorted(segment.locations)))
     if segment.language:
-        parts.append(f"reading {language_name(segment.language)}")
+        parts.append(f"language: {language_word(segment.language)}")
     if segment.search:
         parts.append(f"matching \u201c{segment.search}\u201d")
     return ", ".join(parts)
@@ -314,6 +335,8 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "sequence_slug": segment.sequence_slug,
         "search": segment.search,
         "tag": segment.tag,
+        # Left out when empty, so segments stored before locations read back the same.
+        **({"locations": sorted(segment.locations)} if segment.locations else {}),
     }
 
 
@@ -360,5 +383,6 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
+        locations=words("locations", set(data.get("locations") or [])),
         language=language or None,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
+from nurture.core.translations import N_, gettext_in
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
@@ -23,7 +24,8 @@ from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
 
 CONSENT_VERSION = "2026-11-v1"
-CONSENT_TEXT = (
+# Recorded in the words the person read: translated (gettext_in) into the lead's language.
+CONSENT_TEXT = N_(
     "Yes, email me helpful information about leg numbness and occasional invitations to book "
     "an assessment. I can unsubscribe at any time with one click."
 )
@@ -117,6 +119,8 @@ def subscribe(
             )
             lead.numbness_type = request.numbness_type
         lead.timezone = request.timezone
+        if request.location is not None:
+            lead.location_key = request.location
     return _ask_to_confirm(session, lead=lead, meta=meta, now=now)
 
 
@@ -144,7 +148,7 @@ def _ask_to_confirm(
     consent = ConsentRecord(
         lead_id=lead.id,
         text_version=CONSENT_VERSION,
-        text=CONSENT_TEXT,
+        text=gettext_in(lead.language, CONSENT_TEXT),
         source=meta.source[:500],
         ip_address=meta.ip_address,
         user_agent=(meta.user_agent or "")[:500] or None,
@@ -235,7 +239,7 @@ def lead_to_confirm(session: Session, *, token: str, lock: bool = False) -> Lead
         payload = read_token("confirm", token, max_age_seconds=max_age)
     lead = _lead_in(session, payload, lock=lock)
     if lead is None or payload.get("v") != lead.token_version:
-        raise InvalidToken("This link is no longer valid. Please sign up again.")
+        raise InvalidToken(N_("This link is no longer valid. Please sign up again."))
     return lead
 
 
@@ -291,7 +295,7 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
 
 def _two(numbers: tuple[int, ...]) -> tuple[int, int]:
     if len(numbers) != 2:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     return numbers[0], numbers[1]
 
 
@@ -319,7 +323,7 @@ def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
     """Return the lead a signed link names; raise InvalidToken if there is none."""
     lead = _lead_in(session, read_token(purpose, token))
     if lead is None:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     return lead
 
 
@@ -440,3 +444,12 @@ def resume(session: Session, *, lead: Lead, now: datetime) -> bool:
 def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
     """Move an active lead to the sequence for a new type, skipping what it already read."""
     return update_preferences(session, lead=lead, now=now, numbness_type=numbness_type).type_changed
+
+
+def change_language(session: Session, *, lead: Lead, language: str) -> bool:
+    """Set the language a lead reads (one of NURTURE_LANGUAGES); tell whether it changed."""
+    chosen = languages.choose(language)
+    if chosen == lead.language:
+        return False
+    lead.language = chosen
+    return True

@@ -34,6 +34,7 @@ VARIABLES = {
     "preferences_url": "the lead's preference page",
     "unsubscribe_url": "one-click unsubscribe",
     "clinic": "clinic.name, clinic.address, clinic.phone",
+    "location": "the lead's location: location.name, .address, .phone, .map_url, .booking_url",
     "base_url": "this service's address",
     "marketing": "always true in a sequence email",
 }
@@ -202,12 +203,13 @@ def render_for(
     *,
     first_name: str | None = None,
     language: str | None = None,
+    location_key: str | None = None,
 ) -> RenderedEmail:
     """Render a step as a sample lead of `numbness_type` (and `first_name`) would get it.
 
     With `language`, in that language's layout (the source must be the translation).
     """
-    lead = sample_lead(numbness_type)
+    lead = sample_lead(numbness_type, location_key)
     if first_name is not None:
         lead.first_name = first_name
     return get_renderer().render_step(
@@ -251,7 +253,11 @@ class Checked:
 
 
 def check_step(
-    source: StepSource, numbness_type: str = NumbnessType.UNSURE, language: str | None = None
+    source: StepSource,
+    numbness_type: str = NumbnessType.UNSURE,
+    language: str | None = None,
+    *,
+    location_key: str | None = None,
 ) -> Checked:
     """Return every problem of a step and the step rendered for a sample lead of a type.
 
@@ -289,8 +295,11 @@ def check_step(
 
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
-            email = render_for(source, numbness_type, language=language)
-            context = lead_context(sample_lead(numbness_type), content="step-preview")
+            email = render_for(
+                source, numbness_type, language=language, location_key=location_key
+            )
+            lead = sample_lead(numbness_type, location_key)
+            context = lead_context(lead, content="step-preview")
             body = get_renderer().render_body(body_html, context)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
             return Checked([*found, *failed(exc)], None)

@@ -43,6 +43,7 @@ def routers() -> list[APIRouter]:
         jobs,
         lead_next,
         live_preview,
+        location_pages,
         people,
         people_list,
         publish,
@@ -51,10 +52,12 @@ def routers() -> list[APIRouter]:
         signin,
         simulator,
         step_editor,
+        text_answers,
         texts,
         translation_editor,
         variant_editor,
         versions,
+        visit_texts,
         visits,
     )
     from nurture.studio import outbox as outbox_views
@@ -77,11 +80,14 @@ def routers() -> list[APIRouter]:
         broadcast_pages,
         jobs,
         visits,
+        visit_texts,
         texts,
+        text_answers,
         outbox_views,
         results,
         admin,
         clinic_settings,
+        location_pages,
     )
     return [m.router for m in modules]
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture.core import clock, dispatch
+from nurture.core import clock, dispatch, languages
 from nurture.core.csvread import count_rows
 from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
@@ -32,6 +32,7 @@ from nurture.leads.segments import Segment
 from nurture.sequences.models import Sequence
 from nurture.staff import audit
 from nurture.staff.models import AuditEntry, StaffUser
+from nurture.studio import site_scope
 from nurture.studio.auth import Role
 from nurture.studio.jobs import problem_report
 from nurture.studio.people_filters import filter_params
@@ -102,7 +103,7 @@ def _list_page(
     total, found = 0, []
     if not errors:
         # A filter with mistakes lists nothing, so nothing is done to leads it did not mean.
-        ids = segments.lead_ids(segment)
+        ids = segments.lead_ids(site_scope.scoped(segment, staff))
         total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
         found = list(
             session.scalars(
@@ -132,8 +133,11 @@ def _list_page(
         older=_list_url(segment, offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
         types=list(segments.TYPE_WORDS.items()),
         statuses=list(segments.STATUS_WORDS.items()),
+        languages=[(tag, segments.language_word(tag)) for tag in languages.offered()],
+        language_word=segments.language_word,
         sequences=_sequences(session),
         tags_in_use=tags.in_use(session),
+        sites=site_scope.sites_for(staff),
         bulk_limit=BULK_LIMIT,
         imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
         upload=upload,
@@ -182,9 +186,11 @@ def bulk_action(
         )
     # The ticked ids are checked against the table (one may have been deleted since).
     chosen = (
-        segments.lead_ids(segment)
+        segments.lead_ids(site_scope.scoped(segment, staff))
         if everyone
-        else select(Lead.id).where(Lead.id.in_(ticked[: BULK_LIMIT + 1]))
+        else select(Lead.id).where(
+            Lead.id.in_(ticked[: BULK_LIMIT + 1]), *site_scope.lead_filter(staff)
+        )
     )
     picked = segments.describe(segment) if everyone else "ticked"
     if action == "export":

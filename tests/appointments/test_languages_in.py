@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from nurture.leads.models import Lead
+from nurture.messages.links import confirm_url
 from tests.appointments.test_appointments import _booking, api, token  # noqa: F401
 from tests.appointments.test_calcom import T0, VISIT, booking, calcom, post  # noqa: F401
 from tests.appointments.test_visit_import import FUTURE, _run
@@ -22,6 +23,10 @@ def test_subscribe_api_takes_a_language(client, session) -> None:
     body["consent"] = True  # type: ignore[assignment]
     assert client.post("/api/subscribe", json={**body, "language": "es-MX"}).status_code == 202
     assert _language(session, "ana@example.com") == "es"
+    # The confirmation link's page speaks it, whatever the browser says.
+    lead = session.scalars(select(Lead).where(Lead.email == "ana@example.com")).one()
+    confirm = "/" + confirm_url(lead).split("/", 3)[3]
+    assert "Un último paso, Ana" in client.get(confirm, headers={"Accept-Language": "en"}).text
     bad = client.post("/api/subscribe", json={**body, "language": "klingon"})
     assert bad.status_code == 422
     assert "language" in bad.text
@@ -68,3 +73,15 @@ def test_visits_file_has_an_optional_language_column(tmp_path: Path, session) ->
     result = _run(path)
     assert result.exit_code != 0
     assert "line 2: language" in result.output
+
+
+def test_the_calendar_summary_is_in_the_patient_language(api, session) -> None:  # noqa: F811
+    from nurture.appointments import ics
+    from nurture.appointments.models import Appointment
+
+    assert api("POST", "/api/appointments", json=_booking(language="es")).status_code in (200, 201)
+    visit = session.scalars(select(Appointment)).one()
+    spanish = ics.build(visit, attendee="pat@example.com", cancel=False, now=VISIT, language="es")
+    assert b"SUMMARY;LANGUAGE=es:Cita en Example Spine & Nerve Clinic" in spanish
+    english = ics.build(visit, attendee="pat@example.com", cancel=False, now=VISIT)
+    assert b"SUMMARY;LANGUAGE=en:Appointment at Example Spine & Nerve Clinic" in english
