@@ -295,9 +295,7 @@ def check_step(
 
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
-            email = render_for(
-                source, numbness_type, language=language, location_key=location_key
-            )
+            email = render_for(source, numbness_type, language=language, location_key=location_key)
             lead = sample_lead(numbness_type, location_key)
             context = lead_context(lead, content="step-preview")
             body = get_renderer().render_body(body_html, context)
