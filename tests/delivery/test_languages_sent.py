@@ -119,4 +119,4 @@ def test_visit_emails_and_confirmations_come_in_spanish_with_spanish_dates(sessi
     booked = next(m for (_, s), m in _sent().items() if s.startswith("Cita reservada"))
     assert "jueves, 4 de junio de 2026, 3:00 a.m. CDT" in text_part(booked)
     calendar = next(p for p in booked.iter_attachments() if p.get_filename() == "appointment.ics")
-    assert "SUMMARY:Cita en " in calendar.get_content()
+    assert "SUMMARY;LANGUAGE=es:Cita en " in calendar.get_content()
