@@ -32,11 +32,23 @@ def method(*, cancel: bool) -> str:
     return CANCEL if cancel else PUBLISH
 
 
-def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetime) -> bytes:
+# What the calendar entry is called, in the patient's language (English otherwise).
+SUMMARIES = {"en": "Appointment at {clinic}", "es": "Cita en {clinic}"}
+
+
+def build(
+    appointment: Appointment,
+    *,
+    attendee: str,
+    cancel: bool,
+    now: datetime,
+    language: str | None = None,
+) -> bytes:
     """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
     It names only the clinic, the time and the place: no reason for the visit.
     """
+    summary = SUMMARIES.get((language or "en").split("-")[0], SUMMARIES["en"])
     s = get_settings()
     c = clinic.effective()
     tz = ZoneInfo(appointment.timezone)
@@ -51,7 +63,7 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", f"Appointment at {c.clinic_name}")
+    event.add("summary", summary.format(clinic=c.clinic_name))
     event.add("location", appointment.location or c.clinic_address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")

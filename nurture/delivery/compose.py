@@ -19,12 +19,12 @@ from nurture.appointments import ics
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.clinic import service as clinic
-from nurture.core import clock
+from nurture.core import clock, languages
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import LeadStatus
+from nurture.leads.models import Lead, LeadStatus
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
@@ -33,7 +33,8 @@ from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import REVIEW_DUE, Goal, SequenceVersion, Step
 from nurture.sequences.schedule import in_quiet_hours
-from nurture.sequences.variants import content_of
+from nurture.sequences import translations
+from nurture.sequences.variants import StepContent, content_in, content_of, overlay
 
 WEEK = timedelta(days=7)
 
@@ -344,6 +345,27 @@ def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | N
     return None
 
 
+def reader_language(lead: Lead | None) -> str | None:
+    """Return the offered language `lead` reads when it is not the default, else None."""
+    if lead is None:
+        return None
+    chosen = languages.choose_leniently(getattr(lead, "language", None))
+    return None if chosen == languages.default() else chosen
+
+
+def broadcast_content(broadcast: Broadcast, language: str | None) -> tuple[StepContent, bool]:
+    """Return what a broadcast says in `language` and whether that is a translation."""
+    base = StepContent(
+        subject=broadcast.subject,
+        preheader=broadcast.preheader,
+        body_markdown=broadcast.body_markdown,
+        body_html=markdown_template(broadcast.body_markdown),
+        body_text=None,
+    )
+    fields = translations.fields_of(broadcast.translations, language) if language else None
+    return (base, False) if fields is None else (overlay(base, fields), True)
+
+
 def compose(message: Message, facts: Facts) -> OutgoingEmail:
     """Render `message` for its recipient with the right sender and headers."""
     s = get_settings()
@@ -356,27 +378,34 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     step = facts.steps.get(message.step_id) if message.step_id is not None else None
     broadcast = facts.broadcasts.get(message.broadcast_id or 0)
     unsubscribe = ""
+    # The patient's language when it is not the default; a message without a translation
+    # into it goes in the default language, layout and all.
+    wanted = reader_language(lead)
     if broadcast is not None and lead is not None:
         context = lead_context(lead, content=f"broadcast-{broadcast.id}")
         unsubscribe = context["unsubscribe_url"]
+        content, in_language = broadcast_content(broadcast, wanted)
         rendered: RenderedEmail = renderer.render_step(
-            subject=broadcast.subject,
-            preheader=broadcast.preheader,
-            body_html=markdown_template(broadcast.body_markdown),
-            body_text=None,
+            subject=content.subject,
+            preheader=content.preheader,
+            body_html=content.body_html,
+            body_text=content.body_text,
             context=context,
+            language=wanted if in_language else None,
         )
     elif step is not None and lead is not None:
         context = lead_context(lead, content=f"step-{step.id}")
         unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
         # The arm the row was planned with; the step's own content if it has no such arm.
-        content = content_of(step, message.variant_key)
+        translated = content_in(step, message.variant_key, wanted) if wanted else None
+        content = translated or content_of(step, message.variant_key)
         rendered = renderer.render_step(
             subject=content.subject,
             preheader=content.preheader,
             body_html=content.body_html,
             body_text=content.body_text,
             context=context,
+            language=wanted if translated is not None else None,
         )
     else:
         context = {**clinic_context(), "marketing": False, **message.context}
@@ -388,21 +417,28 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         appointment = facts.appointments.get(message.appointment_id or 0)
         if appointment is not None:
             context.update(appointment_context(appointment))
+        rendered = renderer.render_named(message.template or "", context, language=wanted)
+        if appointment is not None:
             cancel = message.context.get("kind") == "cancellation"
+            calendar = ics.build(
+                appointment,
+                attendee=address,
+                cancel=cancel,
+                now=clock.now(),
+                language=rendered.language,
+            )
             attachments = (
                 Attachment(
-                    "appointment.ics",
-                    ics.build(appointment, attendee=address, cancel=cancel, now=clock.now()),
-                    f"text/calendar; method={ics.method(cancel=cancel)}",
+                    "appointment.ics", calendar, f"text/calendar; method={ics.method(cancel=cancel)}"
                 ),
             )
-        rendered = renderer.render_named(message.template or "", context)
     common: dict[str, Any] = {
         "to_email": address,
         "subject": rendered.subject,
         "html": rendered.html,
         "text": rendered.text,
         "custom_args": custom_args,
+        "language": rendered.language or languages.default(),
     }
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = unsubscribe or links.unsubscribe_url(lead)

@@ -136,7 +136,9 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
                         ready.append((message.id, texts.compose_text(message, facts)))
                         continue
                     # Checked here too, so an unsafe header fails its row before any send.
-                    ready.append((message.id, checked(compose(message, facts))))
+                    email = checked(compose(message, facts))
+                    message.language = email.language
+                    ready.append((message.id, email))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
                 continue

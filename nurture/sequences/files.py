@@ -19,6 +19,7 @@ from pydantic import (
 from nurture.rendering.limits import MAX_SIZE, limits
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
+from nurture.sequences.translations import Translations, check_raw, normalised
 
 TriggerName = Literal["signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"]
 GoalName = Literal["booked", "attended"]
@@ -134,6 +135,8 @@ class VariantSpec(BaseModel):
     markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)
     html: str | None = Field(default=None, min_length=1)
     text: str | None = None
+    # The arm in other languages (see nurture.sequences.translations).
+    translations: Translations | None = None
 
     @property
     def body_html(self) -> str | None:
@@ -200,6 +203,28 @@ class StepSpec(BaseModel):
     text: str | None = None
     # An A/B test: every arm, each enrollment gets one (see VariantSpec).
     variants: list[VariantSpec] | None = None
+    # The step in other languages (see nurture.sequences.translations).
+    translations: Translations | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations_named(cls, data: object) -> object:
+        # Checked before the typed parse, so an error names the step, variant and language.
+        if not isinstance(data, dict):
+            return data
+        where = f"step {data.get('key')!r}"
+        check_raw(data.get("translations"), where)
+        data = {**data, "translations": normalised(data.get("translations"))}
+        arms = data.get("variants")
+        if isinstance(arms, list):
+            named = []
+            for arm in arms:
+                if isinstance(arm, dict):
+                    check_raw(arm.get("translations"), f"{where}, variant {arm.get('key')!r}")
+                    arm = {**arm, "translations": normalised(arm.get("translations"))}
+                named.append(arm)
+            data["variants"] = named
+        return data
 
     @property
     def body_html(self) -> str:

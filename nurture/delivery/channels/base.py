@@ -52,6 +52,8 @@ class OutgoingEmail:
     track_opens: bool = False
     track_clicks: bool = False
     attachments: tuple[Attachment, ...] = ()
+    # The language it is written in (recorded on the outbox row; not sent to the provider).
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
