@@ -31,7 +31,7 @@ from typing import Any
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core import dates, jsonread
 from nurture.core.config import get_settings
-from nurture.leads.schemas import clean_first_name
+from nurture.leads.schemas import check_language, clean_first_name
 from nurture.outbox.stops import is_phone_only
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,22 @@ def _first_name(attendee: dict[str, Any]) -> str:
         return ""
 
 
+def _language(attendee: dict[str, Any]) -> str | None:
+    """Return the offered language nearest the attendee's Cal.com locale, or None.
+
+    Cal.com sends `language: {"locale": "es"}` on each attendee (the booking page's language);
+    a locale nobody can read is no reason to refuse a real booking.
+    """
+    language = attendee.get("language")
+    locale = language.get("locale") if isinstance(language, dict) else None
+    if not isinstance(locale, str) or not locale.strip():
+        return None
+    try:
+        return check_language(locale[:35])
+    except ValueError:
+        return None
+
+
 def _time(payload: dict[str, Any], name: str) -> datetime:
     try:
         return dates.parse_moment(str(payload.get(name)))
@@ -264,4 +280,5 @@ def booking(envelope: Envelope) -> AppointmentIn:
         duration_minutes=min(max(int((end - start).total_seconds() // 60), 5), 480),
         location=location_text(payload),
         external_id=visit_key(uid, attendee["email"] if seated(payload) else None),
+        language=_language(attendee),
     )

@@ -61,6 +61,7 @@ def lead_for_visit(
     timezone: str,
     now: datetime,
     known: Lead | None = None,
+    language: str | None = None,
 ) -> Lead:
     """Return the lead a visit belongs to (`known`, else found or created by address).
 
@@ -77,6 +78,7 @@ def lead_for_visit(
         status=LeadStatus.NO_CONSENT,
         now=now,
         source=TypeSource.BOOKING,
+        language=language,
     )
     if first_name and not lead.first_name:
         lead.first_name = first_name
@@ -100,6 +102,8 @@ class Visit(Protocol):
     def duration_minutes(self) -> int: ...
     @property
     def location(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
 
 
 def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appointment:
@@ -121,7 +125,12 @@ def add_visit(
     session: Session, visit: Visit, *, status: str, now: datetime
 ) -> tuple[Lead, Appointment]:
     lead = lead_for_visit(
-        session, email=visit.email, first_name=visit.first_name, timezone=visit.timezone, now=now
+        session,
+        email=visit.email,
+        first_name=visit.first_name,
+        timezone=visit.timezone,
+        now=now,
+        language=visit.language,
     )
     appointment = new_visit(lead, visit, status=status, now=now)
     session.add(appointment)

@@ -349,7 +349,7 @@ def reader_language(lead: Lead | None) -> str | None:
     """Return the offered language `lead` reads when it is not the default, else None."""
     if lead is None:
         return None
-    chosen = languages.choose_leniently(getattr(lead, "language", None))
+    chosen = languages.choose_leniently(lead.language)
     return None if chosen == languages.default() else chosen
 
 

@@ -11,6 +11,7 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.leads.models import NumbnessType
 
@@ -93,6 +94,13 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def check_language(value: str | None) -> str | None:
+    """Return the offered language nearest to `value` (None stays None); ValueError if none."""
+    if value is None or not value.strip():
+        return None
+    return languages.choose(value)
+
+
 class SubscribeRequest(InputModel):
     """A signup from the landing page or a clinic's own site."""
 
@@ -101,6 +109,13 @@ class SubscribeRequest(InputModel):
     numbness_type: NumbnessType = Field(description="acute, chronic, intermittent or unsure.")
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
+    )
+    language: str | None = Field(
+        default=None,
+        max_length=35,
+        description="The language they read, as a BCP 47 tag (es, es-MX); matched to the nearest "
+        "of the clinic's languages, the clinic's default when it offers none near. Omitted: "
+        "the clinic's default for a new lead, unchanged for a known one.",
     )
     consent: Literal[True] = Field(description="Must be true: the lead agrees to receive emails.")
     website: str | None = Field(
@@ -130,6 +145,11 @@ class SubscribeRequest(InputModel):
         if not name:
             raise ValueError("must not be empty")
         return name
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return check_language(value)
 
     @field_validator("consent", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
 from nurture.enrollments import service as enrollments
@@ -48,6 +49,7 @@ def find_or_create(
     status: str,
     now: datetime,
     source: str = TypeSource.SIGNUP,
+    language: str | None = None,
 ) -> Lead:
     """Return the lead with `email`, creating it with these details if there is none.
 
@@ -62,6 +64,7 @@ def find_or_create(
         first_name=first_name,
         numbness_type=numbness_type,
         timezone=timezone,
+        language=language or languages.default(),
         status=status,
         created_at=now,
     )
@@ -93,9 +96,13 @@ def subscribe(
         timezone=request.timezone,
         status=LeadStatus.PENDING,
         now=now,
+        language=request.language,
     )
     if lead.status == LeadStatus.ACTIVE:
         return None
+    if request.language is not None:
+        # Signing up (again) in a language is saying it is the one they read.
+        lead.language = request.language
     if lead.status == LeadStatus.PENDING:
         # Unconfirmed: the latest form wins, since nobody has confirmed the earlier answers.
         lead.first_name = request.first_name

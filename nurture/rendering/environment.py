@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
+from babel import Locale
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -290,21 +291,25 @@ def _visit_time(
     context: Context,
     moment: datetime,
     tz: str,
-    locale: str | None = None,
+    locale: str | Locale | None = None,
     *,
     short: bool = False,
 ) -> str:
     """The `visit_time` filter: in the email's language when it has one (see language_context)."""
-    chosen = locale or context.get("locale")
-    return format_visit_time(moment, tz, chosen if isinstance(chosen, str) else None, short=short)
+    return format_visit_time(moment, tz, locale or _locale(context), short=short)
 
 
 @pass_context
 def _day(context: Context, value: datetime | str, tz: str | None = None) -> str:
     """The `day` filter: the day of a time (or an ISO time) in the email's language."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_day(moment, tz, _locale(context))
+
+
+def _locale(context: Context) -> Locale | None:
+    """The locale language_context set for this email, or None for the clinic's."""
     chosen = context.get("locale")
-    return format_day(moment, tz, chosen if isinstance(chosen, str) else None)
+    return chosen if isinstance(chosen, Locale) else None
 
 
 def _accent(context: dict[str, Any]) -> str:

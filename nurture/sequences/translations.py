@@ -22,9 +22,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from nurture.core.languages import check_tag
+from nurture.core.language_tags import check_tag
 from nurture.rendering.limits import MAX_SIZE
 from nurture.rendering.markdown import markdown_template
 
@@ -159,6 +161,15 @@ def fields_of(stored_value: dict[str, Any] | None, language: str) -> dict[str, s
         return None
     found = stored_value.get(language)
     return found if isinstance(found, dict) else None
+
+
+def language_name(tag: str) -> str:
+    """Return a language as staff say it ("Spanish", "Spanish (Mexico)"), not its code."""
+    try:
+        name = Locale.parse(tag.replace("-", "_")).get_display_name("en")
+    except (ValueError, TypeError, UnknownLocaleError):
+        return tag
+    return name[:1].upper() + name[1:] if name else tag
 
 
 def languages_of(stored_value: dict[str, Any] | None) -> list[str]:
