@@ -372,7 +372,7 @@ def spec_problems(spec: SequenceSpec) -> list[str]:
     inherits from the step is reported once, for the step. Each translation is checked as
     what it sends in its language (layout included), named by step, variant and language.
     """
-    kind = spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
+    kind = _kind(spec)
     found = []
     for position, step in enumerate(spec.steps, start=1):
         where = f"step {position} ({step.key})"
@@ -383,6 +383,20 @@ def spec_problems(spec: SequenceSpec) -> list[str]:
             for problem in check_step(with_variant(source, variant), kind).errors:
                 if str(problem) not in own:
                     found.append(f"{where}, variant {variant.key}: {problem}")
+    return found + translation_problems(spec)
+
+
+def _kind(spec: SequenceSpec) -> str:
+    return spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
+
+
+def translation_problems(spec: SequenceSpec) -> list[str]:
+    """Return what blocks the translations of a sequence, named by step, variant and language."""
+    kind = _kind(spec)
+    found = []
+    for position, step in enumerate(spec.steps, start=1):
+        where = f"step {position} ({step.key})"
+        source = StepSource(step.subject, step.preheader, step.html or "", step.text, step.markdown)
         for language, fields in (step.translations or {}).items():
             base = translated(source, fields)
             named = language_name(language)
