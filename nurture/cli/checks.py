@@ -47,9 +47,7 @@ def doctor() -> None:
     help="Only emails in this language (repeatable), e.g. --language es; default: every "
     "language of NURTURE_LANGUAGES (other languages' emails are named es/...).",
 )
-def preview(
-    out: Path, screenshots: bool, only: tuple[str, ...], wanted: tuple[str, ...]
-) -> None:
+def preview(out: Path, screenshots: bool, only: tuple[str, ...], wanted: tuple[str, ...]) -> None:
     """Render every shipped email for sample leads into a gallery folder, in every language."""
     from nurture.core import languages
     from nurture.messages.preview import all_samples, problems, write_gallery

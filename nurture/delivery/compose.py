@@ -23,18 +23,17 @@ from nurture.core import clock, languages
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
+from nurture.delivery.language import broadcast_content, reader_language
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
-from nurture.leads.models import Lead, LeadStatus
+from nurture.leads.models import LeadStatus
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.outbox.stops import stops, why
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import REVIEW_DUE, Goal, SequenceVersion, Step
 from nurture.sequences.schedule import in_quiet_hours
-from nurture.sequences import translations
-from nurture.sequences.variants import StepContent, content_in, content_of, overlay
+from nurture.sequences.variants import content_in, content_of
 
 WEEK = timedelta(days=7)
 
@@ -345,27 +344,6 @@ def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | N
     return None
 
 
-def reader_language(lead: Lead | None) -> str | None:
-    """Return the offered language `lead` reads when it is not the default, else None."""
-    if lead is None:
-        return None
-    chosen = languages.choose_leniently(lead.language)
-    return None if chosen == languages.default() else chosen
-
-
-def broadcast_content(broadcast: Broadcast, language: str | None) -> tuple[StepContent, bool]:
-    """Return what a broadcast says in `language` and whether that is a translation."""
-    base = StepContent(
-        subject=broadcast.subject,
-        preheader=broadcast.preheader,
-        body_markdown=broadcast.body_markdown,
-        body_html=markdown_template(broadcast.body_markdown),
-        body_text=None,
-    )
-    fields = translations.fields_of(broadcast.translations, language) if language else None
-    return (base, False) if fields is None else (overlay(base, fields), True)
-
-
 def compose(message: Message, facts: Facts) -> OutgoingEmail:
     """Render `message` for its recipient with the right sender and headers."""
     s = get_settings()
@@ -429,7 +407,9 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
             )
             attachments = (
                 Attachment(
-                    "appointment.ics", calendar, f"text/calendar; method={ics.method(cancel=cancel)}"
+                    "appointment.ics",
+                    calendar,
+                    f"text/calendar; method={ics.method(cancel=cancel)}",
                 ),
             )
     common: dict[str, Any] = {

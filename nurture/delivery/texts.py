@@ -17,7 +17,8 @@ from nurture.clinic.models import ClinicSetting
 from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
-from nurture.delivery.compose import Facts, Hold, check_appointment, reader_language
+from nurture.delivery.compose import Facts, Hold, check_appointment
+from nurture.delivery.language import reader_language
 from nurture.leads import consent
 from nurture.messages.contexts import appointment_context, clinic_context
 from nurture.outbox.models import Channel, Message, MessageStatus, SmsSuppression

@@ -10,10 +10,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.db import chunked
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
@@ -59,18 +60,34 @@ class SequenceResult:
 
 
 def sequence_results(
-    session: Session, sequence: Sequence, *, booked_within_days: int, now: datetime, span: int = 30
+    session: Session,
+    sequence: Sequence,
+    *,
+    booked_within_days: int,
+    now: datetime,
+    span: int = 30,
+    language: str | None = None,
 ) -> SequenceResult:
-    """Count what a sequence's emails led to. Test sends have no outbox row: never counted."""
+    """Count what a sequence's emails led to. Test sends have no outbox row: never counted.
+
+    With `language`, only the emails written in it (those sent before languages were
+    recorded count as the default language).
+    """
     live = live_version(session, sequence.id)
     # Every live step gets a row, sent or not; steps only older versions had follow them.
     by_key = {s.key: StepResult(s.key, s.position, s.subject) for s in live.steps} if live else {}
-    sent = session.execute(
+    query = (
         select(Message.id, Message.lead_id, Message.sent_at, Step.key, Step.position, Step.subject)
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
         .where(SequenceVersion.sequence_id == sequence.id, Message.status == MessageStatus.SENT)
-    ).all()
+    )
+    if language is not None:
+        written = Message.language == language
+        if language == languages.default():
+            written = or_(written, Message.language.is_(None))
+        query = query.where(written)
+    sent = session.execute(query).all()
     key_of: dict[int, str] = {}
     for message_id, _, _, key, position, subject in sent:
         if key not in by_key:

@@ -411,7 +411,7 @@ def update_preferences(
             type_changed="yes" if type_changed else "",
             paused_until=paused_until.isoformat() if paused_until else "",
             resumed="yes" if resumed else "",
-            timezone=lead.timezone,
+            timezone=lead.timezone or "",
         )
     return PreferenceChanges(type_changed, paused_until, resumed)
 

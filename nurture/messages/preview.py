@@ -149,7 +149,9 @@ def _samples_in(language: str) -> Iterator[Sample]:
                 step.subject, step.preheader, step.markdown, step.body_html, step.text
             )
             content = overlay(original, own.model_dump(exclude_none=True))
-            arms = [(arm.key, (arm.translations or {}).get(language)) for arm in step.variants or []]
+            arms = [
+                (arm.key, (arm.translations or {}).get(language)) for arm in step.variants or []
+            ]
             shown = [(f"{step.key}", content)] + [
                 (f"{step.key}/{key}", overlay(content, fields.model_dump(exclude_none=True)))
                 for key, fields in arms

@@ -72,9 +72,7 @@ SAFETY_ES = SafetyBox(
         "Si tiene diabetes, avise a su equipo de atención de la diabetes de cualquier "
         "entumecimiento nuevo."
     ),
-    disclaimer=(
-        "Este correo es información general. No es un diagnóstico ni un consejo médico."
-    ),
+    disclaimer=("Este correo es información general. No es un diagnóstico ni un consejo médico."),
 )
 
 _BOXES = {"en": SAFETY, "es": SAFETY_ES}

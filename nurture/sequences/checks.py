@@ -13,13 +13,13 @@ from jinja2.exceptions import SecurityError
 from nurture.core import headers
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
-from nurture.messages.privacy_words import CONDITION_WORDS
 from nurture.messages.preview import (
     MAX_BYTES,
     Sample,
     problems,
     sample_lead,
 )
+from nurture.messages.privacy_words import CONDITION_WORDS
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import TemplateLimitError, limits, template_line
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
@@ -299,9 +299,7 @@ def check_step(
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():
             try:
-                others[who] = render_for(
-                    source, numbness_type, first_name=name, language=language
-                )
+                others[who] = render_for(source, numbness_type, first_name=name, language=language)
             except Exception as exc:  # noqa: BLE001
                 return Checked([*found, *failed(exc, who)], email)
     found += _sizes(email, others)

@@ -60,5 +60,7 @@ def missing_translations(session: Session, draft: SequenceVersion) -> list[Missi
                 if language not in (arm.translations or {})
             ]
         if emails:
-            found.append(Missing(language, language_name(language), emails, people.get(language, 0)))
+            found.append(
+                Missing(language, language_name(language), emails, people.get(language, 0))
+            )
     return found

@@ -23,12 +23,12 @@ import re
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nurture.core.language_tags import check_tag
 from nurture.rendering.limits import MAX_SIZE
 from nurture.rendering.markdown import markdown_template
+from nurture.sequences.tidy import tidy_lines
 
 TRANSLATION_FIELDS = ("subject", "preheader", "markdown", "html", "text")
 _SHAPE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -65,9 +65,6 @@ class TranslationSpec(BaseModel):
     @field_validator("html", "markdown", "text")
     @classmethod
     def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # Imported here: files.py imports this module for its specs.
-        from nurture.sequences.files import tidy_lines
-
         return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
 
     @field_validator("subject", "preheader")
@@ -84,7 +81,9 @@ class TranslationSpec(BaseModel):
         if self.markdown is not None and self.html is not None:
             raise ValueError("write the body as either `markdown` or `html`, not both")
         if all(getattr(self, name) is None for name in TRANSLATION_FIELDS):
-            raise ValueError(f"it translates nothing: give it any of {', '.join(TRANSLATION_FIELDS)}")
+            raise ValueError(
+                f"it translates nothing: give it any of {', '.join(TRANSLATION_FIELDS)}"
+            )
         return self
 
 
@@ -149,10 +148,7 @@ def stored(specs: Translations | None) -> dict[str, dict[str, str]] | None:
     """Return translations as the JSON a step, variant or broadcast keeps (file fields only)."""
     if not specs:
         return None
-    return {
-        lang: spec.model_dump(exclude_none=True)
-        for lang, spec in sorted(specs.items())
-    }
+    return {lang: spec.model_dump(exclude_none=True) for lang, spec in sorted(specs.items())}
 
 
 def fields_of(stored_value: dict[str, Any] | None, language: str) -> dict[str, str] | None:

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy.orm import Session, object_session
 
 from nurture.rendering.markdown import markdown_template
-
-from nurture.sequences.files import MAX_VARIANTS, MIN_VARIANTS, StepSpec, VariantSpec
 from nurture.sequences import translations
+from nurture.sequences.files import MAX_VARIANTS, MIN_VARIANTS, StepSpec, VariantSpec
 from nurture.sequences.models import Step, StepVariant
 
 # The keys new arms get, in order: the first two start a test, the others join it.

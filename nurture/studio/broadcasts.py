@@ -69,6 +69,7 @@ def values_of(broadcast: Broadcast) -> dict[str, Any]:
         "signed_up_to": day(segment.signed_up_to),
         "sequence": segment.sequence_slug or "",
         "tag": segment.tag or "",
+        "language": segment.language or "",
     }
 
 

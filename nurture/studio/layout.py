@@ -35,3 +35,17 @@ def other_languages() -> list[tuple[str, str]]:
 
 templates.env.globals["other_languages"] = other_languages
 templates.env.globals["main_language"] = lambda: language_name(languages.default())
+templates.env.globals["main_language_tag"] = languages.default
+
+
+class _LanguageNames(dict[str, str]):
+    """A language's name as staff read it ("Spanish"), for any tag a table shows."""
+
+    def __missing__(self, tag: str) -> str:
+        return language_name(tag)
+
+    def get(self, tag: str, default: object = None) -> str:
+        return self[tag]
+
+
+templates.env.globals["language_names"] = _LanguageNames()

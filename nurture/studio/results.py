@@ -6,13 +6,13 @@ from typing import Annotated
 from xml.etree import ElementTree
 
 import pygal
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pygal.style import Style
 from sqlalchemy import select
 
-from nurture.core import clock
+from nurture.core import clock, languages
 from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
@@ -124,11 +124,19 @@ def results_index(
 
 @router.get("/results/{slug}", response_class=HTMLResponse)
 def results(
-    slug: str, request: Request, staff: StaffDep, session: SessionDep, days: int = 7
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    days: int = 7,
+    language: Annotated[str, Query(max_length=35)] = "",
 ) -> HTMLResponse:
-    """Per-step results of one sequence with its funnel and sends per day."""
+    """Per-step results of one sequence with its funnel and sends per day (one language's)."""
     sequence = sequence_or_404(session, slug)
-    result = sequence_results(session, sequence, booked_within_days=_days(days), now=clock.now())
+    read_in = language if language in languages.offered() else None
+    result = sequence_results(
+        session, sequence, booked_within_days=_days(days), now=clock.now(), language=read_in
+    )
     journey = journey_results(session, sequence, within_days=_days(days))
     return page(
         request,
@@ -144,6 +152,7 @@ def results(
         shows=show_chart(journey),
         tests=variant_tests(session, sequence, within_days=_days(days)),
         min_sends=MIN_SENDS,
+        language=read_in or "",
     )
 
 

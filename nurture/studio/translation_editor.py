@@ -7,29 +7,29 @@ passes the same checks as the original, sends a test in that language and remove
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Form, HTTPException, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.broadcasts.service import source_of
 from nurture.core import languages
 from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import field_errors
 from nurture.sequences import checks, translations
-from nurture.sequences.models import Step, StepVariant
 from nurture.sequences.translations import TranslationSpec, language_name
 from nurture.staff import audit
-from nurture.studio.sequence_lookup import draft_or_409, draft_step_or_404, sequence_or_404
-from nurture.studio.step_form import StepForm
-from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
+from nurture.studio.translation_targets import (
+    Target,
+    broadcast_target,
+    language_or_404,
+    step_target,
+    variant_target,
+)
+from nurture.studio.web import StaffDep, committed, page, studio_router
 
 router = studio_router()
 
@@ -37,22 +37,6 @@ STEP = "/sequences/{slug}/edit/steps/{step_id}"
 VARIANT = STEP + "/variants/{variant_id}"
 BROADCAST = "/broadcasts/{broadcast_id}"
 LANGUAGE = "/languages/{language}"
-
-
-@dataclass
-class Target:
-    """What is being translated: where it lives, what it says, and how to store its translation."""
-
-    title: str
-    back: str  # the original's page
-    url: str  # this page
-    audit_target: str
-    original: checks.StepSource  # what the original sends
-    base: checks.StepSource | None  # what the translation goes over; None: translate first ...
-    blocked: str  # ... and why
-    stored: dict[str, dict[str, str]] | None
-    store: Callable[[dict[str, dict[str, str]] | None], None]
-    has_text: bool = True  # a broadcast's text part is always derived from its body
 
 
 class TranslationForm(BaseModel):
@@ -66,96 +50,6 @@ class TranslationForm(BaseModel):
     def fields(self) -> dict[str, str]:
         """Return the fields that were filled in, as a translation stores them."""
         return {k: v for k, v in self.model_dump().items() if v.strip()}
-
-
-def _language_or_404(language: str) -> str:
-    if language not in languages.offered()[1:]:
-        raise HTTPException(404, "The clinic does not offer that language.")
-    return language
-
-
-def _step_target(session: Session, slug: str, step_id: int, language: str) -> Target:
-    sequence = sequence_or_404(session, slug)
-    draft = draft_or_409(session, sequence)
-    step = draft_step_or_404(session, draft, step_id)
-    original = StepForm.of(step).source()
-
-    def store(value: dict[str, dict[str, str]] | None) -> None:
-        step.translations = value
-
-    return Target(
-        title=f"Step {step.position}: {step.key}",
-        back=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}",
-        url=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}/languages/{language}",
-        audit_target=f"{slug} v{draft.number} {step.key} {language}",
-        original=original,
-        base=original,
-        blocked="",
-        stored=step.translations,
-        store=store,
-    )
-
-
-def _variant_target(
-    session: Session, slug: str, step_id: int, variant_id: int, language: str
-) -> Target:
-    sequence = sequence_or_404(session, slug)
-    draft = draft_or_409(session, sequence)
-    step: Step = draft_step_or_404(session, draft, step_id)
-    arm: StepVariant | None = next((v for v in step.variants if v.id == variant_id), None)
-    if arm is None:
-        raise HTTPException(404, "No such variant of this step.")
-    source = StepForm.of(step).source()
-    own = translations.fields_of(step.translations, language)
-    spec = TranslationSpec.model_validate(own) if own else None
-
-    def store(value: dict[str, dict[str, str]] | None) -> None:
-        arm.translations = value
-
-    return Target(
-        title=f"Variant {arm.key} of step {step.position}: {step.key}",
-        back=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}/variants/{arm.id}",
-        url=f"{PREFIX}/sequences/{slug}/edit/steps/{step.id}/variants/{arm.id}/languages/{language}",
-        audit_target=f"{slug} v{draft.number} {step.key} variant {arm.key} {language}",
-        original=checks.with_variant(source, _variant_spec(arm)),
-        base=checks.translated(source, spec) if spec is not None else None,
-        blocked=f"Translate step {step.position} into {language_name(language)} first: this "
-        "variant's translation changes only what the variant changes.",
-        stored=arm.translations,
-        store=store,
-    )
-
-
-def _variant_spec(arm: StepVariant) -> Any:
-    from nurture.sequences.files import VariantSpec
-    from nurture.sequences.variants import spec_dict
-
-    return VariantSpec.model_construct(**spec_dict(arm))
-
-
-def _broadcast_target(session: Session, broadcast_id: int, language: str) -> Target:
-    broadcast = session.get(Broadcast, broadcast_id)
-    if broadcast is None:
-        raise HTTPException(404, "No such broadcast.")
-    original = source_of(broadcast.subject, broadcast.preheader, broadcast.body_markdown)
-
-    def store(value: dict[str, dict[str, str]] | None) -> None:
-        if broadcast.status != BroadcastStatus.DRAFT:
-            raise ValueError("Only a draft broadcast can change; this one is scheduled or sent.")
-        broadcast.translations = value
-
-    return Target(
-        title=f"Broadcast: {broadcast.name}",
-        back=f"{PREFIX}/broadcasts/{broadcast.id}",
-        url=f"{PREFIX}/broadcasts/{broadcast.id}/languages/{language}",
-        audit_target=f"broadcast {broadcast.id} {language}",
-        original=original,
-        base=original,
-        blocked="",
-        stored=broadcast.translations,
-        store=store,
-        has_text=False,
-    )
 
 
 def _render(
@@ -186,7 +80,9 @@ def _render(
         saved=translations.fields_of(target.stored, language) is not None,
         original=original.email,
         translated=checked.email if checked else None,
-        problems=problems if problems is not None else [str(p) for p in checked.errors]
+        problems=problems
+        if problems is not None
+        else [str(p) for p in checked.errors]
         if checked
         else [],
         **extra,
@@ -218,7 +114,9 @@ def _save(
     form: TranslationForm,
 ) -> Response:
     if target.base is None:
-        return _render(request, staff, target, language, form, problems=[target.blocked], status_code=409)
+        return _render(
+            request, staff, target, language, form, problems=[target.blocked], status_code=409
+        )
     fields = form.fields()
     if not target.has_text:
         fields.pop("text", None)
@@ -249,7 +147,9 @@ def _save(
     )
 
 
-def _remove(request: Request, staff: Any, session: Session, target: Target, language: str) -> Response:
+def _remove(
+    request: Request, staff: Any, session: Session, target: Target, language: str
+) -> Response:
     before = target.stored
     left = {k: v for k, v in (target.stored or {}).items() if k != language}
     try:
@@ -308,7 +208,7 @@ def step_language(
     slug: str, step_id: RowId, language: str, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """A step's translation beside the original."""
-    target = _step_target(session, slug, step_id, _language_or_404(language))
+    target = step_target(session, slug, step_id, language_or_404(language))
     return _render(request, staff, target, language, _form_of(target, language))
 
 
@@ -323,7 +223,7 @@ def save_step_language(
     form: Typed,
 ) -> Response:
     """Save a step's translation if it passes every check."""
-    target = _step_target(session, slug, step_id, _language_or_404(language))
+    target = step_target(session, slug, step_id, language_or_404(language))
     return _save(request, staff, session, target, language, form)
 
 
@@ -338,7 +238,7 @@ def test_step_language(
     form: Typed,
 ) -> Response:
     """Send the step's translation as typed to the signed-in staff member."""
-    target = _step_target(session, slug, step_id, _language_or_404(language))
+    target = step_target(session, slug, step_id, language_or_404(language))
     return _test(request, staff, session, target, language, form)
 
 
@@ -347,7 +247,7 @@ def remove_step_language(
     slug: str, step_id: RowId, language: str, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Remove a step's translation: its readers get the original."""
-    target = _step_target(session, slug, step_id, _language_or_404(language))
+    target = step_target(session, slug, step_id, language_or_404(language))
     return _remove(request, staff, session, target, language)
 
 
@@ -362,7 +262,7 @@ def variant_language(
     session: SessionDep,
 ) -> HTMLResponse:
     """A variant's translation beside the variant."""
-    target = _variant_target(session, slug, step_id, variant_id, _language_or_404(language))
+    target = variant_target(session, slug, step_id, variant_id, language_or_404(language))
     return _render(request, staff, target, language, _form_of(target, language))
 
 
@@ -378,7 +278,7 @@ def save_variant_language(
     form: Typed,
 ) -> Response:
     """Save a variant's translation if it passes every check."""
-    target = _variant_target(session, slug, step_id, variant_id, _language_or_404(language))
+    target = variant_target(session, slug, step_id, variant_id, language_or_404(language))
     return _save(request, staff, session, target, language, form)
 
 
@@ -394,7 +294,7 @@ def test_variant_language(
     form: Typed,
 ) -> Response:
     """Send the variant's translation as typed to the signed-in staff member."""
-    target = _variant_target(session, slug, step_id, variant_id, _language_or_404(language))
+    target = variant_target(session, slug, step_id, variant_id, language_or_404(language))
     return _test(request, staff, session, target, language, form)
 
 
@@ -409,7 +309,7 @@ def remove_variant_language(
     session: SessionDep,
 ) -> Response:
     """Remove a variant's translation."""
-    target = _variant_target(session, slug, step_id, variant_id, _language_or_404(language))
+    target = variant_target(session, slug, step_id, variant_id, language_or_404(language))
     return _remove(request, staff, session, target, language)
 
 
@@ -418,7 +318,7 @@ def broadcast_language(
     broadcast_id: RowId, language: str, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """A broadcast's translation beside the original."""
-    target = _broadcast_target(session, broadcast_id, _language_or_404(language))
+    target = broadcast_target(session, broadcast_id, language_or_404(language))
     return _render(request, staff, target, language, _form_of(target, language))
 
 
@@ -432,7 +332,7 @@ def save_broadcast_language(
     form: Typed,
 ) -> Response:
     """Save a draft broadcast's translation if it passes every check."""
-    target = _broadcast_target(session, broadcast_id, _language_or_404(language))
+    target = broadcast_target(session, broadcast_id, language_or_404(language))
     return _save(request, staff, session, target, language, form)
 
 
@@ -446,7 +346,7 @@ def test_broadcast_language(
     form: Typed,
 ) -> Response:
     """Send the broadcast's translation as typed to the signed-in staff member."""
-    target = _broadcast_target(session, broadcast_id, _language_or_404(language))
+    target = broadcast_target(session, broadcast_id, language_or_404(language))
     return _test(request, staff, session, target, language, form)
 
 
@@ -455,5 +355,5 @@ def remove_broadcast_language(
     broadcast_id: RowId, language: str, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Remove a draft broadcast's translation."""
-    target = _broadcast_target(session, broadcast_id, _language_or_404(language))
+    target = broadcast_target(session, broadcast_id, language_or_404(language))
     return _remove(request, staff, session, target, language)

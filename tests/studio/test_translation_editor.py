@@ -1,4 +1,4 @@
-"""The language tab of a step: written beside the original, checked in Spanish, counted at publish."""
+"""A step's language tab: written beside the original, checked in Spanish, counted at publish."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from tests.studio.test_editor import SLUG, open_draft
 SPANISH = {
     "subject": "Una idea para esta semana",
     "preheader": "Unos minutos de lectura",
-    "markdown": "# Hola\n\nUna lectura corta.\n\n[[button: Reserve una evaluación | {{ booking_url }}]]\n",
+    "markdown": (
+        "# Hola\n\nUna lectura corta.\n\n[[button: Reserve una evaluación | {{ booking_url }}]]\n"
+    ),
     "text": "",
 }
 
