@@ -1,7 +1,7 @@
 """translations of steps, variants and broadcasts; the language each email went out in
 
-Revision ID: 0025
-Revises: 0026
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0025"
-down_revision: str | None = "0026"
+revision: str = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
