@@ -23,6 +23,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
+from nurture.delivery.forms import Form, Forms, substitutions
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
 from nurture.messages import links
@@ -344,8 +345,12 @@ def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | N
     return None
 
 
-def compose(message: Message, facts: Facts) -> OutgoingEmail:
-    """Render `message` for its recipient with the right sender and headers."""
+def compose(message: Message, facts: Facts, forms: Forms | None = None) -> OutgoingEmail:
+    """Render `message` for its recipient with the right sender and headers.
+
+    With `forms`, a step or broadcast is rendered once for the batch and filled in per person
+    where that gives the same email (delivery/forms.py).
+    """
     s = get_settings()
     c = clinic.effective()
     lead = message.lead
@@ -356,28 +361,35 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     step = facts.steps.get(message.step_id) if message.step_id is not None else None
     broadcast = facts.broadcasts.get(message.broadcast_id or 0)
     unsubscribe = ""
+    form: Form | None = None
+    sources: tuple[str, str, str, str | None] | None = None
     if broadcast is not None and lead is not None:
-        context = lead_context(lead, content=f"broadcast-{broadcast.id}")
-        unsubscribe = context["unsubscribe_url"]
-        rendered: RenderedEmail = renderer.render_step(
-            subject=broadcast.subject,
-            preheader=broadcast.preheader,
-            body_html=markdown_template(broadcast.body_markdown),
-            body_text=None,
-            context=context,
-        )
+        name = f"broadcast-{broadcast.id}"
+        body = markdown_template(broadcast.body_markdown)
+        sources = (broadcast.subject, broadcast.preheader, body, None)
     elif step is not None and lead is not None:
-        context = lead_context(lead, content=f"step-{step.id}")
-        unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
+        name = f"step-{step.id}"
         # The arm the row was planned with; the step's own content if it has no such arm.
         content = content_of(step, message.variant_key)
-        rendered = renderer.render_step(
-            subject=content.subject,
-            preheader=content.preheader,
-            body_html=content.body_html,
-            body_text=content.body_text,
-            context=context,
-        )
+        sources = (content.subject, content.preheader, content.body_html, content.body_text)
+    if sources is not None and lead is not None:
+        context = lead_context(lead, content=name)
+        unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
+        subject, preheader, body_html, body_text = sources
+
+        def render(ctx: dict[str, Any]) -> RenderedEmail:
+            return renderer.render_step(
+                subject=subject,
+                preheader=preheader,
+                body_html=body_html,
+                body_text=body_text,
+                context=ctx,
+            )
+
+        if forms is None:
+            rendered = render(context)
+        else:
+            rendered, form = forms.render((name, sources), render, context)
     else:
         context = {**clinic_context(), "marketing": False, **message.context}
         if lead is not None:
@@ -404,6 +416,9 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         "text": rendered.text,
         "custom_args": custom_args,
     }
+    if form is not None and lead is not None:
+        common["shared"] = form.body
+        common["substitutions"] = substitutions(form, context)
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = unsubscribe or links.unsubscribe_url(lead)
         sender_domain = s.marketing_from_email.rpartition("@")[2]

@@ -29,6 +29,7 @@ from nurture.delivery.channels.base import (
     checked,
 )
 from nurture.delivery.compose import Facts, check, compose, gather
+from nurture.delivery.forms import Forms
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
 from nurture.delivery.settle import advance_if_step
@@ -120,6 +121,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
         facts = gather(session, claimed, now, sending=True)
         texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
+        forms = Forms()  # each step rendered once for the batch where that is exact
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
@@ -136,7 +138,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
                         ready.append((message.id, texts.compose_text(message, facts)))
                         continue
                     # Checked here too, so an unsafe header fails its row before any send.
-                    ready.append((message.id, checked(compose(message, facts))))
+                    ready.append((message.id, checked(compose(message, facts, forms))))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
                 continue

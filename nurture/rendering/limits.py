@@ -37,6 +37,7 @@ from nurture.rendering.budget import check_time as check_time
 from nurture.rendering.budget import limits as limits
 from nurture.rendering.budget import render as render
 from nurture.rendering.budget import template_line as template_line
+from nurture.rendering.slots import printed
 from nurture.rendering.sizes import (
     _REFUSED_METHODS,
     _REMOVED_FILTERS,
@@ -80,6 +81,7 @@ def _limit_loop(context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
 @pass_context
 def _limit_write(context: Context, value: Any) -> Any:
     _tick()
+    value = printed(value)  # a per-person stand-in prints its token (rendering/slots.py)
     _refuse_over(weight(value))
     if context.eval_ctx.autoescape:
         value = escape(value)
