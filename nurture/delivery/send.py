@@ -391,6 +391,33 @@ def _apply(
     return "failed"
 
 
+def _send_chunk(
+    backends: _Backends,
+    chunk: list[tuple[int, Outgoing]],
+    pool: Executor,
+    limiter: SendRateLimiter | None,
+    text_limiter: SendRateLimiter | None,
+) -> list[Outcome]:
+    """Mark a chunk started, send it under the rate limits, and record what happened."""
+    allowed, stopped = _mark_started([mid for mid, _ in chunk])
+    outcomes = [
+        Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
+        if mid in stopped
+        else Outcome(mid, "not-claimed")
+        for mid, _ in chunk
+        if mid not in allowed
+    ]
+    chunk = [(mid, item) for mid, item in chunk if mid in allowed]
+    if not chunk:
+        return outcomes
+    n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
+    if limiter is not None and len(chunk) > n_texts:
+        limiter.acquire(len(chunk) - n_texts)
+    if text_limiter is not None and n_texts:
+        text_limiter.acquire(n_texts)
+    return outcomes + _record(_send(backends, chunk, pool))
+
+
 def deliver_batch(
     ids: Sequence[int],
     *,
@@ -413,27 +440,18 @@ def deliver_batch(
     if not ready:
         return outcomes
     backends = _Backends(backend, texts)
+    # A provider that takes many emails per request (SendGrid) gets `width` requests' worth
+    # per chunk; texts go one request each, `width` at a time.
+    per_request = max(1, getattr(backend, "per_request", 1))
+    emails = [pair for pair in ready if not isinstance(pair[1], OutgoingText)]
+    texts_ = [pair for pair in ready if isinstance(pair[1], OutgoingText)]
+    chunks = [
+        emails[i : i + width * per_request] for i in range(0, len(emails), width * per_request)
+    ]
+    chunks += [texts_[i : i + width] for i in range(0, len(texts_), width)]
     with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
-        for start in range(0, len(ready), width):
-            chunk = ready[start : start + width]
-            allowed, stopped = _mark_started([mid for mid, _ in chunk])
-            outcomes += [
-                Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
-                if mid in stopped
-                else Outcome(mid, "not-claimed")
-                for mid, _ in chunk
-                if mid not in allowed
-            ]
-            chunk = [(mid, item) for mid, item in chunk if mid in allowed]
-            if not chunk:
-                continue
-            n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
-            if limiter is not None and len(chunk) > n_texts:
-                limiter.acquire(len(chunk) - n_texts)
-            if text_limiter is not None and n_texts:
-                text_limiter.acquire(n_texts)
-            results = _send(backends, chunk, pool)
-            outcomes += _record(results)
+        for chunk in chunks:
+            outcomes += _send_chunk(backends, chunk, pool, limiter, text_limiter)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):
             log.info("message %s %s", outcome.message_id, outcome.status)

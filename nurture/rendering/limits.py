@@ -37,7 +37,6 @@ from nurture.rendering.budget import check_time as check_time
 from nurture.rendering.budget import limits as limits
 from nurture.rendering.budget import render as render
 from nurture.rendering.budget import template_line as template_line
-from nurture.rendering.slots import printed
 from nurture.rendering.sizes import (
     _REFUSED_METHODS,
     _REMOVED_FILTERS,
@@ -55,6 +54,7 @@ from nurture.rendering.sizes import (
     checked,
     weight,
 )
+from nurture.rendering.slots import printed
 
 
 @pass_context

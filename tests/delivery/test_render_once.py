@@ -25,7 +25,18 @@ from nurture.rendering.environment import RenderedEmail, get_renderer
 from tests.factories import make_lead
 
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
-NAMES = ["Robin", "Mary Ann", "Anne-Marie", "J.R.", "Zoë", "", "O'Brien", "<b>Al</b>", "A  B", "x&y"]
+NAMES = [
+    "Robin",
+    "Mary Ann",
+    "Anne-Marie",
+    "J.R.",
+    "Zoë",
+    "",
+    "O'Brien",
+    "<b>Al</b>",
+    "A  B",
+    "x&y",
+]
 
 # Each uses first_name other than by printing it; every one must come out as rendered per person.
 DEPENDENT = [
@@ -47,7 +58,7 @@ DEPENDENT = [
     "{{ unsubscribe_url|urlencode }}",
 ]
 PLAIN = [
-    "Hi {{ first_name }}, <a href=\"{{ unsubscribe_url }}\">leave</a> {{ first_name }}.",
+    'Hi {{ first_name }}, <a href="{{ unsubscribe_url }}">leave</a> {{ first_name }}.',
     "{{ first_name }}",
 ]
 
