@@ -20,8 +20,6 @@ from nurture.delivery import texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
     Backend,
-    DeliveryError,
-    OutgoingEmail,
     OutgoingText,
     TextBackend,
     TransientError,
@@ -32,6 +30,7 @@ from nurture.delivery.compose import Facts, check, compose, gather
 from nurture.delivery.forms import Forms
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
+from nurture.delivery.sending import Backends, Outgoing, Result, send
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import service as enrollments
 from nurture.enrollments import variants
@@ -100,9 +99,6 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
             .values(id=Lead.id)
             .execution_options(synchronize_session=False)
         )
-
-
-Outgoing = OutgoingEmail | OutgoingText
 
 
 def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
@@ -238,80 +234,7 @@ def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
         return set(started), suppressed
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
-    message_id: int
-    subject: str
-    provider_id: str | None
-    error: DeliveryError | None
-
-
-def _send_emails(
-    backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
-) -> list[_Result]:
-    """Send emails through the channel's batch call and pair each outcome with its row."""
-    emails = [email for _, email in chunk]
-    try:
-        sent = backend.send_batch(emails, pool=pool)
-        if len(sent) != len(emails):
-            raise RuntimeError(f"{len(sent)} outcomes for {len(emails)} emails")
-    except Exception as exc:  # noqa: BLE001 - any of them may have gone out: settle as unknown
-        log.exception("backend %s raised for a batch of %d", backend.name, len(emails))
-        what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
-        sent = [UnknownOutcome(what) for _ in emails]
-    return [
-        _Result(mid, email.subject, None, outcome)
-        if isinstance(outcome, DeliveryError)
-        else _Result(mid, email.subject, outcome.provider_id, None)
-        for (mid, email), outcome in zip(chunk, sent, strict=True)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Backends:
-    email: Backend
-    text: TextBackend | None
-
-    def text_backend(self) -> TextBackend:
-        if self.text is None:
-            from nurture.delivery.channels.registry import get_text_backend
-
-            object.__setattr__(self, "text", get_text_backend())
-        assert self.text is not None
-        return self.text
-
-
-def _send_text(backends: _Backends, message_id: int, item: OutgoingText) -> _Result:
-    """Send one text (texts have no batch request) and turn what happened into its result."""
-    name = "text"
-    try:
-        text_backend = backends.text_backend()
-        name = text_backend.name
-        provider_id = text_backend.send_text(item)
-    except DeliveryError as exc:
-        return _Result(message_id, item.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one message's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", name, message_id)
-        # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, item.subject, None, unknown)
-    return _Result(message_id, item.subject, provider_id, None)
-
-
-def _send(
-    backends: _Backends, chunk: Sequence[tuple[int, Outgoing]], pool: Executor
-) -> list[_Result]:
-    """Send a chunk: its emails in one batch call, its texts one request each, in the pool."""
-    texts_ = [(mid, item) for mid, item in chunk if isinstance(item, OutgoingText)]
-    emails = [(mid, item) for mid, item in chunk if not isinstance(item, OutgoingText)]
-    by_id = {r.message_id: r for r in _send_emails(backends.email, emails, pool)} if emails else {}
-    by_id.update(
-        {r.message_id: r for r in pool.map(lambda pair: _send_text(backends, *pair), texts_)}
-    )
-    return [by_id[mid] for mid, _ in chunk]
-
-
-def _record(results: Sequence[_Result]) -> list[Outcome]:
+def _record(results: Sequence[Result]) -> list[Outcome]:
     """Write the provider's answers (and advance enrollments of sent steps) in one transaction."""
     now = clock.now()
     settings = get_settings()
@@ -344,7 +267,7 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
 def _apply(
     session: Session,
     message: Message,
-    result: _Result,
+    result: Result,
     facts: Facts,
     now: datetime,
     settings: Settings,
@@ -392,7 +315,7 @@ def _apply(
 
 
 def _send_chunk(
-    backends: _Backends,
+    backends: Backends,
     chunk: list[tuple[int, Outgoing]],
     pool: Executor,
     limiter: SendRateLimiter | None,
@@ -415,7 +338,7 @@ def _send_chunk(
         limiter.acquire(len(chunk) - n_texts)
     if text_limiter is not None and n_texts:
         text_limiter.acquire(n_texts)
-    return outcomes + _record(_send(backends, chunk, pool))
+    return outcomes + _record(send(backends, chunk, pool))
 
 
 def deliver_batch(
@@ -439,7 +362,7 @@ def deliver_batch(
     ready, outcomes = _prepare(ids)
     if not ready:
         return outcomes
-    backends = _Backends(backend, texts)
+    backends = Backends(backend, texts)
     # A provider that takes many emails per request (SendGrid) gets `width` requests' worth
     # per chunk; texts go one request each, `width` at a time.
     per_request = max(1, getattr(backend, "per_request", 1))

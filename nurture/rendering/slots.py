@@ -33,7 +33,7 @@ class Slot:
 
     __bool__ = __len__ = __str__ = __repr__ = __format__ = __html__ = _refuse
     __iter__ = __contains__ = __getitem__ = __call__ = __hash__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
     __add__ = __radd__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _refuse
     __int__ = __float__ = __index__ = __neg__ = __abs__ = __round__ = _refuse
 

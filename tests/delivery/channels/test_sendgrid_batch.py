@@ -70,13 +70,12 @@ def test_a_400_naming_one_fails_it_and_sends_the_others_once(sendgrid) -> None:
     outcomes = get_backend().send_batch([_email(3), _email(4), _email(5)])
     assert isinstance(outcomes[1], PermanentError)
     assert "bad address" in str(outcomes[1])
-    assert isinstance(outcomes[0], Sent) and isinstance(outcomes[2], Sent)
+    assert isinstance(outcomes[0], Sent)
+    assert isinstance(outcomes[2], Sent)
     assert sorted(sendgrid.state.custom_ids()) == ["3", "5"]
 
 
-def test_timeout_after_sending_leaves_every_row_of_the_request_unknown(
-    sendgrid, settings
-) -> None:
+def test_timeout_after_sending_leaves_every_row_of_the_request_unknown(sendgrid, settings) -> None:
     settings(sendgrid_timeout_seconds="0.5")
     sendgrid.state.script.append(Scripted(delay=1.5, accept=True))
     outcomes = get_backend().send_batch([_email(i) for i in range(3)])
@@ -90,10 +89,12 @@ def test_server_refuses_what_sendgrid_refuses(sendgrid) -> None:
     body = sendgrid_batch.payload(too_many)
     backend = get_backend()
     answer = backend.post(body)  # type: ignore[attr-defined]
-    assert answer.status == 400 and b"limited to 1000 personalizations" in answer.body
+    assert answer.status == 400
+    assert b"limited to 1000 personalizations" in answer.body
     big = replace(_email(0), custom_args={"nurture_message_id": "0", "x": "y" * 10_000})
     answer = backend.post(sendgrid_batch.payload([big, _email(1)]))  # type: ignore[attr-defined]
-    assert answer.status == 400 and b"personalizations.0.custom_args" in answer.body
+    assert answer.status == 400
+    assert b"personalizations.0.custom_args" in answer.body
     # The transport sends such an email in a request of its own, where it fails alone.
     assert sendgrid_batch.plan([big, _email(1)]) == ([[1]], [0])
     assert sendgrid.state.accepted == []
