@@ -6,9 +6,10 @@ stand-ins (rendering/slots.py) in their place; `fill` writes one person's values
 
 A filled email must be byte for byte what rendering for that person gives, so a form is only
 used when that is certain:
-- the template may only print a per-person value: testing, comparing, measuring or
-  filtering one raises PersonDependent while the form renders, and the step is rendered per
-  person (so `{% if first_name %}` is never sent wrong);
+- the template may only print a per-person value or test that it is set: comparing,
+  measuring or filtering one raises PersonDependent while the form renders, and the step is
+  rendered per person. `{% if first_name %}` is true in the form, and only people whose
+  name is set (see `fillable`) get an email filled in from it;
 - the step is rendered with two sets of stand-ins that differ in case, length and word
   count; if the two do not agree once the stand-ins are swapped back, per person again;
 - a value is only filled in when it is plain (`fillable`): nothing that escaping, the text

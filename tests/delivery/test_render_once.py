@@ -40,7 +40,6 @@ NAMES = [
 
 # Each uses first_name other than by printing it; every one must come out as rendered per person.
 DEPENDENT = [
-    "Hi{% if first_name %}, {{ first_name }}{% endif %}!",
     "{{ first_name|upper }}",
     "{{ first_name|length }}",
     "{{ first_name|wordcount }}",
@@ -52,12 +51,19 @@ DEPENDENT = [
     "{% if first_name == 'Robin' %}R{% endif %}",
     "{% for c in first_name %}{{ c }}.{% endfor %}",
     "{{ first_name|replace('a', 'e') }}",
-    "{{ first_name|default('there', true) }}",
     "{{ first_name.upper() }}",
     "{{ first_name|e }}",
     "{{ unsubscribe_url|urlencode }}",
+    "{% if first_name is string %}s{% endif %}{{ first_name is callable }}",
+    "{{ first_name is escaped }}",
+    "{{ first_name|string }}{{ first_name|safe }}",
+    "{{ [first_name]|join(',') }}{{ first_name|reverse }}",
+    "{{ 'a' in first_name }}{{ first_name in ['Robin'] }}",
 ]
 PLAIN = [
+    # Testing that a value is set is allowed: only set values are filled in.
+    "Hi{% if first_name %}, {{ first_name }}{% endif %}!",
+    "{{ first_name|default('there', true) }} {% if not unsubscribe_url %}none{% endif %}",
     'Hi {{ first_name }}, <a href="{{ unsubscribe_url }}">leave</a> {{ first_name }}.',
     "{{ first_name }}",
 ]

@@ -86,7 +86,9 @@ def test_a_batch_shares_sessions_and_a_refusal_fails_only_its_email(smtp_server,
     )]  # fmt: skip
     # One session before the refusal, a fresh one after it (never one per email).
     peers = smtp_server.peers
-    assert peers[0] == peers[1] and peers[2] == peers[3] and peers[1] != peers[2]
+    assert peers[0] == peers[1]
+    assert peers[2] == peers[3]
+    assert peers[1] != peers[2]
 
 
 def test_refused_recipient_is_permanent(smtp_server) -> None:
