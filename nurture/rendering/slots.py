@@ -50,7 +50,7 @@ def printed(value: Any) -> Any:
     return value.token if type(value) is Slot else value
 
 
-def refuse_slots(test: Callable[..., Any]) -> Callable[..., Any]:
+def refuse_slots(test: Any) -> Callable[..., Any]:
     """Wrap a Jinja test so that applying it to a stand-in raises PersonDependent."""
 
     @functools.wraps(test)
