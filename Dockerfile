@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NURTURE_DATA_DIR=/var/lib/nurture
 
 WORKDIR /app
-COPY pyproject.toml README.md celeryconfig.py ./
+COPY pyproject.toml README.md celeryconfig.py hatch_build.py ./
 COPY nurture ./nurture
 COPY templates ./templates
 RUN pip install ".[flower]" \

@@ -23,6 +23,7 @@ def make_lead(
     timezone: str | None = "Europe/Berlin",
     first_name: str = "Robin",
     created_at: datetime | None = None,
+    language: str = "en",
 ) -> Lead:
     """Insert a lead and return it."""
     lead = Lead(
@@ -31,6 +32,7 @@ def make_lead(
         numbness_type=numbness_type,
         timezone=timezone,
         status=status,
+        language=language,
     )
     if created_at is not None:
         lead.created_at = created_at

@@ -51,6 +51,12 @@ def test_patient_pages_fit_a_phone(tmp_path: Path, session, sequences_loaded, se
         widths["unsubscribed"] = page.evaluate(OVERFLOW)
         page.goto(base + "/privacy")
         widths["privacy"] = page.evaluate(OVERFLOW)
+        # Spanish runs longer than English: the same pages, with the language switch.
+        page.goto(base + "/?lang=es")
+        page.get_by_role("button", name="Envíenme las guías").click()  # every field missing
+        widths["landing in Spanish, with errors"] = page.evaluate(OVERFLOW)
+        page.goto(base + "/privacy?lang=es")
+        widths["privacy in Spanish"] = page.evaluate(OVERFLOW)
         response = page.goto(base + "/no-such-page")
         assert response is not None
         assert response.status == 404

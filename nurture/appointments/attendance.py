@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.service import AppointmentError
+from nurture.core.translations import N_
 
 
 class Attendance(StrEnum):
@@ -31,11 +32,11 @@ def attendance(appointment: Appointment) -> Attendance:
 def answerable(appointment: Appointment, *, revision: int, now: datetime) -> str | None:
     """Return why a patient's answer about `revision` cannot be taken now, or None if it can."""
     if appointment.status == AppointmentStatus.CANCELLED:
-        return "This visit has been cancelled."
+        return N_("This visit has been cancelled.")
     if appointment.status != AppointmentStatus.BOOKED or appointment.starts_at <= now:
-        return "This visit has already taken place."
+        return N_("This visit has already taken place.")
     if revision != appointment.revision:
-        return "The time of this visit has changed since that email was sent."
+        return N_("The time of this visit has changed since that email was sent.")
     return None
 
 

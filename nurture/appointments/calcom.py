@@ -29,9 +29,11 @@ from datetime import datetime
 from typing import Any
 
 from nurture.appointments.schemas import AppointmentIn
+from nurture.clinic import service as clinic
 from nurture.core import dates, jsonread
 from nurture.core.config import get_settings
-from nurture.leads.schemas import clean_first_name
+from nurture.core.phones import maybe_e164
+from nurture.leads.schemas import check_language, clean_first_name
 from nurture.outbox.stops import is_phone_only
 
 log = logging.getLogger(__name__)
@@ -200,12 +202,29 @@ def visit_key(uid: str, email: str | None = None) -> str:
     return f"calcom:{uid}#seat:{digest}"
 
 
+def _answer(payload: dict[str, Any], name: str) -> object:
+    """Return the booker's answer to the form question `name` (None when not asked).
+
+    Cal.com sends every answer as `{"label", "value"}` under `responses`, and the clinic's own
+    questions again under `userFieldsResponses`.
+    """
+    for where in ("responses", "userFieldsResponses"):
+        answers = payload.get(where)
+        answer = answers.get(name) if isinstance(answers, dict) else None
+        if isinstance(answer, dict) and "value" in answer:
+            return answer["value"]
+        if answer is not None and not isinstance(answer, dict):
+            return answer
+    return None
+
+
 def _phone(payload: dict[str, Any], attendee: dict[str, Any]) -> str | None:
-    responses = payload.get("responses")
-    answer = responses.get("attendeePhoneNumber") if isinstance(responses, dict) else None
+    """Return the number the booker gave, as written: the attendee's, else a form answer."""
     candidates = [
         attendee.get("phoneNumber"),
-        answer.get("value") if isinstance(answer, dict) else None,
+        _answer(payload, "attendeePhoneNumber"),
+        _answer(payload, "phone"),
+        _answer(payload, "smsReminderNumber"),
         payload.get("smsReminderNumber"),
     ]
     email = str(attendee.get("email", "")).strip()
@@ -215,6 +234,14 @@ def _phone(payload: dict[str, Any], attendee: dict[str, Any]) -> str | None:
         if isinstance(value, str) and 0 < len(value.strip()) <= 40:
             return value.strip()
     return None
+
+
+def _consented(payload: dict[str, Any], question: str) -> bool:
+    """Tell whether the booker ticked the clinic's question agreeing to texts."""
+    value = _answer(payload, question)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return value is True
 
 
 def _series(payload: dict[str, Any]) -> str | None:
@@ -241,6 +268,22 @@ def _first_name(attendee: dict[str, Any]) -> str:
         return ""
 
 
+def _language(attendee: dict[str, Any]) -> str | None:
+    """Return the offered language nearest the attendee's Cal.com locale, or None.
+
+    Cal.com sends `language: {"locale": "es"}` on each attendee (the booking page's language);
+    a locale nobody can read is no reason to refuse a real booking.
+    """
+    language = attendee.get("language")
+    locale = language.get("locale") if isinstance(language, dict) else None
+    if not isinstance(locale, str) or not locale.strip():
+        return None
+    try:
+        return check_language(locale[:35])
+    except ValueError:
+        return None
+
+
 def _time(payload: dict[str, Any], name: str) -> datetime:
     try:
         return dates.parse_moment(str(payload.get(name)))
@@ -256,6 +299,9 @@ def booking(envelope: Envelope) -> AppointmentIn:
     end = _time(payload, "endTime") if payload.get("endTime") else start
     zone = attendee.get("timeZone")
     uid = envelope.uid or ""
+    # The number and the consent come with the booking, so its texts are planned with it.
+    phone = maybe_e164(_phone(payload, attendee), country=get_settings().clinic_country)
+    question = clinic.effective().calcom_sms_consent_question
     return AppointmentIn(
         email=attendee["email"],
         first_name=_first_name(attendee),
@@ -264,4 +310,7 @@ def booking(envelope: Envelope) -> AppointmentIn:
         duration_minutes=min(max(int((end - start).total_seconds() // 60), 5), 480),
         location=location_text(payload),
         external_id=visit_key(uid, attendee["email"] if seated(payload) else None),
+        phone=phone,
+        sms_consent=phone is not None and bool(question) and _consented(payload, question),
+        language=_language(attendee),
     )

@@ -119,7 +119,10 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
     result = service.book(session, data=data, now=now)
     visit = result.appointment
     visit.source_changed_at = created_at
-    visit.phone = _phone(envelope.payload, _attendee(envelope.payload)) or visit.phone
+    if visit.phone is None:
+        # A number that is no valid mobile number still helps staff call the patient; it
+        # gets no texts (the booking's data carries only valid numbers, set before planning).
+        visit.phone = _phone(envelope.payload, _attendee(envelope.payload))
     visit.series = _series(envelope.payload) or visit.series
     if old_key is not None and previous is None:
         # The move overtook the booking it moves: the old uid's events, when they come, are

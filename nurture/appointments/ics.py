@@ -22,6 +22,8 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from nurture.appointments.models import Appointment
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
+from nurture.core.languages import choose_leniently
+from nurture.core.translations import N_, gettext_in
 
 PUBLISH = "PUBLISH"
 CANCEL = "CANCEL"
@@ -32,7 +34,14 @@ def method(*, cancel: bool) -> str:
     return CANCEL if cancel else PUBLISH
 
 
-def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetime) -> bytes:
+def build(
+    appointment: Appointment,
+    *,
+    attendee: str,
+    cancel: bool,
+    now: datetime,
+    language: str | None = None,
+) -> bytes:
     """Build the calendar for a confirmation, reminder or update (PUBLISH) or a CANCEL.
 
     It names only the clinic, the time and the place: no reason for the visit.
@@ -51,7 +60,9 @@ def build(appointment: Appointment, *, attendee: str, cancel: bool, now: datetim
     event.add("dtstamp", now.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
-    event.add("summary", f"Appointment at {c.clinic_name}")
+    chosen = choose_leniently(language)
+    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": c.clinic_name}
+    event.add("summary", summary, parameters={"language": chosen})
     event.add("location", appointment.location or c.clinic_address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")

@@ -20,11 +20,17 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments import outcomes, records, service
 from nurture.appointments.models import Appointment, AppointmentStatus
+from nurture.appointments.reminders import TEMPLATES
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import csvread, dates
 from nurture.core.db import chunked
 from nurture.leads.models import Lead
-from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
+from nurture.leads.schemas import (
+    check_language,
+    check_timezone,
+    clean_first_name,
+    normalise_email,
+)
 from nurture.outbox.models import Message, MessageStatus
 
 COLUMNS = [
@@ -38,11 +44,12 @@ COLUMNS = [
     "status",
     "phone",
     "sms_consent",
+    "language",
 ]
 REQUIRED = ("external_id", "email", "starts_at", "timezone", "status")
 STATUSES = tuple(AppointmentStatus)
 PROGRESS_EVERY = 10_000
-REMINDER_TEMPLATES = frozenset({service.TEMPLATES["reminder"], service.TEMPLATES["nudge"]})
+REMINDER_TEMPLATES = frozenset({TEMPLATES["reminder"], TEMPLATES["nudge"]})
 # The limits of the appointments API, so a visit imported reads like one booked there.
 MAX_EXTERNAL_ID, MAX_LOCATION, MIN_MINUTES, MAX_MINUTES, DEFAULT_MINUTES = 200, 300, 5, 480, 30
 
@@ -85,6 +92,7 @@ class _Row:
     status: str
     phone: str | None = None
     sms_consent: bool = False
+    language: str | None = None
 
 
 def import_csv(
@@ -184,6 +192,7 @@ def _check(line: int, cells: dict[str | None, object], errors: list[str]) -> _Ro
             ("status", _status),
             ("phone", _phone),
             ("sms_consent", _yes_no),
+            ("language", check_language),
         ],
         strip=True,
     )
@@ -347,6 +356,7 @@ def _booking(row: _Row) -> AppointmentIn:
         external_id=row.external_id,
         phone=row.phone,
         sms_consent=row.sms_consent and row.phone is not None,
+        language=row.language,
     )
 
 
@@ -359,6 +369,7 @@ def _history(session: Session, row: _Row, leads: dict[str, Lead], now: datetime)
         timezone=row.timezone,
         now=now,
         known=leads.get(row.email),
+        language=row.language,
     )
     return service.new_visit(lead, row, status=row.status, now=now)
 

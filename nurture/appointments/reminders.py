@@ -13,6 +13,16 @@ from nurture.core.config import get_settings
 from nurture.outbox.models import Message
 from nurture.sequences.schedule import in_quiet_hours
 
+# The message each kind of row sends (an email's template, or a text's of the same name).
+TEMPLATES = {
+    "confirmation": "appointment_confirmation",
+    "reminder": "appointment_reminder",
+    "update": "appointment_update",
+    "cancellation": "appointment_cancellation",
+    "nudge": "appointment_nudge",
+}
+NUDGE = "nudge"
+
 
 def reminder_due(starts_at: datetime, hours: int, tz: ZoneInfo) -> datetime:
     """When an `hours`-before reminder goes out, kept out of quiet hours where it can be.

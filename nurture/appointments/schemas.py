@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nurture.core.dates import Moment
-from nurture.leads.schemas import InputModel, check_timezone, clean_first_name, normalise_email
+from nurture.leads.schemas import (
+    InputModel,
+    check_language,
+    check_timezone,
+    clean_first_name,
+    normalise_email,
+)
 
 
 class AppointmentIn(InputModel):
@@ -32,6 +38,12 @@ class AppointmentIn(InputModel):
     sms_consent: bool = Field(
         default=False,
         description="The patient agreed to text messages about their visits at `phone`.",
+    )
+    language: str | None = Field(
+        default=None,
+        max_length=35,
+        description="The language a new patient reads (BCP 47: es, es-MX), matched to the "
+        "nearest of the clinic's languages; a known patient keeps theirs.",
     )
     status: Literal["booked", "attended", "no_show"] = Field(
         default="booked",
@@ -59,6 +71,11 @@ class AppointmentIn(InputModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return check_language(value)
 
     @field_validator("first_name")
     @classmethod

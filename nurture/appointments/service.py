@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.appointments.reminders import nudge_unwanted, reminder_due
+from nurture.appointments.reminders import NUDGE, TEMPLATES, nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.appointments.texting import plan_texts_ahead, text_number
 from nurture.core.config import get_settings
-from nurture.core.phones import maybe_e164
 from nurture.enrollments import service as enrollments
 from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
@@ -28,16 +28,6 @@ from nurture.leads.service import find_or_create
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
-
-# The email each kind of row sends, and whether it needs the current revision still booked.
-TEMPLATES = {
-    "confirmation": "appointment_confirmation",
-    "reminder": "appointment_reminder",
-    "update": "appointment_update",
-    "cancellation": "appointment_cancellation",
-    "nudge": "appointment_nudge",
-}
-NUDGE = "nudge"
 
 
 class AppointmentError(ValueError):
@@ -61,6 +51,7 @@ def lead_for_visit(
     timezone: str,
     now: datetime,
     known: Lead | None = None,
+    language: str | None = None,
 ) -> Lead:
     """Return the lead a visit belongs to (`known`, else found or created by address).
 
@@ -77,6 +68,7 @@ def lead_for_visit(
         status=LeadStatus.NO_CONSENT,
         now=now,
         source=TypeSource.BOOKING,
+        language=language,
     )
     if first_name and not lead.first_name:
         lead.first_name = first_name
@@ -100,6 +92,8 @@ class Visit(Protocol):
     def duration_minutes(self) -> int: ...
     @property
     def location(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
 
 
 def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appointment:
@@ -121,29 +115,17 @@ def add_visit(
     session: Session, visit: Visit, *, status: str, now: datetime
 ) -> tuple[Lead, Appointment]:
     lead = lead_for_visit(
-        session, email=visit.email, first_name=visit.first_name, timezone=visit.timezone, now=now
+        session,
+        email=visit.email,
+        first_name=visit.first_name,
+        timezone=visit.timezone,
+        now=now,
+        language=visit.language,
     )
     appointment = new_visit(lead, visit, status=status, now=now)
     session.add(appointment)
     session.flush()
     return lead, appointment
-
-
-def text_number(session: Session, appointment: Appointment) -> str | None:
-    """Return the number a visit's texts go to, or None when it gets none.
-
-    Texts need the channel switched on (and Twilio, in production), a valid number and the
-    patient's SMS consent.
-    """
-    s = get_settings()
-    if not s.texts_enabled:
-        return None
-    phone = maybe_e164(appointment.phone, country=s.clinic_country)
-    if phone is None:
-        return None
-    if not consent.sms_consented(session, lead_ids={appointment.lead_id}):
-        return None
-    return phone
 
 
 def _plan(
@@ -245,8 +227,11 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             and existing.location == data.location
             and existing.status == AppointmentStatus.BOOKED
         )
-        _take_phone(session, existing, data, now)
+        consented = _take_phone(session, existing, data, now)
         if same:
+            if consented:
+                # Consent given with a booking already known: texts for what is still ahead.
+                plan_texts_ahead(session, existing, now)
             return BookResult(existing, created=False, changed=False)
         patch = AppointmentPatch(
             starts_at=data.starts_at,
@@ -274,13 +259,17 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
 
 def _take_phone(
     session: Session, appointment: Appointment, data: AppointmentIn, now: datetime
-) -> None:
-    """Keep the visit's number (E.164 already) and record SMS consent given for it."""
+) -> bool:
+    """Keep the visit's number (E.164 already) and record SMS consent given for it.
+
+    Return whether the consent is new (the lead had none standing).
+    """
     if data.phone:
         appointment.phone = data.phone
     if data.sms_consent and appointment.phone:
         lead = session.get(Lead, appointment.lead_id)
         if lead is not None:
+            new = not consent.sms_consented(session, lead_ids={lead.id})
             consent.record_sms_consent(
                 session,
                 lead=lead,
@@ -288,6 +277,8 @@ def _take_phone(
                 source="given with the booking",
                 now=now,
             )
+            return new
+    return False
 
 
 def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) -> Appointment:

@@ -28,10 +28,14 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken, read_token
+from nurture.core.translations import N_
+from nurture.core.translations import gettext as _
 from nurture.http.api_responses import DetailOut, JsonBodyRoute, bearer, errors
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import validation_response
+from nurture.http.language import for_lead
 from nurture.http.pages import link_problem_page, render_page
+from nurture.leads.models import Lead
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
 from nurture.staff import tokens
@@ -250,7 +254,13 @@ async def calcom_webhook(request: Request, session: SessionDep) -> JSONResponse:
 def _visit_ways() -> tuple[tuple[str, str], ...]:
     """Where a failed visit link leads: the clinic's booking page (its phone is always shown)."""
     booking = clinic.effective().booking_url
-    return ((booking, "Book or move a visit online"),) if booking else ()
+    return ((booking, N_("Book or move a visit online")),) if booking else ()
+
+
+def _for_patient(session: Session, appointment: Appointment) -> None:
+    """Answer in the patient's language: the link names their visit."""
+    lead = session.get(Lead, appointment.lead_id)
+    for_lead(lead.language if lead is not None else None)
 
 
 @router.get("/visit/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -267,15 +277,16 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
     if appointment is None:
         return link_problem_page(
             request,
-            title="Appointment not found",
-            message="This appointment no longer exists.",
+            title=N_("Appointment not found"),
+            message=N_("This appointment no longer exists."),
             status_code=404,
             ways=_visit_ways(),
         )
+    _for_patient(session, appointment)
     return render_page(
         request,
         "visit.html",
-        title="Your appointment",
+        title=_("Your appointment"),
         appointment=appointment,
         phone=clinic.effective().clinic_phone,
         **appointment_context(appointment),
@@ -285,7 +296,7 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
 # Links are made when a reminder is sent, at most a couple of weeks before the visit; a month
 # covers that with room to spare while keeping an old email from answering for ever.
 ATTEND_LINK_MAX_AGE_SECONDS = 30 * 24 * 3600
-_ANSWER_TITLES = {"confirm": "Will you be there?", "change": "Need a different time?"}
+_ANSWER_TITLES = {"confirm": N_("Will you be there?"), "change": N_("Need a different time?")}
 
 
 def _attending(
@@ -297,9 +308,11 @@ def _attending(
             links.ATTEND_PURPOSE, token, max_age_seconds=ATTEND_LINK_MAX_AGE_SECONDS
         )
     except InvalidToken as exc:
-        hint = " Use the links in your latest email, or call us." if exc.expired else ""
+        hint = " " + _("Use the links in your latest email, or call us.") if exc.expired else ""
         return link_problem_page(
-            request, message=f"{exc}{hint} Nothing was changed.", ways=_visit_ways()
+            request,
+            message=f"{_(str(exc))}{hint} {_('Nothing was changed.')}",
+            ways=_visit_ways(),
         )
     appointment_id, revision = payload.get("appointment"), payload.get("r")
     answer = payload.get("answer")
@@ -309,17 +322,18 @@ def _attending(
         and answer in links.ATTEND_ANSWERS
     ):
         return link_problem_page(
-            request, message="This link is not valid. Nothing was changed.", ways=_visit_ways()
+            request, message=N_("This link is not valid. Nothing was changed."), ways=_visit_ways()
         )
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
         return link_problem_page(
             request,
-            title="Appointment not found",
-            message="This appointment no longer exists.",
+            title=N_("Appointment not found"),
+            message=N_("This appointment no longer exists."),
             status_code=404,
             ways=_visit_ways(),
         )
+    _for_patient(session, appointment)
     return appointment, revision, str(answer)
 
 
@@ -337,10 +351,10 @@ def _attend_page(
         request,
         "attend.html",
         status_code,
-        title=_ANSWER_TITLES[answer],
+        title=_(_ANSWER_TITLES[answer]),
         answer=answer,
         token=token,
-        closed=closed,
+        closed=_(closed) if closed else None,
         done=done,
         attendance=attendance.attendance(appointment),
         visit_page=links.visit_url(appointment.id),

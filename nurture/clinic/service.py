@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 15.0
 
-Kind = Literal["line", "text", "phone", "dates", "url", "colour", "name"]
+Kind = Literal["line", "text", "phone", "dates", "url", "colour", "name", "question"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ FIELDS: tuple[Field, ...] = (
     Field("transactional_from_name", "Sender name of appointment emails", "name", required=True),
     Field("clinician_name", "Clinician who signs education emails", "name", max_length=100),
     Field("clinician_credentials", "Clinician's credentials", "name", max_length=100),
+    Field(
+        "calcom_sms_consent_question",
+        "Cal.com booking form: the name of the tick box where patients agree to texts",
+        "question",
+        max_length=100,
+    ),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 
@@ -82,6 +88,7 @@ class ClinicDetails:
     transactional_from_name: str
     clinician_name: str
     clinician_credentials: str
+    calcom_sms_consent_question: str
     overridden: frozenset[str] = frozenset()
 
     @property
@@ -211,6 +218,14 @@ def _clean(spec: Field, raw: str, settings: Settings) -> Any:
         return value
     if spec.kind == "colour":
         return check_accent(value)
+    if spec.kind == "question":
+        # Cal.com names a question with letters, digits, hyphens and underscores.
+        if not all(c.isascii() and (c.isalnum() or c in "-_") for c in value):
+            raise ValueError(
+                "must be the question's name as Cal.com shows it under the question "
+                "(letters, digits, - and _ only, such as sms_consent)"
+            )
+        return value
     # phone
     try:
         number = phonenumbers.parse(value, _region(settings))

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     clinic_timezone: str = "America/New_York"
     # The language and conventions of every date and time a patient reads (Babel/CLDR locale).
     clinic_locale: str = "en_US"
+    # The languages patients may read pages and messages in (BCP 47 tags); the first is the
+    # clinic's default, for anyone whose language is not known or not offered.
+    languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es"])
     clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     booking_url: str = "https://booking.example.com/example-spine-and-nerve"
     # Where a patient leaves a review (every patient is asked); empty skips review requests.
@@ -183,6 +186,8 @@ class Settings(BaseSettings):
     # Signs the footer of education emails when set; never in a subject, sender or URL.
     clinician_name: str = Field(default="", max_length=100)
     clinician_credentials: str = Field(default="", max_length=100)
+    # The name of the Cal.com booking-form question (a checkbox) where patients agree to texts.
+    calcom_sms_consent_question: str = Field(default="sms_consent", max_length=100)
 
     _generated_key: str | None = PrivateAttr(default=None)
     _recorded_url: str | None = PrivateAttr(default=None)
@@ -205,6 +210,32 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown locale {value!r} (expected e.g. en_US, en_GB, de_DE)"
             ) from exc
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _languages(cls, value: object) -> object:
+        from nurture.core.language_tags import check_tag
+
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            return value
+        tags: list[str] = []
+        for part in value:
+            try:
+                tag = check_tag(str(part))
+            except ValueError as exc:
+                raise ValueError(f"NURTURE_LANGUAGES: {exc}") from exc
+            if tag not in tags:
+                tags.append(tag)
+        if not tags:
+            raise ValueError("NURTURE_LANGUAGES must name at least one language, e.g. en,es")
+        return tags
+
+    @property
+    def default_language(self) -> str:
+        """Return the clinic's default language: the first of NURTURE_LANGUAGES."""
+        return self.languages[0]
 
     @field_validator(
         "sendgrid_api_key",

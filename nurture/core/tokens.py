@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.core.translations import N_
 
 
 class InvalidToken(Exception):
@@ -44,11 +45,11 @@ def read_token(purpose: str, token: str, *, max_age_seconds: int | None = None) 
     try:
         payload = _serializer(purpose).loads(token, max_age=max_age_seconds)
     except SignatureExpired as exc:
-        raise InvalidToken("This link has expired.", expired=True) from exc
+        raise InvalidToken(N_("This link has expired."), expired=True) from exc
     except BadSignature as exc:
-        raise InvalidToken("This link is not valid.") from exc
+        raise InvalidToken(N_("This link is not valid.")) from exc
     if not isinstance(payload, dict):
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     return payload
 
 
@@ -84,14 +85,14 @@ def read_compact_token(
     """Return the numbers a compact token for `purpose` signs, or raise InvalidToken."""
     found = _COMPACT.match(token)
     if found is None:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     numbers, stamp, mac = found.groups()
     message = f"{numbers}-{stamp}"
     if not hmac.compare_digest(mac, _compact_mac(purpose, message)):
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     age = int(clock.now().timestamp()) - int(stamp, 36)
     if max_age_seconds is not None and age > max_age_seconds:
-        raise InvalidToken("This link has expired.", expired=True)
+        raise InvalidToken(N_("This link has expired."), expired=True)
     return tuple(int(n) for n in numbers.split("-"))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from nurture.appointments.models import Appointment
 from nurture.outbox.models import Message, MessageStatus
 
-# The template of "your visit is coming up" rows (see appointments.service.TEMPLATES).
+# The template of "your visit is coming up" rows (see appointments.reminders.TEMPLATES).
 REMINDER_TEMPLATE = "appointment_reminder"
 # The "please tell us if you are coming" row, planned and made stale like a reminder.
 NUDGE_TEMPLATE = "appointment_nudge"

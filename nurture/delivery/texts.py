@@ -17,6 +17,7 @@ from nurture.clinic.models import ClinicSetting
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
 from nurture.delivery.compose import Facts, Hold, check_appointment
+from nurture.delivery.staff_texts import STAFF_REPLY
 from nurture.leads import consent
 from nurture.messages.contexts import appointment_context, clinic_context
 from nurture.outbox.models import Channel, Message, MessageStatus, SmsSuppression
@@ -138,6 +139,8 @@ def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
             MessageStatus.CANCELLED,
             "texts are switched off (NURTURE_REMINDER_CHANNELS, or no Twilio in production)",
         )
+    if message.template == STAFF_REPLY:
+        return _answer_hold(message, now)
     if message.appointment_id is None:
         return Hold(MessageStatus.CANCELLED, "texts are only about visits")
     hold = check_appointment(message, facts, now)
@@ -153,8 +156,28 @@ def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
     return None
 
 
+def _answer_hold(message: Message, now: datetime) -> Hold | None:
+    """Staff's answer waits for the morning at night where the patient is; it is never dropped."""
+    zone = message.lead.timezone if message.lead is not None else None
+    try:
+        tz = ZoneInfo(zone or get_settings().clinic_timezone)
+    except (KeyError, ValueError):
+        tz = ZoneInfo(get_settings().clinic_timezone)
+    until = next_text_time(now, tz)
+    if until is None:
+        return None
+    return Hold(
+        MessageStatus.PENDING, "texts go between 8:00 and 21:00; moved to the morning", until
+    )
+
+
 def compose_text(message: Message, facts: Facts) -> OutgoingText:
-    """Render a visit's text from `templates/texts/<template>.txt`."""
+    """Render a visit's text from `templates/texts/<template>.txt` (staff's answer as written)."""
+    if message.template == STAFF_REPLY:
+        phone = message.to_phone or ""
+        first = phone not in facts.texted
+        facts.texted.add(phone)
+        return finish(message, str(message.context.get("body", "")), first=first)
     context = {**clinic_context(), **message.context}
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is not None:

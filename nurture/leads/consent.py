@@ -126,3 +126,18 @@ def sms_consented(session: Session, *, lead_ids: set[int]) -> set[int]:
         )
     )
     return {lead_id for lead_id in found if lead_id is not None}
+
+
+def withdraw_sms_consent(session: Session, *, lead_id: int, now: datetime) -> int:
+    """Mark the lead's standing SMS consent withdrawn (kept on the record); return how many."""
+    standing = session.scalars(
+        select(ConsentRecord).where(
+            ConsentRecord.lead_id == lead_id,
+            ConsentRecord.purpose == SMS_PURPOSE,
+            ConsentRecord.withdrawn_at.is_(None),
+        )
+    ).all()
+    for record in standing:
+        record.withdrawn_at = now
+    session.flush()
+    return len(standing)

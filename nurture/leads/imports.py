@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
-from nurture.core import csvread, csvsafe, dates
+from nurture.core import csvread, csvsafe, dates, languages
 from nurture.core.config import get_settings
 from nurture.core.csvread import CsvImportError, problem, records, unreadable, utf8_lines
 from nurture.core.db import chunked
@@ -28,11 +28,25 @@ from nurture.leads.models import (
     TypeChange,
     TypeSource,
 )
-from nurture.leads.schemas import check_timezone, clean_first_name, normalise_email
+from nurture.leads.schemas import (
+    check_language,
+    check_timezone,
+    clean_first_name,
+    normalise_email,
+)
 from nurture.outbox.models import Stream
 from nurture.sequences import service as sequences
 
-COLUMNS = ["email", "first_name", "numbness_type", "timezone", "consent_at", "consent_source"]
+# `language` is optional (the clinic's default when empty), as are all but REQUIRED.
+COLUMNS = [
+    "email",
+    "first_name",
+    "numbness_type",
+    "timezone",
+    "consent_at",
+    "consent_source",
+    "language",
+]
 IMPORTED_CONSENT_TEXT = "Consent recorded by the previous tool and imported."
 REQUIRED = ("email", "numbness_type")
 TYPES = frozenset(NumbnessType)
@@ -68,6 +82,7 @@ class _Row:
     timezone: str | None
     consent_at: datetime | None
     consent_source: str
+    language: str | None = None
 
 
 def check_header(text: str) -> None:
@@ -139,6 +154,7 @@ def _check(cells: dict[str | None, object], errors: list[tuple[str, str]]) -> _R
             ("numbness_type", _numbness_type),
             ("timezone", _timezone),
             ("consent_at", _when),
+            ("language", check_language),
         ],
     )
     errors.extend(checked.errors)
@@ -222,6 +238,7 @@ def _save(session: Session, rows: list[_Row], now: datetime, progress: Progress)
                     "first_name": r.first_name,
                     "numbness_type": r.numbness_type,
                     "timezone": r.timezone,
+                    "language": r.language or languages.default(),
                     "status": LeadStatus.ACTIVE if r.consent_at else LeadStatus.NO_CONSENT,
                     "created_at": now,
                     "confirmed_at": r.consent_at,
@@ -364,6 +381,7 @@ def export_csv(session: Session, fh: TextIO, *, only: Select[Any] | None = None)
                 lead.timezone or "",
                 when.isoformat() if when else "",
                 source,
+                lead.language,
                 lead.status,
             ]
         )

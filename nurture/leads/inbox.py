@@ -16,7 +16,10 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
+from nurture.core.translations import N_, current_language
+from nurture.core.translations import gettext as _
 from nurture.http.deps import SessionDep
+from nurture.http.language import for_lead
 from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import service, throttle, ticket
 from nurture.leads.form_errors import plain_errors
@@ -29,11 +32,15 @@ router = APIRouter(include_in_schema=False)
 CHECK_INBOX = "/subscribe/sent"
 # Fixed wording chosen by a short code in the URL, so the URL cannot put words on the page.
 NOTICES = {
-    "resent": "If that address still needs confirming, a new link is on its way. "
-    "It can take a few minutes to arrive.",
-    "corrected": "Thanks. We have sent the link to the corrected address instead, and the "
-    "signup with the mistyped one is cancelled.",
-    "again": "We have sent you a new link. Nothing restarts until you click it.",
+    "resent": N_(
+        "If that address still needs confirming, a new link is on its way. "
+        "It can take a few minutes to arrive."
+    ),
+    "corrected": N_(
+        "Thanks. We have sent the link to the corrected address instead, and the "
+        "signup with the mistyped one is cancelled."
+    ),
+    "again": N_("We have sent you a new link. Nothing restarts until you click it."),
 }
 
 
@@ -54,7 +61,14 @@ def seal_signup(
 ) -> str:
     """The ticket for the check-inbox page of this signup (`origin`: the ticket corrected)."""
     return _seal(
-        data.email, data.first_name, str(data.numbness_type), data.timezone, consent_id, bot, origin
+        data.email,
+        data.first_name,
+        str(data.numbness_type),
+        data.timezone,
+        consent_id,
+        bot,
+        origin,
+        language=data.language,
     )
 
 
@@ -66,6 +80,8 @@ def _seal(
     consent_id: int | None,
     bot: bool,
     origin: str | None = None,
+    *,
+    language: str | None = None,
 ) -> str:
     # Fixed-width fields: the ticket's length must not tell a new address from a known one
     # (no consent recorded) or a bot from a person. "o" names the first ticket of a chain of
@@ -79,6 +95,8 @@ def _seal(
             "c": f"{consent_id or 0:020d}",
             "b": int(bot),
             "o": origin or secrets.token_hex(8),
+            # The language the signup was made in: its check-inbox page speaks it.
+            "l": language or current_language(),
         }
     )
 
@@ -106,11 +124,13 @@ def to_check_inbox(sealed: str, notice: str | None = None) -> RedirectResponse:
 def _expired(request: Request) -> HTMLResponse:
     return link_problem_page(
         request,
-        title="This page has expired",
-        message="For your privacy this page only works for an hour after you sign up. If the "
-        "email has not arrived, sign up again on our page; we will never send it twice in a "
-        "few minutes.",
-        ways=(("/", "Sign up again to get the email"),),
+        title=N_("This page has expired"),
+        message=N_(
+            "For your privacy this page only works for an hour after you sign up. If the "
+            "email has not arrived, sign up again on our page; we will never send it twice in a "
+            "few minutes."
+        ),
+        ways=(("/", N_("Sign up again to get the email")),),
     )
 
 
@@ -128,7 +148,7 @@ def _check_inbox(
         request,
         "check_inbox.html",
         status,
-        title="Check your inbox",
+        title=_("Check your inbox"),
         email=payload.get("e", ""),
         ticket=sealed,
         notice=notice,
@@ -147,16 +167,27 @@ def check_inbox(request: Request, t: str = "", n: str = "") -> HTMLResponse:
         payload = ticket.unseal(t)
     except ticket.InvalidTicket:
         return _expired(request)
-    return _check_inbox(request, t, payload, notice=NOTICES.get(n))
+    _ticket_language(payload)
+    notice = NOTICES.get(n)
+    return _check_inbox(request, t, payload, notice=_(notice) if notice else None)
 
 
 async def _ticket_form(request: Request) -> tuple[str, dict[str, Any] | None, Any]:
     form = await request.form()
     sealed = str(form.get("t", ""))[:2000]
     try:
-        return sealed, ticket.unseal(sealed), form
+        payload = ticket.unseal(sealed)
     except ticket.InvalidTicket:
         return sealed, None, form
+    _ticket_language(payload)
+    return sealed, payload, form
+
+
+def _ticket_language(payload: dict[str, Any]) -> None:
+    """Answer in the language the signup was made in (a ticket names one signup)."""
+    language = payload.get("l")
+    if isinstance(language, str):
+        for_lead(language)
 
 
 def _wait(request: Request, sealed: str, payload: dict[str, Any], retry: int) -> HTMLResponse:
@@ -164,8 +195,11 @@ def _wait(request: Request, sealed: str, payload: dict[str, Any], retry: int) ->
         request,
         sealed,
         payload,
-        notice=f"You have asked for several emails just now. Please wait {retry} seconds and "
-        "try again.",
+        notice=_(
+            "You have asked for several emails just now. Please wait %(seconds)s seconds and "
+            "try again."
+        )
+        % {"seconds": retry},
         status=429,
     )
     response.headers["Retry-After"] = str(retry)
@@ -204,6 +238,7 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
                 "numbness_type": payload.get("t"),
                 "timezone": payload.get("z"),
                 "consent": True,  # given on the signup form this ticket was made for
+                "language": payload.get("l"),
             }
         )
     except ValidationError as exc:
@@ -235,23 +270,28 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
 
 # Why no confirmation link can go to a suppressed address, told to the address's own owner
 # (the page is reached through a link signed for that lead, so nothing is told to a stranger).
-_UNDELIVERABLE = "We could not deliver our emails to your address"
+_UNDELIVERABLE = N_("We could not deliver our emails to your address")
 _CANNOT_SEND = {
     "bounce": _UNDELIVERABLE,
     "invalid": _UNDELIVERABLE,
-    "complaint": "Your email provider told us that you marked one of our emails as spam, and "
-    "we stopped all email to your address",
+    "complaint": N_(
+        "Your email provider told us that you marked one of our emails as spam, and "
+        "we stopped all email to your address"
+    ),
 }
 
 
 def _suppressed_page(request: Request, reason: str) -> HTMLResponse:
-    why = _CANNOT_SEND.get(reason, "Email to your address is switched off")
+    why = _(_CANNOT_SEND.get(reason, N_("Email to your address is switched off")))
     phone = clinic.effective().clinic_phone
     return message_page(
         request,
-        title="We can't send you a link to confirm",
-        message=f"{why}, so we cannot send you a link to confirm and nothing was changed. "
-        f"If you would like our emails again, please contact the clinic on {phone}.",
+        title=_("We can't send you a link to confirm"),
+        message=_(
+            "%(why)s, so we cannot send you a link to confirm and nothing was changed. "
+            "If you would like our emails again, please contact the clinic on %(phone)s."
+        )
+        % {"why": why, "phone": phone},
         status_code=409,
     )
 
@@ -264,13 +304,14 @@ async def come_back(
         lead = service.lead_from_token(session, purpose, token)
     except InvalidToken as exc:
         return link_problem_page(request, message=str(exc))
+    for_lead(lead.language)
     form = await request.form()
     if form.get("consent") != "true":
         return unsubscribed_page(
             request,
             resubscribe_action=f"{page}/resubscribe",
             status=422,
-            error="Please tick the box to agree to receive our emails",
+            error=_("Please tick the box to agree to receive our emails"),
         )
     reason = reason_for(session, email=lead.email)
     if reason is not None:  # checked first: "your emails are on" would not be true either
@@ -278,15 +319,16 @@ async def come_back(
     if lead.status == LeadStatus.ACTIVE:
         return message_page(
             request,
-            title="You're already subscribed",
-            message="Your address is confirmed and your emails are on. Nothing needed changing.",
+            title=_("You're already subscribed"),
+            message=_("Your address is confirmed and your emails are on. Nothing needed changing."),
         )
     retry = throttle.allow_signup(ip=client_ip(request), email=lead.email)
     if retry is not None:
         return message_page(
             request,
-            title="Please wait a moment",
-            message=f"Too many requests just now. Please try again in {retry} seconds.",
+            title=_("Please wait a moment"),
+            message=_("Too many requests just now. Please try again in %(seconds)s seconds.")
+            % {"seconds": retry},
             status_code=429,
         )
     now = clock.now()
@@ -300,7 +342,15 @@ async def come_back(
 
 def _lead_ticket(lead: Lead) -> str:
     # Nothing to cancel: the lead came back from its own email, not from a fresh signup.
-    return _seal(lead.email, lead.first_name, lead.numbness_type, lead.timezone, None, False)
+    return _seal(
+        lead.email,
+        lead.first_name,
+        lead.numbness_type,
+        lead.timezone,
+        None,
+        False,
+        language=lead.language,
+    )
 
 
 def unsubscribed_page(
@@ -311,11 +361,11 @@ def unsubscribed_page(
         request,
         "unsubscribe.html",
         status,
-        title="You're unsubscribed",
-        message="You will not get any more marketing emails from us.",
+        title=_("You're unsubscribed"),
+        message=_("You will not get any more marketing emails from us."),
         show_button=False,
         resubscribe_action=resubscribe_action,
-        consent_text=service.CONSENT_TEXT,
+        consent_text=_(service.CONSENT_TEXT),
         error=error,
     )
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from nurture.core import clock
+from nurture.core import clock, languages
 from nurture.core.db import Base, BigId, UTCDateTime
 
 
@@ -40,6 +40,8 @@ class Lead(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     numbness_type: Mapped[str] = mapped_column(String(20))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # What they read pages and messages in: one of NURTURE_LANGUAGES, as a BCP 47 tag ("es").
+    language: Mapped[str] = mapped_column(String(35), default=languages.default)
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.PENDING, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

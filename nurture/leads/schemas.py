@@ -11,7 +11,9 @@ from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nurture.core import languages
 from nurture.core.config import get_settings
+from nurture.core.translations import N_, gettext
 from nurture.leads.models import NumbnessType
 
 # Characters that end a header line somewhere (CR, LF, NEL, the Unicode line and paragraph
@@ -58,9 +60,9 @@ def clean_first_name(value: str, *, max_length: int = 100) -> str:
     if len(name) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
     if any(unusual(c) for c in name):
-        raise ValueError("must not contain line breaks, control or invisible characters")
+        raise ValueError(N_("must not contain line breaks, control or invisible characters"))
     if _ENCODED_WORD.search(name):
-        raise ValueError("must not contain '=?', which mail programs read as an encoded word")
+        raise ValueError(N_("must not contain '=?', which mail programs read as an encoded word"))
     return name
 
 
@@ -93,6 +95,13 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def check_language(value: str | None) -> str | None:
+    """Return the offered language nearest to `value` (None stays None); ValueError if none."""
+    if value is None or not value.strip():
+        return None
+    return languages.choose(value)
+
+
 class SubscribeRequest(InputModel):
     """A signup from the landing page or a clinic's own site."""
 
@@ -101,6 +110,13 @@ class SubscribeRequest(InputModel):
     numbness_type: NumbnessType = Field(description="acute, chronic, intermittent or unsure.")
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
+    )
+    language: str | None = Field(
+        default=None,
+        max_length=35,
+        description="The language they read, as a BCP 47 tag (es, es-MX); matched to the nearest "
+        "of the clinic's languages, the clinic's default when it offers none near. Omitted: "
+        "the clinic's default for a new lead, unchanged for a known one.",
     )
     consent: Literal[True] = Field(description="Must be true: the lead agrees to receive emails.")
     website: str | None = Field(
@@ -115,11 +131,14 @@ class SubscribeRequest(InputModel):
         settings = get_settings()
         if settings.refuse_role_addresses and local in ROLE_LOCAL_PARTS:
             raise ValueError(
-                f"{local}@ addresses usually reach a shared inbox; please use your own address"
+                gettext(
+                    "%(local)s@ addresses usually reach a shared inbox; please use your own address"
+                )
+                % {"local": local}
             )
         if settings.refuse_disposable_addresses and domain in DISPOSABLE_DOMAINS:
             raise ValueError(
-                "this looks like a temporary address; please use one you will keep reading"
+                gettext("this looks like a temporary address; please use one you will keep reading")
             )
         return address
 
@@ -130,6 +149,11 @@ class SubscribeRequest(InputModel):
         if not name:
             raise ValueError("must not be empty")
         return name
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return check_language(value)
 
     @field_validator("consent", mode="before")
     @classmethod

@@ -18,11 +18,12 @@ What each field means, precisely:
   `from`, and before the end of `to`, both days in the clinic's zone (inclusive).
 - `sequence_slug`: the lead is actively enrolled in that sequence right now.
 - `search`: the email or first name contains the text, ignoring case.
+- `language`: the lead reads this language (one of NURTURE_LANGUAGES).
 
 Form fields read by `parse_segment` (repeated fields may also be given as a list):
 `numbness_type` (repeatable), `status` (repeatable), `booked` ("yes", "no" or blank),
 `last_visit_before`, `signed_up_from`, `signed_up_to` (YYYY-MM-DD), `sequence` (a slug) and
-`q` (search text).
+`q` (search text) and `language` (a language tag).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
-from nurture.core import dates
+from nurture.core import dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
@@ -88,6 +89,7 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
+    language: str | None = None
 
     @property
     def is_everyone(self) -> bool:
@@ -143,6 +145,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         )
     if segment.tag:
         where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
+    if segment.language:
+        where.append(Lead.language == segment.language)
     if segment.search:
         pattern = f"%{_like_escape(segment.search.lower())}%"
         where.append(
@@ -220,6 +224,10 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
+    language = _value(form, "language") or None
+    if language is not None and language not in languages.offered():
+        errors["language"] = "Language: pick one of the clinic's languages."
+        language = None
     search = _value(form, "q")
     if len(search) > SEARCH_MAX:
         errors["q"] = f"Search: use at most {SEARCH_MAX} characters."
@@ -234,8 +242,17 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
+        language=language,
     )
     return segment, errors
+
+
+def language_word(tag: str) -> str:
+    """Name a language as staff read it: "Spanish" for es."""
+    try:
+        return languages.name_of(tag, in_language="en")
+    except ValueError:
+        return tag
 
 
 def format_day(day: date) -> str:
@@ -279,6 +296,8 @@ def describe(segment: Segment) -> str:
         parts.append(f"in sequence {segment.sequence_slug}")
     if segment.tag:
         parts.append(f"tagged \u201c{segment.tag}\u201d")
+    if segment.language:
+        parts.append(f"language: {language_word(segment.language)}")
     if segment.search:
         parts.append(f"matching \u201c{segment.search}\u201d")
     return ", ".join(parts)
@@ -290,7 +309,9 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
     def day(value: date | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
+    # A language only when one is picked, so segments stored before languages read the same.
+    language = {"language": segment.language} if segment.language else {}
+    return language | {
         "numbness_types": sorted(segment.numbness_types),
         "statuses": sorted(segment.statuses),
         "booked": segment.booked,
@@ -331,6 +352,9 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
     search = data.get("search") or ""
     if not isinstance(search, str):
         raise ValueError("segment field search is not text")
+    language = data.get("language")
+    if language is not None and not isinstance(language, str):
+        raise ValueError("segment field language is not text")
     return Segment(
         numbness_types=words("numbness_types", set(NumbnessType)),
         statuses=words("statuses", set(LeadStatus)),
@@ -343,4 +367,5 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
+        language=language or None,
     )

@@ -10,8 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.tokens import InvalidToken, is_compact_token, read_compact_token, read_token
+from nurture.core.translations import N_, gettext_in
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import ConsentRecord, Lead, LeadStatus, TypeChange, TypeSource
@@ -22,7 +24,8 @@ from nurture.rendering.dates import format_day
 from nurture.sequences.models import Step
 
 CONSENT_VERSION = "2026-11-v1"
-CONSENT_TEXT = (
+# Recorded in the words the person read: translated (gettext_in) into the lead's language.
+CONSENT_TEXT = N_(
     "Yes, email me helpful information about leg numbness and occasional invitations to book "
     "an assessment. I can unsubscribe at any time with one click."
 )
@@ -48,6 +51,7 @@ def find_or_create(
     status: str,
     now: datetime,
     source: str = TypeSource.SIGNUP,
+    language: str | None = None,
 ) -> Lead:
     """Return the lead with `email`, creating it with these details if there is none.
 
@@ -62,6 +66,7 @@ def find_or_create(
         first_name=first_name,
         numbness_type=numbness_type,
         timezone=timezone,
+        language=language or languages.default(),
         status=status,
         created_at=now,
     )
@@ -93,9 +98,13 @@ def subscribe(
         timezone=request.timezone,
         status=LeadStatus.PENDING,
         now=now,
+        language=request.language,
     )
     if lead.status == LeadStatus.ACTIVE:
         return None
+    if request.language is not None:
+        # Signing up (again) in a language is saying it is the one they read.
+        lead.language = request.language
     if lead.status == LeadStatus.PENDING:
         # Unconfirmed: the latest form wins, since nobody has confirmed the earlier answers.
         lead.first_name = request.first_name
@@ -137,7 +146,7 @@ def _ask_to_confirm(
     consent = ConsentRecord(
         lead_id=lead.id,
         text_version=CONSENT_VERSION,
-        text=CONSENT_TEXT,
+        text=gettext_in(lead.language, CONSENT_TEXT),
         source=meta.source[:500],
         ip_address=meta.ip_address,
         user_agent=(meta.user_agent or "")[:500] or None,
@@ -228,7 +237,7 @@ def lead_to_confirm(session: Session, *, token: str, lock: bool = False) -> Lead
         payload = read_token("confirm", token, max_age_seconds=max_age)
     lead = _lead_in(session, payload, lock=lock)
     if lead is None or payload.get("v") != lead.token_version:
-        raise InvalidToken("This link is no longer valid. Please sign up again.")
+        raise InvalidToken(N_("This link is no longer valid. Please sign up again."))
     return lead
 
 
@@ -284,7 +293,7 @@ def unsubscribe(session: Session, *, lead: Lead, now: datetime) -> bool:
 
 def _two(numbers: tuple[int, ...]) -> tuple[int, int]:
     if len(numbers) != 2:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     return numbers[0], numbers[1]
 
 
@@ -312,7 +321,7 @@ def lead_from_token(session: Session, purpose: str, token: str) -> Lead:
     """Return the lead a signed link names; raise InvalidToken if there is none."""
     lead = _lead_in(session, read_token(purpose, token))
     if lead is None:
-        raise InvalidToken("This link is not valid.")
+        raise InvalidToken(N_("This link is not valid."))
     return lead
 
 
@@ -422,3 +431,12 @@ def resume(session: Session, *, lead: Lead, now: datetime) -> bool:
 def change_type(session: Session, *, lead: Lead, numbness_type: str, now: datetime) -> bool:
     """Move an active lead to the sequence for a new type, skipping what it already read."""
     return update_preferences(session, lead=lead, now=now, numbness_type=numbness_type).type_changed
+
+
+def change_language(session: Session, *, lead: Lead, language: str) -> bool:
+    """Set the language a lead reads (one of NURTURE_LANGUAGES); tell whether it changed."""
+    chosen = languages.choose(language)
+    if chosen == lead.language:
+        return False
+    lead.language = chosen
+    return True

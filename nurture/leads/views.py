@@ -13,41 +13,22 @@ from nurture.core import clock, jsonread
 from nurture.core.config import get_settings
 from nurture.core.dispatch import nudge
 from nurture.core.tokens import InvalidToken
+from nurture.core.translations import current_language, set_language
+from nurture.core.translations import gettext as _
 from nurture.http.api_responses import errors, json_body
 from nurture.http.deps import SessionDep
 from nurture.http.errors import validation_response
+from nurture.http.language import for_lead
 from nurture.http.pages import link_problem_page, message_page, render_page
-from nurture.leads import erasure, inbox, service, throttle
+from nurture.leads import inbox, preferences, service, throttle
+from nurture.leads.choices import TYPE_CHOICES
 from nurture.leads.form_errors import plain_errors
-from nurture.leads.models import LeadStatus, NumbnessType
+from nurture.leads.models import LeadStatus
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.leads.zones import ZONE_GROUPS, ZONE_VALUES
-from nurture.rendering.dates import format_day
 from nurture.rendering.safety import SAFETY
 
 router = APIRouter()
-
-TYPE_CHOICES = [
-    (NumbnessType.ACUTE.value, "It started recently", "It came on suddenly and tends to pass."),
-    (
-        NumbnessType.CHRONIC.value,
-        "It has lasted a long time",
-        "It has been there for weeks or months, or never fully goes away.",
-    ),
-    (
-        NumbnessType.INTERMITTENT.value,
-        "It comes and goes",
-        "It appears now and then and is hard to predict.",
-    ),
-    (NumbnessType.UNSURE.value, "I'm not sure", "We will help you work out which fits."),
-]
-LABELS = {
-    "first_name": "First name",
-    "email": "Email address",
-    "numbness_type": "Kind of numbness",
-    "timezone": "Time zone",
-    "consent": "Consent",
-}
 
 
 def _throttled(request: Request, data: SubscribeRequest) -> int | None:
@@ -89,8 +70,7 @@ def _landing(
         form=form,
         errors=errors,
         types=TYPE_CHOICES,
-        labels=LABELS,
-        consent_text=service.CONSENT_TEXT,
+        consent_text=_(service.CONSENT_TEXT),
         consent_version=service.CONSENT_VERSION,
         clinic_timezone=settings.clinic_timezone,
         zone_groups=ZONE_GROUPS,
@@ -122,15 +102,19 @@ async def subscribe_form(
     ):
         return message_page(
             request,
-            title="Unsupported form",
-            message="Please use the signup form on our page.",
+            title=_("Unsupported form"),
+            message=_("Please use the signup form on our page."),
             status_code=415,
         )
     raw = await request.form()
     form = {
         k: str(raw.get(k, ""))[:300] for k in ("first_name", "email", "numbness_type", "timezone")
     }
-    data = {**form, "consent": raw.get("consent") == "true"}
+    # The language the form was shown in; the page answers in it too (errors, check inbox).
+    # A form without the field (a page from before languages) is the request's language.
+    posted = str(raw.get("language", ""))[:35]
+    shown_in = set_language(posted) if posted else current_language()
+    data = {**form, "consent": raw.get("consent") == "true", "language": shown_in}
     try:
         parsed = SubscribeRequest.model_validate(
             {**data, "website": str(raw.get("website", "")) or None}
@@ -142,8 +126,11 @@ async def subscribe_form(
     if retry is not None:
         return message_page(
             request,
-            title="Please wait a moment",
-            message=f"Too many signups from here just now. Please try again in {retry} seconds.",
+            title=_("Please wait a moment"),
+            message=_(
+                "Too many signups from here just now. Please try again in %(seconds)s seconds."
+            )
+            % {"seconds": retry},
             status_code=429,
         )
     consent_id = _accept(session, background, parsed, _meta(request, str(request.url.path)))
@@ -199,11 +186,11 @@ async def subscribe_api(
 
 def _bad_confirm_link(request: Request, exc: InvalidToken) -> HTMLResponse:
     hint = (
-        "Sign up again on our page to get a fresh link."
+        _("Sign up again on our page to get a fresh link.")
         if exc.expired
-        else "Please check that you copied the whole link, or sign up again for a fresh one."
+        else _("Please check that you copied the whole link, or sign up again for a fresh one.")
     )
-    return link_problem_page(request, message=f"{exc} {hint}")
+    return link_problem_page(request, message=f"{_(str(exc))} {hint}")
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse, include_in_schema=False)
@@ -213,10 +200,11 @@ def confirm_page(token: str, request: Request, session: SessionDep) -> HTMLRespo
         lead = service.lead_to_confirm(session, token=token)
     except InvalidToken as exc:
         return _bad_confirm_link(request, exc)
+    for_lead(lead.language)
     return render_page(
         request,
         "confirm.html",
-        title=f"One last step, {lead.first_name}",
+        title=_("One last step, %(name)s") % {"name": lead.first_name},
         already=lead.status == LeadStatus.ACTIVE,
     )
 
@@ -230,6 +218,7 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
         session.rollback()
         return _bad_confirm_link(request, exc)
     session.commit()
+    for_lead(lead.language)
     confirmed = outcome is service.ConfirmOutcome.CONFIRMED
     if confirmed:
         nudge()
@@ -244,10 +233,12 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     return render_page(
         request,
         "confirmed.html",
-        title=f"You're confirmed, {lead.first_name}" if confirmed else "Already confirmed",
-        message="Thank you for confirming your email address."
+        title=_("You're confirmed, %(name)s") % {"name": lead.first_name}
         if confirmed
-        else "Your email address was already confirmed; there is nothing more to do.",
+        else _("Already confirmed"),
+        message=_("Thank you for confirming your email address.")
+        if confirmed
+        else _("Your email address was already confirmed; there is nothing more to do."),
         plan=plan,
         booking_url=clinic.effective().booking_url,
     )
@@ -257,14 +248,15 @@ def confirm(token: str, request: Request, session: SessionDep) -> HTMLResponse:
 def unsubscribe_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
     """Show a one-button unsubscribe page (a GET never changes anything)."""
     try:
-        service.lead_from_token(session, "unsubscribe", token)
+        lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return link_problem_page(request, message=str(exc))
+        return link_problem_page(request, message=_(str(exc)))
+    for_lead(lead.language)
     return render_page(
         request,
         "unsubscribe.html",
-        title="Unsubscribe",
-        message=(
+        title=_("Unsubscribe"),
+        message=_(
             "Press the button to stop all marketing emails from us. If you booked a visit,"
             " you will still get its confirmation and reminders."
         ),
@@ -279,7 +271,8 @@ def unsubscribe(token: str, request: Request, session: SessionDep) -> HTMLRespon
     try:
         lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return link_problem_page(request, message=str(exc))
+        return link_problem_page(request, message=_(str(exc)))
+    for_lead(lead.language)
     service.unsubscribe(session, lead=lead, now=clock.now())
     session.commit()
     return inbox.unsubscribed_page(request, resubscribe_action=f"/unsubscribe/{token}/resubscribe")
@@ -291,124 +284,19 @@ def unsubscribe_everything(token: str, request: Request, session: SessionDep) ->
     try:
         lead = service.lead_from_token(session, "unsubscribe", token)
     except InvalidToken as exc:
-        return link_problem_page(request, message=str(exc))
+        return link_problem_page(request, message=_(str(exc)))
+    for_lead(lead.language)
     service.stop_everything(session, lead=lead, now=clock.now())
     session.commit()
     return message_page(
         request,
-        title="You will get no more emails from us",
-        message=(
+        title=_("You will get no more emails from us"),
+        message=_(
             "Not even reminders of a visit you booked. To hear from us again, call or write to"
             " the clinic."
         ),
     )
 
 
-def _lead_or_page(
-    session: SessionDep, request: Request, token: str
-) -> tuple[Any, HTMLResponse | None]:
-    try:
-        return service.lead_from_token(session, "preferences", token), None
-    except InvalidToken as exc:
-        page = link_problem_page(request, message=str(exc))
-        return None, page
-
-
-def _preferences(
-    request: Request, lead: Any, notice: str | None = None, status: int = 200
-) -> HTMLResponse:
-    paused = lead.paused_until if lead.paused_until and lead.paused_until > clock.now() else None
-    state = lead.status if lead.status in (LeadStatus.ACTIVE, LeadStatus.UNSUBSCRIBED) else "off"
-    return render_page(
-        request,
-        "preferences.html",
-        status,
-        title="Email preferences",
-        state=state,
-        types=TYPE_CHOICES,
-        current=lead.numbness_type,
-        notice=notice,
-        paused_until=format_day(paused, lead.timezone) if paused else None,
-        resubscribe_action=f"{request.url.path}/resubscribe",
-        consent_text=service.CONSENT_TEXT,
-    )
-
-
-def _saved_notice(changes: service.PreferenceChanges, timezone: str) -> str:
-    parts = []
-    if changes.type_changed:
-        parts.append("Saved. Your next emails will match.")
-    if changes.paused_until is not None:
-        day = format_day(changes.paused_until, timezone)
-        parts.append(f"Paused. We'll be back in touch after {day}.")
-    if changes.resumed:
-        parts.append("Welcome back. Your emails carry on from today.")
-    return " ".join(parts) or "No change needed."
-
-
-@router.get("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
-def preferences_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
-    """Show a lead's preferences (reached from a signed link in every marketing email)."""
-    lead, error = _lead_or_page(session, request, token)
-    return error or _preferences(request, lead)
-
-
-@router.post("/preferences/{token}", response_class=HTMLResponse, include_in_schema=False)
-async def preferences_update(token: str, request: Request, session: SessionDep) -> HTMLResponse:
-    """Change type, pause, unsubscribe or delete, as the pressed button says."""
-    lead, error = _lead_or_page(session, request, token)
-    if error is not None:
-        return error
-    form = await request.form()
-    action = str(form.get("action", ""))
-    now = clock.now()
-    if action in ("type", "pause2", "pause4", "resume"):
-        # One form holds the type and the pause buttons: whatever was changed together is
-        # saved together, with one notice.
-        if lead.status != LeadStatus.ACTIVE:
-            return _preferences(
-                request,
-                lead,
-                "There is nothing to change: we send you no marketing emails at the moment.",
-                409,
-            )
-        choice = str(form.get("numbness_type", "")) or None
-        if (choice is None and action == "type") or (
-            choice is not None and choice not in {t[0] for t in TYPE_CHOICES}
-        ):
-            return _preferences(request, lead, "Please pick one of the options.", 422)
-        changes = service.update_preferences(
-            session,
-            lead=lead,
-            now=now,
-            numbness_type=choice,
-            pause_weeks=int(action[-1]) if action.startswith("pause") else None,
-            resume=action == "resume",
-        )
-        notice = _saved_notice(changes, lead.timezone)
-    elif action == "unsubscribe":
-        service.unsubscribe(session, lead=lead, now=now)
-        session.commit()
-        return inbox.unsubscribed_page(
-            request, resubscribe_action=f"{request.url.path}/resubscribe"
-        )
-    elif action == "delete":
-        if form.get("confirm_delete") != "yes":
-            return _preferences(
-                request, lead, "Tick the box to confirm that you want your data deleted.", 422
-            )
-        erasure.erase(session, lead=lead, now=now)
-        session.commit()
-        return message_page(
-            request,
-            title="Your data is deleted",
-            message="We removed your details. We keep only a note of your address so that we "
-            "never email it again.",
-        )
-    else:
-        return _preferences(request, lead, "Please use one of the buttons.", 422)
-    session.commit()
-    return _preferences(request, lead, notice)
-
-
 router.include_router(inbox.router)
+router.include_router(preferences.router)

@@ -17,6 +17,7 @@ from babel.dates import (
 )
 
 from nurture.core.config import get_settings
+from nurture.core.languages import formatting_locale
 
 # Babel's fallback for a zone with no short name in the locale is a bare "+0300"; the localized
 # GMT form ("GMT+03:00", trimmed to CLDR's short "GMT+3" or "GMT+5:30") reads as a zone.
@@ -89,3 +90,20 @@ def format_day(
         locale = get_settings().clinic_locale
     loc = parse_locale(locale) if isinstance(locale, str) else locale
     return str(format_date(moment.astimezone(zone).date(), "long", locale=loc))
+
+
+def format_for_language(
+    moment: datetime, tz: str | tzinfo, language: str | None, *, short: bool = False
+) -> str:
+    """Say when `moment` is for a person reading `language` in zone `tz`.
+
+    The words follow the language and the clinic's region (es with US: "martes, 15 de
+    diciembre de 2026, 10:00 a.m. CST"); the clinic's default language keeps
+    NURTURE_CLINIC_LOCALE. `short` is the subject-length form, as in format_visit_time.
+    """
+    return format_visit_time(moment, tz, formatting_locale(language), short=short)
+
+
+def format_day_for_language(moment: datetime, tz: str | tzinfo | None, language: str | None) -> str:
+    """Say which day `moment` falls on in zone `tz` for a person reading `language`."""
+    return format_day(moment, tz, formatting_locale(language))

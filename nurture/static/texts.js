@@ -17,11 +17,12 @@
   }
   document.querySelectorAll("textarea[data-segments]").forEach(function (area) {
     var out = document.getElementById(area.getAttribute("data-segments"));
+    var note = area.hasAttribute("data-segments-note") ? area.getAttribute("data-segments-note") :
+      " Placeholders count as typed; the rendered text is shown below after saving.";
     function update() {
       var n = count(area.value);
       out.textContent = "As typed: " + n.units + " characters (" + n.encoding + "): " +
-        n.segments + " segment(s)" + (n.segments > 1 ? ", aim for one" : "") +
-        ". Placeholders count as typed; the rendered text is shown below after saving.";
+        n.segments + " segment(s)" + (n.segments > 1 ? ", aim for one" : "") + "." + note;
     }
     area.addEventListener("input", update);
   });

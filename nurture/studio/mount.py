@@ -51,9 +51,11 @@ def routers() -> list[APIRouter]:
         signin,
         simulator,
         step_editor,
+        text_answers,
         texts,
         variant_editor,
         versions,
+        visit_texts,
         visits,
     )
     from nurture.studio import outbox as outbox_views
@@ -75,7 +77,9 @@ def routers() -> list[APIRouter]:
         broadcast_pages,
         jobs,
         visits,
+        visit_texts,
         texts,
+        text_answers,
         outbox_views,
         results,
         admin,

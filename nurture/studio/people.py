@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from nurture.appointments import service as appointments
 from nurture.appointments.models import Appointment
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.core import clock, dates
+from nurture.core import clock, dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
-from nurture.leads import erasure, tags, timeline
+from nurture.leads import erasure, segments, tags, timeline
 from nurture.leads import service as leads
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
@@ -53,6 +53,7 @@ def _summary(lead: Lead) -> dict[str, object]:
     return {
         "status": lead.status,
         "numbness_type": lead.numbness_type,
+        "language": lead.language,
         "paused_until": lead.paused_until.isoformat() if lead.paused_until else None,
     }
 
@@ -89,6 +90,8 @@ def lead_view(
         zone=lead.timezone or get_settings().clinic_timezone,
         now=clock.now(),
         tags=tags.of_lead(session, lead.id),
+        language_word=segments.language_word,
+        languages=[(tag, segments.language_word(tag)) for tag in languages.offered()],
     )
 
 
@@ -115,8 +118,9 @@ def lead_action(
     action: Annotated[str, Form()] = "",
     weeks: Annotated[str, Form()] = "2",
     confirm_email: Annotated[str, Form()] = "",
+    language: Annotated[str, Form(max_length=35)] = "",
 ) -> Response:
-    """Pause, remove from sequences, unsubscribe, or delete a lead."""
+    """Pause, remove from sequences, unsubscribe, change the language of, or delete a lead."""
     lead = _lead(session, lead_id)
     back = f"{PREFIX}/leads/{lead.id}"
     before = _summary(lead)
@@ -132,6 +136,12 @@ def lead_action(
     elif action == "unsubscribe":
         changed = leads.unsubscribe(session, lead=lead, now=now)
         message = "Unsubscribed." if changed else "Already unsubscribed."
+    elif action == "language":
+        if language not in languages.offered():
+            return redirect(request, back, "Pick a language from the list.")
+        word = segments.language_word(language)
+        changed = leads.change_language(session, lead=lead, language=language)
+        message = f"Language: {word}." if changed else f"Already {word}."
     elif action == "delete":
         if confirm_email.strip().lower() != lead.email:
             return redirect(request, back, "Not deleted: type the lead's address to confirm.")

@@ -16,6 +16,7 @@ FILTER_FIELDS = frozenset(
         "signed_up_to",
         "sequence",
         "tag",
+        "language",
     }
 )
 
@@ -39,6 +40,7 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
     params = [("q", segment.search)] if segment.search else []
     params += [("numbness_type", t) for t in sorted(segment.numbness_types)]
     params += [("status", s) for s in sorted(segment.statuses)]
+
     if segment.booked is not None:
         params.append(("booked", "yes" if segment.booked else "no"))
     days = (
@@ -51,4 +53,6 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
         params.append(("sequence", segment.sequence_slug))
     if segment.tag:
         params.append(("tag", segment.tag))
+    if segment.language:
+        params.append(("language", segment.language))
     return params

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from nurture.core import clock, dispatch
+from nurture.core import clock, dispatch, languages
 from nurture.core.csvread import count_rows
 from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
@@ -132,6 +132,8 @@ def _list_page(
         older=_list_url(segment, offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
         types=list(segments.TYPE_WORDS.items()),
         statuses=list(segments.STATUS_WORDS.items()),
+        languages=[(tag, segments.language_word(tag)) for tag in languages.offered()],
+        language_word=segments.language_word,
         sequences=_sequences(session),
         tags_in_use=tags.in_use(session),
         bulk_limit=BULK_LIMIT,

@@ -13,6 +13,7 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from nurture.core import clock
+from nurture.delivery.text_results import replies_received, text_results
 from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
@@ -119,6 +120,8 @@ def results_index(
         rows=rows,
         days=_days(days),
         columns=COLUMNS,
+        texts=text_results(session),
+        replies=replies_received(session),
     )
 
 

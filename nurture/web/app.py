@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nurture import __version__
 from nurture.core.config import PACKAGE_DIR, get_settings
+from nurture.http.language import PageLanguage
 
 
 def _size(limit: int) -> str:
@@ -190,6 +191,7 @@ def create_app() -> FastAPI:
         },
     )
     app.add_middleware(HeadAsGet)
+    app.add_middleware(PageLanguage)
     security_headers.install(app, base_url=settings.resolved_base_url)  # last added, so outermost
     error_pages.install(app)  # after security_headers: its crash page supersedes the plain one
     return app

@@ -17,39 +17,52 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from nurture.core.config import get_settings
+from nurture.core.translations import N_
 from nurture.http.errors import field_errors, validation_response
+from nurture.http.language import request_language
 
 STUDIO_PREFIX = "/studio"
 
 # What a person can do about each error, in words rather than codes.
+# Marked for translation: the site's error page shows them in the visitor's language.
 WORDS: dict[int, tuple[str, str]] = {
-    400: ("Something in that request was wrong", "Go back, reload the page and try again."),
+    400: (N_("Something in that request was wrong"), N_("Go back, reload the page and try again.")),
     404: (
-        "We couldn't find that page",
-        "The link may be mistyped or out of date. Nothing is wrong on your side.",
+        N_("We couldn't find that page"),
+        N_("The link may be mistyped or out of date. Nothing is wrong on your side."),
     ),
     405: (
-        "This page can't do that",
-        "That kind of request isn't accepted here. Go back and use the page's own buttons "
-        "and links.",
+        N_("This page can't do that"),
+        N_(
+            "That kind of request isn't accepted here. Go back and use the page's own buttons "
+            "and links."
+        ),
     ),
     409: (
-        "That can't be done as things stand",
-        "Something changed since the page was loaded. Reload it and try again.",
+        N_("That can't be done as things stand"),
+        N_("Something changed since the page was loaded. Reload it and try again."),
     ),
     413: (
-        "That was too much to send",
-        "What you sent is larger than we accept. Please send something smaller.",
+        N_("That was too much to send"),
+        N_("What you sent is larger than we accept. Please send something smaller."),
     ),
-    422: ("Some details need another look", "Go back, correct the details below and try again."),
-    429: ("Please wait a moment", "Too many requests just now. Please try again in a minute."),
+    422: (
+        N_("Some details need another look"),
+        N_("Go back, correct the details below and try again."),
+    ),
+    429: (
+        N_("Please wait a moment"),
+        N_("Too many requests just now. Please try again in a minute."),
+    ),
     503: (
-        "We're busy for a moment",
-        "Nothing you did caused this. Please try again in a few seconds.",
+        N_("We're busy for a moment"),
+        N_("Nothing you did caused this. Please try again in a few seconds."),
     ),
     500: (
-        "Something went wrong on our side",
-        "Nothing you did caused this, and nothing was half-saved. Please try again in a minute.",
+        N_("Something went wrong on our side"),
+        N_(
+            "Nothing you did caused this, and nothing was half-saved. Please try again in a minute."
+        ),
     ),
 }
 
@@ -66,8 +79,13 @@ def wants_html(path: str, accept: str) -> bool:
     return "text/html" in accept.lower() and not path.startswith("/api/")
 
 
-def error_html(path: str, status: int, *, details: list[str] | None = None) -> str:
-    """The page for `status` at `path`, in the studio's layout under /studio, else the site's."""
+def error_html(
+    path: str, status: int, *, details: list[str] | None = None, request: Request | None = None
+) -> str:
+    """The page for `status` at `path`, in the studio's layout under /studio, else the site's.
+
+    The site's page is in the language `request` asks for (see nurture.http.language).
+    """
     title, message = WORDS.get(status) or (_phrase(status), "Go back and try again.")
     if path == STUDIO_PREFIX or path.startswith(STUDIO_PREFIX + "/"):
         from nurture.studio.layout import templates
@@ -78,7 +96,15 @@ def error_html(path: str, status: int, *, details: list[str] | None = None) -> s
         )
     from nurture.http.pages import render_text
 
-    return render_text("error.html", title=title, message=message, details=details or [])
+    language = request_language(request) if request is not None else None
+    return render_text(
+        "error.html",
+        request,
+        title=title,
+        message=message,
+        details=details or [],
+        **({"language": language} if language else {}),
+    )
 
 
 # SQLite's writer lock outlasting busy_timeout; PostgreSQL serialization, deadlock, lock timeout.
@@ -113,7 +139,7 @@ def _studio_detail(path: str, exc: HTTPException) -> list[str]:
 
 
 def _page(request: Request, status: int, details: list[str] | None = None) -> HTMLResponse:
-    html = error_html(request.url.path, status, details=details)
+    html = error_html(request.url.path, status, details=details, request=request)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -148,7 +174,8 @@ def install(app: FastAPI) -> None:
             # A busy database is temporary: providers and people retry a 503, not a 500.
             headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
             if wants_html(request.url.path, request.headers.get("accept", "")):
-                return HTMLResponse(error_html(request.url.path, 503), 503, headers=headers)
+                page = error_html(request.url.path, 503, request=request)
+                return HTMLResponse(page, 503, headers=headers)
             return JSONResponse(
                 {
                     "error": "busy",
@@ -159,7 +186,8 @@ def install(app: FastAPI) -> None:
             )
         if wants_html(request.url.path, request.headers.get("accept", "")):
             try:
-                return HTMLResponse(error_html(request.url.path, 500), 500, headers=headers)
+                page = error_html(request.url.path, 500, request=request)
+                return HTMLResponse(page, 500, headers=headers)
             except Exception:  # noqa: BLE001 - whatever broke may break the page too
                 pass
         return JSONResponse(INTERNAL_ERROR, status_code=500, headers=headers)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from nurture.core.config import PACKAGE_DIR, get_settings
+from nurture.core.translations import gettext as _
 from nurture.http.pages import render_page
 
 router = APIRouter(include_in_schema=False)
@@ -17,7 +18,7 @@ def privacy(request: Request) -> HTMLResponse:
     return render_page(
         request,
         "privacy.html",
-        title="Privacy notice",
+        title=_("Privacy notice"),
         purge_days=get_settings().purge_unconfirmed_days,
     )
 

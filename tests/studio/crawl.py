@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 from sqlalchemy import select
 
+from nurture.appointments.models import Appointment
 from nurture.broadcasts.models import Broadcast
 from nurture.core import clock
 from nurture.enrollments.service import enroll
@@ -63,6 +64,7 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
     assert session.get(Lead, lead.id) is not None
     step = f"/sequences/{SLUG}/edit/steps/{ids[0]}"
     live_page = studio.get(f"/studio/sequences/{SLUG}").text
+    visit_id = session.scalar(select(Appointment.id).order_by(Appointment.id).limit(1))
     live_step = re.findall(rf"/studio/sequences/{SLUG}/steps/(\d+)\"", live_page)[0]
     urls = {
         "/login": "/studio/login",
@@ -95,6 +97,8 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/admin/clinic": "/studio/admin/clinic",
         "/texts": "/studio/texts",
         "/texts/edit/{name}": "/studio/texts/edit/appointment_reminder",
+        "/texts/numbers/{number}": "/studio/texts/numbers/4915112345678",
+        "/visits/{appointment_id}/texts": f"/studio/visits/{visit_id}/texts",
     }
     return {pattern: urls[pattern] for pattern in page_paths()}
 
