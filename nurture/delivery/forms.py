@@ -14,7 +14,9 @@ used when that is certain:
   count; if the two do not agree once the stand-ins are swapped back, per person again;
 - a value is only filled in when it is plain (`fillable`): nothing that escaping, the text
   part's whitespace rules, or a one-line subject would change. Anyone else's email is
-  rendered for them.
+  rendered for them;
+- a form is shared only by people whose sources and whole context, their own values aside,
+  are the same: everything a render depends on must be in one or the other.
 """
 
 from __future__ import annotations
@@ -121,10 +123,13 @@ class Forms:
         values = {k: context[k] for k in PERSON_KEYS}
         if not fillable(values):
             return render(context), None
-        if key not in self._forms:
-            shared = {k: v for k, v in context.items() if k not in PERSON_KEYS}
-            self._forms[key] = form_for(render, shared)
-        form = self._forms[key]
+        shared = {k: v for k, v in context.items() if k not in PERSON_KEYS}
+        # Keyed by everything else the render reads too, so two people whose contexts differ
+        # in anything but their own values (a language, say) never share a form.
+        full_key = (key, repr(sorted(shared.items())))
+        if full_key not in self._forms:
+            self._forms[full_key] = form_for(render, shared)
+        form = self._forms[full_key]
         if form is None:
             return render(context), None
         return fill(form, values), form

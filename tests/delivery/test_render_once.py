@@ -126,3 +126,12 @@ def test_shipped_steps_are_filled_in_and_send_the_same_mime(  # type: ignore[no-
             parts = [(p.get_content_type(), p.as_bytes()) for p in one.iter_parts()]
             assert parts == [(p.get_content_type(), p.as_bytes()) for p in two.iter_parts()]
     assert shared >= 5
+
+
+def test_people_whose_context_differs_otherwise_get_their_own_form(session) -> None:  # type: ignore[no-untyped-def]
+    render, forms = _render("{{ greeting }} {{ first_name }}"), Forms()
+    one, two = _renders(session)[:2]
+    two = {**two, "greeting": "Hola"}
+    one = {**one, "greeting": "Hello"}
+    assert forms.render("step", render, one)[0] == render(one)
+    assert forms.render("step", render, two)[0] == render(two)
