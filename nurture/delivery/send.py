@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.core import clock
@@ -234,13 +234,35 @@ def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
         return set(started), suppressed
 
 
+# What `_apply` may change on a row: written for a whole chunk in one executemany.
+_RECORDED = (
+    "status",
+    "subject",
+    "provider_message_id",
+    "sent_at",
+    "last_error",
+    "retrying_since",
+    "unknown_since",
+    "due_at",
+    "attempt_started_at",
+    "claimed_at",
+    "lease_expires_at",
+)
+
+
 def _record(results: Sequence[Result]) -> list[Outcome]:
-    """Write the provider's answers (and advance enrollments of sent steps) in one transaction."""
+    """Write the provider's answers (and advance enrollments of sent steps) in one transaction.
+
+    The rows and their attempts are written set-based, one statement each for the chunk;
+    next steps are planned the same way (`plan_many`).
+    """
     now = clock.now()
     settings = get_settings()
     outcomes: list[Outcome] = []
     by_id = {r.message_id: r for r in results}
     plans: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
     with session_scope() as session, session.no_autoflush:
         messages = _load(session, list(by_id))
         marketing = [m for m in messages if m.enrollment_id or m.broadcast_id]
@@ -248,18 +270,24 @@ def _record(results: Sequence[Result]) -> list[Outcome]:
         for message in messages:
             result = by_id[message.id]
             outcome = _apply(session, message, result, facts, now, settings, plans)
-            session.add(
-                MessageAttempt(
-                    message_id=message.id,
-                    attempted_at=now,
-                    outcome=outcome,
-                    reason=result.error.reason if result.error else None,
-                    detail=message.last_error,
-                )
+            rows.append({"id": message.id, **{k: getattr(message, k) for k in _RECORDED}})
+            attempts.append(
+                {
+                    "message_id": message.id,
+                    "attempted_at": now,
+                    "outcome": outcome,
+                    "reason": result.error.reason if result.error else None,
+                    "detail": message.last_error,
+                }
             )
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
+            # Its changes go in the statement below, not in a flush of its own.
+            session.expunge(message)
+        if rows:
+            session.execute(update(Message), rows)  # by primary key: one executemany
+            session.execute(insert(MessageAttempt), attempts)  # one multi-row INSERT
         variants.plan_many(session, plans)
     return outcomes
 
