@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from nurture.core import clock
+from nurture.delivery import service
 from nurture.delivery.channels import sendgrid_batch
 from nurture.delivery.channels.base import (
     OutgoingEmail,
@@ -15,6 +19,9 @@ from nurture.delivery.channels.base import (
     UnknownOutcome,
 )
 from nurture.delivery.channels.registry import get_backend
+from nurture.enrollments import service as enrollments
+from nurture.outbox.models import Message, MessageStatus
+from tests.factories import make_lead
 from tests.processes import wait_for
 from tests.sendgrid_server import Scripted
 
@@ -98,3 +105,24 @@ def test_server_refuses_what_sendgrid_refuses(sendgrid) -> None:
     # The transport sends such an email in a request of its own, where it fails alone.
     assert sendgrid_batch.plan([big, _email(1)]) == ([[1]], [0])
     assert sendgrid.state.accepted == []
+
+
+@pytest.mark.usefixtures("sequences_loaded")
+def test_a_steps_due_emails_go_many_to_a_request_through_the_engine(session, sendgrid) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # a Monday, inside the send window
+    for i, name in enumerate(["Robin", "Sam", "Ana", "Kim"]):
+        lead = make_lead(session, email_address=f"b{i}@example.com", first_name=name)
+        enrollments.enroll(session, lead=lead, now=now)
+    session.commit()
+    with clock.frozen_at(now):
+        service.tick(dispatch=lambda ids: service.deliver_batch(ids, backend=get_backend()))
+    # Four people, one step: requests of at most 3 (the setting), one email each.
+    assert sorted(len(b["personalizations"]) for b in sendgrid.state.accepted) == [1, 3]
+    sent = session.scalars(select(Message).where(Message.status == MessageStatus.SENT)).all()
+    assert sorted(sendgrid.state.custom_ids()) == sorted(str(m.id) for m in sent)
+    by_address = {e["to"][0]["email"]: e for e in sendgrid.state.emails()}
+    for i, name in enumerate(["Robin", "Sam", "Ana", "Kim"]):
+        email = by_address[f"b{i}@example.com"]
+        assert name in email["subject"]
+        assert f"Hi {name}" in email["content"][0]["value"]
+        assert "%nurture" not in email["content"][1]["value"]
