@@ -12,6 +12,7 @@ from nurture.core.db import Base
 from nurture.enrollments.models import Enrollment
 from nurture.jobs.models import Job
 from nurture.leads.models import ConsentRecord, Lead, TypeChange
+from nurture.locations.models import Location
 from nurture.outbox.models import (
     DeliveryEvent,
     Heartbeat,
@@ -41,6 +42,7 @@ __all__ = [
     "Heartbeat",
     "Job",
     "Lead",
+    "Location",
     "Message",
     "MessageAttempt",
     "Sequence",

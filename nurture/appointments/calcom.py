@@ -34,6 +34,7 @@ from nurture.core import dates, jsonread
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
 from nurture.leads.schemas import check_language, clean_first_name
+from nurture.locations import service as locations
 from nurture.outbox.stops import is_phone_only
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,26 @@ def _time(payload: dict[str, Any], name: str) -> datetime:
         raise CalcomError(422, f"{name}: {exc}", {name: str(exc)}) from exc
 
 
+def _place(payload: dict[str, Any]) -> str:
+    """Return the visit's location: the site its event type or place text maps to, else the text.
+
+    With several sites a booking that maps to none goes to the default site rather than be
+    refused (Cal.com would retry it forever); the studio's location page sets the mapping.
+    """
+    text = location_text(payload)
+    kinds: list[str | None] = [
+        str(payload[k]) for k in ("eventTypeId", "type") if payload.get(k) is not None
+    ]
+    for kind in kinds or [None]:
+        site = locations.calcom_site(kind, text)
+        if site is not None:
+            return site.key
+    if locations.several():
+        log.warning("a Cal.com booking matched no location; it goes to the default one")
+        return ""
+    return text
+
+
 def booking(envelope: Envelope) -> AppointmentIn:
     """Turn a booking payload into an appointment; raise CalcomError or ValidationError."""
     payload = envelope.payload
@@ -308,7 +329,7 @@ def booking(envelope: Envelope) -> AppointmentIn:
         starts_at=start,
         timezone=zone if isinstance(zone, str) else get_settings().clinic_timezone,
         duration_minutes=min(max(int((end - start).total_seconds() // 60), 5), 480),
-        location=location_text(payload),
+        location=_place(payload),
         external_id=visit_key(uid, attendee["email"] if seated(payload) else None),
         phone=phone,
         sms_consent=phone is not None and bool(question) and _consented(payload, question),

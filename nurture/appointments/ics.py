@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from nurture.appointments.models import Appointment
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.languages import choose_leniently
 from nurture.core.translations import N_, gettext_in
+from nurture.locations import service as locations
 
 PUBLISH = "PUBLISH"
 CANCEL = "CANCEL"
@@ -47,7 +47,7 @@ def build(
     It names only the clinic, the time and the place: no reason for the visit.
     """
     s = get_settings()
-    c = clinic.effective()
+    site = locations.site(appointment.location_key)
     tz = ZoneInfo(appointment.timezone)
     start = appointment.starts_at.astimezone(tz)
     calendar = Calendar()
@@ -61,12 +61,12 @@ def build(
     event.add("dtstart", start)
     event.add("dtend", start + timedelta(minutes=appointment.duration_minutes))
     chosen = choose_leniently(language)
-    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": c.clinic_name}
+    summary = gettext_in(chosen, N_("Appointment at %(clinic)s")) % {"clinic": site.name}
     event.add("summary", summary, parameters={"language": chosen})
-    event.add("location", appointment.location or c.clinic_address)
+    event.add("location", appointment.location or site.address)
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{s.transactional_from_email}")
-    organizer.params["cn"] = vText(c.clinic_name)
+    organizer.params["cn"] = vText(site.name)
     event.add("organizer", organizer)
     if cancel:
         guest = vCalAddress(f"mailto:{attendee}")

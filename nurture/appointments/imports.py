@@ -31,6 +31,7 @@ from nurture.leads.schemas import (
     clean_first_name,
     normalise_email,
 )
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus
 
 COLUMNS = [
@@ -256,6 +257,7 @@ def _minutes(text: str) -> int:
 def _location(text: str) -> str:
     if len(text) > MAX_LOCATION:
         raise ValueError(f"must be at most {MAX_LOCATION} characters")
+    locations.place_of_visit(text)
     return text
 
 
@@ -327,7 +329,7 @@ def _same(visit: Appointment, row: _Row) -> bool:
         visit.starts_at == row.starts_at
         and visit.timezone == row.timezone
         and visit.duration_minutes == row.duration_minutes
-        and visit.location == row.location
+        and (visit.location_key, visit.location) == locations.split_place(row.location)
         and visit.status == row.status
     )
 

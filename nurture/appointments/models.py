@@ -38,7 +38,10 @@ class Appointment(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int] = mapped_column(default=30)
     timezone: Mapped[str] = mapped_column(String(64))
+    # The place as the booking system wrote it, when it names no site of the clinic.
     location: Mapped[str] = mapped_column(String(300), default="")
+    # The clinic's site (nurture.locations); None: the default site.
+    location_key: Mapped[str | None] = mapped_column(String(40), index=True)
     # The booker's phone when the booking system gave one (Cal.com's phone-only bookers).
     phone: Mapped[str | None] = mapped_column(String(40))
     # The recurring series the visit was booked in, so "cancel all remaining" finds the rest.

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.service import cancel_unsent
+from nurture.locations import service as locations
 
 
 def record_history(
@@ -28,11 +29,13 @@ def record_history(
     made with the clinic): unsent emails of the visit are cancelled and none is planned.
     Return whether anything changed.
     """
+    location_key, place = locations.split_place(location)
     wanted = {
         "starts_at": starts_at,
         "timezone": timezone,
         "duration_minutes": duration_minutes,
-        "location": location,
+        "location": place,
+        "location_key": location_key,
         "status": status,
     }
     changed = {k: v for k, v in wanted.items() if getattr(appointment, k) != v}

@@ -27,7 +27,12 @@ class AppointmentIn(InputModel):
     starts_at: Moment = Field(description="Start, with its UTC offset.")
     timezone: str = Field(max_length=64, description="The patient's IANA time zone.")
     duration_minutes: int = Field(default=30, ge=5, le=480)
-    location: str = Field(default="", max_length=300)
+    location: str = Field(
+        default="",
+        max_length=300,
+        description="The clinic's location, by its key or exact name (any case). With one "
+        "location, other text is kept as the place description.",
+    )
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(
         default=None,
@@ -61,6 +66,11 @@ class AppointmentIn(InputModel):
         from nurture.core.phones import to_e164
 
         return to_e164(value, country=get_settings().clinic_country)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        return check_location(value)
 
     @field_validator("email")
     @classmethod
@@ -99,6 +109,19 @@ class AppointmentPatch(InputModel):
     def _zone(cls, value: str | None) -> str | None:
         return None if value is None else check_timezone(value)
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return None if value is None else check_location(value)
+
+
+def check_location(value: str) -> str:
+    """Return `value` if it names a location, or is a place text an install with one takes."""
+    from nurture.locations import service as locations
+
+    locations.place_of_visit(value)
+    return value
+
 
 class ReminderOut(BaseModel):
     """One planned message of an appointment (an email or a text)."""
@@ -118,6 +141,9 @@ class AppointmentOut(BaseModel):
     starts_at: datetime
     timezone: str
     revision: int
+    location: str | None = Field(
+        default=None, description="The key of the clinic's location the visit is at."
+    )
     phone: str | None = None
     attendance: str = Field(
         description="What the patient said: confirmed, not confirmed or asked to change."

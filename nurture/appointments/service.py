@@ -25,6 +25,7 @@ from nurture.enrollments import service as enrollments
 from nurture.leads import consent
 from nurture.leads.models import Lead, LeadStatus, NumbnessType, TypeSource
 from nurture.leads.service import find_or_create
+from nurture.locations import service as locations
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream
 from nurture.sequences.models import Trigger
@@ -98,13 +99,18 @@ class Visit(Protocol):
 
 def new_visit(lead: Lead, visit: Visit, *, status: str, now: datetime) -> Appointment:
     """Return an unsaved appointment of `lead` at `visit`'s time and place."""
+    location_key, place = locations.split_place(visit.location)
+    if location_key is not None:
+        # The lead's site follows their latest visit.
+        lead.location_key = location_key
     return Appointment(
         lead_id=lead.id,
         external_id=visit.external_id,
         starts_at=visit.starts_at,
         timezone=visit.timezone,
         duration_minutes=visit.duration_minutes,
-        location=visit.location,
+        location=place,
+        location_key=location_key,
         status=status,
         created_at=now,
         updated_at=now,
@@ -224,7 +230,7 @@ def book(session: Session, *, data: AppointmentIn, now: datetime) -> BookResult:
             existing.starts_at == data.starts_at
             and existing.timezone == data.timezone
             and existing.duration_minutes == data.duration_minutes
-            and existing.location == data.location
+            and (existing.location_key, existing.location) == locations.split_place(data.location)
             and existing.status == AppointmentStatus.BOOKED
         )
         consented = _take_phone(session, existing, data, now)
@@ -295,7 +301,12 @@ def record_cancelled(session: Session, *, data: AppointmentIn, now: datetime) ->
 def changes(appointment: Appointment, patch: AppointmentPatch) -> dict[str, object]:
     """Return the fields `patch` would change, with their new values (empty: a no-op)."""
     wanted = patch.model_dump(exclude_none=True)
-    return {k: v for k, v in wanted.items() if getattr(appointment, k) != v}
+    changed = {k: v for k, v in wanted.items() if k != "location" and getattr(appointment, k) != v}
+    if patch.location is not None:
+        place = locations.split_place(patch.location)
+        if place != (appointment.location_key, appointment.location):
+            changed["location"] = patch.location
+    return changed
 
 
 def reschedule(
@@ -324,7 +335,11 @@ def _move(
     appointment.timezone = patch.timezone or appointment.timezone
     appointment.duration_minutes = patch.duration_minutes or appointment.duration_minutes
     if patch.location is not None:
-        appointment.location = patch.location
+        appointment.location_key, appointment.location = locations.split_place(patch.location)
+        if appointment.location_key is not None:
+            lead = session.get(Lead, appointment.lead_id)
+            if lead is not None:
+                lead.location_key = appointment.location_key
     reopened = appointment.status == AppointmentStatus.CANCELLED
     appointment.status = AppointmentStatus.BOOKED
     appointment.revision += 1

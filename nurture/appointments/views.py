@@ -36,6 +36,7 @@ from nurture.http.errors import validation_response
 from nurture.http.language import for_lead
 from nurture.http.pages import link_problem_page, render_page
 from nurture.leads.models import Lead
+from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context
 from nurture.staff import tokens
@@ -90,6 +91,7 @@ def _out(session: SessionDep, appointment: Appointment) -> dict[str, Any]:
         starts_at=appointment.starts_at,
         timezone=appointment.timezone,
         revision=appointment.revision,
+        location=locations.site(appointment.location_key).key,
         phone=appointment.phone,
         attendance=attendance.attendance(appointment),
         confirmed_at=appointment.confirmed_at,
@@ -288,7 +290,7 @@ def visit_page(token: str, request: Request, session: SessionDep) -> HTMLRespons
         "visit.html",
         title=_("Your appointment"),
         appointment=appointment,
-        phone=clinic.effective().clinic_phone,
+        phone=locations.site(appointment.location_key).phone,
         **appointment_context(appointment),
     )
 

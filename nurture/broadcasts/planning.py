@@ -24,11 +24,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Exists
 
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.segments import Segment, conditions, segment_from_json
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus, Stream, Suppression
 from nurture.sequences.schedule import SendWindow, next_opening
 
@@ -46,12 +46,12 @@ def key_of(broadcast_id: int, lead_id: int) -> str:
     return f"broadcast:{broadcast_id}:lead:{lead_id}"
 
 
-def window_of(broadcast: Broadcast) -> SendWindow:
-    """Return the local hours a broadcast may arrive, every day but the clinic's closures."""
+def window_of(broadcast: Broadcast, *, location_key: str | None = None) -> SendWindow:
+    """Return the local hours a broadcast may arrive, every day but the lead's site's closures."""
     return SendWindow(
         start_hour=broadcast.window_start_hour,
         end_hour=broadcast.window_end_hour,
-        closures=frozenset(clinic.effective().clinic_closures),
+        closures=frozenset(locations.site(location_key).closures),
     )
 
 
@@ -120,7 +120,13 @@ def plan_batch(session: Session, *, broadcast: Broadcast, now: datetime, size: i
         broadcast.status, broadcast.cancelled_at = BroadcastStatus.CANCELLED, now
         return Batch(0, 0, more=False)
     rows = session.execute(
-        select(Lead.id, Lead.timezone, Lead.status, suppressed().label("suppressed"))
+        select(
+            Lead.id,
+            Lead.timezone,
+            Lead.location_key,
+            Lead.status,
+            suppressed().label("suppressed"),
+        )
         .where(*conditions(segment), Lead.id > start)
         .order_by(Lead.id)
         .limit(size)
@@ -147,7 +153,6 @@ def plan_batch(session: Session, *, broadcast: Broadcast, now: datetime, size: i
     if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
         return None
     begins = max(now, broadcast.scheduled_at or now)
-    window = window_of(broadcast)
     planned = _insert(
         session,
         [
@@ -156,7 +161,11 @@ def plan_batch(session: Session, *, broadcast: Broadcast, now: datetime, size: i
                 "stream": Stream.MARKETING,
                 "lead_id": r.id,
                 "broadcast_id": broadcast.id,
-                "due_at": next_opening(begins, tz=zone_of(r.timezone), window=window),
+                "due_at": next_opening(
+                    begins,
+                    tz=zone_of(r.timezone),
+                    window=window_of(broadcast, location_key=r.location_key),
+                ),
             }
             for r in eligible
         ],

@@ -9,6 +9,7 @@ module of its group (or a new module) and register it below.
 - leads.py         nurture leads import | export | purge, nurture consent export
 - suppressions.py  nurture suppressions import | sync | add
 - visits.py        nurture visits import
+- locations.py     nurture locations add | list | remove
 - access.py        nurture staff create, nurture tokens create | revoke
 - checks.py        nurture doctor, nurture preview
 - run.py           nurture web | worker | beat | flower, nurture healthcheck web | worker | beat
@@ -24,6 +25,7 @@ from nurture.cli.access import staff_group, tokens_group
 from nurture.cli.checks import doctor, preview
 from nurture.cli.database import db
 from nurture.cli.leads import consent, leads
+from nurture.cli.locations import locations
 from nurture.cli.outbox import outbox, status, tick
 from nurture.cli.run import beat, flower, healthcheck, web, worker
 from nurture.cli.sequences import sequences
@@ -54,6 +56,7 @@ for _command in (
     consent,
     suppressions,
     visits,
+    locations,
     staff_group,
     tokens_group,
     doctor,

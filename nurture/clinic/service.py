@@ -236,6 +236,11 @@ def _clean(spec: Field, raw: str, settings: Settings) -> Any:
     return value
 
 
+def clean(spec: Field, raw: str) -> Any:
+    """Return the stored form of one submitted field, or raise ValueError saying why."""
+    return _clean(spec, raw, get_settings())
+
+
 def parse_form(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Validate the submitted fields; return the values and an error message per bad field."""
     settings = get_settings()

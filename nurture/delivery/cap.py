@@ -43,9 +43,11 @@ def within_window(message: Message, facts: Facts, moment: datetime) -> datetime:
     enrollment = facts.enrollments.get(message.enrollment_id or 0)
     if enrollment is not None:
         tz = ZoneInfo(lead.timezone or get_settings().clinic_timezone)
-        return next_opening(moment, tz=tz, window=window_of(enrollment.version))
+        window = window_of(enrollment.version, location_key=lead.location_key)
+        return next_opening(moment, tz=tz, window=window)
     broadcast = facts.broadcasts.get(message.broadcast_id or 0)
     if broadcast is not None:
         zone = broadcast_zone(lead.timezone)
-        return next_opening(moment, tz=zone, window=broadcast_window(broadcast))
+        window = broadcast_window(broadcast, location_key=lead.location_key)
+        return next_opening(moment, tz=zone, window=window)
     return moment

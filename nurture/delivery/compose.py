@@ -26,6 +26,7 @@ from nurture.delivery.channels.base import Attachment, OutgoingEmail
 from nurture.delivery.forms import Form, Forms, substitutions
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
+from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
@@ -394,6 +395,7 @@ def compose(message: Message, facts: Facts, forms: Forms | None = None) -> Outgo
         context = {**clinic_context(), "marketing": False, **message.context}
         if lead is not None:
             context["first_name"] = lead.first_name
+            context["location"] = locations.site(lead.location_key).context()
             context["preferences_url"] = links.preferences_url(lead)
             if message.template == "confirm":
                 context["confirm_url"] = links.confirm_url(lead)
@@ -409,6 +411,8 @@ def compose(message: Message, facts: Facts, forms: Forms | None = None) -> Outgo
                 ),
             )
         rendered = renderer.render_named(message.template or "", context)
+    # The site the email speaks for (the visit's, or the lead's) sends it under its name.
+    site = locations.site(context.get("location", {}).get("key"))
     common: dict[str, Any] = {
         "to_email": address,
         "subject": rendered.subject,
@@ -425,7 +429,7 @@ def compose(message: Message, facts: Facts, forms: Forms | None = None) -> Outgo
         return OutgoingEmail(
             **common,
             from_email=s.marketing_from_email,
-            from_name=c.marketing_from_name,
+            from_name=site.marketing_from_name,
             headers={
                 # Only the signed one-click link (RFC 8058): a mailto would go to a sender
                 # address no one reads and would name the lead in the clear.
@@ -440,7 +444,7 @@ def compose(message: Message, facts: Facts, forms: Forms | None = None) -> Outgo
     return OutgoingEmail(
         **common,
         from_email=s.transactional_from_email,
-        from_name=c.transactional_from_name,
+        from_name=site.transactional_from_name,
         categories=("transactional",),
         attachments=attachments,
     )

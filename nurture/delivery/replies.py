@@ -19,6 +19,7 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
+from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.outbox.models import (
     Channel,
@@ -178,7 +179,8 @@ def _answer_visit(
         return Answer("confirmed", f"{c.clinic_name}: thank you, see you {when}.")
     return Answer(
         "reschedule",
-        f"{c.clinic_name}: to change your visit {when}, call {c.clinic_phone} or go to "
+        f"{c.clinic_name}: to change your visit {when}, call "
+        f"{locations.site(visit.location_key).phone} or go to "
         f"{links.visit_url(visit.id)}",
     )
 

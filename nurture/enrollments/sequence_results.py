@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment
 from nurture.core.config import get_settings
 from nurture.core.db import chunked
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
+from nurture.leads.models import Lead
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step
 from nurture.sequences.service import live_version
@@ -59,9 +61,18 @@ class SequenceResult:
 
 
 def sequence_results(
-    session: Session, sequence: Sequence, *, booked_within_days: int, now: datetime, span: int = 30
+    session: Session,
+    sequence: Sequence,
+    *,
+    booked_within_days: int,
+    now: datetime,
+    span: int = 30,
+    leads: ColumnElement[bool] | None = None,
 ) -> SequenceResult:
-    """Count what a sequence's emails led to. Test sends have no outbox row: never counted."""
+    """Count what a sequence's emails led to. Test sends have no outbox row: never counted.
+
+    `leads`, a condition on Lead, counts only the emails of the leads it matches.
+    """
     live = live_version(session, sequence.id)
     # Every live step gets a row, sent or not; steps only older versions had follow them.
     by_key = {s.key: StepResult(s.key, s.position, s.subject) for s in live.steps} if live else {}
@@ -70,6 +81,7 @@ def sequence_results(
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
         .where(SequenceVersion.sequence_id == sequence.id, Message.status == MessageStatus.SENT)
+        .where(*([Message.lead_id.in_(select(Lead.id).where(leads))] if leads is not None else []))
     ).all()
     key_of: dict[int, str] = {}
     for message_id, _, _, key, position, subject in sent:

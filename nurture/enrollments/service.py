@@ -191,18 +191,25 @@ def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
     )
 
 
-def due_for(step: Step, *, version: SequenceVersion, tz: ZoneInfo, after: datetime) -> datetime:
+def due_for(
+    step: Step,
+    *,
+    version: SequenceVersion,
+    tz: ZoneInfo,
+    after: datetime,
+    location_key: str | None = None,
+) -> datetime:
     """When `step` falls due for a lead in `tz`, counted from `after`, inside the window."""
     if step.wait_until is not None:
         # A waiting step is planned at its time-out; the event coming first skips it at send
         # time (nurture.delivery.compose), so nothing needs re-planning when it happens.
         due = add_delay(after, days=step.wait_at_most_days or 0, minutes=0, tz=tz)
-        return next_opening(due, tz=tz, window=window_of(version))
+        return next_opening(due, tz=tz, window=window_of(version, location_key=location_key))
     due = add_delay(after, days=step.delay_days, minutes=step.delay_minutes, tz=tz)
     # The first email right after confirming goes at once: the lead has just acted on it.
     if step.position == 1 and step.delay_days == 0 and step.delay_minutes == 0:
         return due
-    return next_opening(due, tz=tz, window=window_of(version))
+    return next_opening(due, tz=tz, window=window_of(version, location_key=location_key))
 
 
 def _plan_step(
@@ -214,7 +221,13 @@ def _plan_step(
     after: datetime,
     batch: list[dict[str, Any]] | None = None,
 ) -> None:
-    due = due_for(step, version=enrollment.version, tz=lead_zone(lead), after=after)
+    due = due_for(
+        step,
+        version=enrollment.version,
+        tz=lead_zone(lead),
+        after=after,
+        location_key=lead.location_key,
+    )
     row: dict[str, Any] = {
         "key": step_key(enrollment.id, step.id),
         "stream": Stream.MARKETING,

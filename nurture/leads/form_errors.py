@@ -9,7 +9,7 @@ from nurture.core.translations import gettext as _
 from nurture.leads.schemas import without_unusual
 
 # The landing form's fields, top to bottom: the error summary lists problems in this order.
-FIELD_ORDER = ("first_name", "email", "numbness_type", "timezone", "consent")
+FIELD_ORDER = ("first_name", "email", "numbness_type", "timezone", "location", "consent")
 
 # Marked here, translated into the page's language when a form is answered.
 _EMPTY = {
@@ -27,6 +27,7 @@ _TOO_LONG = {
 _ALWAYS = {
     "numbness_type": N_("Please choose the kind of numbness that sounds most like yours"),
     "timezone": N_("Please choose your time zone from the list"),
+    "location": N_("Please choose your nearest clinic from the list"),
     "consent": N_("Please tick the box to agree to receive our emails"),
 }
 

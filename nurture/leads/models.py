@@ -40,6 +40,8 @@ class Lead(Base):
     first_name: Mapped[str] = mapped_column(String(100))
     numbness_type: Mapped[str] = mapped_column(String(20))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The clinic's site they prefer (nurture.locations); None: the default site.
+    location_key: Mapped[str | None] = mapped_column(String(40), index=True)
     # What they read pages and messages in: one of NURTURE_LANGUAGES, as a BCP 47 tag ("es").
     language: Mapped[str] = mapped_column(String(35), default=languages.default)
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.PENDING, index=True)

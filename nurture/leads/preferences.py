@@ -17,6 +17,7 @@ from nurture.http.pages import link_problem_page, message_page, render_page
 from nurture.leads import erasure, inbox, service
 from nurture.leads.choices import TYPE_CHOICES
 from nurture.leads.models import LeadStatus
+from nurture.locations import service as locations
 from nurture.rendering.dates import format_day_for_language
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +54,8 @@ def _preferences(
         else None,
         resubscribe_action=f"{request.url.path}/resubscribe",
         consent_text=_(service.CONSENT_TEXT),
+        sites=locations.sites(),
+        site=locations.site(lead.location_key).key,
     )
 
 
@@ -99,6 +102,10 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             choice is not None and choice not in {t[0] for t in TYPE_CHOICES}
         ):
             return _preferences(request, lead, _("Please pick one of the options."), 422)
+        wanted = locations.match(str(form.get("location", ""))[:200])
+        moved = wanted is not None and wanted.key != locations.site(lead.location_key).key
+        if moved and wanted is not None:
+            lead.location_key = wanted.key
         changes = service.update_preferences(
             session,
             lead=lead,
@@ -108,6 +115,9 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
             resume=action == "resume",
         )
         notice = _saved_notice(changes, lead.timezone, lead.language)
+        if moved and wanted is not None:
+            saved = _("Saved: your clinic is now %(name)s.") % {"name": wanted.name}
+            notice = saved + " " + notice.replace(_("No change needed."), "")
     elif action == "language":
         try:
             chosen = languages.nearest(str(form.get("language", ""))[:35])

@@ -111,6 +111,12 @@ class SubscribeRequest(InputModel):
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA time zone; the clinic's when omitted."
     )
+    location: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The clinic location they prefer, by key or name (any case); with several "
+        "locations a value that names none is refused.",
+    )
     language: str | None = Field(
         default=None,
         max_length=35,
@@ -169,6 +175,27 @@ class SubscribeRequest(InputModel):
         if value in (None, ""):
             return None
         return check_timezone(value)
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return preferred_location(value)
+
+
+def preferred_location(value: str | None) -> str | None:
+    """Return the key of the location `value` names, None for none; ValueError if unknown."""
+    from nurture.locations import service as locations
+
+    if value is None or not value.strip():
+        return None
+    site = locations.match(value)
+    if site is not None:
+        return site.key
+    if locations.several():
+        raise ValueError(
+            f"no location is called {value!r}; use one of: {', '.join(locations.keys())}"
+        )
+    return None
 
 
 class SubscribeAccepted(BaseModel):

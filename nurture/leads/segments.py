@@ -43,6 +43,8 @@ from nurture.core import dates, languages
 from nurture.core.config import get_settings
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import Lead, LeadStatus, LeadTag, NumbnessType
+from nurture.locations import scope
+from nurture.locations import service as locations
 from nurture.sequences.models import Sequence
 
 SEARCH_MAX = 200
@@ -89,6 +91,8 @@ class Segment:
     sequence_slug: str | None = None
     search: str = ""
     tag: str | None = None
+    # Sites (nurture.locations keys): the lead prefers one, or has a visit at one.
+    locations: frozenset[str] = frozenset()
     language: str | None = None
 
     @property
@@ -145,6 +149,8 @@ def conditions(segment: Segment, *, zone: ZoneInfo | None = None) -> list[Column
         )
     if segment.tag:
         where.append(exists().where(LeadTag.lead_id == Lead.id, LeadTag.tag == segment.tag))
+    if segment.locations:
+        where.append(scope.leads_at(segment.locations))
     if segment.language:
         where.append(Lead.language == segment.language)
     if segment.search:
@@ -224,6 +230,10 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
             tag = clean_tag(raw_tag)
         except ValueError as exc:
             errors["tag"] = f"Tag: {exc}."
+    sites = frozenset(_values(form, "location"))
+    known = set(locations.keys())
+    if unknown := sorted(sites - known):
+        errors["location"] = "Unknown location: " + ", ".join(unknown)[:100] + "."
     language = _value(form, "language") or None
     if language is not None and language not in languages.offered():
         errors["language"] = "Language: pick one of the clinic's languages."
@@ -242,6 +252,7 @@ def parse_segment(form: Mapping[str, str | list[str]]) -> tuple[Segment, dict[st
         sequence_slug=slug,
         search=search,
         tag=tag,
+        locations=sites & known,
         language=language,
     )
     return segment, errors
@@ -296,6 +307,9 @@ def describe(segment: Segment) -> str:
         parts.append(f"in sequence {segment.sequence_slug}")
     if segment.tag:
         parts.append(f"tagged \u201c{segment.tag}\u201d")
+    if segment.locations:
+        names = [s.name for s in locations.sites() if s.key in segment.locations]
+        parts.append("at " + _either(names or sorted(segment.locations)))
     if segment.language:
         parts.append(f"language: {language_word(segment.language)}")
     if segment.search:
@@ -321,6 +335,8 @@ def segment_to_json(segment: Segment) -> dict[str, Any]:
         "sequence_slug": segment.sequence_slug,
         "search": segment.search,
         "tag": segment.tag,
+        # Left out when empty, so segments stored before locations read back the same.
+        **({"locations": sorted(segment.locations)} if segment.locations else {}),
     }
 
 
@@ -367,5 +383,6 @@ def segment_from_json(data: Mapping[str, Any]) -> Segment:
         tag=clean_tag(tag)
         if (tag := data.get("tag")) is not None and isinstance(tag, str)
         else None,
+        locations=words("locations", set(data.get("locations") or [])),
         language=language or None,
     )

@@ -119,6 +119,8 @@ def subscribe(
             )
             lead.numbness_type = request.numbness_type
         lead.timezone = request.timezone
+        if request.location is not None:
+            lead.location_key = request.location
     return _ask_to_confirm(session, lead=lead, meta=meta, now=now)
 
 

@@ -26,6 +26,7 @@ from nurture.leads.form_errors import plain_errors
 from nurture.leads.models import LeadStatus
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.leads.zones import ZONE_GROUPS, ZONE_VALUES
+from nurture.locations import service as locations
 from nurture.rendering.safety import SAFETY
 
 router = APIRouter()
@@ -78,13 +79,22 @@ def _landing(
         # A zone the list lacks (an old alias a browser reported) is offered back as chosen.
         extra_zone=chosen if chosen not in ZONE_VALUES else None,
         safety=SAFETY,  # the same warning signs the emails carry
+        sites=locations.sites(),
     )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def landing(request: Request) -> HTMLResponse:
     """Show the signup page."""
-    empty = {"first_name": "", "email": "", "numbness_type": "", "timezone": ""}
+    # A location's own link (?location=south) starts with that location chosen.
+    wanted = locations.match(request.query_params.get("location", "")[:200])
+    empty = {
+        "first_name": "",
+        "email": "",
+        "numbness_type": "",
+        "timezone": "",
+        "location": wanted.key if wanted else "",
+    }
     return _landing(request, form=empty, errors={}, status=200)
 
 
@@ -108,7 +118,8 @@ async def subscribe_form(
         )
     raw = await request.form()
     form = {
-        k: str(raw.get(k, ""))[:300] for k in ("first_name", "email", "numbness_type", "timezone")
+        k: str(raw.get(k, ""))[:300]
+        for k in ("first_name", "email", "numbness_type", "timezone", "location")
     }
     # The language the form was shown in; the page answers in it too (errors, check inbox).
     # A form without the field (a page from before languages) is the request's language.

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from nurture.appointments.models import Appointment
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.leads.models import Lead
+from nurture.locations import service as locations
 from nurture.messages import links
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
     """Return what an appointment email may say: when, where, how to change it. Nothing more."""
-    c = clinic.effective()
+    site = locations.site(appointment.location_key)
     return {
+        "location": site.context(),
         "visit": {
             # Templates show it with `visit.starts_at|visit_time(visit.timezone)`: the one
             # formatter (nurture.rendering.dates), in the clinic's locale and the visit's zone.
             "starts_at": appointment.starts_at,
             "timezone": appointment.timezone,
-            "address": appointment.location or c.clinic_address,
+            "address": appointment.location or site.address,
             "duration_minutes": appointment.duration_minutes,
         },
         "manage_url": links.visit_url(appointment.id),
@@ -34,7 +39,7 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
         "change_url": links.attend_url(
             appointment.id, revision=appointment.revision, answer="change"
         ),
-        "booking_url": c.booking_url,
+        "booking_url": site.booking_url,
     }
 
 
@@ -53,18 +58,38 @@ def clinic_context() -> dict[str, Any]:
             "accent_color": c.accent_color,
             "logo_url": c.clinic_logo_url,
         },
+        "location": locations.default().context(),
         "base_url": get_settings().resolved_base_url,
     }
 
 
 def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
-    """Return the variables a marketing template may use for `lead`."""
+    """Return the variables a marketing template may use for `lead`.
+
+    Their site (chosen, or that of their latest visit) gives the booking page and phone; a
+    review request goes to the page of the site they last visited.
+    """
+    site = locations.site(lead.location_key)
     return {
         **clinic_context(),
+        "location": site.context(),
         "first_name": lead.first_name,
-        "booking_url": links.booking_url(content=content),
-        "review_url": clinic.effective().review_url,
+        "booking_url": links.booking_url(content=content, base=site.booking_url),
+        "review_url": locations.site(visited_site(lead) or lead.location_key).review_url,
         "unsubscribe_url": links.unsubscribe_url(lead),
         "preferences_url": links.preferences_url(lead),
         "marketing": True,
     }
+
+
+def visited_site(lead: Lead) -> str | None:
+    """Return the site of the lead's latest attended visit, or None."""
+    session = object_session(lead)
+    if session is None or lead.id is None:
+        return None
+    return session.scalar(
+        select(Appointment.location_key)
+        .where(Appointment.lead_id == lead.id, Appointment.status == AppointmentStatus.ATTENDED)
+        .order_by(Appointment.starts_at.desc())
+        .limit(1)
+    )

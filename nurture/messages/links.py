@@ -32,9 +32,9 @@ def preferences_url(lead: Lead) -> str:
     return absolute(f"/preferences/{make_token('preferences', {'lead': lead.id})}")
 
 
-def booking_url(*, content: str) -> str:
-    """Return the clinic's booking page with campaign parameters that name no condition."""
-    parts = urlsplit(effective().booking_url)
+def booking_url(*, content: str, base: str | None = None) -> str:
+    """Return a booking page (`base`, else the clinic's) with parameters that name no condition."""
+    parts = urlsplit(base or effective().booking_url)
     params = {"utm_source": "nurture", "utm_medium": "email", "utm_campaign": "nurture"}
     params["utm_content"] = content
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)

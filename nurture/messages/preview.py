@@ -57,9 +57,10 @@ class Sample:
 SAMPLE_ID = 0
 
 
-def sample_lead(numbness_type: str) -> Lead:
-    """Return an unsaved lead to render for."""
+def sample_lead(numbness_type: str, location_key: str | None = None) -> Lead:
+    """Return an unsaved lead to render for (of the location `location_key`, if given)."""
     return Lead(
+        location_key=location_key,
         id=SAMPLE_ID,
         email="sam@example.com",
         first_name="Sam",

@@ -15,7 +15,7 @@ REQUIRED = (
     ("visit.starts_at", "the day and time ({{ visit.starts_at|visit_time(...) }})"),
 )
 PLACE = ("visit.address", "the place ({{ visit.address }})")
-ANSWER = re.compile(r"Reply C|clinic\.phone|manage_url|change_url", re.I)
+ANSWER = re.compile(r"Reply C|(clinic|location)\.phone|manage_url|change_url", re.I)
 
 
 def problems(name: str, source: str) -> list[str]:

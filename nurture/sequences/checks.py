@@ -33,6 +33,7 @@ VARIABLES = {
     "preferences_url": "the lead's preference page",
     "unsubscribe_url": "one-click unsubscribe",
     "clinic": "clinic.name, clinic.address, clinic.phone",
+    "location": "the lead's location: location.name, .address, .phone, .map_url, .booking_url",
     "base_url": "this service's address",
     "marketing": "always true in a sequence email",
 }
@@ -196,10 +197,14 @@ def _subject_header(email: RenderedEmail) -> list[Problem]:
 
 
 def render_for(
-    source: StepSource, numbness_type: str, *, first_name: str | None = None
+    source: StepSource,
+    numbness_type: str,
+    *,
+    first_name: str | None = None,
+    location_key: str | None = None,
 ) -> RenderedEmail:
     """Render a step as a sample lead of `numbness_type` (and `first_name`) would get it."""
-    lead = sample_lead(numbness_type)
+    lead = sample_lead(numbness_type, location_key)
     if first_name is not None:
         lead.first_name = first_name
     return get_renderer().render_step(
@@ -241,7 +246,12 @@ class Checked:
         return [p for p in self.problems if p.severity == "error"]
 
 
-def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> Checked:
+def check_step(
+    source: StepSource,
+    numbness_type: str = NumbnessType.UNSURE,
+    *,
+    location_key: str | None = None,
+) -> Checked:
     """Return every problem of a step and the step rendered for a sample lead of a type.
 
     A step's variables do not depend on the numbness type, which only picks the sample lead
@@ -278,8 +288,9 @@ def check_step(source: StepSource, numbness_type: str = NumbnessType.UNSURE) -> 
 
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
-            email = render_for(source, numbness_type)
-            context = lead_context(sample_lead(numbness_type), content="step-preview")
+            email = render_for(source, numbness_type, location_key=location_key)
+            lead = sample_lead(numbness_type, location_key)
+            context = lead_context(lead, content="step-preview")
             body = get_renderer().render_body(body_html, context)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
             return Checked([*found, *failed(exc)], None)

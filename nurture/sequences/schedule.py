@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
+from nurture.locations import service as locations
 
 if TYPE_CHECKING:
     from nurture.sequences.models import SequenceVersion
@@ -64,11 +64,11 @@ def next_opening(moment: datetime, *, tz: ZoneInfo, window: SendWindow) -> datet
     raise ValueError("the send window never opens (no allowed weekday outside closures)")
 
 
-def window_of(version: SequenceVersion) -> SendWindow:
-    """Return the send window a version declares."""
+def window_of(version: SequenceVersion, *, location_key: str | None = None) -> SendWindow:
+    """Return the send window a version declares, closed on the lead's site's closures."""
     return SendWindow(
         start_hour=version.window_start_hour,
         end_hour=version.window_end_hour,
         weekdays=frozenset(int(d) for d in version.window_weekdays),
-        closures=frozenset(clinic.effective().clinic_closures),
+        closures=frozenset(locations.site(location_key).closures),
     )

@@ -15,6 +15,7 @@ from nurture.core.config import Settings, get_settings
 from nurture.core.served_url import recorded
 from nurture.http.deps import SessionDep
 from nurture.leads.consent import write_csv
+from nurture.locations import service as locations
 from nurture.staff import audit, tokens
 from nurture.staff.models import ApiToken, StaffUser
 from nurture.studio.auth import Role, StaffError, create_staff, set_password
@@ -24,7 +25,10 @@ router = studio_router()
 
 
 def _staff_state(member: StaffUser) -> dict[str, Any]:
-    return {"role": member.role, "disabled": member.disabled_at is not None}
+    state: dict[str, Any] = {"role": member.role, "disabled": member.disabled_at is not None}
+    if member.location_keys is not None:
+        state["locations"] = member.location_keys
+    return state
 
 
 def _shown(name: str, value: object) -> object:
@@ -78,6 +82,7 @@ def admin_home(request: Request, staff: AdminDep, session: SessionDep) -> HTMLRe
         api_tokens=list(session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc()))),
         settings_rows=settings_rows,
         roles=[r.value for r in Role],
+        sites=locations.sites(),
         now=clock.now(),
         new_token=request.session.pop("new_token", None),
     )
@@ -119,8 +124,9 @@ def change_staff(
     action: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
+    location: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Change a role, disable or enable, unlock, or set a new password."""
+    """Change a role, disable or enable, unlock, set a new password, or keep to some sites."""
     member = session.get(StaffUser, member_id)
     if member is None:
         raise HTTPException(status_code=404, detail="No such staff member.")
@@ -142,6 +148,12 @@ def change_staff(
     elif action == "unlock":
         member.locked_until = None
         member.failed_logins = 0
+    elif action == "locations":
+        keys = set(locations.keys())
+        chosen = sorted(set(location or []) & keys)
+        # None of them, or all of them: every location, including ones added later.
+        member.location_keys = chosen if chosen and len(chosen) < len(keys) else None
+        member.session_epoch += 1
     elif action == "password":
         try:
             set_password(member, password)

@@ -21,6 +21,7 @@ from nurture.delivery.proofs import send_proof
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.segments import describe
 from nurture.staff import audit
+from nurture.studio import site_scope
 from nurture.studio.broadcasts import broadcast_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
@@ -53,7 +54,7 @@ def _page(
     segment = segment_of(broadcast)
     context: dict[str, Any] = {"segment_words": describe(segment)}
     if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
-        context["audience"] = audience(session, segment=segment)
+        context["audience"] = audience(session, segment=site_scope.scoped(segment, staff))
     if broadcast.status == BroadcastStatus.DRAFT:
         checked = broadcasts.check_content(
             broadcast.subject, broadcast.preheader, broadcast.body_markdown
@@ -91,7 +92,7 @@ def broadcast_page(
     days: str = str(DAYS_DEFAULT),
 ) -> HTMLResponse:
     """Who gets it and the email (a draft); when it goes (scheduled); what it did (results)."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     days_text = days[:10]
     status = 422 if broadcast.status != BroadcastStatus.DRAFT and _days(days_text)[1] else 200
     return _page(request, staff, session, broadcast, days_text=days_text, status_code=status)
@@ -102,7 +103,7 @@ def send_test(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Send the saved broadcast to the signed-in staff member, marked as a test."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     checked = broadcasts.check_content(
         broadcast.subject, broadcast.preheader, broadcast.body_markdown
     )
@@ -150,7 +151,7 @@ def schedule_broadcast(
     send_at: Annotated[str, Form()] = "",
 ) -> Response:
     """Schedule a draft for a time in the clinic's zone, or for now (each person's window)."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     now = clock.now()
     send_at = send_at[:40]
     try:
@@ -196,7 +197,7 @@ def cancel_broadcast(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Cancel a scheduled or sending broadcast: nothing not yet sent goes out."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     before = {"status": broadcast.status}
     try:
         stopped = broadcasts.cancel(session, broadcast=broadcast, now=clock.now())
@@ -223,7 +224,7 @@ def copy_broadcast(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Start a new draft from this broadcast's email and segment."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     duplicate = broadcasts.copy(
         session, broadcast=broadcast, created_by_id=staff.id, now=clock.now()
     )
@@ -244,7 +245,7 @@ def delete_broadcast(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Delete a draft."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     before = broadcasts.fields_of(broadcast)
     target = f"broadcast {broadcast.id} {broadcast.name}"
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,10 +23,12 @@ from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segmen
 from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
+from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 
 router = studio_router()
-LIST_FIELDS = ("numbness_type", "status")
+LIST_FIELDS = ("numbness_type", "status", "location")
 SEGMENT_FIELDS = (
     *LIST_FIELDS,
     "booked",
@@ -34,6 +37,7 @@ SEGMENT_FIELDS = (
     "signed_up_to",
     "sequence",
     "tag",
+    "location",
 )
 
 
@@ -69,13 +73,14 @@ def values_of(broadcast: Broadcast) -> dict[str, Any]:
         "signed_up_to": day(segment.signed_up_to),
         "sequence": segment.sequence_slug or "",
         "tag": segment.tag or "",
+        "location": sorted(segment.locations),
     }
 
 
-def broadcast_or_404(session: Session, broadcast_id: int) -> Broadcast:
-    """Return the broadcast with this id, or answer 404."""
+def broadcast_or_404(session: Session, broadcast_id: int, staff: StaffUser) -> Broadcast:
+    """Return the broadcast with this id, or answer 404 (also for one beyond staff's sites)."""
     broadcast = session.get(Broadcast, broadcast_id)
-    if broadcast is None:
+    if broadcast is None or not _within(broadcast, staff):
         raise HTTPException(status_code=404, detail="No such broadcast.")
     return broadcast
 
@@ -112,12 +117,31 @@ def _edit_page(
         sequences=sequences,
         tags_in_use=tags.in_use(session),
         variables=checks.VARIABLES,
+        sites=site_scope.sites_for(staff),
+        chosen_sites=set(values.get("location") or []),
     )
 
 
+def _within(broadcast: Broadcast, staff: StaffUser) -> bool:
+    """Tell whether the broadcast reaches only people of the account's sites."""
+    sites = site_scope.allowed(staff)
+    if sites is None:
+        return True
+    wanted = segment_from_json(broadcast.segment).locations
+    return bool(wanted) and wanted <= sites
+
+
 @router.get("/broadcasts", response_class=HTMLResponse)
-def broadcast_list(request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
-    """Every broadcast, newest first, with who it went to and how many were sent."""
+def broadcast_list(
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    location: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """Every broadcast, newest first, with who it went to and how many were sent.
+
+    With a location, only the broadcasts aimed at that location's people.
+    """
     items = list(session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(500)))
     sent = dict(
         session.execute(
@@ -129,8 +153,21 @@ def broadcast_list(request: Request, staff: StaffDep, session: SessionDep) -> HT
             .group_by(Message.broadcast_id)
         ).all()
     )
-    rows = [(b, describe(segment_from_json(b.segment)), sent.get(b.id, 0)) for b in items]
-    return page(request, "broadcasts.html", staff, title="Broadcasts", rows=rows)
+    rows = [
+        (b, describe(segment_from_json(b.segment)), sent.get(b.id, 0))
+        for b in items
+        if _within(b, staff)
+        and (not location or location in segment_from_json(b.segment).locations)
+    ]
+    return page(
+        request,
+        "broadcasts.html",
+        staff,
+        title="Broadcasts",
+        rows=rows,
+        sites=site_scope.sites_for(staff),
+        chosen_sites={location},
+    )
 
 
 @router.get("/broadcasts/new", response_class=HTMLResponse)
@@ -148,6 +185,7 @@ async def create_broadcast(request: Request, staff: StaffDep, session: SessionDe
     fields, issues, _ = await run_in_threadpool(broadcasts.read_fields, session, values)
     if fields is None:
         return _edit_page(request, staff, session, values=values, issues=issues, status_code=422)
+    fields = replace(fields, segment=site_scope.scoped(fields.segment, staff))
     broadcast = broadcasts.create(session, fields=fields, created_by_id=staff.id, now=clock.now())
     return committed(
         request,
@@ -172,6 +210,7 @@ def audience_count(staff: StaffDep, request: Request, session: SessionDep) -> JS
     segment, errors = parse_segment(form)
     if errors:
         return JSONResponse({"errors": errors}, status_code=422)
+    segment = site_scope.scoped(segment, staff)
     found = audience(session, segment=segment, sample_size=0)
     eligible = found.eligible
     words = (
@@ -203,7 +242,7 @@ def edit_broadcast(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """The draft's form, with its live preview."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     if broadcast.status != BroadcastStatus.DRAFT:
         return _not_draft(request, staff, broadcast)
     return _edit_page(request, staff, session, values=values_of(broadcast), broadcast=broadcast)
@@ -214,7 +253,7 @@ async def save_broadcast(
     broadcast_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Save the draft if every field passes its checks; otherwise keep nothing."""
-    broadcast = broadcast_or_404(session, broadcast_id)
+    broadcast = broadcast_or_404(session, broadcast_id, staff)
     if broadcast.status != BroadcastStatus.DRAFT:
         return _not_draft(request, staff, broadcast)
     values = form_values(await request.form())
@@ -230,6 +269,7 @@ async def save_broadcast(
             issues=issues,
             status_code=422,
         )
+    fields = replace(fields, segment=site_scope.scoped(fields.segment, staff))
     before = broadcasts.fields_of(broadcast)
     broadcasts.update_draft(session, broadcast=broadcast, fields=fields, now=clock.now())
     return committed(
@@ -250,7 +290,7 @@ async def preview_draft(
     broadcast_id: RowId, staff: StaffDep, request: Request, session: SessionDep
 ) -> JSONResponse:
     """Render a draft as typed (not saved), for the live preview."""
-    broadcast_or_404(session, broadcast_id)
+    broadcast_or_404(session, broadcast_id, staff)
     values = form_values(await request.form())
     return await run_in_threadpool(_preview, session, values)  # never on the event loop
 

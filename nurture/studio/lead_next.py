@@ -17,6 +17,7 @@ from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
 from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences.models import Step
+from nurture.studio import site_scope
 from nurture.studio.web import StaffDep, page, studio_router
 
 router = studio_router()
@@ -95,6 +96,7 @@ def lead_next(
     lead_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """What this person gets next, and when, in their own time."""
+    site_scope.check_lead(session, staff, lead_id)
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise HTTPException(status_code=404, detail="No such lead (it may have been deleted).")

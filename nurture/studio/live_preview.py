@@ -28,6 +28,7 @@ def live_step(
     session: SessionDep,
     numbness_type: Annotated[str, Query(max_length=20)] = "chronic",
     variant: Annotated[str, Query(max_length=40)] = "",
+    location: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
     """Show one step of the live version as a sample lead gets it, without starting a draft."""
     sequence = sequence_or_404(session, slug)
@@ -41,7 +42,7 @@ def live_step(
     if arm is not None:
         spec = VariantSpec.model_construct(**variants.spec_dict(arm))
         source = checks.with_variant(source, spec)
-    checked = checks.check_step(source, kind)
+    checked = checks.check_step(source, kind, location_key=location or None)
     return page(
         request,
         "live_step.html",
@@ -55,5 +56,6 @@ def live_step(
         types=sorted(NumbnessType),
         kind=kind,
         picked=arm.key if arm is not None else "",
+        location=location,
         conditions=CONDITIONS,
     )

@@ -43,6 +43,7 @@ def routers() -> list[APIRouter]:
         jobs,
         lead_next,
         live_preview,
+        location_pages,
         people,
         people_list,
         publish,
@@ -84,6 +85,7 @@ def routers() -> list[APIRouter]:
         results,
         admin,
         clinic_settings,
+        location_pages,
     )
     return [m.router for m in modules]
 

@@ -18,6 +18,8 @@ from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep
 from nurture.outbox.models import DeliveryEvent, Message, MessageAttempt, MessageStatus
 from nurture.rendering import segments
+from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
@@ -35,17 +37,18 @@ def outbox(
     """Emails and texts with one status, most recent first, with a count for every status."""
     if status not in set(MessageStatus):
         status = MessageStatus.FAILED
+    seen = site_scope.message_filter(staff)
     counts = {
         str(k): int(n)
         for k, n in session.execute(
-            select(Message.status, func.count(Message.id)).group_by(Message.status)
+            select(Message.status, func.count(Message.id)).where(*seen).group_by(Message.status)
         )
     }
     offset = max(0, offset)
     rows = list(
         session.scalars(
             select(Message)
-            .where(Message.status == status)
+            .where(Message.status == status, *seen)
             .options(selectinload(Message.lead))
             .order_by(Message.due_at.desc(), Message.id.desc())
             .limit(PAGE_SIZE + 1)
@@ -67,9 +70,9 @@ def outbox(
     )
 
 
-def _message(session: SessionDep, message_id: int) -> Message:
-    message = session.get(Message, message_id)
-    if message is None:
+def _message(session: SessionDep, message_id: int, staff: StaffUser) -> Message:
+    message = session.get(Message, message_id) if 0 < message_id < 2**63 else None
+    if message is None or not site_scope.may_see_message(session, staff, message):
         raise HTTPException(status_code=404, detail="No such email.")
     return message
 
@@ -79,7 +82,7 @@ def outbox_email(
     message_id: int, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """One email: its status and attempts, provider events, and its content."""
-    message = _message(session, message_id)
+    message = _message(session, message_id, staff)
     attempts = list(
         session.scalars(
             select(MessageAttempt)
@@ -130,6 +133,7 @@ def outbox_email(
 @router.post("/outbox/{message_id}/retry")
 def retry(message_id: int, request: Request, staff: StaffDep, session: SessionDep) -> Response:
     """Send a failed email again (checks for suppression and consent still apply)."""
+    _message(session, message_id, staff)
     back = f"{PREFIX}/outbox/{message_id}"
     try:
         message = retry_failed(session, message_id=message_id, now=clock.now())
@@ -158,6 +162,7 @@ def resolve(
     outcome: Annotated[str, Form()] = "",
 ) -> Response:
     """Settle an `unknown` email: the provider had it, or it never got it and must go again."""
+    _message(session, message_id, staff)
     back = f"{PREFIX}/outbox/{message_id}"
     if outcome not in ("sent", "not_sent"):
         return redirect(request, back, "Choose whether the provider had the email or not.")

@@ -26,8 +26,11 @@ from nurture.leads import erasure, segments, tags, timeline
 from nurture.leads import service as leads
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
+from nurture.locations import service as locations
 from nurture.sequences.models import Sequence
 from nurture.staff import audit
+from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.web import (
     PREFIX,
     AdminDep,
@@ -42,7 +45,8 @@ from nurture.studio.web import (
 router = studio_router()
 
 
-def _lead(session: Session, lead_id: int) -> Lead:
+def _lead(session: Session, lead_id: int, staff: StaffUser) -> Lead:
+    site_scope.check_lead(session, staff, lead_id)
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise HTTPException(status_code=404, detail="No such lead (it may have been deleted).")
@@ -55,6 +59,7 @@ def _summary(lead: Lead) -> dict[str, object]:
         "numbness_type": lead.numbness_type,
         "language": lead.language,
         "paused_until": lead.paused_until.isoformat() if lead.paused_until else None,
+        "location": lead.location_key,
     }
 
 
@@ -63,7 +68,7 @@ def lead_view(
     lead_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """A lead's details, timeline, sequences and visits, with what staff can do."""
-    lead = _lead(session, lead_id)
+    lead = _lead(session, lead_id, staff)
     active = list(
         session.execute(
             select(Enrollment, Sequence.name)
@@ -71,13 +76,15 @@ def lead_view(
             .where(Enrollment.lead_id == lead.id, Enrollment.status == EnrollmentStatus.ACTIVE)
         )
     )
+    seen = site_scope.visits_seen(staff)
     visits = list(
         session.scalars(
             select(Appointment)
-            .where(Appointment.lead_id == lead.id)
+            .where(Appointment.lead_id == lead.id, *([seen] if seen is not None else []))
             .order_by(Appointment.starts_at.desc())
         )
     )
+    sites = site_scope.sites_for(staff)
     return page(
         request,
         "lead.html",
@@ -90,6 +97,9 @@ def lead_view(
         zone=lead.timezone or get_settings().clinic_timezone,
         now=clock.now(),
         tags=tags.of_lead(session, lead.id),
+        sites=sites,
+        site=locations.site(lead.location_key),
+        site_names={s.key: s.name for s in sites},
         language_word=segments.language_word,
         languages=[(tag, segments.language_word(tag)) for tag in languages.offered()],
     )
@@ -98,7 +108,7 @@ def lead_view(
 @router.get("/leads/{lead_id}/export")
 def lead_export(lead_id: RowId, staff: AdminDep, session: SessionDep) -> Response:
     """Download everything stored about one lead as JSON (a data access request)."""
-    lead = _lead(session, lead_id)
+    lead = _lead(session, lead_id, staff)
     data = timeline.export(session, lead)
     audit.record(session, staff=staff, action="lead.export", target=f"lead {lead.id}")
     session.commit()
@@ -118,10 +128,11 @@ def lead_action(
     action: Annotated[str, Form()] = "",
     weeks: Annotated[str, Form()] = "2",
     confirm_email: Annotated[str, Form()] = "",
+    location: Annotated[str, Form(max_length=200)] = "",
     language: Annotated[str, Form(max_length=35)] = "",
 ) -> Response:
-    """Pause, remove from sequences, unsubscribe, change the language of, or delete a lead."""
-    lead = _lead(session, lead_id)
+    """Pause, remove from sequences, unsubscribe, change the location or language, or delete."""
+    lead = _lead(session, lead_id, staff)
     back = f"{PREFIX}/leads/{lead.id}"
     before = _summary(lead)
     now = clock.now()
@@ -136,6 +147,12 @@ def lead_action(
     elif action == "unsubscribe":
         changed = leads.unsubscribe(session, lead=lead, now=now)
         message = "Unsubscribed." if changed else "Already unsubscribed."
+    elif action == "location":
+        wanted = locations.match(location)
+        if wanted is None or wanted.key not in {s.key for s in site_scope.sites_for(staff)}:
+            return redirect(request, back, "Pick one of the locations.")
+        lead.location_key = wanted.key
+        message = f"Location is now {wanted.name}."
     elif action == "language":
         if language not in languages.offered():
             return redirect(request, back, "Pick a language from the list.")
@@ -202,7 +219,7 @@ def book(
     sms_consent: Annotated[str, Form()] = "",
 ) -> Response:
     """Book a visit for a lead (ends their drip, plans reminders, and texts with consent)."""
-    lead = _lead(session, lead_id)
+    lead = _lead(session, lead_id, staff)
     back = f"{PREFIX}/leads/{lead.id}"
     start, error = _local_start(starts_at, timezone)
     if start is None:
@@ -219,6 +236,7 @@ def book(
             phone=phone or None,
             sms_consent=bool(sms_consent) and bool(phone.strip()),
         )
+        site_scope.check_site(staff, locations.split_place(location)[0])
         result = appointments.book(session, data=data, now=clock.now())
     except ValidationError as exc:
         detail = errors_text(exc.errors())
@@ -238,7 +256,11 @@ def book(
     )
 
 
-def _appointment(session: Session, lead_id: int, appointment_id: int) -> Appointment:
+def _appointment(
+    session: Session, lead_id: int, appointment_id: int, staff: StaffUser
+) -> Appointment:
+    site_scope.check_lead(session, staff, lead_id)
+    site_scope.check_visit(session, staff, appointment_id)
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or appointment.lead_id != lead_id:
         raise HTTPException(status_code=404, detail="No such visit for this lead.")
@@ -256,7 +278,7 @@ def move(
     timezone: Annotated[str, Form()] = "",
 ) -> Response:
     """Move a visit; its reminders are planned again."""
-    appointment = _appointment(session, lead_id, appointment_id)
+    appointment = _appointment(session, lead_id, appointment_id, staff)
     back = f"{PREFIX}/leads/{lead_id}"
     zone = timezone or appointment.timezone
     start, error = _local_start(starts_at, zone)
@@ -289,7 +311,7 @@ def cancel(
     lead_id: RowId, appointment_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> Response:
     """Cancel a visit; its reminders stop."""
-    appointment = _appointment(session, lead_id, appointment_id)
+    appointment = _appointment(session, lead_id, appointment_id, staff)
     before = {"status": appointment.status}
     appointments.cancel(session, appointment=appointment, now=clock.now())
     return committed(

@@ -16,6 +16,7 @@ FILTER_FIELDS = frozenset(
         "signed_up_to",
         "sequence",
         "tag",
+        "location",
         "language",
     }
 )
@@ -53,6 +54,7 @@ def filter_params(segment: Segment) -> list[tuple[str, str]]:
         params.append(("sequence", segment.sequence_slug))
     if segment.tag:
         params.append(("tag", segment.tag))
+    params += [("location", key) for key in sorted(segment.locations)]
     if segment.language:
         params.append(("language", segment.language))
     return params

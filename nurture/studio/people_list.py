@@ -32,6 +32,7 @@ from nurture.leads.segments import Segment
 from nurture.sequences.models import Sequence
 from nurture.staff import audit
 from nurture.staff.models import AuditEntry, StaffUser
+from nurture.studio import site_scope
 from nurture.studio.auth import Role
 from nurture.studio.jobs import problem_report
 from nurture.studio.people_filters import filter_params
@@ -102,7 +103,7 @@ def _list_page(
     total, found = 0, []
     if not errors:
         # A filter with mistakes lists nothing, so nothing is done to leads it did not mean.
-        ids = segments.lead_ids(segment)
+        ids = segments.lead_ids(site_scope.scoped(segment, staff))
         total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
         found = list(
             session.scalars(
@@ -136,6 +137,7 @@ def _list_page(
         language_word=segments.language_word,
         sequences=_sequences(session),
         tags_in_use=tags.in_use(session),
+        sites=site_scope.sites_for(staff),
         bulk_limit=BULK_LIMIT,
         imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
         upload=upload,
@@ -184,9 +186,11 @@ def bulk_action(
         )
     # The ticked ids are checked against the table (one may have been deleted since).
     chosen = (
-        segments.lead_ids(segment)
+        segments.lead_ids(site_scope.scoped(segment, staff))
         if everyone
-        else select(Lead.id).where(Lead.id.in_(ticked[: BULK_LIMIT + 1]))
+        else select(Lead.id).where(
+            Lead.id.in_(ticked[: BULK_LIMIT + 1]), *site_scope.lead_filter(staff)
+        )
     )
     picked = segments.describe(segment) if everyone else "ticked"
     if action == "export":

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from xml.etree import ElementTree
 
 import pygal
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pygal.style import Style
 from sqlalchemy import select
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.core import clock
 from nurture.delivery.text_results import replies_received, text_results
@@ -18,8 +19,12 @@ from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
 from nurture.http.deps import SessionDep
+from nurture.leads.segments import Segment
+from nurture.locations import scope
 from nurture.sequences.models import Sequence
 from nurture.sequences.winner import WinnerConflict, make_winner
+from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.sequence_lookup import sequence_or_404
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 
@@ -102,14 +107,29 @@ def _days(value: int) -> int:
     return max(1, min(90, value))
 
 
+def _leads(staff: StaffUser, location: str) -> tuple[ColumnElement[bool] | None, dict[str, Any]]:
+    """The leads whose results to count (a location's, and only the account's sites)."""
+    sites = site_scope.sites_for(staff)
+    chosen = {location} & {s.key for s in sites}
+    segment = site_scope.scoped(Segment(locations=frozenset(chosen)), staff)
+    condition = scope.leads_at(segment.locations) if segment.locations else None
+    words = {"sites": sites, "chosen_sites": chosen, "location": next(iter(chosen), "")}
+    return condition, words
+
+
 @router.get("/results", response_class=HTMLResponse)
 def results_index(
-    request: Request, staff: StaffDep, session: SessionDep, days: int = 7
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    days: int = 7,
+    location: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """Totals for every sequence."""
+    """Totals for every sequence (of one location's people, if one is chosen)."""
     now = clock.now()
+    leads, words = _leads(staff, location)
     rows = [
-        sequence_results(session, s, booked_within_days=_days(days), now=now)
+        sequence_results(session, s, booked_within_days=_days(days), now=now, leads=leads)
         for s in session.scalars(select(Sequence).order_by(Sequence.audience, Sequence.slug))
     ]
     return page(
@@ -122,16 +142,25 @@ def results_index(
         columns=COLUMNS,
         texts=text_results(session),
         replies=replies_received(session),
+        **words,
     )
 
 
 @router.get("/results/{slug}", response_class=HTMLResponse)
 def results(
-    slug: str, request: Request, staff: StaffDep, session: SessionDep, days: int = 7
+    slug: str,
+    request: Request,
+    staff: StaffDep,
+    session: SessionDep,
+    days: int = 7,
+    location: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
     """Per-step results of one sequence with its funnel and sends per day."""
     sequence = sequence_or_404(session, slug)
-    result = sequence_results(session, sequence, booked_within_days=_days(days), now=clock.now())
+    leads, words = _leads(staff, location)
+    result = sequence_results(
+        session, sequence, booked_within_days=_days(days), now=clock.now(), leads=leads
+    )
     journey = journey_results(session, sequence, within_days=_days(days))
     return page(
         request,
@@ -147,6 +176,7 @@ def results(
         shows=show_chart(journey),
         tests=variant_tests(session, sequence, within_days=_days(days)),
         min_sends=MIN_SENDS,
+        **words,
     )
 
 

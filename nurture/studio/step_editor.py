@@ -129,13 +129,16 @@ def preview_step(
     numbness_type: Annotated[str, Form()] = "unsure",
     fill_text: Annotated[str, Form()] = "",
     variant: Annotated[str, Form(max_length=40)] = "",
+    location: Annotated[str, Form(max_length=40)] = "",
 ) -> JSONResponse:
     """Render the fields as typed (not saved) for a sample lead, as one variant if picked."""
     draft = draft_or_409(session, sequence_or_404(session, slug))
     step = draft_step_or_404(session, draft, step_id)
     if numbness_type not in set(NumbnessType):
         numbness_type = NumbnessType.UNSURE
-    checked = checks.check_step(_as_sent(step, form, variant), numbness_type)
+    checked = checks.check_step(
+        _as_sent(step, form, variant), numbness_type, location_key=location or None
+    )
     # The body fields are the step's own, whichever variant the preview shows.
     return preview_json(
         checked, form.source(), in_markdown=form.in_markdown, fill_text=bool(fill_text)

@@ -16,16 +16,23 @@ from nurture.http.deps import SessionDep
 from nurture.outbox.models import TextReply
 from nurture.rendering import segments
 from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 
 router = studio_router()
 
 
-def _phone(number: str) -> str:
-    """Return the E.164 number an address names (its digits, without the +), or 404."""
+def _phone(number: str, session: SessionDep, staff: StaffUser) -> str:
+    """Return the E.164 number an address names (its digits, without the +), or 404.
+
+    Staff kept to some locations reach only the numbers of their people.
+    """
     if not (number.isascii() and number.isdigit() and 6 <= len(number) <= 15):
         raise HTTPException(status_code=404, detail="No such number.")
-    return "+" + number
+    phone = "+" + number
+    if not site_scope.may_see_reply(session, staff, staff_texts.lead_of(session, phone)):
+        raise HTTPException(status_code=404, detail="No such number.")
+    return phone
 
 
 def conversation_url(phone: str) -> str:
@@ -68,7 +75,7 @@ def conversation(
     number: str, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """Every text to and from one number, oldest first, with a box to answer."""
-    return _page(request, staff, session, _phone(number))
+    return _page(request, staff, session, _phone(number, session, staff))
 
 
 @router.post("/texts/numbers/{number}/answer", response_model=None)
@@ -81,7 +88,7 @@ def answer(
     once: Annotated[str, Form(max_length=64)] = "",
 ) -> Response | HTMLResponse:
     """Send staff's answer as a text (once, however often the form is sent)."""
-    phone = _phone(number)
+    phone = _phone(number, session, staff)
     now = clock.now()
     try:
         message, new = staff_texts.plan_answer(session, phone=phone, body=body, once=once, now=now)

@@ -18,6 +18,7 @@ from nurture.messages.contexts import clinic_context
 from nurture.messages.text_checks import problems
 from nurture.outbox.models import TextReply
 from nurture.rendering import segments
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, studio_router
 
 router = studio_router()
@@ -85,7 +86,7 @@ def texts_page(request: Request, staff: StaffDep, session: SessionDep) -> HTMLRe
     replies = list(
         session.scalars(
             select(TextReply)
-            .where(TextReply.action == "inbox")
+            .where(TextReply.action == "inbox", *site_scope.reply_filter(staff))
             .order_by(TextReply.read_at.is_not(None), TextReply.received_at.desc())
             .limit(PAGE_SIZE)
         )
@@ -176,6 +177,8 @@ def save_text(
 def mark_read(reply_id: RowId, request: Request, staff: StaffDep, session: SessionDep) -> Response:
     """Mark a patient's reply as read (answered by phone or text outside Nurture)."""
     reply = session.get(TextReply, reply_id)
+    if reply is not None and not site_scope.may_see_reply(session, staff, reply.lead_id):
+        reply = None
     if reply is None or reply.read_at is not None:
         return committed(
             request,

@@ -18,12 +18,16 @@ from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
 from nurture.outbox.models import SmsSuppression
 from nurture.staff.models import StaffUser
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
 
 
-def _visit(session: SessionDep, appointment_id: int, *, lock: bool = False) -> Appointment:
+def _visit(
+    session: SessionDep, appointment_id: int, staff: StaffUser, *, lock: bool = False
+) -> Appointment:
+    site_scope.check_visit(session, staff, appointment_id)
     appointment = session.get(Appointment, appointment_id, with_for_update=lock)
     if appointment is None:
         raise HTTPException(status_code=404, detail="No such visit.")
@@ -63,7 +67,7 @@ def visit_texts(
     appointment_id: RowId, request: Request, staff: StaffDep, session: SessionDep
 ) -> HTMLResponse:
     """Show a visit's mobile number and whether the patient agreed to texts, to change them."""
-    return _page(request, staff, session, _visit(session, appointment_id))
+    return _page(request, staff, session, _visit(session, appointment_id, staff))
 
 
 @router.post("/visits/{appointment_id}/texts", response_model=None)
@@ -76,7 +80,7 @@ def save_visit_texts(
     sms_consent: Annotated[str, Form(max_length=10)] = "",
 ) -> Response | HTMLResponse:
     """Store the number and consent; consent plans the texts still ahead, no consent stops them."""
-    appointment = _visit(session, appointment_id, lock=True)
+    appointment = _visit(session, appointment_id, staff, lock=True)
     url = f"{PREFIX}/visits/{appointment.id}/texts"
     agreed = bool(sms_consent)
     if appointment.status != AppointmentStatus.BOOKED:

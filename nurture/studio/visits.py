@@ -18,7 +18,10 @@ from nurture.core import clock, dates
 from nurture.core.config import get_settings
 from nurture.http.deps import RowId, SessionDep
 from nurture.leads.models import Lead
+from nurture.locations import scope
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus
+from nurture.studio import site_scope
 from nurture.studio.web import PREFIX, StaffDep, committed, page, redirect, studio_router
 
 router = studio_router()
@@ -39,9 +42,15 @@ def day_view(
     staff: StaffDep,
     session: SessionDep,
     day: Annotated[str | None, Query(max_length=40)] = None,
+    location: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """List one day's visits (default tomorrow in the clinic's zone) with each answer."""
-    tz = ZoneInfo(get_settings().clinic_timezone)
+    """List one day's visits (default tomorrow in the clinic's zone) with each answer.
+
+    With a location, only that site's visits, and the day as it falls in the site's zone.
+    """
+    sites = site_scope.sites_for(staff)
+    site = next((s for s in sites if s.key == location), None)
+    tz = ZoneInfo(site.timezone if site else get_settings().clinic_timezone)
     if day:
         try:
             shown = dates.parse_day(day)
@@ -65,6 +74,8 @@ def day_view(
             Appointment.starts_at >= start,
             Appointment.starts_at < end,
             Appointment.status != AppointmentStatus.CANCELLED,
+            *([scope.visits_at({site.key})] if site else []),
+            *site_scope.visit_filter(staff),
         )
         .order_by(Appointment.starts_at, Appointment.id)
     ).all()
@@ -105,6 +116,12 @@ def day_view(
         next_day=shown + timedelta(days=1),
         visits=visits,
         clinic_zone=str(tz),
+        sites=sites,
+        site=site,
+        chosen_sites={site.key} if site else set(),
+        site_names={s.key: s.name for s in sites},
+        default_site=locations.default().key,
+        site_query=f"&location={site.key}" if site else "",
     )
 
 
@@ -117,6 +134,7 @@ def mark_outcome(
     outcome: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Mark a visit that has begun as attended or missed; starts that outcome's journeys."""
+    site_scope.check_visit(session, staff, appointment_id)
     appointment = session.get(Appointment, appointment_id, with_for_update=True)
     if appointment is None:
         raise HTTPException(status_code=404, detail="No such visit.")

@@ -17,6 +17,7 @@ from nurture.clinic import service as clinic
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.http.deps import SessionDep
+from nurture.locations import service as locations
 from nurture.staff import audit
 from nurture.staff.models import StaffUser
 from nurture.studio.auth import Role, session_staff
@@ -78,6 +79,7 @@ def page(
         csrftoken=csrf_token(request),
         is_admin=staff is not None and staff.role == Role.ADMIN,
         clinic_timezone=s.clinic_timezone,
+        all_sites=locations.sites(),
     )
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"

@@ -114,6 +114,28 @@ def _token_made(run: Run) -> None:
     assert made.returncode == 0, made.stdout
 
 
+SOUTH = [
+    "locations",
+    "add",
+    "south",
+    "--name",
+    "South Clinic",
+    "--address",
+    "2 South Road, Springfield",
+    "--phone",
+    "+1 212 555 0188",
+    "--timezone",
+    "America/Chicago",
+    "--booking-url",
+    "https://book.example.com/south",
+]
+
+
+def _south_added(run: Run) -> None:
+    made = _run(run, SOUTH)
+    assert made.returncode == 0, made.stdout
+
+
 def _sendgrid_env(run: Run) -> None:
     server = run.stack.enter_context(SendGridServer())
     server.state.suppression_lists["bounces"].append(
@@ -219,6 +241,11 @@ CASES: dict[tuple[str, ...], Case] = {
     # An upcoming booked visit plans reminders through the outbox, whose rows point at
     # broadcasts: the command once crashed here because it never loaded that model.
     ("visits", "import"): Case(_upcoming_visit, expect="1 created", after=_visit_booked),
+    ("locations", "add"): Case(lambda r: SOUTH, expect="added location south"),
+    ("locations", "list"): Case(lambda r: ["locations", "list"], expect="main"),
+    ("locations", "remove"): Case(
+        lambda r: ["locations", "remove", "south"], before=_south_added, expect="removed"
+    ),
 }
 
 

@@ -95,6 +95,8 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/admin": "/studio/admin",
         "/admin/audit": "/studio/admin/audit",
         "/admin/clinic": "/studio/admin/clinic",
+        "/admin/locations": "/studio/admin/locations",
+        "/admin/locations/{key}": "/studio/admin/locations/main",
         "/texts": "/studio/texts",
         "/texts/edit/{name}": "/studio/texts/edit/appointment_reminder",
         "/texts/numbers/{number}": "/studio/texts/numbers/4915112345678",

@@ -95,7 +95,11 @@ def test_staff_add_consent_for_what_is_ahead_and_take_it_back(studio: Studio, se
         assert studio.post(url, {"phone": PHONE, "sms_consent": "yes"}).status_code == 303
     assert set(_texts(session).values()) == {MessageStatus.PENDING}
     audit = list(
-        session.scalars(select(AuditEntry).where(AuditEntry.action == "appointment.texting"))
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "appointment.texting")
+            .order_by(AuditEntry.id)
+        )
     )
     assert len(audit) == 3
     assert audit[0].before == {"phone": None, "sms_consent": False}
