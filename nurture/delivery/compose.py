@@ -23,6 +23,7 @@ from nurture.core import clock, languages
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.delivery.channels.base import Attachment, OutgoingEmail
+from nurture.delivery.forms import Form, Forms, substitutions
 from nurture.delivery.language import broadcast_content, reader_language
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
@@ -345,8 +346,12 @@ def check_appointment(message: Message, facts: Facts, now: datetime) -> Hold | N
     return None
 
 
-def compose(message: Message, facts: Facts) -> OutgoingEmail:
-    """Render `message` for its recipient with the right sender and headers."""
+def compose(message: Message, facts: Facts, forms: Forms | None = None) -> OutgoingEmail:
+    """Render `message` for its recipient with the right sender and headers.
+
+    With `forms`, a step or broadcast is rendered once for the batch and filled in per person
+    where that gives the same email (delivery/forms.py).
+    """
     s = get_settings()
     c = clinic.effective()
     lead = message.lead
@@ -360,32 +365,41 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
     # The patient's language when it is not the default; a message without a translation
     # into it goes in the default language, layout and all.
     wanted = reader_language(lead)
+    form: Form | None = None
+    sources: tuple[str, str, str, str | None] | None = None
+    in_language: str | None = None
     if broadcast is not None and lead is not None:
-        context = lead_context(lead, content=f"broadcast-{broadcast.id}")
-        unsubscribe = context["unsubscribe_url"]
-        content, in_language = broadcast_content(broadcast, wanted)
-        rendered: RenderedEmail = renderer.render_step(
-            subject=content.subject,
-            preheader=content.preheader,
-            body_html=content.body_html,
-            body_text=content.body_text,
-            context=context,
-            language=wanted if in_language else None,
-        )
+        name = f"broadcast-{broadcast.id}"
+        content, is_translation = broadcast_content(broadcast, wanted)
+        in_language = wanted if is_translation else None
+        sources = (content.subject, content.preheader, content.body_html, content.body_text)
     elif step is not None and lead is not None:
-        context = lead_context(lead, content=f"step-{step.id}")
-        unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
+        name = f"step-{step.id}"
         # The arm the row was planned with; the step's own content if it has no such arm.
         translated = content_in(step, message.variant_key, wanted) if wanted else None
         content = translated or content_of(step, message.variant_key)
-        rendered = renderer.render_step(
-            subject=content.subject,
-            preheader=content.preheader,
-            body_html=content.body_html,
-            body_text=content.body_text,
-            context=context,
-            language=wanted if translated is not None else None,
-        )
+        in_language = wanted if translated is not None else None
+        sources = (content.subject, content.preheader, content.body_html, content.body_text)
+    if sources is not None and lead is not None:
+        context = lead_context(lead, content=name)
+        unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
+        subject, preheader, body_html, body_text = sources
+
+        def render(ctx: dict[str, Any]) -> RenderedEmail:
+            return renderer.render_step(
+                subject=subject,
+                preheader=preheader,
+                body_html=body_html,
+                body_text=body_text,
+                context=ctx,
+                language=in_language,
+            )
+
+        if forms is None:
+            rendered = render(context)
+        else:
+            # The language is part of the key: the layout's words follow it.
+            rendered, form = forms.render((name, in_language, sources), render, context)
     else:
         context = {**clinic_context(), "marketing": False, **message.context}
         if lead is not None:
@@ -424,6 +438,9 @@ def compose(message: Message, facts: Facts) -> OutgoingEmail:
         "custom_args": custom_args,
         "language": rendered.language or languages.default(),
     }
+    if form is not None and lead is not None:
+        common["shared"] = form.body
+        common["substitutions"] = substitutions(form, context)
     if message.stream == Stream.MARKETING and lead is not None:
         unsubscribe = unsubscribe or links.unsubscribe_url(lead)
         sender_domain = s.marketing_from_email.rpartition("@")[2]
