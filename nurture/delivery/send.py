@@ -26,7 +26,8 @@ from nurture.delivery.channels.base import (
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, check, compose, gather
+from nurture.delivery.compose import compose
+from nurture.delivery.facts import Facts, check, gather
 from nurture.delivery.forms import Forms
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window

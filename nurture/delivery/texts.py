@@ -17,7 +17,7 @@ from nurture.clinic.models import ClinicSetting
 from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
-from nurture.delivery.compose import Facts, Hold, check_appointment
+from nurture.delivery.facts import Facts, Hold, check_appointment
 from nurture.delivery.language import reader_language
 from nurture.delivery.staff_texts import STAFF_REPLY
 from nurture.leads import consent

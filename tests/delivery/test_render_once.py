@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from nurture.core import clock
 from nurture.delivery.channels.base import checked
 from nurture.delivery.channels.mime import build_mime
-from nurture.delivery.compose import compose, gather
+from nurture.delivery.compose import compose
+from nurture.delivery.facts import gather
 from nurture.delivery.forms import Forms
 from nurture.enrollments import service as enrollments
 from nurture.messages.contexts import lead_context
