@@ -41,7 +41,8 @@ class _CountingSink:
         self.last: list[Any] = []
 
     def append(self, body: Any) -> None:
-        self.count += 1
+        # Emails, not requests: a batched request carries one email per personalization.
+        self.count += len(body.get("personalizations") or [None])
         if self.keep:
             self.last.append(body)
             del self.last[: -self.keep]

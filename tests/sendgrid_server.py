@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MAX_BODY = 30 * 1024 * 1024
+MAX_BODY = 30 * 1000 * 1000
+MAX_PERSONALIZATIONS = 1000
+MAX_CUSTOM_ARGS = 10_000
+MAX_SUBSTITUTIONS = 10_000
 RESERVED_HEADERS = {
     "x-sg-id",
     "x-sg-eid",
@@ -65,15 +68,44 @@ class SendGridState:
         self._window_start = 0
         self._window_count = 0
 
-    def recipients(self) -> list[str]:
-        """Return the `to` address of every accepted message, in arrival order."""
+    def emails(self) -> list[dict[str, Any]]:
+        """Return every accepted email as its recipient gets it, one per personalization.
+
+        Message-level fields are merged with the personalization's own (which win), and the
+        personalization's substitutions are made in the content, as SendGrid does.
+        """
         with self.lock:
-            return [m["personalizations"][0]["to"][0]["email"] for m in self.accepted]
+            requests = list(self.accepted)
+        return [email for body in requests for email in explode(body)]
+
+    def recipients(self) -> list[str]:
+        """Return the `to` address of every accepted email, in arrival order."""
+        return [e["to"][0]["email"] for e in self.emails()]
 
     def custom_ids(self) -> list[str]:
-        """Return Nurture's message id from each accepted message's custom_args."""
-        with self.lock:
-            return [m.get("custom_args", {}).get("nurture_message_id", "") for m in self.accepted]
+        """Return Nurture's message id from each accepted email's custom_args."""
+        return [e["custom_args"].get("nurture_message_id", "") for e in self.emails()]
+
+
+def explode(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Turn one accepted request into the emails it makes, one per personalization."""
+    emails = []
+    for p in body["personalizations"]:
+        subs = p.get("substitutions") or {}
+
+        def made(value: str, subs: dict[str, str] = subs) -> str:
+            for key, replacement in subs.items():
+                value = value.replace(key, replacement)
+            return value
+
+        email = {k: v for k, v in body.items() if k != "personalizations"}
+        email["to"] = p["to"]
+        email["subject"] = p.get("subject", body.get("subject"))
+        email["headers"] = {**(body.get("headers") or {}), **(p.get("headers") or {})}
+        email["custom_args"] = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
+        email["content"] = [{**c, "value": made(c["value"])} for c in body.get("content") or []]
+        emails.append(email)
+    return emails
 
 
 def _errors(*items: tuple[str | None, str]) -> dict[str, Any]:
@@ -103,7 +135,18 @@ def validate_mail(body: Any) -> list[tuple[str | None, str]]:
                 "have at least one personalization.",
             )
         )
+    elif len(pers) > MAX_PERSONALIZATIONS:
+        problems.append(
+            (
+                "personalizations",
+                f"The personalization block is limited to {MAX_PERSONALIZATIONS} "
+                f"personalizations per API request. You have provided {len(pers)} "
+                "personalizations. Please consider splitting this into multiple requests and "
+                "resending your request.",
+            )
+        )
     else:
+        problems += _check_personalizations(body, pers)
         for i, p in enumerate(pers):
             to = p.get("to") if isinstance(p, dict) else None
             if not isinstance(to, list) or not to:
@@ -131,7 +174,10 @@ def validate_mail(body: Any) -> list[tuple[str | None, str]]:
                 "contain a name parameter.",
             )
         )
-    if not body.get("subject") and not body.get("template_id"):
+    every_subject = isinstance(pers, list) and all(
+        isinstance(p, dict) and p.get("subject") for p in pers
+    )
+    if not body.get("subject") and not body.get("template_id") and not every_subject:
         problems.append(
             (
                 "subject",
@@ -175,6 +221,54 @@ def validate_mail(body: Any) -> list[tuple[str | None, str]]:
     for key, value in (body.get("custom_args") or {}).items():
         if not isinstance(value, str):
             problems.append((f"custom_args.{key}", "Custom args values must be strings."))
+    return problems
+
+
+def _check_personalizations(body: dict[str, Any], pers: list[Any]) -> list[tuple[str, str]]:
+    """SendGrid's per-personalization limits: addresses once, sizes of args and substitutions."""
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    message_args = body.get("custom_args") or {}
+    for i, p in enumerate(pers):
+        if not isinstance(p, dict):
+            continue
+        for j, r in enumerate(p.get("to") or []):
+            address = str(r.get("email", "")).lower() if isinstance(r, dict) else ""
+            if address in seen:
+                problems.append(
+                    (
+                        f"personalizations.{i}.to.{j}.email",
+                        "Each unique email address in the personalizations array should only "
+                        f"be included once. You have included {address} more than once.",
+                    )
+                )
+            seen.add(address)
+        args = {**message_args, **(p.get("custom_args") or {})}
+        if len(json.dumps(args).encode()) >= MAX_CUSTOM_ARGS:
+            problems.append(
+                (
+                    f"personalizations.{i}.custom_args",
+                    f"The total length of custom arguments must be less than {MAX_CUSTOM_ARGS} "
+                    "bytes.",
+                )
+            )
+        subs = p.get("substitutions") or {}
+        if len(subs) > 100 or len(json.dumps(subs).encode()) > MAX_SUBSTITUTIONS:
+            problems.append(
+                (
+                    f"personalizations.{i}.substitutions",
+                    "The substitutions of a personalization may not exceed "
+                    f"{MAX_SUBSTITUTIONS} bytes (and 100 substitutions) in total.",
+                )
+            )
+        for name in p.get("headers") or {}:
+            if name.lower() in RESERVED_HEADERS:
+                problems.append(
+                    (
+                        f"personalizations.{i}.headers.{name}",
+                        "This header is reserved and cannot be set.",
+                    )
+                )
     return problems
 
 

@@ -214,7 +214,7 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
     link = link_in(text, "/confirm/")
     client.post(link.removeprefix("https://nurture.test"))
     tick(start + timedelta(seconds=1))
-    welcome = sendgrid.state.accepted[-1]
+    welcome = sendgrid.state.emails()[-1]
     assert welcome["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert welcome["categories"] == ["marketing"]
     assert welcome["tracking_settings"]["open_tracking"] == {"enable": True}

@@ -38,6 +38,8 @@ class Broadcast(Base):
     subject: Mapped[str] = mapped_column(String(300))
     preheader: Mapped[str] = mapped_column(String(300), default="")
     body_markdown: Mapped[str] = mapped_column(Text)
+    # The email in other languages: {"es": {"subject": ..., "preheader": ..., "markdown": ...}}.
+    translations: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSON)
     # A leads.segments.Segment as segment_to_json wrote it.
     segment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=BroadcastStatus.DRAFT, index=True)

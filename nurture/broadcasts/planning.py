@@ -5,7 +5,7 @@ The tick calls `plan_due`. Each batch is one transaction that first moves the br
 ticks that read the same position, only the first to write plans the batch; the other changes
 nothing and stops. The outbox key (broadcast, lead) is a second guard: planning a lead twice
 is a no-op. Consent and suppression are checked here, and again by delivery when each email
-is sent (delivery.compose.check), since either may change in between.
+is sent (delivery.facts.check), since either may change in between.
 """
 
 from __future__ import annotations

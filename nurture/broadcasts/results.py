@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nurture.broadcasts.models import Broadcast
+from nurture.core import languages
 from nurture.core.db import chunked
 from nurture.enrollments.sequence_results import EVENT_COLUMNS, booked_after
 from nurture.leads.models import Lead
@@ -39,6 +40,8 @@ class BroadcastResult:
     states: Counter[str]
     after: Counter[str]
     days: int
+    # The same counts for each language the emails were written in ("sent" and COLUMNS).
+    by_language: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def sent(self) -> int:
@@ -70,13 +73,16 @@ def broadcast_results(
         }
     )
     sent: dict[int, tuple[int, datetime]] = {}
-    for message_id, lead_id, at in session.execute(
-        select(Message.id, Message.lead_id, Message.sent_at).where(
+    written_in: dict[int, str] = {}
+    for message_id, lead_id, at, language in session.execute(
+        select(Message.id, Message.lead_id, Message.sent_at, Message.language).where(
             Message.broadcast_id == broadcast.id, Message.status == MessageStatus.SENT
         )
     ):
         if lead_id is not None and at is not None:
             sent[message_id] = (lead_id, at)
+            # Sent before languages were recorded: in the default language.
+            written_in[message_id] = language or languages.default()
     after: Counter[str] = Counter()
     counted: dict[str, set[int]] = defaultdict(set)
     if sent:
@@ -93,12 +99,19 @@ def broadcast_results(
         counted["booked"] = booked_after(session, rows, booked_within_days)
     for column in COLUMNS:
         after[column] = len(counted[column])
+    by_language: dict[str, Counter[str]] = defaultdict(Counter)
+    for language in written_in.values():
+        by_language[language]["sent"] += 1
+    for column in COLUMNS:
+        for message_id in counted[column]:
+            by_language[written_in[message_id]][column] += 1
     return BroadcastResult(
         planned=broadcast.planned_count,
         excluded=broadcast.excluded_count,
         states=states,
         after=after,
         days=booked_within_days,
+        by_language=dict(sorted(by_language.items())),
     )
 
 

@@ -39,8 +39,17 @@ def doctor() -> None:
     metavar="TEXT",
     help="Only emails whose name contains TEXT (repeatable), e.g. --only goodbye.",
 )
-def preview(out: Path, screenshots: bool, only: tuple[str, ...]) -> None:
-    """Render every shipped email for sample leads into a gallery folder."""
+@click.option(
+    "--language",
+    "wanted",
+    multiple=True,
+    metavar="TAG",
+    help="Only emails in this language (repeatable), e.g. --language es; default: every "
+    "language of NURTURE_LANGUAGES (other languages' emails are named es/...).",
+)
+def preview(out: Path, screenshots: bool, only: tuple[str, ...], wanted: tuple[str, ...]) -> None:
+    """Render every shipped email for sample leads into a gallery folder, in every language."""
+    from nurture.core import languages
     from nurture.messages.preview import all_samples, problems, write_gallery
     from nurture.rendering.screenshots import require_browser
 
@@ -50,7 +59,19 @@ def preview(out: Path, screenshots: bool, only: tuple[str, ...]) -> None:
             require_browser()  # before any work, so nothing is left half done
         except FileNotFoundError as exc:
             raise click.ClickException(str(exc)) from exc
-    samples = [s for s in all_samples() if not only or any(part in s.name for part in only)]
+    offered = languages.offered()
+    unknown = [tag for tag in wanted if tag not in offered]
+    if unknown:
+        raise click.ClickException(
+            f"--language {unknown[0]}: the clinic offers {', '.join(offered)} (NURTURE_LANGUAGES)"
+        )
+    chosen = [tag for tag in offered if not wanted or tag in wanted]
+    rendered = [
+        sample
+        for tag in chosen
+        for sample in all_samples(None if tag == languages.default() else tag)
+    ]
+    samples = [s for s in rendered if not only or any(part in s.name for part in only)]
     if not samples:
         raise click.ClickException(f"no email's name contains {' or '.join(only)}")
     pages = write_gallery(out, samples)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_seconds: float = 10.0
     sendgrid_transport: Literal["pooled", "package"] = "pooled"
+    # Emails per SendGrid request when they share a body (SendGrid takes at most 1,000).
+    sendgrid_batch_size: int = Field(default=1000, ge=1, le=1000)
     send_concurrency: int = Field(default=32, ge=1, le=256)
     send_rate_per_second: int = Field(default=0, ge=0)
     sendgrid_webhook_public_key: str | None = None

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from nurture.broadcasts.planning import window_of as broadcast_window
 from nurture.broadcasts.planning import zone_of as broadcast_zone
 from nurture.core.config import get_settings
-from nurture.delivery.compose import WEEK, Facts, Hold
+from nurture.delivery.facts import WEEK, Facts, Hold
 from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.sequences.schedule import next_opening, window_of
 

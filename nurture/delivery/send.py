@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.core import clock
@@ -20,17 +20,18 @@ from nurture.delivery import texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
     Backend,
-    DeliveryError,
-    OutgoingEmail,
     OutgoingText,
     TextBackend,
     TransientError,
     UnknownOutcome,
     checked,
 )
-from nurture.delivery.compose import Facts, check, compose, gather
+from nurture.delivery.compose import compose
+from nurture.delivery.facts import Facts, check, gather
+from nurture.delivery.forms import Forms
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
+from nurture.delivery.sending import Backends, Outgoing, Result, send
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import service as enrollments
 from nurture.enrollments import variants
@@ -101,9 +102,6 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-Outgoing = OutgoingEmail | OutgoingText
-
-
 def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
     """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
@@ -120,6 +118,7 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
         facts = gather(session, claimed, now, sending=True)
         texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
+        forms = Forms()  # each step rendered once for the batch where that is exact
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
@@ -136,7 +135,9 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
                         ready.append((message.id, texts.compose_text(message, facts)))
                         continue
                     # Checked here too, so an unsafe header fails its row before any send.
-                    ready.append((message.id, checked(compose(message, facts))))
+                    email = checked(compose(message, facts, forms))
+                    message.language = email.language
+                    ready.append((message.id, email))
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
                 continue
@@ -236,86 +237,35 @@ def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
         return set(started), suppressed
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
-    message_id: int
-    subject: str
-    provider_id: str | None
-    error: DeliveryError | None
+# What `_apply` may change on a row: written for a whole chunk in one executemany.
+_RECORDED = (
+    "status",
+    "subject",
+    "provider_message_id",
+    "sent_at",
+    "last_error",
+    "retrying_since",
+    "unknown_since",
+    "due_at",
+    "attempt_started_at",
+    "claimed_at",
+    "lease_expires_at",
+)
 
 
-def _send_emails(
-    backend: Backend, chunk: Sequence[tuple[int, OutgoingEmail]], pool: Executor
-) -> list[_Result]:
-    """Send emails through the channel's batch call and pair each outcome with its row."""
-    emails = [email for _, email in chunk]
-    try:
-        sent = backend.send_batch(emails, pool=pool)
-        if len(sent) != len(emails):
-            raise RuntimeError(f"{len(sent)} outcomes for {len(emails)} emails")
-    except Exception as exc:  # noqa: BLE001 - any of them may have gone out: settle as unknown
-        log.exception("backend %s raised for a batch of %d", backend.name, len(emails))
-        what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
-        sent = [UnknownOutcome(what) for _ in emails]
-    return [
-        _Result(mid, email.subject, None, outcome)
-        if isinstance(outcome, DeliveryError)
-        else _Result(mid, email.subject, outcome.provider_id, None)
-        for (mid, email), outcome in zip(chunk, sent, strict=True)
-    ]
+def _record(results: Sequence[Result]) -> list[Outcome]:
+    """Write the provider's answers (and advance enrollments of sent steps) in one transaction.
 
-
-@dataclass(frozen=True, slots=True)
-class _Backends:
-    email: Backend
-    text: TextBackend | None
-
-    def text_backend(self) -> TextBackend:
-        if self.text is None:
-            from nurture.delivery.channels.registry import get_text_backend
-
-            object.__setattr__(self, "text", get_text_backend())
-        assert self.text is not None
-        return self.text
-
-
-def _send_text(backends: _Backends, message_id: int, item: OutgoingText) -> _Result:
-    """Send one text (texts have no batch request) and turn what happened into its result."""
-    name = "text"
-    try:
-        text_backend = backends.text_backend()
-        name = text_backend.name
-        provider_id = text_backend.send_text(item)
-    except DeliveryError as exc:
-        return _Result(message_id, item.subject, None, exc)
-    except Exception as exc:  # noqa: BLE001 - one message's surprise must not sink its batch
-        log.exception("backend %s raised for message %s", name, message_id)
-        # It may have gone out before the error: settle it as unknown, never send blindly.
-        unknown = UnknownOutcome(f"the {name} backend raised {type(exc).__name__}: {exc}")
-        return _Result(message_id, item.subject, None, unknown)
-    return _Result(message_id, item.subject, provider_id, None)
-
-
-def _send(
-    backends: _Backends, chunk: Sequence[tuple[int, Outgoing]], pool: Executor
-) -> list[_Result]:
-    """Send a chunk: its emails in one batch call, its texts one request each, in the pool."""
-    texts_ = [(mid, item) for mid, item in chunk if isinstance(item, OutgoingText)]
-    emails = [(mid, item) for mid, item in chunk if not isinstance(item, OutgoingText)]
-    by_id = {r.message_id: r for r in _send_emails(backends.email, emails, pool)} if emails else {}
-    by_id.update(
-        {r.message_id: r for r in pool.map(lambda pair: _send_text(backends, *pair), texts_)}
-    )
-    return [by_id[mid] for mid, _ in chunk]
-
-
-def _record(results: Sequence[_Result]) -> list[Outcome]:
-    """Write the provider's answers (and advance enrollments of sent steps) in one transaction."""
+    The rows and their attempts are written set-based, one statement each for the chunk;
+    next steps are planned the same way (`plan_many`).
+    """
     now = clock.now()
     settings = get_settings()
     outcomes: list[Outcome] = []
     by_id = {r.message_id: r for r in results}
     plans: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
     with session_scope() as session, session.no_autoflush:
         messages = _load(session, list(by_id))
         marketing = [m for m in messages if m.enrollment_id or m.broadcast_id]
@@ -323,18 +273,24 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
         for message in messages:
             result = by_id[message.id]
             outcome = _apply(session, message, result, facts, now, settings, plans)
-            session.add(
-                MessageAttempt(
-                    message_id=message.id,
-                    attempted_at=now,
-                    outcome=outcome,
-                    reason=result.error.reason if result.error else None,
-                    detail=message.last_error,
-                )
+            rows.append({"id": message.id, **{k: getattr(message, k) for k in _RECORDED}})
+            attempts.append(
+                {
+                    "message_id": message.id,
+                    "attempted_at": now,
+                    "outcome": outcome,
+                    "reason": result.error.reason if result.error else None,
+                    "detail": message.last_error,
+                }
             )
             outcomes.append(
                 Outcome(message.id, str(message.status), message.subject, message.last_error)
             )
+            # Its changes go in the statement below, not in a flush of its own.
+            session.expunge(message)
+        if rows:
+            session.execute(update(Message), rows)  # by primary key: one executemany
+            session.execute(insert(MessageAttempt), attempts)  # one multi-row INSERT
         variants.plan_many(session, plans)
     return outcomes
 
@@ -342,7 +298,7 @@ def _record(results: Sequence[_Result]) -> list[Outcome]:
 def _apply(
     session: Session,
     message: Message,
-    result: _Result,
+    result: Result,
     facts: Facts,
     now: datetime,
     settings: Settings,
@@ -389,6 +345,33 @@ def _apply(
     return "failed"
 
 
+def _send_chunk(
+    backends: Backends,
+    chunk: list[tuple[int, Outgoing]],
+    pool: Executor,
+    limiter: SendRateLimiter | None,
+    text_limiter: SendRateLimiter | None,
+) -> list[Outcome]:
+    """Mark a chunk started, send it under the rate limits, and record what happened."""
+    allowed, stopped = _mark_started([mid for mid, _ in chunk])
+    outcomes = [
+        Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
+        if mid in stopped
+        else Outcome(mid, "not-claimed")
+        for mid, _ in chunk
+        if mid not in allowed
+    ]
+    chunk = [(mid, item) for mid, item in chunk if mid in allowed]
+    if not chunk:
+        return outcomes
+    n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
+    if limiter is not None and len(chunk) > n_texts:
+        limiter.acquire(len(chunk) - n_texts)
+    if text_limiter is not None and n_texts:
+        text_limiter.acquire(n_texts)
+    return outcomes + _record(send(backends, chunk, pool))
+
+
 def deliver_batch(
     ids: Sequence[int],
     *,
@@ -410,28 +393,19 @@ def deliver_batch(
     ready, outcomes = _prepare(ids)
     if not ready:
         return outcomes
-    backends = _Backends(backend, texts)
+    backends = Backends(backend, texts)
+    # A provider that takes many emails per request (SendGrid) gets `width` requests' worth
+    # per chunk; texts go one request each, `width` at a time.
+    per_request = max(1, getattr(backend, "per_request", 1))
+    emails = [pair for pair in ready if not isinstance(pair[1], OutgoingText)]
+    texts_ = [pair for pair in ready if isinstance(pair[1], OutgoingText)]
+    chunks = [
+        emails[i : i + width * per_request] for i in range(0, len(emails), width * per_request)
+    ]
+    chunks += [texts_[i : i + width] for i in range(0, len(texts_), width)]
     with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
-        for start in range(0, len(ready), width):
-            chunk = ready[start : start + width]
-            allowed, stopped = _mark_started([mid for mid, _ in chunk])
-            outcomes += [
-                Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
-                if mid in stopped
-                else Outcome(mid, "not-claimed")
-                for mid, _ in chunk
-                if mid not in allowed
-            ]
-            chunk = [(mid, item) for mid, item in chunk if mid in allowed]
-            if not chunk:
-                continue
-            n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
-            if limiter is not None and len(chunk) > n_texts:
-                limiter.acquire(len(chunk) - n_texts)
-            if text_limiter is not None and n_texts:
-                text_limiter.acquire(n_texts)
-            results = _send(backends, chunk, pool)
-            outcomes += _record(results)
+        for chunk in chunks:
+            outcomes += _send_chunk(backends, chunk, pool, limiter, text_limiter)
     for outcome in outcomes:
         if outcome.status in ("sent", "not-claimed"):
             log.info("message %s %s", outcome.message_id, outcome.status)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nurture.delivery.compose import Facts, gather
+from nurture.delivery.facts import Facts, gather
 from nurture.enrollments import service as enrollments
 from nurture.outbox.models import Message, MessageStatus
 

@@ -14,19 +14,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.clinic.models import ClinicSetting
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import OutgoingText
-from nurture.delivery.compose import Facts, Hold, check_appointment
+from nurture.delivery.facts import Facts, Hold, check_appointment
+from nurture.delivery.language import reader_language
 from nurture.delivery.staff_texts import STAFF_REPLY
 from nurture.leads import consent
 from nurture.messages.contexts import appointment_context, clinic_context
 from nurture.outbox.models import Channel, Message, MessageStatus, SmsSuppression
-from nurture.rendering.environment import get_renderer
+from nurture.rendering.environment import get_renderer, language_context
 
 # Texts reach a phone at once: only in the day of the patient's time zone.
 TEXT_FROM_HOUR = 8
 TEXT_UNTIL_HOUR = 21
 OPT_OUT = "Reply STOP to opt out."
+# The opt-out line in each language the texts are written in; STOP is the word carriers know.
+OPT_OUTS = {"es": "Responda STOP para no recibir más mensajes."}
 STATUS_PATH = "/webhooks/twilio/status"
 
 
@@ -43,12 +47,33 @@ def studio_sources(session: Session) -> dict[str, str]:
     }
 
 
-def render_text(name: str, context: dict[str, object], sources: dict[str, str]) -> str:
-    """Render text `name`: the studio's wording if staff changed it, else the shipped file."""
+def render_text(
+    name: str, context: dict[str, object], sources: dict[str, str], language: str | None = None
+) -> str:
+    """Render text `name`: the studio's wording if staff changed it, else the shipped file.
+
+    In `language` (not the default) when there is wording for it, the studio's
+    (`<language>/<name>`) or a shipped `<language>/texts/<name>.txt`; else the default's.
+    """
+    if language is not None and text_language(name, sources, language) is not None:
+        own = sources.get(f"{language}/{name}")
+        if own is None:
+            return get_renderer().render_text(name, dict(context), language)
+        localized = {**context, **language_context(language)}
+        return get_renderer().render_text_source(own, localized)
     source = sources.get(name)
     if source is None:
         return get_renderer().render_text(name, dict(context))
     return get_renderer().render_text_source(source, dict(context))
+
+
+def text_language(name: str, sources: dict[str, str], language: str | None) -> str | None:
+    """Return `language` if text `name` has wording in it, else None (the default's is used)."""
+    if language is None:
+        return None
+    if f"{language}/{name}" in sources:
+        return language
+    return get_renderer().localized(f"texts/{name}.txt", language)[1]
 
 
 def next_text_time(now: datetime, tz: ZoneInfo) -> datetime | None:
@@ -82,10 +107,13 @@ def status_callback(message_id: int) -> str | None:
     return f"{base}{STATUS_PATH}?m={message_id}"
 
 
-def finish(message: Message, body: str, *, first: bool) -> OutgoingText:
+def finish(
+    message: Message, body: str, *, first: bool, language: str | None = None
+) -> OutgoingText:
     """Return the text to send, with the opt-out line on the first text to the number."""
     if first and "STOP" not in body:
-        body = f"{body} {OPT_OUT}"
+        opt_out = OPT_OUTS.get((language or "").split("-")[0], OPT_OUT)
+        body = f"{body} {opt_out}"
     return OutgoingText(
         to_phone=message.to_phone or "",
         body=body,
@@ -182,8 +210,11 @@ def compose_text(message: Message, facts: Facts) -> OutgoingText:
     appointment = facts.appointments.get(message.appointment_id or 0)
     if appointment is not None:
         context.update(appointment_context(appointment))
-    body = render_text(message.template or "", context, facts.text_sources)
+    name = message.template or ""
+    language = text_language(name, facts.text_sources, reader_language(message.lead))
+    body = render_text(name, context, facts.text_sources, language)
     phone = message.to_phone or ""
     first = phone not in facts.texted
     facts.texted.add(phone)
-    return finish(message, body, first=first)
+    message.language = language or languages.default()
+    return finish(message, body, first=first, language=language)

@@ -10,11 +10,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.core.db import chunked
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
@@ -67,22 +68,31 @@ def sequence_results(
     booked_within_days: int,
     now: datetime,
     span: int = 30,
+    language: str | None = None,
     leads: ColumnElement[bool] | None = None,
 ) -> SequenceResult:
     """Count what a sequence's emails led to. Test sends have no outbox row: never counted.
 
-    `leads`, a condition on Lead, counts only the emails of the leads it matches.
+    `leads`, a condition on Lead, counts only the emails of the leads it matches. With
+    `language`, only the emails written in it (those sent before languages were recorded
+    count as the default language).
     """
     live = live_version(session, sequence.id)
     # Every live step gets a row, sent or not; steps only older versions had follow them.
     by_key = {s.key: StepResult(s.key, s.position, s.subject) for s in live.steps} if live else {}
-    sent = session.execute(
+    query = (
         select(Message.id, Message.lead_id, Message.sent_at, Step.key, Step.position, Step.subject)
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
         .where(SequenceVersion.sequence_id == sequence.id, Message.status == MessageStatus.SENT)
         .where(*([Message.lead_id.in_(select(Lead.id).where(leads))] if leads is not None else []))
-    ).all()
+    )
+    if language is not None:
+        written = Message.language == language
+        if language == languages.default():
+            written = or_(written, Message.language.is_(None))
+        query = query.where(written)
+    sent = session.execute(query).all()
     key_of: dict[int, str] = {}
     for message_id, _, _, key, position, subject in sent:
         if key not in by_key:

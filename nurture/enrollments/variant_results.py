@@ -9,17 +9,19 @@ across every version of the sequence, as the per-step results are.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nurture.core import languages
 from nurture.core.db import chunked
 from nurture.enrollments.bayes import Posterior, compare
 from nurture.enrollments.sequence_results import booked_after
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.sequences.service import live_version
+from nurture.sequences.translations import language_name
 
 # Below this many sends per arm a lead of any size is too easily luck.
 MIN_SENDS = 30
@@ -40,6 +42,13 @@ class ArmResult:
     clicked: int
     posterior: Posterior
     live: bool  # an arm of the live step, so it can be made the step
+    # How many of its sent emails were read in each language ("en": 40, "es": 5).
+    languages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def read_in(self) -> str:
+        """Say in which languages the arm was read: "English 40, Spanish 5"."""
+        return ", ".join(f"{language_name(k)} {n}" for k, n in sorted(self.languages.items()))
 
     @property
     def rate(self) -> str:
@@ -99,6 +108,7 @@ def variant_tests(session: Session, sequence: Sequence, *, within_days: int) -> 
             Message.status,
             Step.key,
             Message.variant_key,
+            Message.language,
         )
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
@@ -106,11 +116,14 @@ def variant_tests(session: Session, sequence: Sequence, *, within_days: int) -> 
     ).all()
     planned: dict[tuple[str, str], int] = defaultdict(int)
     sent: dict[int, tuple[str, str]] = {}
-    for message_id, _, sent_at, status, step_key, variant_key in rows:
+    read: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for message_id, _, sent_at, status, step_key, variant_key, language in rows:
         arm = (str(step_key), str(variant_key))
         planned[arm] += 1
         if status == MessageStatus.SENT and sent_at is not None:
             sent[message_id] = arm
+            # Sent before languages were recorded: in the default language.
+            read[arm][language or languages.default()] += 1
     booked = booked_after(session, [r for r in rows if r.id in sent], within_days)
     opened, clicked = _engaged(session, sent)
     tallies: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -138,6 +151,7 @@ def variant_tests(session: Session, sequence: Sequence, *, within_days: int) -> 
                 clicked=c["clicked"],
                 posterior=p,
                 live=v in live_arms.get(step_key, []),
+                languages=dict(read[(step_key, v)]),
             )
             for v, c, p in zip(keys, counts, posteriors, strict=True)
         ]

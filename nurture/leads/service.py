@@ -405,7 +405,18 @@ def update_preferences(
         resumed = True
         lines.append("your emails carry on from today")
     if lines:
-        notify(session, lead=lead, template="preferences_changed", now=now, change="; ".join(lines))
+        # `change` in words for the English email; the facts for the other languages'.
+        notify(
+            session,
+            lead=lead,
+            template="preferences_changed",
+            now=now,
+            change="; ".join(lines),
+            type_changed="yes" if type_changed else "",
+            paused_until=paused_until.isoformat() if paused_until else "",
+            resumed="yes" if resumed else "",
+            timezone=lead.timezone or "",
+        )
     return PreferenceChanges(type_changed, paused_until, resumed)
 
 

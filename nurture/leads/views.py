@@ -27,7 +27,7 @@ from nurture.leads.models import LeadStatus
 from nurture.leads.schemas import SubscribeAccepted, SubscribeRequest, without_unusual
 from nurture.leads.zones import ZONE_GROUPS, ZONE_VALUES
 from nurture.locations import service as locations
-from nurture.rendering.safety import SAFETY
+from nurture.rendering.safety import safety_for
 
 router = APIRouter()
 
@@ -78,7 +78,7 @@ def _landing(
         chosen_zone=chosen,
         # A zone the list lacks (an old alias a browser reported) is offered back as chosen.
         extra_zone=chosen if chosen not in ZONE_VALUES else None,
-        safety=SAFETY,  # the same warning signs the emails carry
+        safety=safety_for(current_language()),  # the warning signs the emails carry, in its words
         sites=locations.sites(),
     )
 

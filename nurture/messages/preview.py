@@ -13,30 +13,19 @@ from markupsafe import escape
 
 from nurture.appointments.models import Appointment
 from nurture.clinic import service as clinic
+from nurture.core import languages
 from nurture.core.config import get_settings
 from nurture.leads.models import Lead, NumbnessType
 from nurture.messages.contexts import appointment_context, clinic_context, lead_context
 from nurture.messages.links import confirm_url, preferences_url
+from nurture.messages.privacy_words import CONDITION_WORDS
 from nurture.rendering.dates import format_day
 from nurture.rendering.environment import RenderedEmail, get_renderer
-from nurture.rendering.safety import SAFETY
+from nurture.rendering.safety import safety_for
 from nurture.sequences.files import read_sequence_file, sequence_files
+from nurture.sequences.variants import StepContent, overlay
 
-# What an inbox shows before the email is opened (subject and preheader) must not give away
-# a numbness type or a condition, not even in other words: names of conditions, the symptom
-# and its body parts, and the ways people describe how long it lasts or how it comes and goes.
-CONDITION_WORDS = re.compile(
-    r"numb|tingl|pins and needles|prickl|asleep|sciatic|neuropath|diabet|blood sugar|"
-    r"paresthesi|nerve|chronic|acute|intermittent|\bdiscs?\b|spin(e|al)|vertebra|stroke|"
-    r"injur|inflamm|flare|symptom|\bpain|\bach(e|es|ing)\b|\bweak(ness)?\b|sudden|"
-    r"\blast(s|ed|ing)\b|long[- ]lasting|long[- ]term|won'?t go away|not go away|stay(s|ing)? "
-    r"(put|with you)|that stays?\b|comes? and go|on and off|off and on|good (days|weeks)|"
-    r"bad (days|weeks)|(lose|losing|lost|loss of|without|no) feeling|"
-    r"feeling( can)? (fades?|returns?|comes? back)|"
-    r"\blegs?\b|\bfoot\b|\bfeet\b|\btoes?\b|\bthighs?\b|\bcalf\b|\bcalves\b|lower back|"
-    r"your back|\bknock|\bbump|\bposture|diagnos|condition\b",
-    re.I,
-)
+# What an inbox shows must not give away a condition, in any language (privacy_words).
 MAX_BYTES = 100 * 1024  # Gmail clips larger messages
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.I)
 _IMG = re.compile(r"<img\b[^>]*>", re.I)
@@ -90,8 +79,16 @@ def _appointment() -> Appointment:
     )
 
 
-def all_samples() -> Iterator[Sample]:
-    """Render every shipped sequence step and transactional email."""
+def all_samples(language: str | None = None) -> Iterator[Sample]:
+    """Render every shipped sequence step and transactional email.
+
+    With `language`, what a patient reading it gets: each step translated into it (named
+    `<language>/...`; a step without that translation is left out, its readers get the
+    original) and every transactional email, in its layout.
+    """
+    if language is not None:
+        yield from _samples_in(language)
+        return
     s = get_settings()
     renderer = get_renderer()
     for path in sequence_files(s.templates_dir / "sequences"):
@@ -127,6 +124,58 @@ def all_samples() -> Iterator[Sample]:
                         context=context,
                     ),
                 )
+    yield from _transactional(None, "")
+
+
+def every_sample() -> Iterator[Sample]:
+    """Render every shipped email in every language the clinic offers (the default first)."""
+    yield from all_samples()
+    for language in languages.offered()[1:]:
+        yield from all_samples(language)
+
+
+def _samples_in(language: str) -> Iterator[Sample]:
+    """The steps translated into `language`, then the transactional emails in it."""
+    renderer = get_renderer()
+    for path in sequence_files(get_settings().templates_dir / "sequences"):
+        spec = read_sequence_file(path)
+        audience = spec.audience if spec.audience in set(NumbnessType) else "unsure"
+        lead = sample_lead(audience)
+        for position, step in enumerate(spec.steps, start=1):
+            own = (step.translations or {}).get(language)
+            if own is None:
+                continue
+            context = lead_context(lead, content=f"step-{position}")
+            original = StepContent(
+                step.subject, step.preheader, step.markdown, step.body_html, step.text
+            )
+            content = overlay(original, own.model_dump(exclude_none=True))
+            arms = [
+                (arm.key, (arm.translations or {}).get(language)) for arm in step.variants or []
+            ]
+            shown = [(f"{step.key}", content)] + [
+                (f"{step.key}/{key}", overlay(content, fields.model_dump(exclude_none=True)))
+                for key, fields in arms
+                if fields is not None
+            ]
+            for name, what in shown:
+                yield Sample(
+                    f"{language}/{spec.slug}/{name}",
+                    True,
+                    renderer.render_step(
+                        subject=what.subject,
+                        preheader=what.preheader,
+                        body_html=what.body_html,
+                        body_text=what.body_text,
+                        context=context,
+                        language=language,
+                    ),
+                )
+    yield from _transactional(language, f"{language}/")
+
+
+def _transactional(language: str | None, prefix: str) -> Iterator[Sample]:
+    renderer = get_renderer()
     for kind in sorted(NumbnessType):
         lead = sample_lead(kind)
         base: dict[str, Any] = {
@@ -135,11 +184,14 @@ def all_samples() -> Iterator[Sample]:
             "first_name": "Sam",
             "preferences_url": preferences_url(lead),
         }
+        paused_until = _in_weeks(4)
         named: dict[str, dict[str, Any]] = {
             "confirm": {"confirm_url": confirm_url(lead)},
             "goodbye": {},
             "preferences_changed": {
-                "change": f"emails are paused until {format_day(_in_weeks(4), lead.timezone)}"
+                "change": f"emails are paused until {format_day(paused_until, lead.timezone)}",
+                "paused_until": paused_until.isoformat(),
+                "timezone": lead.timezone,
             },
         }
         appointment = _appointment()
@@ -153,9 +205,9 @@ def all_samples() -> Iterator[Sample]:
             named[name] = appointment_context(appointment)
         for name, extra in named.items():
             yield Sample(
-                f"transactional/{name}/{kind}",
+                f"{prefix}transactional/{name}/{kind}",
                 False,
-                renderer.render_named(name, {**base, **extra}),
+                renderer.render_named(name, {**base, **extra}, language=language),
             )
 
 
@@ -182,7 +234,7 @@ def problems(sample: Sample, *, require_https: bool) -> list[str]:
             found.append("no postal address")
         missing = [
             flag
-            for flag in SAFETY.red_flags
+            for flag in safety_for(email.language).red_flags
             if str(escape(flag)) not in email.html or flag not in email.text
         ]
         if missing:

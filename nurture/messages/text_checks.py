@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import re
 
-# Template words that would put health details on a lock screen.
-FORBIDDEN = re.compile(r"numbness|condition|reason|diagnos|symptom|treatment", re.I)
+from nurture.messages import privacy_words
+
+# Template words that would put health details on a lock screen: in English, and every
+# Spanish way of naming the condition (privacy_words) with why someone comes ("motivo").
+FORBIDDEN = re.compile(
+    r"numbness|condition|reason|diagnos|symptom|treatment|motivo|tratamiento|"
+    + privacy_words.SPANISH,
+    re.I,
+)
 REQUIRED = (
     ("clinic.name", "the clinic's name ({{ clinic.name }})"),
     ("visit.starts_at", "the day and time ({{ visit.starts_at|visit_time(...) }})"),
 )
 PLACE = ("visit.address", "the place ({{ visit.address }})")
-ANSWER = re.compile(r"Reply C|(clinic|location)\.phone|manage_url|change_url", re.I)
+ANSWER = re.compile(r"Reply C|Responda C|(clinic|location)\.phone|manage_url|change_url", re.I)
 
 
 def problems(name: str, source: str) -> list[str]:

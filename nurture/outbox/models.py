@@ -83,6 +83,9 @@ class Message(Base):
     # The variant of the step (StepVariant.key) this email was planned with, chosen once in the
     # same insert as the row; None for steps without variants.
     variant_key: Mapped[str | None] = mapped_column(String(40))
+    # The language the email was written in when it was composed (a tag of NURTURE_LANGUAGES):
+    # the patient's when the message had that translation, else the clinic's default.
+    language: Mapped[str | None] = mapped_column(String(20))
     to_email: Mapped[str | None] = mapped_column(String(320))
     # A text's number in E.164, fixed when the row is planned.
     to_phone: Mapped[str | None] = mapped_column(String(20), index=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import css_inline
+from babel import Locale
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -18,15 +20,19 @@ from jinja2 import (
     Template,
     TemplateNotFound,
     TemplateSyntaxError,
+    pass_context,
 )
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from nurture.core.config import get_settings
+from nurture.core.languages import formatting_locale
 from nurture.rendering.buttons import BUTTON_COLOUR, bulletproof_buttons
-from nurture.rendering.dates import format_visit_time
+from nurture.rendering.dates import format_day, format_visit_time
 from nurture.rendering.limits import MAX_OUTPUT, LimitedSandbox, limits, render
-from nurture.rendering.safety import SAFETY
+from nurture.rendering.safety import SAFETY, safety_for
 from nurture.rendering.text import html_to_text as html_to_text  # the studio's too
+from nurture.rendering.words import WORDS_EN, words_for
 
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
@@ -41,6 +47,8 @@ class RenderedEmail:
     preheader: str
     html: str
     text: str
+    # The language it was written in when one was asked for (None: the layout's default).
+    language: str | None = None
 
 
 def one_line(value: str) -> str:
@@ -121,7 +129,9 @@ class EmailRenderer:
         self.text_env = LimitedSandbox(autoescape=False, loader=files, **common)
         for env in (self.html_env, self.text_env):
             env.globals["safety"] = SAFETY  # the layout's warning signs, one list for all
-            env.filters["visit_time"] = format_visit_time  # how every visit time reads
+            env.globals["words"] = WORDS_EN  # the layout's fixed words (see language_context)
+            env.filters["visit_time"] = _visit_time  # how every visit time reads
+            env.filters["day"] = _day  # a day, in the email's language
         self._strings: dict[tuple[bool, str], Template] = {}
 
     def compile(self, source: str, *, html: bool) -> Template:
@@ -146,8 +156,14 @@ class EmailRenderer:
         body_html: str,
         body_text: str | None,
         context: dict[str, Any],
+        language: str | None = None,
     ) -> RenderedEmail:
-        """Render a sequence step's templates inside the shared layout, within the limits."""
+        """Render a sequence step's templates inside the shared layout, within the limits.
+
+        With `language` the layout's words, safety box and dates are in that language; the
+        step's own fields must already be (nurture.sequences.variants.content_in).
+        """
+        context = {**context, **language_context(language)}
 
         def staff(source: str, *, html: bool) -> str:
             return render(self.compile(source, html=html), context, max_chars=MAX_OUTPUT)
@@ -170,7 +186,11 @@ class EmailRenderer:
                 max_chars=None,
             )
         return RenderedEmail(
-            rendered_subject, rendered_preheader, bulletproof_buttons(html, _accent(context)), text
+            rendered_subject,
+            rendered_preheader,
+            bulletproof_buttons(html, _accent(context)),
+            text,
+            language,
         )
 
     def render_body(self, body_html: str, context: dict[str, Any]) -> str:
@@ -178,20 +198,44 @@ class EmailRenderer:
         with limits():
             return render(self.compile(body_html, html=True), context, max_chars=MAX_OUTPUT)
 
-    def render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
-        """Render a file template `transactional/<name>.html` (and `.txt` when present)."""
-        with limits():
-            return self._render_named(name, context)
+    def localized(self, path: str, language: str | None) -> tuple[str, str | None]:
+        """Return the template for `path` in `language` (`<language>/<path>`) and its language.
 
-    def _render_named(self, name: str, context: dict[str, Any]) -> RenderedEmail:
-        template = self.html_env.get_template(f"transactional/{name}.html")
+        A language with no such file gets `path` itself, the clinic's default language, and
+        None for the language: the caller renders the original.
+        """
+        for tag in _tags(language):
+            candidate = f"{tag}/{path}"
+            try:
+                self.text_env.loader.get_source(self.text_env, candidate)  # type: ignore[union-attr]
+            except TemplateNotFound:
+                continue
+            return candidate, tag
+        return path, None
+
+    def render_named(
+        self, name: str, context: dict[str, Any], language: str | None = None
+    ) -> RenderedEmail:
+        """Render a file template `transactional/<name>.html` (and `.txt` when present).
+
+        With `language`, `<language>/transactional/<name>.html` when it exists, in that
+        language's layout words and dates; else the original.
+        """
+        path, used = self.localized(f"transactional/{name}.html", language)
+        context = {**context, **language_context(used)}
+        with limits():
+            email = self._render_named(path, context)
+        return RenderedEmail(email.subject, email.preheader, email.html, email.text, used)
+
+    def _render_named(self, path: str, context: dict[str, Any]) -> RenderedEmail:
+        template = self.html_env.get_template(path)
         ctx = template.new_context(context)
         subject = one_line("".join(template.blocks["subject"](ctx)))
         preheader = one_line("".join(template.blocks["preheader"](ctx)))
         layout_vars = {**context, "subject": subject, "preheader": preheader}
         html = template.render(layout_vars)
         try:
-            text_template = self.text_env.get_template(f"transactional/{name}.txt")
+            text_template = self.text_env.get_template(path.removesuffix(".html") + ".txt")
         except TemplateNotFound:  # no hand-written text part: derive one from the HTML
             body = "".join(template.blocks["content"](template.new_context(layout_vars)))
             text_body = html_to_text(body)
@@ -200,10 +244,15 @@ class EmailRenderer:
         text = self.text_env.get_template("layouts/base.txt").render(layout_vars, body=text_body)
         return RenderedEmail(subject, preheader, bulletproof_buttons(html, _accent(context)), text)
 
-    def render_text(self, name: str, context: dict[str, Any]) -> str:
-        """Render the text message template `texts/<name>.txt` within the limits."""
+    def render_text(self, name: str, context: dict[str, Any], language: str | None = None) -> str:
+        """Render the text message template `texts/<name>.txt` within the limits.
+
+        With `language`, `<language>/texts/<name>.txt` when it exists (dates in it too).
+        """
+        path, used = self.localized(f"texts/{name}.txt", language)
+        context = {**context, **language_context(used)}
         with limits():
-            template = self.text_env.get_template(f"texts/{name}.txt")
+            template = self.text_env.get_template(path)
             body = render(template, context, max_chars=MAX_OUTPUT)
         # One paragraph: spaces and line breaks a template adds around tags collapse.
         return " ".join(body.split())
@@ -213,6 +262,54 @@ class EmailRenderer:
         with limits():
             body = render(self.compile(source, html=False), context, max_chars=MAX_OUTPUT)
         return " ".join(body.split())
+
+
+def _tags(language: str | None) -> list[str]:
+    """Return the folders to look in for `language`: "es-MX", then "es"."""
+    if not language:
+        return []
+    base = language.split("-")[0]
+    return [language] if base == language else [language, base]
+
+
+def language_context(language: str | None) -> dict[str, Any]:
+    """Return what a layout reads in `language`: its words, safety box and date locale.
+
+    Nothing for None, so the original renders exactly as it always has.
+    """
+    if not language:
+        return {}
+    return {
+        "words": words_for(language),
+        "safety": safety_for(language),
+        "locale": formatting_locale(language),
+    }
+
+
+@pass_context
+def _visit_time(
+    context: Context,
+    moment: datetime,
+    tz: str,
+    locale: str | Locale | None = None,
+    *,
+    short: bool = False,
+) -> str:
+    """The `visit_time` filter: in the email's language when it has one (see language_context)."""
+    return format_visit_time(moment, tz, locale or _locale(context), short=short)
+
+
+@pass_context
+def _day(context: Context, value: datetime | str, tz: str | None = None) -> str:
+    """The `day` filter: the day of a time (or an ISO time) in the email's language."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return format_day(moment, tz, _locale(context))
+
+
+def _locale(context: Context) -> Locale | None:
+    """The locale language_context set for this email, or None for the clinic's."""
+    chosen = context.get("locale")
+    return chosen if isinstance(chosen, Locale) else None
 
 
 def _accent(context: dict[str, Any]) -> str:

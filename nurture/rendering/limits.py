@@ -54,6 +54,7 @@ from nurture.rendering.sizes import (
     checked,
     weight,
 )
+from nurture.rendering.slots import printed, refuse_slots
 
 
 @pass_context
@@ -80,6 +81,7 @@ def _limit_loop(context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
 @pass_context
 def _limit_write(context: Context, value: Any) -> Any:
     _tick()
+    value = printed(value)  # a per-person stand-in prints its token (rendering/slots.py)
     _refuse_over(weight(value))
     if context.eval_ctx.autoescape:
         value = escape(value)
@@ -164,6 +166,9 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         guarded = _GuardedFilters()
         guarded.update(self.filters)
         self.filters = guarded
+        # `is string`, `is callable`, `is escaped` would tell a stand-in from the value it
+        # stands in for: a test of a per-person stand-in is refused (rendering/slots.py).
+        self.tests = {name: refuse_slots(test) for name, test in self.tests.items()}
         # The checks themselves go in as they are (dict's own update skips the wrapping).
         dict.update(
             self.filters,

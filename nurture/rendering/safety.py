@@ -42,3 +42,44 @@ SAFETY = SafetyBox(
     diabetes="If you live with diabetes, tell your diabetes care team about any new numbness.",
     disclaimer="This email is general information. It is not a diagnosis or medical advice.",
 )
+
+# Written in Spanish as a bilingual clinician would say it (usted, plain words), not word for
+# word; every warning sign of the English box is here, in the same order.
+SAFETY_ES = SafetyBox(
+    heading="Señales de alarma que necesitan atención de inmediato",
+    intro=(
+        "Estas señales necesitan atención de emergencia o ver a un médico hoy mismo, no a un "
+        "quiropráctico. Si nota alguna, llame al 911 o al número de emergencias de su zona:"
+    ),
+    red_flags=(
+        "Entumecimiento o debilidad repentina en un lado del cuerpo, la cara caída de un lado, "
+        "o dificultad para hablar o para ver. Pueden ser señales de un derrame cerebral.",
+        "Episodios cortos de entumecimiento o debilidad en un lado del cuerpo que aparecen y "
+        "desaparecen. Puede ser un mini derrame, y hay que ver a un médico el mismo día aunque "
+        "ya se le haya pasado.",
+        "Entumecimiento en la ingle, las nalgas o la parte interna de los muslos, o problemas "
+        "nuevos para controlar la orina o el intestino.",
+        "Entumecimiento después de una caída, o después de un golpe en la cabeza, el cuello o "
+        "la espalda.",
+        "Dolor fuerte o hinchazón después de un golpe en la pierna.",
+        "Una pierna que se pone fría, pálida o azulada, o que le duele incluso en reposo. Puede "
+        "ser un problema de circulación.",
+        "Entumecimiento junto con fiebre, antecedentes de cáncer, o si ha bajado de peso sin "
+        "proponérselo.",
+        "Debilidad que empeora rápidamente.",
+    ),
+    diabetes=(
+        "Si tiene diabetes, avise a su equipo de atención de la diabetes de cualquier "
+        "entumecimiento nuevo."
+    ),
+    disclaimer=("Este correo es información general. No es un diagnóstico ni un consejo médico."),
+)
+
+_BOXES = {"en": SAFETY, "es": SAFETY_ES}
+
+
+def safety_for(language: str | None) -> SafetyBox:
+    """Return the safety box in `language` (a tag such as "es" or "es-MX"); English if none."""
+    if not language:
+        return SAFETY
+    return _BOXES.get(language, _BOXES.get(language.split("-")[0].lower(), SAFETY))

@@ -14,16 +14,17 @@ from nurture.core import headers
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (
-    CONDITION_WORDS,
     MAX_BYTES,
     Sample,
     problems,
     sample_lead,
 )
+from nurture.messages.privacy_words import CONDITION_WORDS
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.rendering.limits import TemplateLimitError, limits, template_line
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 from nurture.sequences.files import SequenceSpec, VariantSpec
+from nurture.sequences.translations import TranslationSpec, language_name
 
 # What a step may use; the footer's links and the clinic's details come from the layout.
 VARIABLES = {
@@ -201,9 +202,13 @@ def render_for(
     numbness_type: str,
     *,
     first_name: str | None = None,
+    language: str | None = None,
     location_key: str | None = None,
 ) -> RenderedEmail:
-    """Render a step as a sample lead of `numbness_type` (and `first_name`) would get it."""
+    """Render a step as a sample lead of `numbness_type` (and `first_name`) would get it.
+
+    With `language`, in that language's layout (the source must be the translation).
+    """
     lead = sample_lead(numbness_type, location_key)
     if first_name is not None:
         lead.first_name = first_name
@@ -213,6 +218,7 @@ def render_for(
         body_html=source.body_html,
         body_text=source.text or None,
         context=lead_context(lead, content="step-preview"),
+        language=language,
     )
 
 
@@ -249,6 +255,7 @@ class Checked:
 def check_step(
     source: StepSource,
     numbness_type: str = NumbnessType.UNSURE,
+    language: str | None = None,
     *,
     location_key: str | None = None,
 ) -> Checked:
@@ -288,7 +295,7 @@ def check_step(
 
     with limits():  # one budget for every rendering, so a check is bounded as a whole
         try:
-            email = render_for(source, numbness_type, location_key=location_key)
+            email = render_for(source, numbness_type, language=language, location_key=location_key)
             lead = sample_lead(numbness_type, location_key)
             context = lead_context(lead, content="step-preview")
             body = get_renderer().render_body(body_html, context)
@@ -299,7 +306,7 @@ def check_step(
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():
             try:
-                others[who] = render_for(source, numbness_type, first_name=name)
+                others[who] = render_for(source, numbness_type, first_name=name, language=language)
             except Exception as exc:  # noqa: BLE001
                 return Checked([*found, *failed(exc, who)], email)
     found += _sizes(email, others)
@@ -347,20 +354,64 @@ def with_variant(base: StepSource, variant: VariantSpec) -> StepSource:
     )
 
 
+def translated(base: StepSource, fields: TranslationSpec | VariantSpec) -> StepSource:
+    """Return what a translation (or an arm) sends: its fields over `base`.
+
+    As at send time (nurture.sequences.variants.overlay): a body of its own without a text
+    part gets a text part derived from that body.
+    """
+    new_body = fields.markdown is not None or fields.html is not None
+    return StepSource(
+        subject=base.subject if fields.subject is None else fields.subject,
+        preheader=base.preheader if fields.preheader is None else fields.preheader,
+        html=(fields.html or "") if new_body else base.html,
+        text=fields.text if fields.text is not None else (None if new_body else base.text),
+        markdown=fields.markdown if new_body else base.markdown,
+    )
+
+
 def spec_problems(spec: SequenceSpec) -> list[str]:
     """Return what blocks each step of a sequence file from being saved, naming the step.
 
     Each variant of a step is checked as what it sends, and named; a problem it only
-    inherits from the step is reported once, for the step.
+    inherits from the step is reported once, for the step. Each translation is checked as
+    what it sends in its language (layout included), named by step, variant and language.
     """
-    kind = spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
+    kind = _kind(spec)
     found = []
     for position, step in enumerate(spec.steps, start=1):
+        where = f"step {position} ({step.key})"
         source = StepSource(step.subject, step.preheader, step.html or "", step.text, step.markdown)
         own = [str(p) for p in check_step(source, kind).errors]
-        found += [f"step {position} ({step.key}): {p}" for p in own]
+        found += [f"{where}: {p}" for p in own]
         for variant in step.variants or []:
             for problem in check_step(with_variant(source, variant), kind).errors:
                 if str(problem) not in own:
-                    found.append(f"step {position} ({step.key}), variant {variant.key}: {problem}")
+                    found.append(f"{where}, variant {variant.key}: {problem}")
+    return found + translation_problems(spec)
+
+
+def _kind(spec: SequenceSpec) -> str:
+    return spec.audience if spec.audience in set(NumbnessType) else NumbnessType.UNSURE
+
+
+def translation_problems(spec: SequenceSpec) -> list[str]:
+    """Return what blocks the translations of a sequence, named by step, variant and language."""
+    kind = _kind(spec)
+    found = []
+    for position, step in enumerate(spec.steps, start=1):
+        where = f"step {position} ({step.key})"
+        source = StepSource(step.subject, step.preheader, step.html or "", step.text, step.markdown)
+        for language, fields in (step.translations or {}).items():
+            base = translated(source, fields)
+            named = language_name(language)
+            in_language = [str(p) for p in check_step(base, kind, language).errors]
+            found += [f"{where}, {named}: {p}" for p in in_language]
+            for variant in step.variants or []:
+                arm = (variant.translations or {}).get(language)
+                if arm is None:
+                    continue
+                for problem in check_step(translated(base, arm), kind, language).errors:
+                    if str(problem) not in in_language:
+                        found.append(f"{where}, variant {variant.key}, {named}: {problem}")
     return found

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.outbox.models import Message, MessageStatus
 from nurture.rendering.markdown import markdown_template
-from nurture.sequences import variants
+from nurture.sequences import translations, variants
 from nurture.sequences.export import dump_spec
 from nurture.sequences.files import ReentrySpec, SequenceSpec, StepSpec, WindowSpec
 from nurture.sequences.models import (
@@ -139,6 +139,7 @@ STEP_FIELDS = (
     "condition",
     "wait_until",
     "wait_at_most_days",
+    "translations",
 )
 
 
@@ -154,6 +155,7 @@ def restore_step(session: Session, version: SequenceVersion, snapshot: dict[str,
     """Put a removed step back into the draft at its old place, with its variants."""
     arms = snapshot.get("variants") or []
     columns = {k: v for k, v in snapshot.items() if k != "variants"}
+    columns.setdefault("translations", None)  # kept before steps had translations
     if set(columns) != set(STEP_FIELDS) or not isinstance(arms, list):
         raise ValueError("that change cannot be undone")
     if any(s.key == snapshot["key"] for s in version.steps):
@@ -184,6 +186,8 @@ def update_step(step: Step, spec: StepSpec) -> None:
     step.body_markdown = spec.markdown
     step.body_html = spec.body_html
     step.body_text = spec.text
+    if spec.translations is not None:
+        step.translations = translations.stored(spec.translations)
     if spec.variants is not None:
         variants.replace(step, variants.variants_of(spec))
 

@@ -16,9 +16,11 @@ from pydantic import (
     model_validator,
 )
 
-from nurture.rendering.limits import MAX_SIZE, limits
-from nurture.rendering.markdown import MarkdownTooLong, markdown_template
+from nurture.rendering.limits import MAX_SIZE
+from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
+from nurture.sequences.tidy import tidy_lines as tidy_lines  # where the studio reads it
+from nurture.sequences.translations import Translations, check_raw, normalised
 
 TriggerName = Literal["signup", "booked", "attended", "no_show", "cancelled_not_rebooked", "lapsed"]
 GoalName = Literal["booked", "attended"]
@@ -30,49 +32,6 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Far above any sequence (the shipped ones are 4 to 6 KB), small enough to read at once.
 MAX_FILE_BYTES = 2 * 1024 * 1024
-
-_HARD_BREAK = re.compile(r"(?<=\S)[ ]{2,}\n(?=[ ]*\S)")
-_MAX_LINES_TRIED = 40  # lines with trailing spaces tidied one by one; past that, kept as is
-
-
-def _strip_ends(value: str) -> str:
-    return "\n".join(line.rstrip(" ") for line in value.split("\n"))
-
-
-def _tidy_markdown(value: str) -> str:
-    # Only where the email stays the same: two trailing spaces before a line of the same
-    # paragraph are a line break (kept as a backslash), anywhere else they mean nothing.
-    before = markdown_template(value)
-    quick = _strip_ends(_HARD_BREAK.sub("\\\\\n", value))
-    if markdown_template(quick) == before:
-        return quick
-    lines = value.split("\n")
-    ragged = [i for i, line in enumerate(lines) if line != line.rstrip(" ")]
-    for i in ragged[:_MAX_LINES_TRIED]:
-        bare = lines[i].rstrip(" ")
-        for option in (bare + "\\", bare):
-            trial = [*lines[:i], option, *lines[i + 1 :]]
-            if markdown_template("\n".join(trial)) == before:
-                lines[i] = option
-                break
-    return "\n".join(lines)
-
-
-def tidy_lines(value: str, *, markdown: bool = False) -> str:
-    """Return template text with LF line ends and, where it changes nothing, no spaces at ends.
-
-    Browsers send CRLF and editors leave trailing spaces; either would make a one-line edit
-    look like a change to every line, and keeps YAML from writing the text as a `|` block.
-    """
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    stripped = _strip_ends(value)
-    if not markdown or stripped == value:
-        return stripped
-    try:
-        with limits():  # one render budget for every trial rendering, not one each
-            return _tidy_markdown(value)
-    except MarkdownTooLong:
-        return value  # refused by the field's length check
 
 
 class WindowSpec(BaseModel):
@@ -134,6 +93,8 @@ class VariantSpec(BaseModel):
     markdown: str | None = Field(default=None, min_length=1, max_length=MAX_SIZE)
     html: str | None = Field(default=None, min_length=1)
     text: str | None = None
+    # The arm in other languages (see nurture.sequences.translations).
+    translations: Translations | None = None
 
     @property
     def body_html(self) -> str | None:
@@ -200,6 +161,28 @@ class StepSpec(BaseModel):
     text: str | None = None
     # An A/B test: every arm, each enrollment gets one (see VariantSpec).
     variants: list[VariantSpec] | None = None
+    # The step in other languages (see nurture.sequences.translations).
+    translations: Translations | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _translations_named(cls, data: object) -> object:
+        # Checked before the typed parse, so an error names the step, variant and language.
+        if not isinstance(data, dict):
+            return data
+        where = f"step {data.get('key')!r}"
+        check_raw(data.get("translations"), where)
+        data = {**data, "translations": normalised(data.get("translations"))}
+        arms = data.get("variants")
+        if isinstance(arms, list):
+            named = []
+            for arm in arms:
+                if isinstance(arm, dict):
+                    check_raw(arm.get("translations"), f"{where}, variant {arm.get('key')!r}")
+                    arm = {**arm, "translations": normalised(arm.get("translations"))}
+                named.append(arm)
+            data["variants"] = named
+        return data
 
     @property
     def body_html(self) -> str:

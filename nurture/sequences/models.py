@@ -129,6 +129,9 @@ class Step(Base):
     # and skipped when the event comes first (see enrollments.service.wait_ended).
     wait_until: Mapped[str | None] = mapped_column(String(20))
     wait_at_most_days: Mapped[int | None]
+    # The step in other languages, as its file writes them: {"es": {"subject": ..., ...}}
+    # (nurture.sequences.translations). None when it has none.
+    translations: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSON)
 
     version: Mapped[SequenceVersion] = relationship(back_populates="steps")
     # Every arm of an A/B test, the first one included: the step's own fields are the base each
@@ -155,5 +158,7 @@ class StepVariant(Base):
     body_markdown: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     body_text: Mapped[str | None] = mapped_column(Text)
+    # The arm in other languages: over the step's translation in that language.
+    translations: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSON)
 
     step: Mapped[Step] = relationship(back_populates="variants")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nurture.core import clock
-from nurture.sequences import variants
+from nurture.sequences import translations, variants
 from nurture.sequences.files import (
     ReentrySpec,
     SequenceSpec,
@@ -110,6 +110,7 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
                     "html": s.body_html if s.body_markdown is None else None,
                     "text": s.body_text,
                     "variants": [variants.spec_dict(v) for v in s.variants] or None,
+                    "translations": s.translations or None,
                 }
                 for s in version.steps
             ],
@@ -195,6 +196,7 @@ def _version_from_spec(
             body_html=s.body_html,
             body_text=s.text,
             variants=variants.variants_of(s),
+            translations=translations.stored(s.translations),
         )
         for i, s in enumerate(spec.steps, start=1)
     ]

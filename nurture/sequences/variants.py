@@ -14,12 +14,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session, object_session
 
+from nurture.rendering.markdown import markdown_template
+from nurture.sequences import translations
 from nurture.sequences.files import MAX_VARIANTS, MIN_VARIANTS, StepSpec, VariantSpec
 from nurture.sequences.models import Step, StepVariant
 
 # The keys new arms get, in order: the first two start a test, the others join it.
 ARM_KEYS = ("a", "b", "c", "d", "e", "f")
-VARIANT_COLUMNS = ("key", "subject", "preheader", "body_markdown", "body_html", "body_text")
+VARIANT_COLUMNS = (
+    "key",
+    "subject",
+    "preheader",
+    "body_markdown",
+    "body_html",
+    "body_text",
+    "translations",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,50 @@ def content_of(step: Step, variant_key: str | None = None) -> StepContent:
     return base if variant is None else apply(base, variant)
 
 
+def overlay(base: StepContent, fields: dict[str, str]) -> StepContent:
+    """Return `base` with a translation's (or any file-format) fields over it.
+
+    As for an arm: a new body without a text part of its own gets one derived from it.
+    """
+    markdown = fields.get("markdown")
+    html = markdown_template(markdown) if markdown is not None else fields.get("html")
+    new_body = html is not None
+    text = fields.get("text")
+    return StepContent(
+        subject=fields.get("subject", base.subject),
+        preheader=fields.get("preheader", base.preheader),
+        body_markdown=markdown if new_body else base.body_markdown,
+        body_html=html if html is not None else base.body_html,
+        body_text=text if text is not None else (None if new_body else base.body_text),
+    )
+
+
+def content_in(step: Step, variant_key: str | None, language: str) -> StepContent | None:
+    """Return what the step sends in `language` to someone planned with `variant_key`.
+
+    None when the email has no such translation: the step lacks one, or the arm does (an arm
+    says something the step does not, so the step's translation would not say it). The arm's
+    translation goes over the step's, which goes over the step's original.
+    """
+    own = translations.fields_of(step.translations, language)
+    if own is None:
+        return None
+    content = overlay(content_of(step), own)
+    variant = find_variant(step, variant_key)
+    if variant is None:
+        return content
+    arm = translations.fields_of(variant.translations, language)
+    return None if arm is None else overlay(content, arm)
+
+
+def has_language(step: Step, variant_key: str | None, language: str) -> bool:
+    """Tell whether the email of `variant_key` (or the step) is translated into `language`."""
+    if translations.fields_of(step.translations, language) is None:
+        return False
+    variant = find_variant(step, variant_key)
+    return variant is None or translations.fields_of(variant.translations, language) is not None
+
+
 def apply(base: StepContent, variant: StepVariant) -> StepContent:
     """Return `base` with the fields `variant` sets replaced."""
     new_body = variant.body_html is not None
@@ -81,6 +135,7 @@ def spec_dict(variant: StepVariant) -> dict[str, Any]:
         "markdown": variant.body_markdown,
         "html": variant.body_html if variant.body_markdown is None else None,
         "text": variant.body_text,
+        "translations": variant.translations or None,
     }
 
 
@@ -94,6 +149,7 @@ def variant_of(spec: VariantSpec, *, position: int) -> StepVariant:
         body_markdown=spec.markdown,
         body_html=spec.body_html,
         body_text=spec.text,
+        translations=translations.stored(spec.translations),
     )
 
 
@@ -165,6 +221,8 @@ def update_variant(variant: StepVariant, spec: VariantSpec) -> None:
     variant.body_markdown = spec.markdown
     variant.body_html = spec.body_html
     variant.body_text = spec.text
+    if spec.translations is not None:
+        variant.translations = translations.stored(spec.translations)
 
 
 def remove_variant(session: Session, step: Step, variant: StepVariant) -> None:

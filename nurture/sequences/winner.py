@@ -66,8 +66,38 @@ def make_winner(session: Session, *, sequence: Sequence, step_key: str, variant_
     # A fresh copy of the live version is the tested content; an existing draft's variant
     # keeps the edits made to it there.
     content = variants.apply(variants.content_of(step), chosen or tested)
-    before = {**_content(step), "variants": variants.snapshot(step)}
+    before = {
+        **_content(step),
+        "translations": step.translations,
+        "variants": variants.snapshot(step),
+    }
     for name in CONTENT:
         setattr(step, name, getattr(content, name))
+    step.translations = _winning_translations(step.translations, (chosen or tested).translations)
     variants.end_test(session, step)
     return Winner(draft=draft, step=step, before=before, after=_content(step))
+
+
+_BODY = ("markdown", "html", "text")
+
+
+def _winning_translations(
+    step: dict[str, dict[str, str]] | None, arm: dict[str, dict[str, str]] | None
+) -> dict[str, dict[str, str]] | None:
+    """Return the step's translations once an arm is its content: the arm's over the step's.
+
+    A language the arm was not translated into is dropped: its readers got the original of
+    the winning arm, and the step's old translation would say what the losing content said.
+    """
+    merged: dict[str, dict[str, str]] = {}
+    for language, fields in (step or {}).items():
+        own = (arm or {}).get(language)
+        if own is None:
+            continue
+        kept = {k: v for k, v in fields.items() if not (k in _BODY and _new_body(own))}
+        merged[language] = {**kept, **own}
+    return merged or None
+
+
+def _new_body(fields: dict[str, str]) -> bool:
+    return "markdown" in fields or "html" in fields

@@ -74,6 +74,7 @@ def values_of(broadcast: Broadcast) -> dict[str, Any]:
         "sequence": segment.sequence_slug or "",
         "tag": segment.tag or "",
         "location": sorted(segment.locations),
+        "language": segment.language or "",
     }
 
 

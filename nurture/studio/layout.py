@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 
 from starlette.templating import Jinja2Templates
 
+from nurture.core import languages
 from nurture.core.config import PACKAGE_DIR, get_settings
 from nurture.sequences.simulate import moment_of
+from nurture.sequences.translations import language_name
 
 templates = Jinja2Templates(directory=str(PACKAGE_DIR / "studio" / "templates"))
 
@@ -24,3 +26,26 @@ templates.env.filters["local"] = _local
 templates.env.filters["tz"] = ZoneInfo
 # What a sequence's start date means, for the simulator and anything else naming triggers.
 templates.env.globals["moment_of"] = moment_of
+
+
+def other_languages() -> list[tuple[str, str]]:
+    """The clinic's languages besides its main one, as (tag, name staff read: "Spanish")."""
+    return [(tag, language_name(tag)) for tag in languages.offered()[1:]]
+
+
+templates.env.globals["other_languages"] = other_languages
+templates.env.globals["main_language"] = lambda: language_name(languages.default())
+templates.env.globals["main_language_tag"] = languages.default
+
+
+class _LanguageNames(dict[str, str]):
+    """A language's name as staff read it ("Spanish"), for any tag a table shows."""
+
+    def __missing__(self, tag: str) -> str:
+        return language_name(tag)
+
+    def get(self, tag: str, default: object = None) -> str:
+        return self[tag]
+
+
+templates.env.globals["language_names"] = _LanguageNames()

@@ -12,7 +12,8 @@ from sqlalchemy.orm import selectinload
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import texts
-from nurture.delivery.compose import compose, gather
+from nurture.delivery.compose import compose
+from nurture.delivery.facts import gather
 from nurture.delivery.retries import retry_window
 from nurture.delivery.settle import resolve_unknown, retry_failed
 from nurture.http.deps import SessionDep

@@ -13,6 +13,7 @@ from nurture.enrollments.service import migrate_version
 from nurture.http.deps import SessionDep
 from nurture.http.errors import field_errors
 from nurture.sequences import checks, drafts
+from nurture.sequences.missing import missing_translations
 from nurture.sequences.models import Sequence, SequenceVersion
 from nurture.sequences.service import live_version, publish, spec_of
 from nurture.studio.sequence_lookup import draft_or_409, sequence_or_404
@@ -25,12 +26,15 @@ router = studio_router()
 def _draft_problems(draft: SequenceVersion) -> list[str]:
     found: list[str] = []
     try:
-        spec_of(draft)
+        spec = spec_of(draft)
     except ValidationError as exc:
+        spec = None
         found.extend(f"{k}: {v}" for k, v in field_errors(exc.errors()).items())
     for step in draft.steps:
         for problem in checks.check_step(StepForm.of(step).source()).errors:
             found.append(f"step {step.position} ({step.key}): {problem}")
+    if spec is not None:
+        found += checks.translation_problems(spec)
     return found
 
 
@@ -65,6 +69,7 @@ def _publish_page(
         diff=drafts.diff(session, draft),
         impact=drafts.impact(session, draft),
         problems=_draft_problems(draft),
+        missing=missing_translations(session, draft),
         error=error,
     )
 

@@ -13,7 +13,7 @@ from pygal.style import Style
 from sqlalchemy import select
 from sqlalchemy.sql.elements import ColumnElement
 
-from nurture.core import clock
+from nurture.core import clock, languages
 from nurture.delivery.text_results import replies_received, text_results
 from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
@@ -153,13 +153,20 @@ def results(
     staff: StaffDep,
     session: SessionDep,
     days: int = 7,
+    language: Annotated[str, Query(max_length=35)] = "",
     location: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """Per-step results of one sequence with its funnel and sends per day."""
+    """Per-step results of one sequence with its funnel and sends per day (one language's)."""
     sequence = sequence_or_404(session, slug)
     leads, words = _leads(staff, location)
+    read_in = language if language in languages.offered() else None
     result = sequence_results(
-        session, sequence, booked_within_days=_days(days), now=clock.now(), leads=leads
+        session,
+        sequence,
+        booked_within_days=_days(days),
+        now=clock.now(),
+        leads=leads,
+        language=read_in,
     )
     journey = journey_results(session, sequence, within_days=_days(days))
     return page(
@@ -176,6 +183,7 @@ def results(
         shows=show_chart(journey),
         tests=variant_tests(session, sequence, within_days=_days(days)),
         min_sends=MIN_SENDS,
+        language=read_in or "",
         **words,
     )
 

@@ -18,7 +18,7 @@ import pytest
 
 from nurture.delivery.channels.base import OutgoingEmail
 from nurture.delivery.channels.mime import build_mime
-from nurture.messages.preview import Sample, all_samples
+from nurture.messages.preview import Sample, every_sample
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def spam_scores(messages: list[bytes], home: Path) -> list[tuple[float, str]]:
 @pytest.fixture
 def samples(settings) -> list[Sample]:  # type: ignore[no-untyped-def]
     settings(base_url="https://nurture.clinic.example.org", env="production", secret_key="p" * 40)
-    return list(all_samples())
+    return list(every_sample())
 
 
 def test_every_email_scores_zero_or_below(samples: list[Sample], tmp_path: Path) -> None:

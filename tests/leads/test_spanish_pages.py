@@ -43,6 +43,8 @@ def test_a_spanish_browser_signs_up_and_lives_in_spanish(client, session) -> Non
     landing = client.get("/", headers=SPANISH)
     assert '<html lang="es">' in landing.text
     assert "Reciba las guías gratuitas" in landing.text
+    assert "Debilidad que empeora rápidamente." in landing.text  # the warning signs, in Spanish
+    assert "Weakness that" not in landing.text
     assert '<input type="hidden" name="language" value="es">' in landing.text
     assert "Accept-Language" in landing.headers["vary"]
     sent = client.post("/subscribe", data={**FORM, "language": "es"}, headers=SPANISH)

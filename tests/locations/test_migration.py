@@ -32,7 +32,7 @@ def test_the_clinic_settings_become_the_first_location(tmp_path: Path) -> None:
                     ),
                     {"k": key, "v": value},
                 )
-            command.upgrade(cfg, "0026")
+            command.upgrade(cfg, "0025")
             with sa.orm.Session(bind=connection) as session:
                 rows = locations.stored_rows(session)
                 stored = clinic.overrides(session)

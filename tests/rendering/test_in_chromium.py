@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nurture.messages.preview import Sample, all_samples
+from nurture.messages.preview import Sample, all_samples, every_sample
 from tests.browser import browser
 
 pytestmark = pytest.mark.slow
@@ -81,7 +81,7 @@ def chromium() -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def samples() -> list[Sample]:
-    return list(all_samples())
+    return list(every_sample())
 
 
 def _pages(chromium, samples: list[Sample], **options: object) -> Iterator[tuple[Sample, object]]:  # type: ignore[no-untyped-def]

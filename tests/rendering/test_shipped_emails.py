@@ -103,7 +103,8 @@ def test_preview_screenshots_in_chromium(tmp_path: Path) -> None:
     # itself, on a few emails of each kind, so the suite stays quick.
     only = ["unsure-basics/", "transactional/confirm/", "appointment_reminder/acute"]
     result = CliRunner().invoke(
-        main, ["preview", "--out", str(tmp_path), *(f"--only={o}" for o in only)]
+        main,
+        ["preview", "--out", str(tmp_path), "--language=en", *(f"--only={o}" for o in only)],
     )
     assert result.exit_code == 0, result.output
     pages = [p for p in tmp_path.glob("*.html") if p.name != "index.html"]

@@ -75,6 +75,15 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/sequences/{slug}/edit/steps/{step_id}/variants/{variant_id}": (
             f"/studio{step}/variants/{variant_id}"
         ),
+        "/sequences/{slug}/edit/steps/{step_id}/languages/{language}": (
+            f"/studio{step}/languages/es"
+        ),
+        "/sequences/{slug}/edit/steps/{step_id}/variants/{variant_id}/languages/{language}": (
+            f"/studio{step}/variants/{variant_id}/languages/es"
+        ),
+        "/broadcasts/{broadcast_id}/languages/{language}": (
+            f"/studio/broadcasts/{broadcast_id}/languages/es"
+        ),
         "/sequences/{slug}/publish": f"/studio/sequences/{SLUG}/publish",
         "/sequences/{slug}/steps/{step_id}": f"/studio/sequences/{SLUG}/steps/{live_step}",
         "/sequences/{slug}/history": f"/studio/sequences/{SLUG}/history",

@@ -87,9 +87,13 @@ def test_kill_9_worker_mid_batch_sends_every_text_once(tmp_path: Path, session) 
                         select(Message.id).where(
                             Message.status == MessageStatus.UNKNOWN,
                             Message.channel == "sms",
+                            Message.last_error.startswith("the worker stopped while sending"),
                         )
                     ).all()
                 )
+                # At most one chunk of texts per worker process was in flight when it died.
+                # Other unknowns (a connection the test server reset mid-answer) are settled
+                # alike, and every text is still checked to go exactly once.
                 assert stopped <= WORKER_PROCESSES * get_settings().send_concurrency
                 _settle_unknown(session, set(accepted))
                 wait_for(lambda: _open_rows(session) == 0, timeout=120, what="resends", log=log)

@@ -277,3 +277,14 @@ def test_in_production_without_twilio_no_text_is_planned(api, session, settings)
     settings(env="production", secret_key="s" * 40)
     api("POST", "/api/appointments", json=booking())
     assert _texts(session) == []
+
+
+def test_a_spanish_patient_gets_spanish_texts_with_a_spanish_opt_out(api, session, twilio):
+    api("POST", "/api/appointments", json=booking(language="es"))
+    tick(NOW + timedelta(seconds=1))
+    [sent] = twilio.state.accepted
+    assert "Responda C para confirmar o R para cambiarla." in sent["Body"]
+    assert "Responda STOP para no recibir más mensajes." in sent["Body"]
+    assert "vie, 27 de mar" in sent["Body"]  # the day, in Spanish
+    [text] = [m for m in _texts(session) if m.status == MessageStatus.SENT]
+    assert text.language == "es"

@@ -33,6 +33,19 @@ class Attachment:
     mime_type: str  # e.g. "text/calendar; method=PUBLISH"
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SharedBody:
+    """Body parts shared by many emails, with a token where each one's own values go.
+
+    A provider that fills in per recipient (SendGrid's substitutions) sends the parts once for
+    all of them; every other channel sends each email's own `html` and `text`, which are
+    these parts filled in. Compared by identity: one per rendered step.
+    """
+
+    html: str
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingEmail:
     """A fully rendered email, ready for any backend."""
@@ -52,6 +65,11 @@ class OutgoingEmail:
     track_opens: bool = False
     track_clicks: bool = False
     attachments: tuple[Attachment, ...] = ()
+    # The language it is written in (recorded on the outbox row; not sent to the provider).
+    language: str | None = None
+    # Set when `html` and `text` are `shared` with each token replaced by its value here.
+    shared: SharedBody | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

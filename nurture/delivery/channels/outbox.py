@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import Executor
 from email.utils import make_msgid
 from pathlib import Path
 
 from nurture.core import clock
 from nurture.core.private_files import private_dir, private_opener
-from nurture.delivery.channels.base import Backend, OutgoingEmail, OutgoingText, build_failed
+from nurture.delivery.channels.base import (
+    Backend,
+    DeliveryError,
+    OutgoingEmail,
+    OutgoingText,
+    SendOutcome,
+    Sent,
+    UnknownOutcome,
+    build_failed,
+)
 from nurture.delivery.channels.mime import build_mime
 
 
@@ -23,6 +34,27 @@ class OutboxBackend(Backend):
 
     def send(self, email: OutgoingEmail) -> str:
         """Write the email atomically to `<directory>/<time>-<id>.eml`."""
+        message_id = self._write(email)
+        _sync_directory(self.directory)
+        return message_id
+
+    def send_batch(
+        self, emails: Sequence[OutgoingEmail], *, pool: Executor | None = None
+    ) -> list[SendOutcome]:
+        """Write every email of the batch, then make their names durable with one sync."""
+        outcomes: list[SendOutcome] = []
+        for email in emails:
+            try:
+                outcomes.append(Sent(self._write(email)))
+            except DeliveryError as exc:
+                outcomes.append(exc)
+            except Exception as exc:  # noqa: BLE001 - as send_one: one file's failure is its own
+                outcomes.append(UnknownOutcome(f"the outbox raised {type(exc).__name__}: {exc}"))
+        if any(isinstance(o, Sent) for o in outcomes):
+            _sync_directory(self.directory)
+        return outcomes
+
+    def _write(self, email: OutgoingEmail) -> str:
         message_id = make_msgid(domain="nurture.local")
         try:
             data = bytes(build_mime(email, message_id))
@@ -36,6 +68,15 @@ class OutboxBackend(Backend):
             fh.write(data)
         os.replace(partial, final)
         return message_id
+
+
+def _sync_directory(directory: Path) -> None:
+    """Flush the folder's entries (the renames) to disk: once per batch, not once per file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class OutboxTextBackend:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 from sendgrid.helpers.mail import Attachment as SendGridAttachment
@@ -34,16 +37,23 @@ from sendgrid.helpers.mail import (
 
 from nurture import __version__
 from nurture.core.config import Settings
+from nurture.delivery.channels import sendgrid_batch as batch
 from nurture.delivery.channels.base import (
     Backend,
+    DeliveryError,
     OutgoingEmail,
     PermanentError,
+    SendOutcome,
+    Sent,
     TransientError,
     UnknownOutcome,
     build_failed,
     checked,
+    send_one,
     utc_from_epoch,
 )
+
+log = logging.getLogger(__name__)
 
 
 def build_mail(email: OutgoingEmail) -> Mail:
@@ -104,6 +114,80 @@ def raise_for_status(status: int, body: Any, headers: Mapping[str, str] | None) 
     raise PermanentError(detail)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """SendGrid's answer to one request."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] | None
+
+
+class _Poster(Backend, Protocol):
+    def post(self, body: dict[str, Any]) -> Answer: ...
+
+
+def _post_many(
+    backend: _Poster, emails: Sequence[OutgoingEmail], rounds: int = 3
+) -> list[SendOutcome]:
+    """Send emails in one request; on a 400 naming some of them, again without those."""
+    try:
+        answer = backend.post(batch.payload(emails))
+        if answer.status == 400 and rounds > 0:
+            named = batch.named_personalizations(answer.body)
+            if named and len(named) < len(emails) and max(named) < len(emails):
+                # Refused whole, so none went: the ones named fail, the others go again.
+                rest = [i for i in range(len(emails)) if i not in named]
+                again = iter(_post_many(backend, [emails[i] for i in rest], rounds - 1))
+                return [
+                    PermanentError(f"SendGrid 400: {named[i]}") if i in named else next(again)
+                    for i in range(len(emails))
+                ]
+        raise_for_status(answer.status, answer.body, answer.headers)
+    except DeliveryError as exc:
+        return [exc for _ in emails]
+    message_id = (answer.headers or {}).get("X-Message-Id")
+    if not message_id:
+        unknown = UnknownOutcome(f"SendGrid answered {answer.status} without X-Message-Id")
+        return [unknown for _ in emails]
+    return [Sent(str(message_id)) for _ in emails]
+
+
+def send_batch(
+    backend: _Poster,
+    emails: Sequence[OutgoingEmail],
+    *,
+    pool: Executor | None,
+    per_request: int = batch.MAX_PERSONALIZATIONS,
+) -> list[SendOutcome]:
+    """Send emails with shared bodies many to a request, the others one request each."""
+    requests, alone = batch.plan(emails, per_request=per_request)
+    outcomes: list[SendOutcome | None] = [None] * len(emails)
+
+    def run(indexes: list[int]) -> list[SendOutcome]:
+        try:
+            return _post_many(backend, [emails[i] for i in indexes])
+        except Exception as exc:  # noqa: BLE001 - it may have gone out: settle as unknown
+            log.exception("backend %s raised for a request of %d", backend.name, len(indexes))
+            what = f"the {backend.name} backend raised {type(exc).__name__}: {exc}"
+            return [UnknownOutcome(what) for _ in indexes]
+
+    jobs = requests + [[i] for i in alone]
+    singles = set(alone)
+    mapper = pool.map if pool is not None else map
+
+    def one(indexes: list[int]) -> list[SendOutcome]:
+        if indexes[0] in singles:
+            return [send_one(backend, emails[indexes[0]])]
+        return run(indexes)
+
+    for indexes, results in zip(jobs, mapper(one, jobs), strict=True):
+        for i, outcome in zip(indexes, results, strict=True):
+            outcomes[i] = outcome
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
 class SendGridBackend(Backend):
     """Posts each email to `<NURTURE_SENDGRID_API_HOST>/v3/mail/send` over pooled connections."""
 
@@ -113,6 +197,7 @@ class SendGridBackend(Backend):
         assert settings.sendgrid_api_key is not None  # checked when settings load
         size = max_connections or max(settings.send_concurrency, 1)
         self.url = f"{settings.sendgrid_api_host}/v3/mail/send"
+        self.per_request = settings.sendgrid_batch_size
         self.client = httpx.Client(
             headers={
                 "Authorization": f"Bearer {settings.sendgrid_api_key.get_secret_value()}",
@@ -140,6 +225,23 @@ class SendGridBackend(Backend):
         if not message_id:
             raise UnknownOutcome(f"SendGrid answered {response.status_code} without X-Message-Id")
         return str(message_id)
+
+    def post(self, body: dict[str, Any]) -> Answer:
+        """Post one Mail Send body; raise a DeliveryError when no answer says what happened."""
+        try:
+            response = self.client.post(self.url, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"could not reach SendGrid: {exc!r}", reason="connection") from exc
+        except httpx.TransportError as exc:
+            # The request may have been written before the connection failed or timed out.
+            raise UnknownOutcome(f"no answer from SendGrid after sending: {exc!r}") from exc
+        return Answer(response.status_code, response.content, response.headers)
+
+    def send_batch(
+        self, emails: Sequence[OutgoingEmail], *, pool: Executor | None = None
+    ) -> list[SendOutcome]:
+        """Send emails that share a body many to a request; the rest one request each."""
+        return send_batch(self, emails, pool=pool, per_request=self.per_request)
 
     def close(self) -> None:
         """Close pooled connections."""

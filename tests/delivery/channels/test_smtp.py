@@ -32,6 +32,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        self.peers: list[object] = []
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -45,6 +46,7 @@ class Inbox:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         self.envelopes.append(envelope)
+        self.peers.append(session.peer)  # which connection carried it
         return "250 Message accepted"
 
 
@@ -67,6 +69,26 @@ def test_smtp_delivers_a_multipart_message(smtp_server) -> None:
     assert parsed["Message-ID"] == message_id
     assert parsed["Subject"] == "Your visit"
     assert parsed.get_body(("html",)).get_content().strip() == "<p>See you soon</p>"
+
+
+def test_a_batch_shares_sessions_and_a_refusal_fails_only_its_email(smtp_server, settings) -> None:
+    settings(send_concurrency="1")
+    emails = [
+        dataclasses.replace(EMAIL, to_email=f"{name}@example.com")
+        for name in ("a", "b", "refused", "c", "d")
+    ]
+    outcomes = get_backend().send_batch(emails)
+    assert [type(o).__name__ for o in outcomes] == [
+        "Sent", "Sent", "PermanentError", "Sent", "Sent",
+    ]  # fmt: skip
+    assert [e.rcpt_tos for e in smtp_server.envelopes] == [[a] for a in (
+        "a@example.com", "b@example.com", "c@example.com", "d@example.com",
+    )]  # fmt: skip
+    # One session before the refusal, a fresh one after it (never one per email).
+    peers = smtp_server.peers
+    assert peers[0] == peers[1]
+    assert peers[2] == peers[3]
+    assert peers[1] != peers[2]
 
 
 def test_refused_recipient_is_permanent(smtp_server) -> None:

@@ -4,7 +4,7 @@ The clinic as configured today becomes the first site, `main`, with every field 
 empty field means the clinic's own value, so the settings keep working exactly as before and
 `main` shows whatever they say (the studio's clinic page still edits them).
 
-Revision ID: 0026
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-06
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 import nurture.core.db
 
-revision: str = "0026"
+revision: str = "0025"
 down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
