@@ -210,7 +210,7 @@ class FirstStep:
 
 
 def first_steps() -> list[FirstStep]:
-    """Step 1 of each audience's sequence (the oldest, as sign-ups are enrolled)."""
+    """Step 1 of each sign-up audience's sequence (the oldest, as sign-ups are enrolled)."""
     from sqlalchemy import text
 
     from nurture.core.db import get_engine
@@ -223,6 +223,7 @@ def first_steps() -> list[FirstStep]:
                 FROM sequences s
                 JOIN sequence_versions v ON v.sequence_id = s.id AND v.state = 'published'
                 JOIN steps st ON st.version_id = v.id AND st.position = 1
+                WHERE v.trigger = 'signup'
                 ORDER BY s.audience, s.id
                 """
             )
