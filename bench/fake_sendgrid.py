@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,17 @@ class _CountingSink:
         self.count = 0
         self.keep = keep
         self.last: list[Any] = []
+        # How many times each outbox id (custom_args nurture_message_id) was accepted.
+        self.per_id: Counter[str] = Counter()
 
     def append(self, body: Any) -> None:
         # Emails, not requests: a batched request carries one email per personalization.
-        self.count += len(body.get("personalizations") or [None])
+        pers = body.get("personalizations") or [{}]
+        self.count += len(pers)
+        shared = body.get("custom_args") or {}
+        for p in pers:
+            args = {**shared, **(p.get("custom_args") or {})}
+            self.per_id[str(args.get("nurture_message_id", ""))] += 1
         if self.keep:
             self.last.append(body)
             del self.last[: -self.keep]
@@ -135,6 +143,9 @@ def _child(
         elif cmd == "stats":
             with state.lock:
                 conn.send({"requests": state.requests, "accepted": len(state.accepted)})
+        elif cmd == "per_id":
+            with state.lock:
+                conn.send(dict(state.accepted.per_id))  # type: ignore[attr-defined]
         elif cmd == "last":
             with state.lock:
                 conn.send(list(state.accepted))
@@ -197,6 +208,10 @@ class FakeSendGrid:
 
     def stats(self) -> dict[str, int]:
         return dict(self._call("stats"))
+
+    def per_id(self) -> dict[str, int]:
+        """How many times each outbox id was accepted since the last reset()."""
+        return dict(self._call("per_id"))
 
     def last_bodies(self) -> list[Any]:
         return list(self._call("last"))
