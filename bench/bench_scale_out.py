@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import shutil
 import signal
 import subprocess
@@ -91,7 +92,7 @@ class Network:
             self.relays.append(relay)
         for port in ports:  # the relays listen, and host 1 reaches them
             benchlib.wait_for(
-                lambda port=port: self.reaches(1, port),
+                functools.partial(self.reaches, 1, port),
                 timeout=10,
                 what=f"relay on {ROOT_ADDR}:{port}",
             )

@@ -145,14 +145,14 @@ def _child(
                 conn.send({"requests": state.requests, "accepted": len(state.accepted)})
         elif cmd == "per_id":
             with state.lock:
-                conn.send(dict(state.accepted.per_id))  # type: ignore[attr-defined]
+                conn.send(dict(state.accepted.per_id))
         elif cmd == "last":
             with state.lock:
                 conn.send(list(state.accepted))
         elif cmd == "reset":
             with state.lock:
                 state.requests = 0
-                state.accepted = _CountingSink()  # type: ignore[assignment]
+                state.accepted = _CountingSink()
             conn.send(True)
         elif cmd == "stop":
             conn.send(True)
