@@ -9,7 +9,8 @@ on 127.0.0.1; socat relays bound to 10.77.0.1 carry the hosts' connections to th
 Per host count: seed --n due drip emails (far-future due_at), warm the workers up, make every
 row due in one UPDATE, and measure due-to-sent throughput. The fake server counts every outbox
 id it accepts: the run fails if one arrived twice or one is missing, or if the database does
-not show every row sent. It prints CPU per process group, the machine's busy share, and the
+not show every row sent. It prints CPU per process group (PostgreSQL: this database's
+backends, and apart the server's WAL writer and checkpointer), the machine's busy share, and the
 database's cost per 1,000 emails (pg_stat_database deltas for the bench database; WAL bytes
 from pg_current_wal_lsn(), which is cluster-wide, so other users of the server add to it).
 
@@ -166,6 +167,31 @@ def _quote(arg: str) -> str:
 # --------------------------------------------------------------------------- database readings
 
 
+def _postgres(mine: bool) -> list[psutil.Process]:
+    """This database's backends (mine), or the server's own processes (WAL writer, checkpointer,
+    background writer, autovacuum launcher); other databases' backends are in neither."""
+    out = []
+    for p in benchlib.postgres_processes():
+        try:
+            title = " ".join(p.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        backend = " 127.0.0.1" in title or " [local]" in title or "autovacuum worker" in title
+        if mine and f" {DB} " in title:
+            out.append(p)
+        elif not mine and not backend:
+            out.append(p)
+    return out
+
+
+def postgres_backends() -> list[psutil.Process]:
+    return _postgres(mine=True)
+
+
+def postgres_server() -> list[psutil.Process]:
+    return _postgres(mine=False)
+
+
 def pg_counters() -> dict[str, int]:
     from sqlalchemy import text
 
@@ -270,7 +296,8 @@ def run_hosts(
             {
                 "beat (host1)": beat.tree,
                 "fake SendGrid": lambda: [psutil.Process(server.pid)],
-                "PostgreSQL": benchlib.postgres_processes,
+                "PostgreSQL": postgres_backends,
+                "PG WAL/ckpt": postgres_server,
                 "Redis": benchlib.redis_processes,
                 "socat relays": net.relay_processes,
                 "bench driver": lambda: [me],
@@ -388,7 +415,7 @@ def summary(results: list[Result]) -> None:
         workers = sum(v for k, v in shares.items() if k.startswith("worker host"))
         parts = {
             "workers": workers,
-            "database (PostgreSQL)": shares["PostgreSQL"],
+            "database (PostgreSQL)": shares["PostgreSQL"] + shares["PG WAL/ckpt"],
             "fake SendGrid": shares["fake SendGrid"],
             "socat relays": shares["socat relays"],
             "Redis": shares["Redis"],
