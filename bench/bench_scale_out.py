@@ -219,6 +219,23 @@ def db_size_mb() -> float:
     return int(size) / 2**20
 
 
+def row_sizes() -> str:
+    """Bytes per row (table, indexes and TOAST, after VACUUM) of the tables sending grows."""
+    from sqlalchemy import text
+
+    from nurture.core.db import get_engine
+
+    benchlib.analyze()
+    lines = []
+    with get_engine().connect() as conn:
+        for table in ("leads", "enrollments", "messages", "message_attempts"):
+            rows = conn.scalar(text(f"SELECT count(*) FROM {table}"))
+            size = conn.scalar(text(f"SELECT pg_total_relation_size('{table}')"))
+            per = int(size) / max(int(rows), 1)
+            lines.append(f"    {table:<17} {int(rows):7d} rows  {per:6.0f} bytes/row")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -484,6 +501,7 @@ def main() -> None:
                 results.append(run_hosts(k, args, net, server, tmp))
                 benchlib.configure(database_url=url, broker_url=broker_url())
         print(f"\n  database size after {len(counts)} runs: {db_size_mb():.0f} MiB")
+        print(row_sizes())
         summary(results)
     finally:
         cleanup()
