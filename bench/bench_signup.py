@@ -108,6 +108,7 @@ def main() -> None:
         "broker_url": benchlib.BROKER_URL,
         "signup_rate_per_ip": "1000000/minute",
         "signup_rate_per_address": "1000000/minute",
+        "signup_rate_per_network_daily": "1000000/day",
     }
     benchlib.configure(**settings)
     benchlib.prepare_schema()

@@ -45,7 +45,8 @@ def seed(rows: int) -> None:
                 INSERT INTO leads (email, first_name, numbness_type, timezone, language, status,
                                    created_at, confirmed_at, token_version)
                 SELECT 'tick-' || g || '@example.com', 'Robin', ({audiences})[1 + g % 4],
-                       'Europe/Berlin', 'en', CASE WHEN g % 50 = 0 THEN 'unsubscribed' ELSE 'active' END,
+                       'Europe/Berlin', 'en',
+                       CASE WHEN g % 50 = 0 THEN 'unsubscribed' ELSE 'active' END,
                        now() - interval '100 days', now() - interval '100 days', 0
                 FROM generate_series(1, :n) AS g
                 """
