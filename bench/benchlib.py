@@ -480,7 +480,7 @@ def _cpu_of(p: psutil.Process) -> float | None:
         t = p.cpu_times()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return t.user + t.system
+    return float(t.user + t.system)
 
 
 @dataclass
