@@ -106,7 +106,9 @@ def database_exists(name: str) -> bool:
     try:
         with admin.connect() as conn:
             return bool(
-                conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database_name(name)}
+                )
             )
     finally:
         admin.dispose()
