@@ -82,6 +82,8 @@ def test_landing_page_is_keyboard_usable(tmp_path: Path) -> None:
     with serving_web(tmp_path) as base, browser() as b:
         page = b.new_page()  # type: ignore[attr-defined]
         page.goto(base + "/")
+        page.keyboard.press("Tab")  # the language switch comes first, in the header
+        assert page.evaluate("document.activeElement.getAttribute('hreflang')") == "es"
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.id") == "first_name"
         page.keyboard.type("Bo")

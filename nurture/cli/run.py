@@ -102,10 +102,20 @@ def beat() -> None:
 @click.option("--port", default=5555, show_default=True, type=int)
 @click.option("--address", default="127.0.0.1", show_default=True)
 def flower(port: int, address: str) -> None:
-    """Run Flower, Celery's monitoring UI, against the configured broker."""
+    """Run Flower, Celery's monitoring UI, against the configured broker (Redis)."""
+    settings = load_settings()
+    if settings.resolved_broker_url.startswith("filesystem://"):
+        # Flower asks workers through the broker's remote control and listens to their events;
+        # the embedded broker (a folder) carries neither, so Flower would show nothing, and its
+        # unanswered questions held it past a stop signal.
+        raise click.ClickException(
+            "Flower needs a broker that carries worker events, and the embedded broker (a "
+            "folder) does not. Set NURTURE_BROKER_URL to a Redis server (redis://host:6379/0) "
+            "to use Flower; on the embedded default, `nurture doctor` and /readyz show the "
+            "worker and beat."
+        )
     from nurture.celery_app import app
 
-    load_settings()
     app.start(["flower", f"--port={port}", f"--address={address}"])
 
 

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
-from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.delivery import outbox
 from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.leads.models import LeadStatus
+from nurture.locations import service as locations
+from nurture.messages.contexts import visited_site
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
 from nurture.outbox.stops import stops, why
 from nurture.sequences.models import REVIEW_DUE, Goal, SequenceVersion, Step
@@ -215,18 +216,19 @@ def _gather_reviews(
             facts.reviews_asked.setdefault(lead_id, []).append(at)
 
 
-def _review_hold(lead_id: int, facts: Facts, now: datetime) -> Hold | None:
+def _review_hold(lead_id: int, facts: Facts, now: datetime, *, review_url: str) -> Hold | None:
     """Skip a review request with no review page, too few visits, or one sent in the cool-down.
 
     Every patient who qualifies is asked the same way; nothing here looks at how they felt.
     A row let through counts as an ask for the rest of the batch.
     """
     s = get_settings()
-    if not clinic.effective().review_url:
+    if not review_url:
         return Hold(
             MessageStatus.SKIPPED,
-            f"condition {REVIEW_DUE}: no review page is set "
-            "(NURTURE_REVIEW_URL, or the review page in the studio's clinic settings)",
+            f"condition {REVIEW_DUE}: no review page is set for the location visited "
+            "(its review page, or the clinic's: NURTURE_REVIEW_URL or the studio's clinic "
+            "settings)",
         )
     visits = facts.attended.get(lead_id, 0)
     if visits < s.review_after_visits:
@@ -299,7 +301,9 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
         if previous not in facts.clicked_steps:
             return Hold(MessageStatus.SKIPPED, "condition clicked_previous: no click")
     if step is not None and step.condition == REVIEW_DUE:
-        return _review_hold(lead.id, facts, now)
+        # The review page of the site they last visited (the clinic's when it has none).
+        page = locations.site(visited_site(lead) or lead.location_key).review_url
+        return _review_hold(lead.id, facts, now, review_url=page)
     return None
 
 

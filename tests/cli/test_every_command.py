@@ -151,7 +151,14 @@ def _sendgrid_env(run: Run) -> None:
 CASES: dict[tuple[str, ...], Case] = {
     ("beat",): Case(lambda r: ["beat"], ready=_printed("beat: Starting")),
     ("worker",): Case(lambda r: ["worker", "--concurrency", "1"], ready=_printed(" ready.")),
-    ("flower",): Case(lambda r: ["flower", "--port", str(r.port)], ready=_printed("Visit me at")),
+    # Flower needs worker events, which only a Redis broker carries: elsewhere it says so.
+    ("flower",): (
+        Case(lambda r: ["flower", "--port", str(r.port)], ready=_printed("Visit me at"))
+        if os.environ.get("NURTURE_BROKER_URL", "").startswith("redis")
+        else Case(
+            lambda r: ["flower", "--port", str(r.port)], code=1, expect="Set NURTURE_BROKER_URL"
+        )
+    ),
     # Uvicorn shuts down cleanly on SIGTERM, then ends by that signal as a shell expects.
     ("web",): Case(
         lambda r: ["web", "--port", str(r.port)],

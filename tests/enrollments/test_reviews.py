@@ -86,7 +86,28 @@ def test_no_review_page_skips_the_request_with_the_reason(session, settings) -> 
     assert _tick(first + 2 * DAY) == []
     [row] = _review_rows(session)
     assert row.status == MessageStatus.SKIPPED
-    assert "no review page is set (NURTURE_REVIEW_URL" in (row.last_error or "")
+    assert "no review page is set for the location visited" in (row.last_error or "")
+
+
+@pytest.mark.usefixtures("sequences_loaded")
+def test_the_visited_sites_review_page_is_enough_without_the_clinics(session, settings) -> None:
+    from tests.locations.conftest import add_site
+
+    settings(review_url="")  # the clinic has none; the site visited has its own
+    add_site("north")
+    make_lead(session)
+    session.commit()
+    visit = _book(session, at=NOW)
+    visit.location_key = "north"
+    session.commit()
+    marked = NOW + 3 * DAY
+    _outcome(session, visit, "attended", marked)
+    sent: list[str] = []
+    for half_days in range(1, 30):
+        sent += _tick(marked + half_days * DAY / 2)
+    assert sent[-1] == "review"
+    emails = outbox_messages(get_settings().resolved_outbox_dir)
+    assert [m for m in emails if "https://reviews.example.com/north" in text_part(m)]
 
 
 @pytest.mark.usefixtures("after_visit")
