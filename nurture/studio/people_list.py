@@ -139,7 +139,7 @@ def _list_page(
         tags_in_use=tags.in_use(session),
         sites=site_scope.sites_for(staff),
         bulk_limit=BULK_LIMIT,
-        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
+        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT, staff=staff),
         upload=upload,
     )
 
