@@ -43,9 +43,7 @@ class TextRow:
     failed: int
 
 
-def text_results(
-    session: Session, *, only: ColumnElement[bool] | None = None
-) -> list[TextRow]:
+def text_results(session: Session, *, only: ColumnElement[bool] | None = None) -> list[TextRow]:
     """Count every kind of text: sent, and the last report the carrier gave for each.
 
     `only`, a condition on Message, counts only the texts it matches (one site's).
@@ -78,9 +76,7 @@ def text_results(
     refused = dict(
         session.execute(
             select(Message.template, func.count())
-            .where(
-                Message.channel == Channel.SMS, Message.status == MessageStatus.FAILED, *kept
-            )
+            .where(Message.channel == Channel.SMS, Message.status == MessageStatus.FAILED, *kept)
             .group_by(Message.template)
         ).all()
     )

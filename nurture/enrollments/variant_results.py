@@ -124,9 +124,7 @@ def variant_tests(
         )
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
-        .where(
-            SequenceVersion.sequence_id == sequence.id, Message.variant_key.is_not(None), *only
-        )
+        .where(SequenceVersion.sequence_id == sequence.id, Message.variant_key.is_not(None), *only)
     ).all()
     planned: dict[tuple[str, str], int] = defaultdict(int)
     sent: dict[int, tuple[str, str]] = {}

@@ -28,13 +28,13 @@ from nurture.leads.models import (
     TypeChange,
     TypeSource,
 )
-from nurture.locations import service as locations
 from nurture.leads.schemas import (
     check_language,
     check_timezone,
     clean_first_name,
     normalise_email,
 )
+from nurture.locations import service as locations
 from nurture.outbox.models import Stream
 from nurture.sequences import service as sequences
 
