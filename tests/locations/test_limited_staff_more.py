@@ -44,6 +44,7 @@ def test_a_limited_editors_imports_stay_at_their_sites(  # type: ignore[no-untyp
 ) -> None:
     s = north_editor
     make_staff(ADMIN, "admin")
+    assert "The people you import belong to North Clinic." in s.get("/studio/leads").text
     _, page = _import(s, HEADER + "\nnew@example.com,New,acute,,,\n")
     assert "Imported 1 new lead" in page
     assert session.scalar(select(Lead.location_key).where(Lead.email == "new@example.com")) == (
@@ -74,6 +75,8 @@ def test_an_editor_of_several_sites_says_where_each_person_goes(  # type: ignore
     member = session.scalars(select(StaffUser).where(StaffUser.role == "editor")).one()
     member.location_keys = ["north", "south"]
     session.commit()
+    hint = north_editor.get("/studio/leads").text
+    assert "by name: North Clinic, South Clinic. Every row needs one." in hint
     body = HEADER + ",location\na@example.com,A,acute,,,,\nb@example.com,B,acute,,,,nowhere\n"
     job_id, page = _import(north_editor, body)
     assert "say which of your locations this person belongs to: north, south" in page
