@@ -9,13 +9,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from nurture.cli import main
+from nurture.enrollments.models import Enrollment
 from nurture.jobs.models import Job
 from nurture.leads.models import Lead
 from nurture.outbox.models import Channel, Message, MessageStatus, Stream, TextReply
+from nurture.sequences.models import SequenceVersion
 from nurture.staff.models import AuditEntry, StaffUser
 from nurture.tasks import run_job
 from tests.locations.test_studio_locations import NOW, north_editor, people
 from tests.studio.conftest import Studio
+from tests.studio.test_journey_results import _publish
 
 __all__ = ["north_editor", "people"]
 
@@ -200,3 +203,26 @@ def test_a_corrected_signup_keeps_its_site_and_language(client, session, two_sit
     session.expire_all()
     lead = session.scalars(select(Lead)).one()
     assert (lead.email, lead.location_key, lead.language) == ("sam@example.com", "south", "es")
+
+
+def test_journey_totals_count_only_the_sites_people(  # type: ignore[no-untyped-def]
+    north_editor: Studio, make_staff, session, people
+) -> None:
+    sequence = _publish(session, "after-visit", "trigger: attended", [("thanks", "delay_days: 1")])
+    version = session.scalar(
+        select(SequenceVersion.id).where(SequenceVersion.sequence_id == sequence.id)
+    )
+    for visit in people.values():
+        session.add(
+            Enrollment(
+                lead_id=visit.lead_id, sequence_id=sequence.id, version_id=version, enrolled_at=NOW
+            )
+        )
+    session.commit()
+    url = "/studio/results/after-visit"
+    assert re.search(r'id="entered">1<', north_editor.get(url).text)
+    assert re.search(r'id="entered">1<', north_editor.get(url, params={"location": "south"}).text)
+    make_staff(ADMIN, "admin")
+    assert north_editor.sign_in(ADMIN).status_code == 303
+    assert re.search(r'id="entered">3<', north_editor.get(url).text)
+    assert re.search(r'id="entered">1<', north_editor.get(url, params={"location": "main"}).text)
