@@ -2,7 +2,8 @@
 
 Every benchmark creates its own PostgreSQL database (dropped at the end unless --keep-db) and
 uses Redis db 14 (flushed before and after). Override the servers with BENCH_ADMIN_URL (any
-database on the PostgreSQL server, used to CREATE/DROP DATABASE) and BENCH_BROKER_URL.
+database on the PostgreSQL server, used to CREATE/DROP DATABASE) and BENCH_BROKER_URL, and the
+database name with BENCH_DB (one name for every benchmark, e.g. when several people share a server).
 """
 
 from __future__ import annotations
@@ -74,10 +75,17 @@ def describe_code() -> str:
 # --------------------------------------------------------------------------- databases
 
 
+def database_name(name: str) -> str:
+    """The database a benchmark uses: `name`, unless BENCH_DB names another."""
+    return os.environ.get("BENCH_DB") or name
+
+
 def db_url(name: str) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return (
+        make_url(ADMIN_URL).set(database=database_name(name)).render_as_string(hide_password=False)
+    )
 
 
 def _admin_execute(sql: str) -> None:
@@ -98,7 +106,9 @@ def database_exists(name: str) -> bool:
     try:
         with admin.connect() as conn:
             return bool(
-                conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database_name(name)}
+                )
             )
     finally:
         admin.dispose()
@@ -106,6 +116,7 @@ def database_exists(name: str) -> bool:
 
 def create_database(name: str) -> str:
     """(Re)create database `name`; return its URL."""
+    name = database_name(name)
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _admin_execute(f'CREATE DATABASE "{name}"')
     return db_url(name)
@@ -115,6 +126,7 @@ def drop_database(name: str) -> None:
     from nurture.core.db import dispose_engines
 
     dispose_engines()
+    name = database_name(name)
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -200,6 +212,7 @@ class FirstStep:
 
 
 def first_steps() -> list[FirstStep]:
+    """Step 1 of each sign-up audience's sequence (the oldest, as sign-ups are enrolled)."""
     from sqlalchemy import text
 
     from nurture.core.db import get_engine
@@ -208,11 +221,12 @@ def first_steps() -> list[FirstStep]:
         rows = conn.execute(
             text(
                 """
-                SELECT s.audience, s.id, v.id, st.id
+                SELECT DISTINCT ON (s.audience) s.audience, s.id, v.id, st.id
                 FROM sequences s
                 JOIN sequence_versions v ON v.sequence_id = s.id AND v.state = 'published'
                 JOIN steps st ON st.version_id = v.id AND st.position = 1
-                ORDER BY s.audience
+                WHERE v.trigger = 'signup'
+                ORDER BY s.audience, s.id
                 """
             )
         ).all()
@@ -245,11 +259,11 @@ def seed_due_marketing(n: int, *, prefix: str = "lead", due_sql: str = "now()") 
         conn.execute(
             text(
                 f"""
-                INSERT INTO leads (email, first_name, numbness_type, timezone, status,
-                                   created_at, confirmed_at, token_version)
+                INSERT INTO leads (email, first_name, numbness_type, timezone, language,
+                                   status, created_at, confirmed_at, token_version)
                 SELECT :prefix || '-' || g || '@example.com', 'Robin',
-                       ({audiences})[1 + g % {len(steps)}], 'Europe/Berlin', 'active',
-                       now(), now(), 0
+                       ({audiences})[1 + g % {len(steps)}], 'Europe/Berlin', 'en',
+                       'active', now(), now(), 0
                 FROM generate_series(1, :n) AS g
                 """
             ),
@@ -333,7 +347,7 @@ def sample_message(i: int = 1, audience: str = "chronic"):  # type: ignore[no-un
         subject=s.subject,
         preheader=s.preheader,
         condition=s.condition,
-        body_html=s.html,
+        body_html=s.body_html,
         body_text=s.text,
     )
     lead = Lead(
@@ -468,7 +482,7 @@ def _cpu_of(p: psutil.Process) -> float | None:
         t = p.cpu_times()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return t.user + t.system
+    return float(t.user + t.system)
 
 
 @dataclass

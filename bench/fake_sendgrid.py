@@ -141,7 +141,7 @@ def _child(
         elif cmd == "reset":
             with state.lock:
                 state.requests = 0
-                state.accepted = _CountingSink()  # type: ignore[assignment]
+                state.accepted = _CountingSink()
             conn.send(True)
         elif cmd == "stop":
             conn.send(True)
