@@ -96,9 +96,9 @@ def run(args: argparse.Namespace, server: FakeSendGrid, url: str, tmp: Path) -> 
         pids = list(samples[0][2])
         with args.csv.open("w") as f:
             f.write("seconds,sent," + ",".join(f"rss_mb_{p}" for p in pids) + ",total\n")
-            for t, s, rss in samples:
+            for t, sent, rss in samples:
                 f.write(
-                    f"{t:.1f},{s},"
+                    f"{t:.1f},{sent},"
                     + ",".join(f"{rss[p]:.1f}" for p in pids)
                     + f",{sum(rss.values()):.1f}\n"
                 )

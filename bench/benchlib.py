@@ -106,7 +106,9 @@ def database_exists(name: str) -> bool:
     try:
         with admin.connect() as conn:
             return bool(
-                conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+                conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database_name(name)}
+                )
             )
     finally:
         admin.dispose()
@@ -480,7 +482,7 @@ def _cpu_of(p: psutil.Process) -> float | None:
         t = p.cpu_times()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return t.user + t.system
+    return float(t.user + t.system)
 
 
 @dataclass

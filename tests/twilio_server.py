@@ -215,12 +215,18 @@ def _handler(state: TwilioState) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Listener(ThreadingHTTPServer):
+    # Twilio accepts many connections at once; socketserver's default backlog of 5 reset
+    # connections of a busy test that Twilio would have taken.
+    request_queue_size = 128
+
+
 class TwilioServer:
     """Run the fake Messages API on 127.0.0.1 in a background thread."""
 
     def __init__(self) -> None:
         self.state = TwilioState()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
+        self.httpd = _Listener(("127.0.0.1", 0), _handler(self.state))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

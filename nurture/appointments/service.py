@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.appointments.reminders import NUDGE, TEMPLATES, nudge_unwanted, reminder_due
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
-from nurture.appointments.texting import plan_texts_ahead, text_number
+from nurture.appointments.texting import follow_number, plan_texts_ahead, text_number
 from nurture.core.config import get_settings
 from nurture.enrollments import service as enrollments
 from nurture.leads import consent
@@ -271,7 +271,8 @@ def _take_phone(
     Return whether the consent is new (the lead had none standing).
     """
     if data.phone:
-        appointment.phone = data.phone
+        # A new number from a later booking event or import: planned texts follow it.
+        follow_number(session, appointment, data.phone)
     if data.sms_consent and appointment.phone:
         lead = session.get(Lead, appointment.lead_id)
         if lead is not None:

@@ -118,6 +118,25 @@ class Texting:
         return {"phone": self.phone, "sms_consent": self.sms_consent}
 
 
+def follow_number(session: Session, appointment: Appointment, phone: str) -> None:
+    """Give the visit a new number (E.164); its texts planned and not yet claimed follow it."""
+    if phone == appointment.phone:
+        return
+    appointment.phone = phone
+    if appointment.id is None:
+        return  # not stored yet: it has no texts
+    session.execute(
+        update(Message)
+        .where(
+            Message.appointment_id == appointment.id,
+            Message.channel == Channel.SMS,
+            Message.status == MessageStatus.PENDING,
+        )
+        .values(to_phone=phone)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 def texting_of(session: Session, appointment: Appointment) -> Texting:
     """Return the visit's number and its patient's SMS consent as they stand."""
     agreed = bool(consent.sms_consented(session, lead_ids={appointment.lead_id}))
@@ -141,19 +160,11 @@ def change_texting(
         raise ValueError("add a mobile number to send texts")
     before = texting_of(session, appointment)
     if phone != appointment.phone:
-        appointment.phone = phone
         appointment.updated_at = now
-        if phone is not None:
-            session.execute(
-                update(Message)
-                .where(
-                    Message.appointment_id == appointment.id,
-                    Message.channel == Channel.SMS,
-                    Message.status == MessageStatus.PENDING,
-                )
-                .values(to_phone=phone)
-                .execution_options(synchronize_session="fetch")
-            )
+        if phone is None:
+            appointment.phone = None
+        else:
+            follow_number(session, appointment, phone)
     lead = session.get(Lead, appointment.lead_id)
     if sms_consent and phone is not None and lead is not None:
         consent.record_sms_consent(session, lead=lead, phone=phone, source=source, now=now)

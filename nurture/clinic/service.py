@@ -25,7 +25,7 @@ from nurture.clinic.models import ClinicSetting
 from nurture.core import dates
 from nurture.core.colours import check_accent
 from nurture.core.config import Settings, get_settings
-from nurture.leads.schemas import clean_first_name
+from nurture.core.names import clean_first_name
 
 log = logging.getLogger(__name__)
 

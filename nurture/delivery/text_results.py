@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.delivery.staff_texts import STAFF_REPLY
 from nurture.outbox.models import Channel, DeliveryEvent, Message, MessageStatus, TextReply
@@ -42,14 +43,19 @@ class TextRow:
     failed: int
 
 
-def text_results(session: Session) -> list[TextRow]:
-    """Count every kind of text: sent, and the last report the carrier gave for each."""
+def text_results(session: Session, *, only: ColumnElement[bool] | None = None) -> list[TextRow]:
+    """Count every kind of text: sent, and the last report the carrier gave for each.
+
+    `only`, a condition on Message, counts only the texts it matches (one site's).
+    """
+    kept = [] if only is None else [only]
     sent = dict(
         session.execute(
             select(Message.template, func.count())
             .where(
                 Message.channel == Channel.SMS,
                 Message.status.in_([MessageStatus.SENT, MessageStatus.UNKNOWN]),
+                *kept,
             )
             .group_by(Message.template)
         ).all()
@@ -61,6 +67,7 @@ def text_results(session: Session) -> list[TextRow]:
         .where(
             Message.channel == Channel.SMS,
             DeliveryEvent.event.in_([f"sms_{o}" for o in OUTCOMES]),
+            *kept,
         )
         .group_by(Message.template, DeliveryEvent.event)
     ):
@@ -69,7 +76,7 @@ def text_results(session: Session) -> list[TextRow]:
     refused = dict(
         session.execute(
             select(Message.template, func.count())
-            .where(Message.channel == Channel.SMS, Message.status == MessageStatus.FAILED)
+            .where(Message.channel == Channel.SMS, Message.status == MessageStatus.FAILED, *kept)
             .group_by(Message.template)
         ).all()
     )
@@ -85,9 +92,15 @@ def text_results(session: Session) -> list[TextRow]:
     ]
 
 
-def replies_received(session: Session) -> list[tuple[str, int]]:
-    """Count patients' replies by what they did (confirmed, stopped...), in the studio's words."""
-    counts = dict(
-        session.execute(select(TextReply.action, func.count()).group_by(TextReply.action)).all()
-    )
+def replies_received(
+    session: Session, *, only: ColumnElement[bool] | None = None
+) -> list[tuple[str, int]]:
+    """Count patients' replies by what they did (confirmed, stopped...), in the studio's words.
+
+    `only`, a condition on TextReply, counts only the replies it matches (one site's).
+    """
+    query = select(TextReply.action, func.count()).group_by(TextReply.action)
+    if only is not None:
+        query = query.where(only)
+    counts = dict(session.execute(query).all())
     return [(label, int(counts.get(action, 0))) for action, label in REPLIES.items()]

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Row, distinct, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.core.db import chunked
 from nurture.enrollments.models import Enrollment
+from nurture.leads.models import Lead
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import REVIEW_DUE, Sequence, SequenceVersion, Step
 
@@ -53,15 +56,22 @@ class JourneyResult:
         return f"{100 * count / self.entered:.1f}%" if self.entered else "–"
 
 
-def journey_results(session: Session, sequence: Sequence, *, within_days: int) -> JourneyResult:
+def journey_results(
+    session: Session,
+    sequence: Sequence,
+    *,
+    within_days: int,
+    leads: ColumnElement[bool] | None = None,
+) -> JourneyResult:
     """Count entries, goals reached within `within_days`, show rates and review clicks.
 
     Goals count per entry (a lead who entered twice can reach them twice); visits count once,
     for each lead's first entry, so the show rate is of visits that came after entering.
+    `leads`, a condition on Lead, counts only the leads it matches (one site's).
     """
     entries = session.execute(
         select(Enrollment.lead_id, Enrollment.enrolled_at).where(
-            Enrollment.sequence_id == sequence.id
+            Enrollment.sequence_id == sequence.id, *_of(Enrollment.lead_id, leads)
         )
     ).all()
     first: dict[int, datetime] = {}
@@ -96,7 +106,7 @@ def journey_results(session: Session, sequence: Sequence, *, within_days: int) -
                 tally = shows[v.confirmed_at is not None]
                 tally[0] += v.status == AppointmentStatus.ATTENDED
                 tally[1] += 1
-    emails, clicked = _review_clicks(session, sequence)
+    emails, clicked = _review_clicks(session, sequence, leads)
     return JourneyResult(
         entered=len(entries),
         booked=booked,
@@ -109,7 +119,14 @@ def journey_results(session: Session, sequence: Sequence, *, within_days: int) -
     )
 
 
-def _review_clicks(session: Session, sequence: Sequence) -> tuple[int, int]:
+def _of(column: Any, leads: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    """Return the condition that `column`, a lead id, is one of `leads` (none for every lead)."""
+    return [] if leads is None else [column.in_(select(Lead.id).where(leads))]
+
+
+def _review_clicks(
+    session: Session, sequence: Sequence, leads: ColumnElement[bool] | None = None
+) -> tuple[int, int]:
     """Return how many review emails went out and how many of them had a click."""
     review = (
         select(Message.id)
@@ -119,6 +136,7 @@ def _review_clicks(session: Session, sequence: Sequence) -> tuple[int, int]:
             SequenceVersion.sequence_id == sequence.id,
             (Step.key == REVIEW_KEY) | (Step.condition == REVIEW_DUE),
             Message.status == MessageStatus.SENT,
+            *_of(Message.lead_id, leads),
         )
     )
     sent = session.scalar(select(func.count()).select_from(review.subquery())) or 0

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.core import languages
 from nurture.core.db import chunked
 from nurture.enrollments.bayes import Posterior, compare
 from nurture.enrollments.sequence_results import booked_after
+from nurture.leads.models import Lead
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus
 from nurture.sequences.models import Sequence, SequenceVersion, Step, StepVariant
 from nurture.sequences.service import live_version
@@ -92,8 +94,18 @@ def chance(p: float) -> str:
     return f"{round(100 * p)}%"
 
 
-def variant_tests(session: Session, sequence: Sequence, *, within_days: int) -> list[VariantTest]:
-    """Return the sequence's variant tests: the live step's first, then finished ones."""
+def variant_tests(
+    session: Session,
+    sequence: Sequence,
+    *,
+    within_days: int,
+    leads: ColumnElement[bool] | None = None,
+) -> list[VariantTest]:
+    """Return the sequence's variant tests: the live step's first, then finished ones.
+
+    `leads`, a condition on Lead, counts only the emails of the leads it matches.
+    """
+    only = [] if leads is None else [Message.lead_id.in_(select(Lead.id).where(leads))]
     live = live_version(session, sequence.id)
     live_arms: dict[str, list[str]] = {}
     for step in live.steps if live else []:
@@ -112,7 +124,7 @@ def variant_tests(session: Session, sequence: Sequence, *, within_days: int) -> 
         )
         .join(Step, Step.id == Message.step_id)
         .join(SequenceVersion, SequenceVersion.id == Step.version_id)
-        .where(SequenceVersion.sequence_id == sequence.id, Message.variant_key.is_not(None))
+        .where(SequenceVersion.sequence_id == sequence.id, Message.variant_key.is_not(None), *only)
     ).all()
     planned: dict[tuple[str, str], int] = defaultdict(int)
     sent: dict[int, tuple[str, str]] = {}

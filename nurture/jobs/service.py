@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, undefer
+from sqlalchemy.sql.elements import ColumnElement
 
 from nurture.core import clock
 from nurture.core.config import get_settings
@@ -74,9 +75,13 @@ def not_dispatched(session: Session, *, job_id: int) -> None:
     )
 
 
-def recent(session: Session, *, kind: str, limit: int = 5) -> list[Job]:
-    """The latest jobs of a kind, newest first."""
+def recent(
+    session: Session, *, kind: str, limit: int = 5, staff: StaffUser | None = None
+) -> list[Job]:
+    """The latest jobs of a kind, newest first (only those `staff` may see, when given)."""
     query = select(Job).where(Job.kind == kind).order_by(Job.id.desc()).limit(limit)
+    if staff is not None and (condition := visible_to(staff)) is not None:
+        query = query.where(condition)
     return list(session.scalars(query))
 
 
@@ -160,19 +165,37 @@ def _end(session: Session, job_id: int, attempt: int, **values: Any) -> bool:
     return bool(changed)
 
 
+def sites_of(staff: StaffUser | None) -> frozenset[str] | None:
+    """Return the sites an account is kept to, or None for every site (admins, most staff)."""
+    if staff is None or staff.role == "admin" or staff.location_keys is None:
+        return None
+    return frozenset(staff.location_keys)
+
+
+def visible_to(staff: StaffUser) -> ColumnElement[bool] | None:
+    """Return the condition on Job for the jobs an account may see, or None for every job.
+
+    An account kept to some sites sees only the imports it started: another account's file
+    may hold anyone, at any site.
+    """
+    return None if sites_of(staff) is None else Job.created_by == staff.id
+
+
 def _import_leads(session: Session, job: Job, payload: bytes, report: _Reporter) -> dict[str, Any]:
     report.total = count_rows(payload)
     report("checking", 0, report.total)
     # splitlines: a file with old Mac line ends (a bare CR) is read line by line too.
     lines = payload.splitlines(keepends=True)
-    done = imports.import_bytes(session, raw=lines, now=clock.now(), progress=report)
+    staff = session.get(StaffUser, job.created_by) if job.created_by else None
+    done = imports.import_bytes(
+        session, raw=lines, now=clock.now(), progress=report, sites=sites_of(staff)
+    )
     result = {
         "created": done.created,
         "already_known": done.already_known,
         "consented": done.consented,
         "enrolled": done.enrolled,
     }
-    staff = session.get(StaffUser, job.created_by) if job.created_by else None
     audit.record(
         session, staff=staff, action="leads.import", target=job.filename or "upload", after=result
     )

@@ -34,6 +34,7 @@ from nurture.leads.schemas import (
     clean_first_name,
     normalise_email,
 )
+from nurture.locations import service as locations
 from nurture.outbox.models import Stream
 from nurture.sequences import service as sequences
 
@@ -83,6 +84,7 @@ class _Row:
     consent_at: datetime | None
     consent_source: str
     language: str | None = None
+    location: str | None = None
 
 
 def check_header(text: str) -> None:
@@ -110,11 +112,15 @@ def _check_columns(header: list[str], problems: list[str]) -> None:
 
 
 def _parse(
-    lines: Iterable[str], progress: Progress = _silent, problems: list[str] | None = None
+    lines: Iterable[str],
+    progress: Progress = _silent,
+    problems: list[str] | None = None,
+    sites: frozenset[str] | None = None,
 ) -> list[_Row]:
     """Check every row, collecting every problem of every line; return the rows if none.
 
     `problems` may already hold what reading the lines found (bytes that are not UTF-8).
+    `sites`: the only locations the importing account may add people to (None: any).
     """
     problems = [] if problems is None else problems
     reader = csv.DictReader(lines)
@@ -131,7 +137,7 @@ def _parse(
         if count % 1000 == 0:
             progress("checking", count, None)
         errors: list[tuple[str, str]] = []
-        row = _check(cells, errors)
+        row = _check(cells, errors, sites)
         if row is not None and row.email in seen:
             errors.append(("email", f"{row.email} already appears on line {seen[row.email]}"))
         elif row is not None:
@@ -144,7 +150,38 @@ def _parse(
     return rows
 
 
-def _check(cells: dict[str | None, object], errors: list[tuple[str, str]]) -> _Row | None:
+def _location(text: str, sites: frozenset[str] | None) -> str | None:
+    """Return the site key a row's `location` names, held to the account's `sites`.
+
+    Empty: no preference, unless the account is kept to sites; then its one site, and an
+    account with several must say which. A one-site install ignores the column (free text).
+    """
+    if not text.strip():
+        if sites is None:
+            return None
+        if len(sites) == 1:
+            return next(iter(sites))
+        raise ValueError(f"say which of your locations this person belongs to: {_words(sites)}")
+    if sites is None and not locations.several():
+        return None
+    found = locations.match(text)
+    if found is None:
+        keys = locations.keys() if sites is None else sorted(sites)
+        raise ValueError(f"no location is called {text.strip()!r}; use one of: {', '.join(keys)}")
+    if sites is not None and found.key not in sites:
+        raise ValueError(f"{found.name} is not one of your locations ({_words(sites)})")
+    return found.key
+
+
+def _words(sites: frozenset[str]) -> str:
+    return ", ".join(sorted(sites))
+
+
+def _check(
+    cells: dict[str | None, object],
+    errors: list[tuple[str, str]],
+    sites: frozenset[str] | None = None,
+) -> _Row | None:
     """Check every field of one row, adding (column, problem) to `errors`; return the row."""
     checked = csvread.check_row(
         cells,
@@ -155,6 +192,7 @@ def _check(cells: dict[str | None, object], errors: list[tuple[str, str]]) -> _R
             ("timezone", _timezone),
             ("consent_at", _when),
             ("language", check_language),
+            ("location", lambda text: _location(text, sites)),
         ],
     )
     errors.extend(checked.errors)
@@ -199,11 +237,19 @@ def import_csv(
 
 
 def import_bytes(
-    session: Session, *, raw: Iterable[bytes], now: datetime, progress: Progress = _silent
+    session: Session,
+    *,
+    raw: Iterable[bytes],
+    now: datetime,
+    progress: Progress = _silent,
+    sites: frozenset[str] | None = None,
 ) -> ImportReport:
-    """Import leads from the lines of an uploaded file; a line not in UTF-8 is one more problem."""
+    """Import leads from the lines of an uploaded file; a line not in UTF-8 is one more problem.
+
+    `sites`: the locations the importing account is kept to (None: any); see `_location`.
+    """
     problems: list[str] = []
-    rows = _parse(utf8_lines(raw, problems), progress, problems)
+    rows = _parse(utf8_lines(raw, problems), progress, problems, sites)
     return _save(session, rows, now, progress)
 
 
@@ -243,6 +289,7 @@ def _save(session: Session, rows: list[_Row], now: datetime, progress: Progress)
                     "created_at": now,
                     "confirmed_at": r.consent_at,
                     "token_version": 0,
+                    "location_key": r.location,
                 }
                 for r in chunk
             ],

@@ -69,6 +69,7 @@ def seal_signup(
         bot,
         origin,
         language=data.language,
+        location=data.location,
     )
 
 
@@ -82,6 +83,7 @@ def _seal(
     origin: str | None = None,
     *,
     language: str | None = None,
+    location: str | None = None,
 ) -> str:
     # Fixed-width fields: the ticket's length must not tell a new address from a known one
     # (no consent recorded) or a bot from a person. "o" names the first ticket of a chain of
@@ -97,6 +99,8 @@ def _seal(
             "o": origin or secrets.token_hex(8),
             # The language the signup was made in: its check-inbox page speaks it.
             "l": language or current_language(),
+            # The site they chose (a key), kept when the address is corrected.
+            "s": location,
         }
     )
 
@@ -239,6 +243,7 @@ async def correct(request: Request, session: SessionDep, background: BackgroundT
                 "timezone": payload.get("z"),
                 "consent": True,  # given on the signup form this ticket was made for
                 "language": payload.get("l"),
+                "location": payload.get("s"),
             }
         )
     except ValidationError as exc:

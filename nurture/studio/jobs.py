@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from nurture.core import clock
 from nurture.core.csvread import Problem
 from nurture.http.deps import RowId, SessionDep
+from nurture.jobs import service as jobs
 from nurture.jobs.models import Job, JobStatus
+from nurture.staff.models import StaffUser
 from nurture.studio.web import StaffDep, download, page, studio_router
 
 router = studio_router()
@@ -44,9 +46,9 @@ def problem_report(problems: list[str]) -> ProblemReport:
     return ProblemReport(read[:SHOWN_PROBLEMS], len(read), lines)
 
 
-def _job(session: Session, job_id: int) -> Job:
+def _job(session: Session, job_id: int, staff: StaffUser) -> Job:
     job = session.get(Job, job_id)
-    if job is None:
+    if job is None or (jobs.visible_to(staff) is not None and job.created_by != staff.id):
         raise HTTPException(status_code=404, detail="No such job.")
     return job
 
@@ -54,7 +56,7 @@ def _job(session: Session, job_id: int) -> Job:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionDep) -> HTMLResponse:
     """How far a job got, refreshing itself until it ends, then what it did or every problem."""
-    job = _job(session, job_id)
+    job = _job(session, job_id, staff)
     stalled = job.status == JobStatus.QUEUED and clock.now() - job.created_at > WAITING_HINT_AFTER
     return page(
         request,
@@ -72,7 +74,7 @@ def job_page(job_id: RowId, request: Request, staff: StaffDep, session: SessionD
 @router.get("/jobs/{job_id}/problems.txt")
 def job_problems(job_id: RowId, staff: StaffDep, session: SessionDep) -> Response:
     """Every problem the job found, one per line."""
-    job = _job(session, job_id)
+    job = _job(session, job_id, staff)
     return download(
         "\n".join(job.errors or []) + "\n",
         filename=f"import-{job.id}-problems.txt",

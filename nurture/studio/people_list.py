@@ -138,8 +138,9 @@ def _list_page(
         sequences=_sequences(session),
         tags_in_use=tags.in_use(session),
         sites=site_scope.sites_for(staff),
+        kept_to_sites=site_scope.allowed(staff) is not None,
         bulk_limit=BULK_LIMIT,
-        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT),
+        imports=jobs.recent(session, kind=jobs.LEADS_IMPORT, staff=staff),
         upload=upload,
     )
 

@@ -10,17 +10,20 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from pygal.style import Style
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from nurture.appointments.models import Appointment
 from nurture.core import clock, languages
 from nurture.delivery.text_results import replies_received, text_results
 from nurture.enrollments.results import JourneyResult, journey_results
 from nurture.enrollments.sequence_results import COLUMNS, SequenceResult, sequence_results
 from nurture.enrollments.variant_results import MIN_SENDS, variant_tests
 from nurture.http.deps import SessionDep
+from nurture.leads.models import Lead
 from nurture.leads.segments import Segment
 from nurture.locations import scope
+from nurture.outbox.models import Message, TextReply
 from nurture.sequences.models import Sequence
 from nurture.sequences.winner import WinnerConflict, make_winner
 from nurture.staff.models import StaffUser
@@ -107,14 +110,35 @@ def _days(value: int) -> int:
     return max(1, min(90, value))
 
 
-def _leads(staff: StaffUser, location: str) -> tuple[ColumnElement[bool] | None, dict[str, Any]]:
-    """The leads whose results to count (a location's, and only the account's sites)."""
+def _keys(staff: StaffUser, location: str) -> tuple[frozenset[str], dict[str, Any]]:
+    """The sites whose results to count (a location, and only the account's; none: all)."""
     sites = site_scope.sites_for(staff)
     chosen = {location} & {s.key for s in sites}
     segment = site_scope.scoped(Segment(locations=frozenset(chosen)), staff)
-    condition = scope.leads_at(segment.locations) if segment.locations else None
     words = {"sites": sites, "chosen_sites": chosen, "location": next(iter(chosen), "")}
-    return condition, words
+    return segment.locations, words
+
+
+def _leads(staff: StaffUser, location: str) -> tuple[ColumnElement[bool] | None, dict[str, Any]]:
+    """The leads whose results to count (a location's, and only the account's sites)."""
+    keys, words = _keys(staff, location)
+    return (scope.leads_at(keys) if keys else None), words
+
+
+def _texts(keys: frozenset[str]) -> dict[str, Any]:
+    """The text tables, counting only the sites `keys` (every site when empty).
+
+    A visit's text belongs to the visit's site; any other (staff answers) to its patient's.
+    """
+    if not keys:
+        return {"texts": None, "replies": None}
+    leads = select(Lead.id).where(scope.leads_at(keys))
+    visits = select(Appointment.id).where(scope.visits_at(keys))
+    texts = or_(
+        Message.appointment_id.in_(visits),
+        Message.appointment_id.is_(None) & Message.lead_id.in_(leads),
+    )
+    return {"texts": texts, "replies": TextReply.lead_id.in_(leads)}
 
 
 @router.get("/results", response_class=HTMLResponse)
@@ -128,6 +152,7 @@ def results_index(
     """Totals for every sequence (of one location's people, if one is chosen)."""
     now = clock.now()
     leads, words = _leads(staff, location)
+    only = _texts(_keys(staff, location)[0])
     rows = [
         sequence_results(session, s, booked_within_days=_days(days), now=now, leads=leads)
         for s in session.scalars(select(Sequence).order_by(Sequence.audience, Sequence.slug))
@@ -140,8 +165,8 @@ def results_index(
         rows=rows,
         days=_days(days),
         columns=COLUMNS,
-        texts=text_results(session),
-        replies=replies_received(session),
+        texts=text_results(session, only=only["texts"]),
+        replies=replies_received(session, only=only["replies"]),
         **words,
     )
 
@@ -168,7 +193,7 @@ def results(
         leads=leads,
         language=read_in,
     )
-    journey = journey_results(session, sequence, within_days=_days(days))
+    journey = journey_results(session, sequence, within_days=_days(days), leads=leads)
     return page(
         request,
         "results.html",
@@ -181,7 +206,7 @@ def results(
         per_day=per_day_chart(result),
         journey=journey,
         shows=show_chart(journey),
-        tests=variant_tests(session, sequence, within_days=_days(days)),
+        tests=variant_tests(session, sequence, within_days=_days(days), leads=leads),
         min_sends=MIN_SENDS,
         language=read_in or "",
         **words,

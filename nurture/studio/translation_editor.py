@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from nurture.http.errors import field_errors
 from nurture.sequences import checks, translations
 from nurture.sequences.translations import TranslationSpec, language_name
 from nurture.staff import audit
+from nurture.studio.step_form import preview_json
 from nurture.studio.translation_targets import (
     Target,
     broadcast_target,
@@ -46,10 +47,23 @@ class TranslationForm(BaseModel):
     preheader: str = ""
     markdown: str = ""
     text: str = ""
+    # Ticked: this language sends no preheader at all (an empty field means "the original's").
+    no_preheader: str = ""
+
+    @classmethod
+    def of(cls, stored: dict[str, str] | None) -> TranslationForm:
+        """Return the form for stored fields: a stored empty preheader is "no preheader"."""
+        fields = dict(stored or {})
+        none = fields.get("preheader") == ""
+        return cls(**fields, no_preheader="1" if none else "")
 
     def fields(self) -> dict[str, str]:
         """Return the fields that were filled in, as a translation stores them."""
-        return {k: v for k, v in self.model_dump().items() if v.strip()}
+        typed = self.model_dump(exclude={"no_preheader"})
+        found = {k: v for k, v in typed.items() if v.strip()}
+        if self.no_preheader:
+            found["preheader"] = ""
+        return found
 
 
 def _render(
@@ -101,8 +115,24 @@ def _checked(target: Target, language: str, form: TranslationForm) -> checks.Che
     return checks.check_step(checks.translated(target.base, spec), language=language)
 
 
+def _preview(target: Target, language: str, form: TranslationForm) -> JSONResponse:
+    """Answer the live preview: the translation as typed, checked and rendered, not saved."""
+    if target.base is None:
+        return JSONResponse({"problems": [{"message": target.blocked, "severity": "error"}]})
+    if not form.fields():
+        return JSONResponse({"problems": []})  # nothing written yet: nothing to show
+    try:
+        spec = TranslationSpec.model_validate(form.fields())
+    except ValidationError as exc:
+        found = [f"{k}: {v}" for k, v in field_errors(exc.errors()).items()]
+        return JSONResponse({"problems": [{"message": m, "severity": "error"} for m in found]})
+    source = checks.translated(target.base, spec)
+    checked = checks.check_step(source, language=language)
+    return preview_json(checked, source, in_markdown=False, fill_text=False)
+
+
 def _form_of(target: Target, language: str) -> TranslationForm:
-    return TranslationForm(**(translations.fields_of(target.stored, language) or {}))
+    return TranslationForm.of(translations.fields_of(target.stored, language))
 
 
 def _save(
@@ -227,6 +257,20 @@ def save_step_language(
     return _save(request, staff, session, target, language, form)
 
 
+@router.post(STEP + LANGUAGE + "/preview")
+def preview_step_language(
+    slug: str,
+    step_id: RowId,
+    language: str,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Typed,
+) -> JSONResponse:
+    """Render the step's translation as typed, for the live preview beside it."""
+    target = step_target(session, slug, step_id, language_or_404(language))
+    return _preview(target, language, form)
+
+
 @router.post(STEP + LANGUAGE + "/test", response_class=HTMLResponse)
 def test_step_language(
     slug: str,
@@ -282,6 +326,21 @@ def save_variant_language(
     return _save(request, staff, session, target, language, form)
 
 
+@router.post(VARIANT + LANGUAGE + "/preview")
+def preview_variant_language(
+    slug: str,
+    step_id: RowId,
+    variant_id: RowId,
+    language: str,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Typed,
+) -> JSONResponse:
+    """Render the variant's translation as typed, for the live preview beside it."""
+    target = variant_target(session, slug, step_id, variant_id, language_or_404(language))
+    return _preview(target, language, form)
+
+
 @router.post(VARIANT + LANGUAGE + "/test", response_class=HTMLResponse)
 def test_variant_language(
     slug: str,
@@ -334,6 +393,19 @@ def save_broadcast_language(
     """Save a draft broadcast's translation if it passes every check."""
     target = broadcast_target(session, broadcast_id, language_or_404(language))
     return _save(request, staff, session, target, language, form)
+
+
+@router.post(BROADCAST + LANGUAGE + "/preview")
+def preview_broadcast_language(
+    broadcast_id: RowId,
+    language: str,
+    staff: StaffDep,
+    session: SessionDep,
+    form: Typed,
+) -> JSONResponse:
+    """Render the broadcast's translation as typed, for the live preview beside it."""
+    target = broadcast_target(session, broadcast_id, language_or_404(language))
+    return _preview(target, language, form)
 
 
 @router.post(BROADCAST + LANGUAGE + "/test", response_class=HTMLResponse)

@@ -108,6 +108,9 @@ def seed(studio: Studio, session) -> dict[str, str]:  # type: ignore[no-untyped-
         "/admin/locations/{key}": "/studio/admin/locations/main",
         "/texts": "/studio/texts",
         "/texts/edit/{name}": "/studio/texts/edit/appointment_reminder",
+        "/texts/edit/{name}/languages/{language}": (
+            "/studio/texts/edit/appointment_reminder/languages/es"
+        ),
         "/texts/numbers/{number}": "/studio/texts/numbers/4915112345678",
         "/visits/{appointment_id}/texts": f"/studio/visits/{visit_id}/texts",
     }

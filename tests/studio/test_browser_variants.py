@@ -87,6 +87,12 @@ def test_a_variant_test_runs_from_setup_to_the_winner_published(
         page.screenshot(path=str(shots / "studio-variant.png"), full_page=True)
         page.get_by_role("button", name="Save variant").click()
         assert "Variant b saved to the draft." in page.locator(".flash").inner_text()
+        # The step's Spanish tab renders the translation as it is typed, before any save.
+        page.goto(page.url.split("/variants/")[0] + "/languages/es")
+        page.get_by_label("Body in Spanish (Markdown)").fill("Hola, reserve su primera visita.")
+        page.frame_locator("#preview-frame").get_by_text("reserve su primera visita").wait_for()
+        srcdoc = page.locator("#preview-frame").get_attribute("srcdoc") or ""
+        assert "Señales de alarma" in srcdoc  # in the Spanish layout
         page.goto(base + "/studio/sequences/ab-test/publish")
         diff = page.locator("pre.diff").inner_text()
         assert "variants:" in diff

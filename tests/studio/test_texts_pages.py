@@ -161,3 +161,43 @@ def test_staff_book_a_visit_with_a_mobile_number_and_sms_consent(studio, session
     assert session.scalar(select(ConsentRecord.purpose)) == "sms_reminders"
     texts = session.scalars(select(Message.to_phone).where(Message.channel == "sms"))
     assert set(texts) == {PHONE}
+
+
+SPANISH_WORDING = (
+    "{{ clinic.name }}: cita el {{ visit.starts_at|visit_time(visit.timezone, short=True) }}, "
+    "{{ visit.address }}. Responda C para confirmar o R para cambiarla. Traiga su tarjeta."
+)
+
+
+def test_staff_change_and_reset_the_spanish_wording_of_a_text(studio, session):
+    from nurture.staff.models import AuditEntry
+
+    url = "/studio/texts/edit/appointment_reminder/languages/es"
+    assert f'href="{url}"' in studio.get("/studio/texts").text
+    page = studio.get(url).text
+    assert "Reminder in Spanish" in page
+    assert 'lang="es"' in page
+    assert "Responda STOP" in page  # the opt-out line Spanish readers get
+    for source, why in (
+        (SPANISH_WORDING + " Por su hormigueo.", "must not mention 'hormigue"),
+        (SPANISH_WORDING + " Sobre su ciática.", "must not mention 'ciátic"),
+        (SPANISH_WORDING + " {{ ''.__class__.__mro__ }}", "cannot be shown"),
+        ("{{ clinic.name }}: hasta pronto. Responda C.", "the day and time"),
+        (SPANISH_WORDING + " " + "x" * 640, "keep it under 640"),
+    ):
+        refused = studio.post(url, data={"source": source})
+        assert refused.status_code == 422, source
+        assert why in html.unescape(refused.text), source
+    assert studio.post(url, data={"source": SPANISH_WORDING}).status_code == 303
+    assert "Traiga su tarjeta" in studio.get(url).text
+    assert "Traiga su tarjeta" not in studio.get("/studio/texts/edit/appointment_reminder").text
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "texts.edit")).one()
+    assert entry.target == "text appointment_reminder es"
+    assert entry.after == {"source": SPANISH_WORDING}
+    assert studio.post(url, data={"reset": "1"}).status_code == 303
+    assert "Traiga su tarjeta" not in studio.get(url).text
+    assert studio.get("/studio/texts/edit/appointment_reminder/languages/xx").status_code == 404
+    # CSRF: a post without the page's token changes nothing.
+    forged = studio.client.post(url, data={"source": SPANISH_WORDING}, follow_redirects=False)
+    assert forged.status_code in (400, 403)
+    assert "Traiga su tarjeta" not in studio.get(url).text

@@ -60,3 +60,51 @@ def test_publish_says_how_many_people_miss_a_translation(
     page = studio.get(f"/studio/sequences/{SLUG}/publish").text
     assert "Missing translations" in page
     assert "<strong>1</strong> person in this sequence reads Spanish" in page
+
+
+def test_a_variant_in_spanish_can_send_no_preheader_like_the_english_variant(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    from nurture.sequences.models import StepVariant
+
+    step_id, *_ = open_draft(studio)
+    step_url = f"/studio/sequences/{SLUG}/edit/steps/{step_id}"
+    assert studio.post(f"{step_url}/languages/es", SPANISH).status_code == 303
+    assert studio.post(f"{step_url}/variants").status_code == 303
+    session.expire_all()
+    arm = session.get(Step, step_id).variants[-1]
+    url = f"{step_url}/variants/{arm.id}/languages/es"
+    assert 'name="no_preheader"' in studio.get(url).text
+    saved = studio.post(url, {"preheader": "Ignored when ticked", "no_preheader": "1"})
+    assert saved.status_code == 303, saved.text
+    session.expire_all()
+    assert session.get(StepVariant, arm.id).translations == {"es": {"preheader": ""}}
+    page = studio.get(url).text
+    assert 'name="no_preheader" value="1" checked' in page
+    assert '<span class="muted" id="preview-preheader"></span>' in page  # sent without one
+    # Unticked and empty again: the step's Spanish preheader, as for the English variant.
+    assert studio.post(url, {"subject": "Otra idea"}).status_code == 303
+    session.expire_all()
+    assert session.get(StepVariant, arm.id).translations == {"es": {"subject": "Otra idea"}}
+
+
+def test_the_language_tab_previews_the_translation_as_typed_without_saving(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    step_id, *_ = open_draft(studio)
+    url = f"/studio/sequences/{SLUG}/edit/steps/{step_id}/languages/es"
+    session.expire_all()
+    before = session.get(Step, step_id).translations
+    page = studio.get(url).text
+    assert f'data-preview="{url}/preview"' in page
+    assert "/static/studio-translation.js" in page
+    shown = studio.post(f"{url}/preview", SPANISH).json()
+    assert shown["problems"] == []
+    assert shown["subject"] == SPANISH["subject"]
+    assert "Reserve una evaluación" in shown["html"]
+    assert "Señales de alarma" in shown["html"]  # in the Spanish layout
+    refused = studio.post(f"{url}/preview", SPANISH | {"subject": "Su ciática y usted"}).json()
+    assert "names a condition" in " ".join(p["message"] for p in refused["problems"])
+    assert studio.post(f"{url}/preview", {}).json() == {"problems": []}
+    session.expire_all()
+    assert session.get(Step, step_id).translations == before  # a preview saves nothing

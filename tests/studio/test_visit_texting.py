@@ -37,6 +37,28 @@ def test_a_calcom_booking_with_phone_and_ticked_consent_plans_its_texts(client, 
     assert session.scalar(select(ConsentRecord.source)) == "given with the booking"
 
 
+def test_a_new_number_in_a_later_calcom_event_takes_the_planned_texts_with_it(
+    client, session, settings
+):
+    settings(calcom_webhook_secret=SECRET, clinic_country="DE")
+    payload = booking("t2", VISIT)
+    payload["attendees"][0]["phoneNumber"] = "015112345678"
+    payload["responses"]["sms_consent"] = {"label": "Texts about my visit", "value": True}
+    assert post(client, "BOOKING_CREATED", payload, T0).json()["status"] == "booked"
+    payload["attendees"][0]["phoneNumber"] = "015199999999"  # the patient corrected it
+    post(client, "BOOKING_CREATED", payload, T0 + timedelta(minutes=5))
+    session.expire_all()
+    [visit] = session.scalars(select(Appointment))
+    assert visit.phone == "+4915199999999"
+    pending = session.scalars(
+        select(Message.to_phone).where(
+            Message.channel == "sms", Message.status == MessageStatus.PENDING
+        )
+    ).all()
+    assert pending
+    assert set(pending) == {"+4915199999999"}
+
+
 def test_calcom_consent_question_is_the_clinics_and_unticked_means_no_texts(
     client, session, settings, admin_studio: Studio
 ):

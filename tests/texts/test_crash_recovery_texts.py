@@ -11,14 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from nurture.appointments import service
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core.config import get_settings
 from nurture.outbox.models import Message, MessageStatus
 from tests.processes import child_env, running, wait_for
-from tests.test_crash_recovery import WORKER_PROCESSES, _open_rows, _settle_unknown
+from tests.test_crash_recovery import WORKER_PROCESSES, _settle_unknown
 from tests.twilio_server import TwilioServer
 
 pytestmark = pytest.mark.slow
@@ -51,6 +51,28 @@ def _book(session, count: int) -> set[int]:  # type: ignore[no-untyped-def]
     return set(session.scalars(due))
 
 
+def _open_texts(session, texts: set[int]) -> int:  # type: ignore[no-untyped-def]
+    """Count this test's texts still to go; a retry waiting out its backoff is made due now.
+
+    On a loaded machine a request can fail before it leaves (a refused or reset connection):
+    the row waits a minute or more to retry, and a count of rows due now would miss it.
+    """
+    session.expire_all()
+    now = datetime.now(UTC)
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(texts), Message.status == MessageStatus.PENDING, Message.due_at > now)
+        .values(due_at=now)
+    )
+    session.commit()
+    waiting = (MessageStatus.PENDING, MessageStatus.SENDING)
+    return len(
+        session.scalars(
+            select(Message.id).where(Message.id.in_(texts), Message.status.in_(waiting))
+        ).all()
+    )
+
+
 def test_kill_9_worker_mid_batch_sends_every_text_once(tmp_path: Path, session) -> None:
     texts = _book(session, 400)  # each visit's confirmation text is due now
     assert len(texts) == 400
@@ -78,7 +100,9 @@ def test_kill_9_worker_mid_batch_sends_every_text_once(tmp_path: Path, session) 
                 first.wait()
             assert len(twilio.state.accepted) < len(texts), "the worker finished first"
             with running(worker_args, env=env, cwd=tmp_path, log=log):
-                wait_for(lambda: _open_rows(session) == 0, timeout=180, what="drain", log=log)
+                wait_for(
+                    lambda: _open_texts(session, texts) == 0, timeout=180, what="drain", log=log
+                )
                 accepted = collections.Counter(twilio.state.outbox_ids())
                 assert max(accepted.values()) == 1, "a text was sent twice"
                 session.expire_all()
@@ -95,10 +119,23 @@ def test_kill_9_worker_mid_batch_sends_every_text_once(tmp_path: Path, session) 
                 # Other unknowns (a connection the test server reset mid-answer) are settled
                 # alike, and every text is still checked to go exactly once.
                 assert stopped <= WORKER_PROCESSES * get_settings().send_concurrency
-                _settle_unknown(session, set(accepted))
-                wait_for(lambda: _open_rows(session) == 0, timeout=120, what="resends", log=log)
+                # Settle as staff would, against what Twilio shows; a resend whose connection is
+                # reset mid-answer is `unknown` again and settled the same way in the next round.
+                for _round in range(5):
+                    shown = set(twilio.state.outbox_ids())
+                    if _settle_unknown(session, shown) == 0:
+                        break
+                    wait_for(
+                        lambda: _open_texts(session, texts) == 0,
+                        timeout=120,
+                        what="resends",
+                        log=log,
+                    )
         counts = collections.Counter(twilio.state.outbox_ids())
-    assert set(counts) == {str(i) for i in texts}, "a text was lost"
+    session.expire_all()
+    missing = {i for i in texts if str(i) not in counts}
+    rows = session.scalars(select(Message).where(Message.id.in_(missing))).all()
+    assert not missing, f"texts lost: {[(m.id, m.status, m.last_error) for m in rows][:5]}"
     assert max(counts.values()) == 1, "a text was sent twice"
     session.expire_all()
     statuses = set(session.scalars(select(Message.status).where(Message.id.in_(texts))))
