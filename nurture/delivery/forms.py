@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nurture.delivery.channels.base import SharedBody
+from nurture.rendering.budget import MAX_OUTPUT
 from nurture.rendering.environment import RenderedEmail
 from nurture.rendering.slots import Slot
 
@@ -132,4 +133,9 @@ class Forms:
         form = self._forms[full_key]
         if form is None:
             return render(context), None
-        return fill(form, values), form
+        filled = fill(form, values)
+        if max(len(filled.html), len(filled.text)) > MAX_OUTPUT:
+            # Stand-ins are short and a person's values may be long: near the output limit,
+            # rendering for this person decides (and refuses an email that writes too much).
+            return render(context), None
+        return filled, form

@@ -136,3 +136,28 @@ def test_people_whose_context_differs_otherwise_get_their_own_form(session) -> N
     one = {**one, "greeting": "Hello"}
     assert forms.render("step", render, one)[0] == render(one)
     assert forms.render("step", render, two)[0] == render(two)
+
+
+def test_a_form_near_the_output_limit_is_never_filled_past_it(session) -> None:  # type: ignore[no-untyped-def]
+    """Stand-ins are short, a name can be long: the filled email must fail as rendering would."""
+    from nurture.rendering.budget import MAX_OUTPUT
+    from nurture.rendering.limits import TemplateLimitError
+
+    lines = (MAX_OUTPUT - 600) // 100
+    body = "{% for i in range(" + str(lines) + ") %}" + "y" * 100 + "{% endfor %}"
+    body += "{{ first_name }}" * 10
+    renderer = get_renderer()
+
+    def render(ctx: dict[str, Any]) -> RenderedEmail:
+        return renderer.render_step(
+            subject="A note", preheader="", body_html=body, body_text=None, context=ctx
+        )
+
+    [first, *_] = _renders(session)
+    short = {**first, "first_name": "Al"}
+    assert Forms().render("step", render, short)[0] == render(short)  # within the limit: sent
+    long = {**first, "first_name": "Bartholomew-" + "Alexander-" * 8 + "Jones"}
+    with pytest.raises(TemplateLimitError):
+        render(long)
+    with pytest.raises(TemplateLimitError):
+        Forms().render("step", render, long)
