@@ -11,7 +11,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -19,6 +18,7 @@ from pydantic import (
 from nurture.rendering.limits import MAX_SIZE
 from nurture.rendering.markdown import markdown_template
 from nurture.sequences.models import Goal, StepKind, Trigger
+from nurture.sequences.tidy import MessageText
 from nurture.sequences.tidy import tidy_lines as tidy_lines  # where the studio reads it
 from nurture.sequences.translations import Translations, check_raw, normalised
 
@@ -77,7 +77,7 @@ VARIANT_FIELDS = ("subject", "preheader", "markdown", "html", "text")
 _VARIANT_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
-class VariantSpec(BaseModel):
+class VariantSpec(MessageText):
     """One arm of a step's A/B test: the fields it sets replace the step's for its people.
 
     A step's `variants` list holds every arm (2 to 4), the control included: each enrollment
@@ -114,20 +114,6 @@ class VariantSpec(BaseModel):
             )
         return value
 
-    @field_validator("html", "markdown", "text")
-    @classmethod
-    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
-
-    @field_validator("subject", "preheader")
-    @classmethod
-    def _single_line(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if "\n" in value.strip() or "\r" in value:
-            raise ValueError("must be a single line")
-        return value.strip()
-
     @model_validator(mode="after")
     def _overrides(self) -> VariantSpec:
         if self.markdown is not None and self.html is not None:
@@ -142,7 +128,7 @@ class VariantSpec(BaseModel):
         return self
 
 
-class StepSpec(BaseModel):
+class StepSpec(MessageText):
     """One step of a sequence file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -190,18 +176,6 @@ class StepSpec(BaseModel):
         if self.markdown is not None:
             return markdown_template(self.markdown)
         return self.html or ""
-
-    @field_validator("html", "markdown", "text")
-    @classmethod
-    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
-
-    @field_validator("subject", "preheader")
-    @classmethod
-    def _single_line(cls, value: str) -> str:
-        if "\n" in value.strip() or "\r" in value:
-            raise ValueError("must be a single line")
-        return value.strip()
 
     @model_validator(mode="after")
     def _one_body(self) -> StepSpec:

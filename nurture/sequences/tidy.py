@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import BaseModel, ValidationInfo, field_validator
+
 from nurture.rendering.limits import limits
 from nurture.rendering.markdown import MarkdownTooLong, markdown_template
 
@@ -49,3 +51,24 @@ def tidy_lines(value: str, *, markdown: bool = False) -> str:
             return _tidy_markdown(value)
     except MarkdownTooLong:
         return value  # refused by the field's length check
+
+
+class MessageText(BaseModel):
+    """Base of what a step, an A/B arm or a translation may write: its text tidied the same way.
+
+    Bodies (`html`, `markdown`, `text`) are tidied; `subject` and `preheader` are one line.
+    """
+
+    @field_validator("html", "markdown", "text", check_fields=False)
+    @classmethod
+    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
+
+    @field_validator("subject", "preheader", check_fields=False)
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\n" in value.strip() or "\r" in value:
+            raise ValueError("must be a single line")
+        return value.strip()

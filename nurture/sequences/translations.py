@@ -23,12 +23,12 @@ import re
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from nurture.core.language_tags import check_tag
 from nurture.rendering.limits import MAX_SIZE
 from nurture.rendering.markdown import markdown_template
-from nurture.sequences.tidy import tidy_lines
+from nurture.sequences.tidy import MessageText
 
 TRANSLATION_FIELDS = ("subject", "preheader", "markdown", "html", "text")
 _SHAPE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -44,7 +44,7 @@ def language_tag(value: object) -> str:
     return check_tag(text)
 
 
-class TranslationSpec(BaseModel):
+class TranslationSpec(MessageText):
     """What one language says instead of the original; unset fields are the original's."""
 
     model_config = ConfigDict(extra="forbid")
@@ -61,20 +61,6 @@ class TranslationSpec(BaseModel):
         if self.markdown is not None:
             return markdown_template(self.markdown)
         return self.html
-
-    @field_validator("html", "markdown", "text")
-    @classmethod
-    def _tidy(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else tidy_lines(value, markdown=info.field_name == "markdown")
-
-    @field_validator("subject", "preheader")
-    @classmethod
-    def _single_line(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if "\n" in value.strip() or "\r" in value:
-            raise ValueError("must be a single line")
-        return value.strip()
 
     @model_validator(mode="after")
     def _something(self) -> TranslationSpec:
