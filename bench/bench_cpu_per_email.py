@@ -22,6 +22,7 @@ which is not in the ratio (it is another process).
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import tempfile
 import time
@@ -270,7 +271,7 @@ def run(args: argparse.Namespace, server: FakeSendGrid) -> None:
             service.deliver_batch(ids, backend=backend)
         prof.disable()
         print("profile of 3 deliver_batch calls (main thread only; sends run in the pool):")
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(r"nurture/", 25)
+        pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(*([r"nurture/"] if not os.environ.get("BENCH_ALL") else []), int(os.environ.get("BENCH_LINES", "25")))
 
     pool.shutdown()
     client.close()

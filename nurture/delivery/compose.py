@@ -18,7 +18,7 @@ from nurture.delivery.forms import Form, Forms, substitutions
 from nurture.delivery.language import broadcast_content, reader_language
 from nurture.locations import service as locations
 from nurture.messages import links
-from nurture.messages.contexts import appointment_context, clinic_context, lead_context
+from nurture.messages.contexts import ASK, appointment_context, clinic_context, lead_context
 from nurture.outbox.models import Message, Stream
 from nurture.rendering.environment import RenderedEmail, get_renderer
 from nurture.sequences.variants import content_in, content_of
@@ -61,7 +61,8 @@ def compose(message: Message, facts: Facts, forms: Forms | None = None) -> Outgo
         in_language = wanted if translated is not None else None
         sources = (content.subject, content.preheader, content.body_html, content.body_text)
     if sources is not None and lead is not None:
-        context = lead_context(lead, content=name)
+        visited = facts.visited[lead.id] if lead.id in facts.visited else ASK
+        context = lead_context(lead, content=name, visited=visited)
         unsubscribe = context["unsubscribe_url"]  # signed once, used in body and header
         subject, preheader, body_html, body_text = sources
 

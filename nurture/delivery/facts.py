@@ -66,6 +66,9 @@ class Facts:
     sms_consent: set[int] = field(default_factory=set)
     texted: set[str] = field(default_factory=set)
     text_sources: dict[str, str] = field(default_factory=dict)  # template -> studio's wording
+    # Per lead of a drip or broadcast email: the site of their latest attended visit (None for
+    # none), for the review page their emails link to.
+    visited: dict[int, str | None] = field(default_factory=dict)
 
 
 def gather(
@@ -91,7 +94,6 @@ def gather(
                 selectinload(Enrollment.version)
                 .selectinload(SequenceVersion.steps)
                 .selectinload(Step.variants),
-                selectinload(Enrollment.lead),
             )
         )
         facts.enrollments = {e.id: e for e in rows}
@@ -137,17 +139,31 @@ def gather(
             .where(Message.enrollment_id.in_(enrollment_ids), DeliveryEvent.event == "click")
         )
         facts.clicked_steps = {(int(e or 0), int(p)) for e, p in clicked}
+    marketing_leads = {
+        m.lead_id
+        for m in messages
+        if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
+    }
+    if marketing_leads:
+        _gather_visited(session, facts, marketing_leads)
     if REVIEW_DUE in conditions and lead_ids:
         _gather_reviews(session, facts, lead_ids, {m.id for m in messages}, now)
     if sending:
         # Broadcasts count against the weekly cap as drip emails do.
-        drip_leads = {
-            m.lead_id
-            for m in messages
-            if (m.enrollment_id is not None or m.broadcast_id is not None) and m.lead_id is not None
-        }
-        _gather_journeys(session, facts, drip_leads, now, batch={m.id for m in messages})
+        _gather_journeys(session, facts, marketing_leads, now, batch={m.id for m in messages})
     return facts
+
+
+def _gather_visited(session: Session, facts: Facts, lead_ids: set[int]) -> None:
+    """Load the site of each lead's latest attended visit: one query for the batch."""
+    facts.visited = dict.fromkeys(lead_ids)
+    attended = session.execute(
+        select(Appointment.lead_id, Appointment.location_key)
+        .where(Appointment.lead_id.in_(lead_ids), Appointment.status == AppointmentStatus.ATTENDED)
+        .order_by(Appointment.lead_id, Appointment.starts_at)
+    )
+    for lead_id, key in attended:  # the latest comes last
+        facts.visited[lead_id] = key
 
 
 def _gather_journeys(
@@ -302,7 +318,8 @@ def check(message: Message, facts: Facts, now: datetime) -> Hold | None:
             return Hold(MessageStatus.SKIPPED, "condition clicked_previous: no click")
     if step is not None and step.condition == REVIEW_DUE:
         # The review page of the site they last visited (the clinic's when it has none).
-        page = locations.site(visited_site(lead) or lead.location_key).review_url
+        visited = facts.visited[lead.id] if lead.id in facts.visited else visited_site(lead)
+        page = locations.site(visited or lead.location_key).review_url
         return _review_hold(lead.id, facts, now, review_url=page)
     return None
 

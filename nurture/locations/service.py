@@ -156,12 +156,22 @@ def _stored() -> list[dict[str, Any]]:
     return rows
 
 
+# The sites built from the last (stored rows, clinic details, settings) seen: every email asks
+# for its site several times, and building one is most of a lookup's cost.
+_built: tuple[object, object, object, tuple[Site, ...]] | None = None
+
+
 def sites() -> list[Site]:
     """Return every site, the default first; an install with none stored has `main`."""
+    global _built
     c = clinic.effective()
     settings = get_settings()
-    rows = _stored() or [{"key": MAIN}]
-    return [site_of(row, c, settings) for row in rows]
+    stored = _stored()
+    built = _built
+    if built is None or built[0] is not stored or built[1] is not c or built[2] is not settings:
+        made = tuple(site_of(row, c, settings) for row in stored or [{"key": MAIN}])
+        built = _built = (stored, c, settings, made)
+    return list(built[3])
 
 
 def several() -> bool:

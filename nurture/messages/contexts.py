@@ -63,19 +63,29 @@ def clinic_context() -> dict[str, Any]:
     }
 
 
-def lead_context(lead: Lead, *, content: str) -> dict[str, Any]:
+class _Ask:
+    """`lead_context` looks the lead's last visited site up itself (one query)."""
+
+
+ASK = _Ask()
+
+
+def lead_context(lead: Lead, *, content: str, visited: str | None | _Ask = ASK) -> dict[str, Any]:
     """Return the variables a marketing template may use for `lead`.
 
     Their site (chosen, or that of their latest visit) gives the booking page and phone; a
-    review request goes to the page of the site they last visited.
+    review request goes to the page of the site they last visited (`visited`, when the caller
+    has read it for a whole batch already).
     """
     site = locations.site(lead.location_key)
+    if isinstance(visited, _Ask):
+        visited = visited_site(lead)
     return {
         **clinic_context(),
         "location": site.context(),
         "first_name": lead.first_name,
         "booking_url": links.booking_url(content=content, base=site.booking_url),
-        "review_url": locations.site(visited_site(lead) or lead.location_key).review_url,
+        "review_url": locations.site(visited or lead.location_key).review_url,
         "unsubscribe_url": links.unsubscribe_url(lead),
         "preferences_url": links.preferences_url(lead),
         "marketing": True,

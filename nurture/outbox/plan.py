@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -76,16 +76,20 @@ def plan_many(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert many outbox rows in one statement and count the new ones; existing keys stay.
 
     Rows for steps with variants come with their arms (`enrollments.variants.plan_many`).
+    The rows go as parameter sets of one cached statement (SQLAlchemy batches them into
+    multi-row INSERTs), rather than a statement with every value in it compiled anew.
     """
     if not rows:
         return 0
+    table = Message.__table__
+    assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(
-        insert(Message)
-        .values([{"status": MessageStatus.PENDING, "context": {}, **row} for row in rows])
-        .on_conflict_do_nothing(index_elements=["key"])
-        # psycopg reports rowcount -1 for a multi-row VALUES insert; count what came back.
-        .returning(Message.id)
-    )
-    return len(result.all())
+    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+    # Rows naming the same columns go together, so every other column keeps its default.
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        full = {"status": MessageStatus.PENDING.value, "context": {}, **row}
+        groups.setdefault(frozenset(full), []).append(full)
+    # Only the rows inserted come back (a key that exists returns nothing).
+    return sum(len(session.execute(statement, params).all()) for params in groups.values())
