@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -335,23 +335,26 @@ def _process_chunk(session: Session, *, now: datetime, size: int) -> int:
     return len(events)
 
 
+def unanswered(before: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Match unknown emails no provider event came for since `before`, not yet sent again.
+
+    Texts are never sent again on silence: a status callback settles them."""
+    return and_(
+        Message.status == MessageStatus.UNKNOWN,
+        Message.channel == "email",
+        Message.unknown_since < before,
+        Message.resent_after_unknown.is_(False),
+        ~exists().where(DeliveryEvent.message_id == Message.id),
+    )
+
+
 def resend_unanswered(session: Session, *, now: datetime, after_seconds: int) -> int:
     """Send `unknown` emails again, once, when no provider event came for them in time."""
     if after_seconds <= 0:
         return 0
-    heard = exists().where(DeliveryEvent.message_id == Message.id)
     result = session.execute(
         update(Message)
-        .where(
-            and_(
-                Message.status == MessageStatus.UNKNOWN,
-                # Texts are never sent again on silence: a status callback settles them.
-                Message.channel == "email",
-                Message.unknown_since < now - timedelta(seconds=after_seconds),
-                Message.resent_after_unknown.is_(False),
-                ~heard,
-            )
-        )
+        .where(unanswered(now - timedelta(seconds=after_seconds)))
         .values(
             status=MessageStatus.PENDING,
             due_at=now,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from nurture.broadcasts import planning as broadcasts
 from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
-from nurture.delivery import events, outbox
+from nurture.delivery import events, outbox, probe
 from nurture.delivery.send import (  # the engine's entry points, re-exported
     STOPPED_WHILE_CLAIMED,
     Outcome,
@@ -73,13 +74,19 @@ def beat_heartbeat(
     session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
 
 
+def _journeys_due(last: datetime | None, now: datetime) -> bool:
+    """Whether the lapse and cancel scans are due, given when they last ran."""
+    recent = now - timedelta(seconds=JOURNEY_SCAN_SECONDS)
+    return last is None or not recent < last <= now
+
+
 def _scan_journeys(now: datetime) -> int:
     """Start lapse and cancel journeys, at most every JOURNEY_SCAN_SECONDS; never fail a tick."""
     try:
         with session_scope() as session:
+            # Asked again under this transaction: the probe's answer may be a tick old.
             last = session.get(Heartbeat, "journeys")
-            recent = now - timedelta(seconds=JOURNEY_SCAN_SECONDS)
-            if last is not None and recent < last.beat_at <= now:
+            if not _journeys_due(last.beat_at if last else None, now):
                 return 0
             started = journeys.scan(session, now=now)
             beat_heartbeat(session, name="journeys", at=now)
@@ -110,24 +117,57 @@ def _finish_broadcasts(now: datetime) -> None:
 def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> TickResult:
     """Release abandoned rows, claim what is due in batches and hand each batch to `dispatch`.
 
-    On PostgreSQL concurrent ticks skip each other's rows rather than wait for them.
+    One probe first asks which steps have anything to act on (see `probe`); a tick that finds
+    nothing is that query and its heartbeat, in one transaction. On PostgreSQL concurrent ticks
+    skip each other's rows rather than wait for them.
     """
     started = time.perf_counter()
     settings = get_settings()
-    lease = timedelta(seconds=settings.claim_lease_seconds)
     result = TickResult()
     now = clock.now()
+    # Only SendGrid's events can tell an unknown email went nowhere; an SMTP relay sends
+    # none, so its unknown emails wait for `nurture outbox settle`.
+    sendgrid = settings.resolved_email_backend == "sendgrid"
+    resend_after = settings.unknown_resend_after_seconds if sendgrid else None
     with session_scope() as session:
-        # Catch up on provider events a lost task left unprocessed, then settle unknowns.
-        result.events = events.process_pending(session, now=now)
-        # Only SendGrid's events can tell an unknown email went nowhere; an SMTP relay sends
-        # none, so its unknown emails wait for `nurture outbox settle`.
-        if settings.resolved_email_backend == "sendgrid":
-            result.resent = events.resend_unanswered(
-                session, now=now, after_seconds=settings.unknown_resend_after_seconds
-            )
-    result.journeys = _scan_journeys(now)
-    result.broadcast_emails = _plan_broadcasts(now)
+        work = probe.find_work(session, now=now, resend_after_seconds=resend_after)
+        journeys_due = _journeys_due(work.journeys_at, now)
+        if not (work.claims or work.events or work.unanswered or journeys_due):
+            if not (work.broadcasts_due or work.broadcasts_open):
+                result.duration = time.perf_counter() - started
+                _beat(session, now=now, duration=result.duration)
+                return result
+    if work.events or work.unanswered:
+        with session_scope() as session:
+            # Catch up on provider events a lost task left unprocessed, then settle unknowns.
+            result.events = events.process_pending(session, now=now)
+            if resend_after is not None:
+                result.resent = events.resend_unanswered(
+                    session, now=now, after_seconds=resend_after
+                )
+    if journeys_due:
+        result.journeys = _scan_journeys(now)
+    if work.broadcasts_due:
+        result.broadcast_emails = _plan_broadcasts(now)
+    # Anything the steps above did may have made rows due (settled events plan next steps,
+    # resent emails, started journeys, planned broadcasts): claim then too.
+    if work.claims or work.events or work.unanswered or journeys_due or work.broadcasts_due:
+        _claim(result, dispatch=dispatch, now=now, max_batches=max_batches)
+    if work.broadcasts_open or work.broadcasts_due:
+        # After dispatching: a worker sending in this process has settled its rows by now.
+        _finish_broadcasts(now)
+    result.duration = time.perf_counter() - started
+    with session_scope() as session:
+        _beat(session, now=now, duration=result.duration)
+    return result
+
+
+def _claim(
+    result: TickResult, *, dispatch: Callable[[list[int]], None], now: datetime, max_batches: int
+) -> None:
+    """Reclaim abandoned rows, skip stale ones, then claim and dispatch due ones in batches."""
+    settings = get_settings()
+    lease = timedelta(seconds=settings.claim_lease_seconds)
     room = settings.max_in_flight
     for batch in range(max_batches):
         with session_scope() as session:
@@ -147,9 +187,15 @@ def tick(*, dispatch: Callable[[list[int]], None], max_batches: int = 50) -> Tic
         result.claimed.extend(ids)
         if len(ids) < limit:
             break
-    # After dispatching: a worker sending in this process has settled its rows by now.
-    _finish_broadcasts(now)
-    result.duration = time.perf_counter() - started
-    with session_scope() as session:
-        beat_heartbeat(session, name="tick", at=now, duration=result.duration)
-    return result
+
+
+def _beat(session: Session, *, now: datetime, duration: float) -> None:
+    """Record the tick's heartbeat. It only tells health checks the tick runs, so on PostgreSQL
+    its transaction commits without waiting for the disk: a crash loses at most the last beats,
+    and the next commit that waits flushes this one too."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_ASYNC_COMMIT)
+    beat_heartbeat(session, name="tick", at=now, duration=duration)
+
+
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
