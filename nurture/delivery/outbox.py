@@ -9,6 +9,7 @@ from functools import cache
 
 from sqlalchemy import ColumnElement, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from nurture.appointments.models import Appointment
 from nurture.core.db import UTCDateTime
@@ -21,6 +22,13 @@ NUDGE_TEMPLATE = "appointment_nudge"
 REMINDER_TEMPLATES = (REMINDER_TEMPLATE, NUDGE_TEMPLATE)
 VISIT_STARTED = "the visit has already started"
 SUPERSEDED = "superseded by a later reminder that is also due"
+# Constants rendered into the SQL text (see `superseded_reminder`).
+_REMINDERS_INLINE: BindParameter[list[str]] = bindparam(
+    "reminder_templates", list(REMINDER_TEMPLATES), expanding=True, literal_execute=True
+)
+_PENDING_INLINE: BindParameter[str] = bindparam(
+    "pending", MessageStatus.PENDING.value, literal_execute=True
+)
 
 
 def in_flight(session: Session) -> int:
@@ -45,7 +53,9 @@ def superseded_reminder(now: datetime | ColumnElement[datetime]) -> ColumnElemen
     """
     later = aliased(Message)
     return and_(
-        Message.template.in_(REMINDER_TEMPLATES),
+        # Inlined, not bound: the planner can then match ix_messages_due_reminders also in a
+        # generic plan of a prepared statement.
+        Message.template.in_(_REMINDERS_INLINE),
         exists().where(
             later.appointment_id == Message.appointment_id,
             # Each channel's latest reminder goes: a text never stands in for an email.
@@ -82,7 +92,7 @@ def _skip_statements() -> tuple[Update, ...]:
     now = bindparam("now", type_=UTCDateTime())
     return tuple(
         update(Message)
-        .where(Message.status == MessageStatus.PENDING, Message.due_at <= now, condition)
+        .where(Message.status == _PENDING_INLINE, Message.due_at <= now, condition)
         .values(status=MessageStatus.SKIPPED, last_error=reason)
         .execution_options(synchronize_session=False)
         for condition, reason in (

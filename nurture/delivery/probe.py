@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Unpack
+from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, literal, select
+from sqlalchemy import Select, bindparam, exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
@@ -42,13 +42,21 @@ class Work:
 
 
 @cache
-def _query(resend: bool) -> Select[Unpack[tuple[Any, ...]]]:
+def _query(resend: bool) -> Select[*tuple[Any, ...]]:
     """The probe, built once per process (its expressions are constant; only times vary)."""
     now = bindparam("now", type_=UTCDateTime())
     before = bindparam("unknown_before", type_=UTCDateTime())
+    # The earliest due time and lease, not EXISTS(... due_at <= now): the planner cannot tell
+    # that pending rows are nearly all in the future (sent rows' due_at lies in the past too),
+    # expects millions of matches and scans the table for the first one. min() over the
+    # (status, due_at) index is always one index lookup.
+    first_due = select(func.min(Message.due_at)).where(Message.status == MessageStatus.PENDING)
+    first_expiry = select(func.min(Message.lease_expires_at)).where(
+        Message.status == MessageStatus.SENDING
+    )
     return select(
-        exists().where(Message.status == MessageStatus.PENDING, Message.due_at <= now),
-        exists().where(Message.status == MessageStatus.SENDING, Message.lease_expires_at < now),
+        first_due.scalar_subquery() <= now,
+        first_expiry.scalar_subquery() < now,
         exists().where(DeliveryEvent.processed_at.is_(None)),
         exists().where(unanswered(before)) if resend else literal(False),
         exists().where(

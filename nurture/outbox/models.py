@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nurture.core import clock
@@ -43,6 +43,10 @@ class Stream(StrEnum):
     TRANSACTIONAL = "transactional"
 
 
+# Pending reminders and confirmation nudges (delivery.outbox.REMINDER_TEMPLATES), see below.
+_DUE_REMINDERS = "status = 'pending' AND template IN ('appointment_reminder', 'appointment_nudge')"
+
+
 class Message(Base):
     """One email to send at `due_at`; the unique keys make planning it twice a no-op."""
 
@@ -56,6 +60,14 @@ class Message(Base):
         Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
         # Planning counts a step's messages per variant to keep the split even.
         Index("ix_messages_step_id_variant_key", "step_id", "variant_key"),
+        # The tick's superseded-reminder check (delivery.outbox.skip_stale) reads pending
+        # reminders only; with its constants inlined the planner can use this small index.
+        Index(
+            "ix_messages_due_reminders",
+            "due_at",
+            postgresql_where=text(_DUE_REMINDERS),
+            sqlite_where=text(_DUE_REMINDERS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
