@@ -1,10 +1,12 @@
-"""Send claimed outbox rows, at most once each: prepare, mark started, send, record."""
+"""The steps of sending claimed outbox rows at most once each: prepare, mark started, record.
+
+delivery/pipeline.py runs them, overlapped, for a batch.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +21,6 @@ from nurture.core.headers import UnsafeHeader
 from nurture.delivery import texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
-    Backend,
-    OutgoingText,
-    TextBackend,
     TransientError,
     UnknownOutcome,
     checked,
@@ -29,9 +28,8 @@ from nurture.delivery.channels.base import (
 from nurture.delivery.compose import compose
 from nurture.delivery.facts import Facts, check, gather
 from nurture.delivery.forms import Forms
-from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
-from nurture.delivery.sending import Backends, Outgoing, Result, send
+from nurture.delivery.sending import Outgoing, Result
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import service as enrollments
 from nurture.enrollments import variants
@@ -102,7 +100,7 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
+def prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
     """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
     now = clock.now()
     ready: list[tuple[int, Outgoing]] = []
@@ -186,7 +184,7 @@ def _render_failed(session: Session, message: Message, exc: Exception, now: date
 STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
 
 
-def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
+def mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
     """Commit "the provider is about to be called" for rows still claimed and not yet started.
 
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
@@ -253,7 +251,7 @@ _RECORDED = (
 )
 
 
-def _record(results: Sequence[Result]) -> list[Outcome]:
+def record(results: Sequence[Result]) -> list[Outcome]:
     """Write the provider's answers (and advance enrollments of sent steps) in one transaction.
 
     The rows and their attempts are written set-based, one statement each for the chunk;
@@ -343,78 +341,3 @@ def _apply(
         return "failed"
     message.status = MessageStatus.FAILED
     return "failed"
-
-
-def _send_chunk(
-    backends: Backends,
-    chunk: list[tuple[int, Outgoing]],
-    pool: Executor,
-    limiter: SendRateLimiter | None,
-    text_limiter: SendRateLimiter | None,
-) -> list[Outcome]:
-    """Mark a chunk started, send it under the rate limits, and record what happened."""
-    allowed, stopped = _mark_started([mid for mid, _ in chunk])
-    outcomes = [
-        Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
-        if mid in stopped
-        else Outcome(mid, "not-claimed")
-        for mid, _ in chunk
-        if mid not in allowed
-    ]
-    chunk = [(mid, item) for mid, item in chunk if mid in allowed]
-    if not chunk:
-        return outcomes
-    n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
-    if limiter is not None and len(chunk) > n_texts:
-        limiter.acquire(len(chunk) - n_texts)
-    if text_limiter is not None and n_texts:
-        text_limiter.acquire(n_texts)
-    return outcomes + _record(send(backends, chunk, pool))
-
-
-def deliver_batch(
-    ids: Sequence[int],
-    *,
-    backend: Backend,
-    concurrency: int | None = None,
-    limiter: SendRateLimiter | None = None,
-    texts: TextBackend | None = None,
-    text_limiter: SendRateLimiter | None = None,
-) -> list[Outcome]:
-    """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
-
-    Emails go through `backend` and texts through `texts` (by default the one the settings
-    choose), each under its own rate limit.
-
-    Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
-    killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
-    """
-    width = concurrency or get_settings().send_concurrency
-    ready, outcomes = _prepare(ids)
-    if not ready:
-        return outcomes
-    backends = Backends(backend, texts)
-    # A provider that takes many emails per request (SendGrid) gets `width` requests' worth
-    # per chunk; texts go one request each, `width` at a time.
-    per_request = max(1, getattr(backend, "per_request", 1))
-    emails = [pair for pair in ready if not isinstance(pair[1], OutgoingText)]
-    texts_ = [pair for pair in ready if isinstance(pair[1], OutgoingText)]
-    chunks = [
-        emails[i : i + width * per_request] for i in range(0, len(emails), width * per_request)
-    ]
-    chunks += [texts_[i : i + width] for i in range(0, len(texts_), width)]
-    with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
-        for chunk in chunks:
-            outcomes += _send_chunk(backends, chunk, pool, limiter, text_limiter)
-    for outcome in outcomes:
-        if outcome.status in ("sent", "not-claimed"):
-            log.info("message %s %s", outcome.message_id, outcome.status)
-        else:
-            log.warning("message %s %s: %s", outcome.message_id, outcome.status, outcome.detail)
-    return outcomes
-
-
-def deliver(message_id: int, *, backend: Backend) -> Outcome:
-    """Send one claimed outbox row through `backend`, at most once."""
-    [outcome] = deliver_batch([message_id], backend=backend, concurrency=1)
-    return outcome
