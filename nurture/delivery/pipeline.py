@@ -19,6 +19,7 @@ from contextvars import copy_context
 
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import Backend, OutgoingText, TextBackend
+from nurture.delivery.forms import Forms
 from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.send import STOPPED_WHILE_CLAIMED, Outcome, mark_started, prepare, record
 from nurture.delivery.sending import Backends, Outgoing, send
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 # A batch is prepared in up to this many slices of at least MIN_SLICE rows: enough to keep
 # rendering, sending and recording busy at once without a round of reads for every few rows.
 SLICES = 4
-MIN_SLICE = 50
+MIN_SLICE = 100
 # Chunks handed to the sender and not yet recorded (each with its share of the connections).
 IN_FLIGHT = 2
 
@@ -146,9 +147,10 @@ def deliver_batch(
     per_request = max(1, getattr(backend, "per_request", 1))
     pipeline = _Pipeline(Backends(backend, texts), width)
     outcomes: list[Outcome] = []
+    forms = Forms()  # each step rendered once for the whole batch where that is exact
     try:
         for part in slices(ids):
-            ready, settled = prepare(part)
+            ready, settled = prepare(part, forms)
             outcomes += settled
             size = pipeline.requests_per_chunk
             for chunk in chunks(ready, requests=size, per_request=per_request):

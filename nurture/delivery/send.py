@@ -100,8 +100,13 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-def prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
-    """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
+def prepare(
+    ids: Sequence[int], forms: Forms | None = None
+) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
+    """Re-check and render claimed rows; settle the ones that must not go out.
+
+    `forms` keeps each step rendered once across the slices of a batch.
+    """
     now = clock.now()
     ready: list[tuple[int, Outgoing]] = []
     settled: list[Outcome] = []
@@ -116,7 +121,7 @@ def prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcom
         facts = gather(session, claimed, now, sending=True)
         texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
-        forms = Forms()  # each step rendered once for the batch where that is exact
+        forms = forms or Forms()  # each step rendered once where that is exact
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
