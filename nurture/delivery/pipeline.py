@@ -111,7 +111,8 @@ def _start(
     text_limiter: SendRateLimiter | None,
 ) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
     """Mark a chunk started and wait for the rate limits; return what may go and what may not."""
-    allowed, stopped = mark_started([mid for mid, _ in chunk])
+    texts = any(isinstance(item, OutgoingText) for _, item in chunk)
+    allowed, stopped = mark_started([mid for mid, _ in chunk], texts=texts)
     refused = [
         Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
         if mid in stopped

@@ -189,39 +189,20 @@ def _render_failed(session: Session, message: Message, exc: Exception, now: date
 STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
 
 
-def mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
+def mark_started(ids: Sequence[int], *, texts: bool = True) -> tuple[set[int], set[int]]:
     """Commit "the provider is about to be called" for rows still claimed and not yet started.
 
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
     A text whose number replied STOP since it was checked is settled as suppressed here, in
-    the same transaction, and returned second.
+    the same transaction, and returned second (`texts=False` says the rows are all emails,
+    which saves that statement).
     """
     now = clock.now()
     # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
     # send itself has outlived the lease.
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
-    stopped_number = exists().where(
-        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
-    )
     with session_scope() as session:
-        stopped = session.scalars(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-                stopped_number,
-            )
-            .values(
-                status=MessageStatus.SUPPRESSED,
-                last_error=STOPPED_WHILE_CLAIMED,
-                claimed_at=None,
-                lease_expires_at=None,
-            )
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
-        suppressed = set(stopped)
+        suppressed = set() if not texts else _stop_texts(session, ids)
         started = session.scalars(
             update(Message)
             .where(
@@ -238,6 +219,31 @@ def mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
             .execution_options(synchronize_session=False)
         )
         return set(started), suppressed
+
+
+def _stop_texts(session: Session, ids: Sequence[int]) -> set[int]:
+    """Settle as suppressed the claimed texts whose number has replied STOP; return their ids."""
+    stopped_number = exists().where(
+        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
+    )
+    stopped = session.scalars(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.status == MessageStatus.SENDING,
+            Message.attempt_started_at.is_(None),
+            stopped_number,
+        )
+        .values(
+            status=MessageStatus.SUPPRESSED,
+            last_error=STOPPED_WHILE_CLAIMED,
+            claimed_at=None,
+            lease_expires_at=None,
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(stopped)
 
 
 # What `_apply` may change on a row: written for a whole chunk in one executemany.
