@@ -100,6 +100,10 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
+# What `prepare` changes on a row that goes out.
+_GOING = ("lease_expires_at", "cap_counted_at", "language")
+
+
 def prepare(
     ids: Sequence[int], forms: Forms | None = None
 ) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
@@ -121,6 +125,7 @@ def prepare(
         facts = gather(session, claimed, now, sending=True)
         texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
+        going: list[dict[str, Any]] = []  # what changes on the rows that go: one UPDATE
         forms = forms or Forms()  # each step rendered once where that is exact
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
@@ -134,15 +139,21 @@ def prepare(
                 if message.stream == Stream.MARKETING:
                     message.cap_counted_at = now
                 try:
+                    item: Outgoing
                     if message.channel == Channel.SMS:
-                        ready.append((message.id, texts.compose_text(message, facts)))
-                        continue
-                    # Checked here too, so an unsafe header fails its row before any send.
-                    email = checked(compose(message, facts, forms))
-                    message.language = email.language
-                    ready.append((message.id, email))
+                        item = texts.compose_text(message, facts)
+                    else:
+                        # Checked here too, so an unsafe header fails its row before any send.
+                        item = checked(compose(message, facts, forms))
+                        message.language = item.language
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
+                    continue
+                ready.append((message.id, item))
+                going.append({"id": message.id, **{k: getattr(message, k) for k in _GOING}})
+                # Its changes go in the statement below: a flush of hundreds of rows costs
+                # more than rendering them.
+                session.expunge(message)
                 continue
             message.last_error = hold.reason
             message.claimed_at = message.lease_expires_at = None
@@ -157,6 +168,8 @@ def prepare(
                 if hold.status == MessageStatus.SKIPPED:
                     advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
+        if going:
+            session.execute(update(Message), going)  # by primary key: one executemany
         variants.plan_many(session, plans)
     return ready, settled
 
