@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.core import clock
@@ -236,11 +236,7 @@ def mark_started(ids: Sequence[int], *, texts: bool = True) -> tuple[set[int], s
         suppressed = set() if not texts else _stop_texts(session, ids)
         started = session.scalars(
             update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-            )
+            .where(*_claimed_not_started(ids))
             .values(
                 attempt_started_at=now,
                 attempts=Message.attempts + 1,
@@ -252,6 +248,15 @@ def mark_started(ids: Sequence[int], *, texts: bool = True) -> tuple[set[int], s
         return set(started), suppressed
 
 
+def _claimed_not_started(ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """The rows of `ids` still claimed (`sending`) whose send has not started."""
+    return (
+        Message.id.in_(ids),
+        Message.status == MessageStatus.SENDING,
+        Message.attempt_started_at.is_(None),
+    )
+
+
 def _stop_texts(session: Session, ids: Sequence[int]) -> set[int]:
     """Settle as suppressed the claimed texts whose number has replied STOP; return their ids."""
     stopped_number = exists().where(
@@ -259,12 +264,7 @@ def _stop_texts(session: Session, ids: Sequence[int]) -> set[int]:
     )
     stopped = session.scalars(
         update(Message)
-        .where(
-            Message.id.in_(ids),
-            Message.status == MessageStatus.SENDING,
-            Message.attempt_started_at.is_(None),
-            stopped_number,
-        )
+        .where(*_claimed_not_started(ids), stopped_number)
         .values(
             status=MessageStatus.SUPPRESSED,
             last_error=STOPPED_WHILE_CLAIMED,
