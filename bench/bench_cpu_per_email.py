@@ -22,7 +22,6 @@ which is not in the ratio (it is another process).
 from __future__ import annotations
 
 import argparse
-import os
 import logging
 import tempfile
 import time
@@ -68,6 +67,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="NURTURE_SEND_CONCURRENCY")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also cProfile 3 batches")
+    parser.add_argument(
+        "--profile-sort",
+        default="cumulative",
+        help="pstats order: cumulative (nurture's functions only) or tottime (everything)",
+    )
     args = parser.parse_args()
     print(benchlib.describe_code())
 
@@ -271,7 +275,8 @@ def run(args: argparse.Namespace, server: FakeSendGrid) -> None:
             service.deliver_batch(ids, backend=backend)
         prof.disable()
         print("profile of 3 deliver_batch calls (main thread only; sends run in the pool):")
-        pstats.Stats(prof).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(*([r"nurture/"] if not os.environ.get("BENCH_ALL") else []), int(os.environ.get("BENCH_LINES", "25")))
+        stats = pstats.Stats(prof).sort_stats(args.profile_sort)
+        stats.print_stats(*([r"nurture/"] if args.profile_sort == "cumulative" else []), 40)
 
     pool.shutdown()
     client.close()

@@ -1,15 +1,17 @@
-"""Send claimed outbox rows, at most once each: prepare, mark started, send, record."""
+"""The steps of sending claimed outbox rows at most once each: prepare, mark started, record.
+
+delivery/pipeline.py runs them, overlapped, for a batch.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from nurture.core import clock
@@ -19,9 +21,6 @@ from nurture.core.headers import UnsafeHeader
 from nurture.delivery import texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
-    Backend,
-    OutgoingText,
-    TextBackend,
     TransientError,
     UnknownOutcome,
     checked,
@@ -29,9 +28,8 @@ from nurture.delivery.channels.base import (
 from nurture.delivery.compose import compose
 from nurture.delivery.facts import Facts, check, gather
 from nurture.delivery.forms import Forms
-from nurture.delivery.ratelimit import SendRateLimiter
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
-from nurture.delivery.sending import Backends, Outgoing, Result, send
+from nurture.delivery.sending import Outgoing, Result
 from nurture.delivery.settle import advance_if_step
 from nurture.enrollments import service as enrollments
 from nurture.enrollments import variants
@@ -102,8 +100,35 @@ def lock_for_cap(session: Session, messages: Sequence[Message]) -> None:
         )
 
 
-def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
-    """Re-check and render a batch of claimed rows; settle the ones that must not go out."""
+def _update_by_id(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write each row's new values by its id: one executemany of one cached statement.
+
+    Every dict names the same columns. A Core statement, not the ORM's bulk update: that
+    one inspects every row's values in Python first, which cost more than the write.
+    """
+    table = Message.__table__
+    assert isinstance(table, Table)
+    columns = [name for name in rows[0] if name != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+    )
+    params = [{"row_id": r["id"], **{f"new_{n}": r[n] for n in columns}} for r in rows]
+    session.execute(statement, params)
+
+
+# What `prepare` changes on a row that goes out.
+_GOING = ("lease_expires_at", "cap_counted_at", "language")
+
+
+def prepare(
+    ids: Sequence[int], forms: Forms | None = None
+) -> tuple[list[tuple[int, Outgoing]], list[Outcome]]:
+    """Re-check and render claimed rows; settle the ones that must not go out.
+
+    `forms` keeps each step rendered once across the slices of a batch.
+    """
     now = clock.now()
     ready: list[tuple[int, Outgoing]] = []
     settled: list[Outcome] = []
@@ -118,7 +143,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
         facts = gather(session, claimed, now, sending=True)
         texts.gather_texts(session, facts, claimed)
         plans: list[dict[str, Any]] = []
-        forms = Forms()  # each step rendered once for the batch where that is exact
+        going: list[dict[str, Any]] = []  # what changes on the rows that go: one UPDATE
+        forms = forms or Forms()  # each step rendered once where that is exact
         for message in claimed:
             # Work on the batch has started: a queue that was slow to reach it must not make
             # the tick take these rows for lost.
@@ -131,15 +157,21 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
                 if message.stream == Stream.MARKETING:
                     message.cap_counted_at = now
                 try:
+                    item: Outgoing
                     if message.channel == Channel.SMS:
-                        ready.append((message.id, texts.compose_text(message, facts)))
-                        continue
-                    # Checked here too, so an unsafe header fails its row before any send.
-                    email = checked(compose(message, facts, forms))
-                    message.language = email.language
-                    ready.append((message.id, email))
+                        item = texts.compose_text(message, facts)
+                    else:
+                        # Checked here too, so an unsafe header fails its row before any send.
+                        item = checked(compose(message, facts, forms))
+                        message.language = item.language
                 except Exception as exc:  # noqa: BLE001 - one broken row must not sink a batch
                     settled.append(_render_failed(session, message, exc, now))
+                    continue
+                ready.append((message.id, item))
+                going.append({"id": message.id, **{k: getattr(message, k) for k in _GOING}})
+                # Its changes go in the statement below: a flush of hundreds of rows costs
+                # more than rendering them.
+                session.expunge(message)
                 continue
             message.last_error = hold.reason
             message.claimed_at = message.lease_expires_at = None
@@ -154,6 +186,8 @@ def _prepare(ids: Sequence[int]) -> tuple[list[tuple[int, Outgoing]], list[Outco
                 if hold.status == MessageStatus.SKIPPED:
                     advance_if_step(session, message, facts, now, plans)
             settled.append(Outcome(message.id, str(message.status), detail=hold.reason))
+        if going:
+            _update_by_id(session, going)
         variants.plan_many(session, plans)
     return ready, settled
 
@@ -186,46 +220,23 @@ def _render_failed(session: Session, message: Message, exc: Exception, now: date
 STOPPED_WHILE_CLAIMED = "the number replied STOP (or was refused) after this text was claimed"
 
 
-def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
+def mark_started(ids: Sequence[int], *, texts: bool = True) -> tuple[set[int], set[int]]:
     """Commit "the provider is about to be called" for rows still claimed and not yet started.
 
     Only rows this UPDATE returns may be sent: a duplicate task for the same ids gets none.
     A text whose number replied STOP since it was checked is settled as suppressed here, in
-    the same transaction, and returned second.
+    the same transaction, and returned second (`texts=False` says the rows are all emails,
+    which saves that statement).
     """
     now = clock.now()
     # The lease restarts with the attempt, so a tick only takes a chunk for lost when the
     # send itself has outlived the lease.
     lease_until = now + timedelta(seconds=get_settings().claim_lease_seconds)
-    stopped_number = exists().where(
-        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
-    )
     with session_scope() as session:
-        stopped = session.scalars(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-                stopped_number,
-            )
-            .values(
-                status=MessageStatus.SUPPRESSED,
-                last_error=STOPPED_WHILE_CLAIMED,
-                claimed_at=None,
-                lease_expires_at=None,
-            )
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
-        )
-        suppressed = set(stopped)
+        suppressed = set() if not texts else _stop_texts(session, ids)
         started = session.scalars(
             update(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.SENDING,
-                Message.attempt_started_at.is_(None),
-            )
+            .where(*_claimed_not_started(ids))
             .values(
                 attempt_started_at=now,
                 attempts=Message.attempts + 1,
@@ -235,6 +246,35 @@ def _mark_started(ids: Sequence[int]) -> tuple[set[int], set[int]]:
             .execution_options(synchronize_session=False)
         )
         return set(started), suppressed
+
+
+def _claimed_not_started(ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """The rows of `ids` still claimed (`sending`) whose send has not started."""
+    return (
+        Message.id.in_(ids),
+        Message.status == MessageStatus.SENDING,
+        Message.attempt_started_at.is_(None),
+    )
+
+
+def _stop_texts(session: Session, ids: Sequence[int]) -> set[int]:
+    """Settle as suppressed the claimed texts whose number has replied STOP; return their ids."""
+    stopped_number = exists().where(
+        Message.channel == Channel.SMS, SmsSuppression.phone == Message.to_phone
+    )
+    stopped = session.scalars(
+        update(Message)
+        .where(*_claimed_not_started(ids), stopped_number)
+        .values(
+            status=MessageStatus.SUPPRESSED,
+            last_error=STOPPED_WHILE_CLAIMED,
+            claimed_at=None,
+            lease_expires_at=None,
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(stopped)
 
 
 # What `_apply` may change on a row: written for a whole chunk in one executemany.
@@ -253,7 +293,7 @@ _RECORDED = (
 )
 
 
-def _record(results: Sequence[Result]) -> list[Outcome]:
+def record(results: Sequence[Result]) -> list[Outcome]:
     """Write the provider's answers (and advance enrollments of sent steps) in one transaction.
 
     The rows and their attempts are written set-based, one statement each for the chunk;
@@ -289,7 +329,7 @@ def _record(results: Sequence[Result]) -> list[Outcome]:
             # Its changes go in the statement below, not in a flush of its own.
             session.expunge(message)
         if rows:
-            session.execute(update(Message), rows)  # by primary key: one executemany
+            _update_by_id(session, rows)
             session.execute(insert(MessageAttempt), attempts)  # one multi-row INSERT
         variants.plan_many(session, plans)
     return outcomes
@@ -343,78 +383,3 @@ def _apply(
         return "failed"
     message.status = MessageStatus.FAILED
     return "failed"
-
-
-def _send_chunk(
-    backends: Backends,
-    chunk: list[tuple[int, Outgoing]],
-    pool: Executor,
-    limiter: SendRateLimiter | None,
-    text_limiter: SendRateLimiter | None,
-) -> list[Outcome]:
-    """Mark a chunk started, send it under the rate limits, and record what happened."""
-    allowed, stopped = _mark_started([mid for mid, _ in chunk])
-    outcomes = [
-        Outcome(mid, MessageStatus.SUPPRESSED, detail=STOPPED_WHILE_CLAIMED)
-        if mid in stopped
-        else Outcome(mid, "not-claimed")
-        for mid, _ in chunk
-        if mid not in allowed
-    ]
-    chunk = [(mid, item) for mid, item in chunk if mid in allowed]
-    if not chunk:
-        return outcomes
-    n_texts = sum(isinstance(item, OutgoingText) for _, item in chunk)
-    if limiter is not None and len(chunk) > n_texts:
-        limiter.acquire(len(chunk) - n_texts)
-    if text_limiter is not None and n_texts:
-        text_limiter.acquire(n_texts)
-    return outcomes + _record(send(backends, chunk, pool))
-
-
-def deliver_batch(
-    ids: Sequence[int],
-    *,
-    backend: Backend,
-    concurrency: int | None = None,
-    limiter: SendRateLimiter | None = None,
-    texts: TextBackend | None = None,
-    text_limiter: SendRateLimiter | None = None,
-) -> list[Outcome]:
-    """Send a batch of claimed rows, at most `concurrency` requests in flight at once.
-
-    Emails go through `backend` and texts through `texts` (by default the one the settings
-    choose), each under its own rate limit.
-
-    Rows are marked started one chunk at a time, just before the chunk is sent, so a worker
-    killed mid-batch leaves at most one chunk `unknown`; the rest are released by the lease.
-    """
-    width = concurrency or get_settings().send_concurrency
-    ready, outcomes = _prepare(ids)
-    if not ready:
-        return outcomes
-    backends = Backends(backend, texts)
-    # A provider that takes many emails per request (SendGrid) gets `width` requests' worth
-    # per chunk; texts go one request each, `width` at a time.
-    per_request = max(1, getattr(backend, "per_request", 1))
-    emails = [pair for pair in ready if not isinstance(pair[1], OutgoingText)]
-    texts_ = [pair for pair in ready if isinstance(pair[1], OutgoingText)]
-    chunks = [
-        emails[i : i + width * per_request] for i in range(0, len(emails), width * per_request)
-    ]
-    chunks += [texts_[i : i + width] for i in range(0, len(texts_), width)]
-    with ThreadPoolExecutor(max_workers=min(width, len(ready))) as pool:
-        for chunk in chunks:
-            outcomes += _send_chunk(backends, chunk, pool, limiter, text_limiter)
-    for outcome in outcomes:
-        if outcome.status in ("sent", "not-claimed"):
-            log.info("message %s %s", outcome.message_id, outcome.status)
-        else:
-            log.warning("message %s %s: %s", outcome.message_id, outcome.status, outcome.detail)
-    return outcomes
-
-
-def deliver(message_id: int, *, backend: Backend) -> Outcome:
-    """Send one claimed outbox row through `backend`, at most once."""
-    [outcome] = deliver_batch([message_id], backend=backend, concurrency=1)
-    return outcome

@@ -18,13 +18,8 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.core.db import session_scope
 from nurture.delivery import events, outbox, probe
-from nurture.delivery.send import (  # the engine's entry points, re-exported
-    STOPPED_WHILE_CLAIMED,
-    Outcome,
-    deliver,
-    deliver_batch,
-    lock_for_cap,
-)
+from nurture.delivery.pipeline import deliver, deliver_batch  # the engine's entry points
+from nurture.delivery.send import STOPPED_WHILE_CLAIMED, Outcome, lock_for_cap
 from nurture.enrollments import journeys
 from nurture.outbox.models import (
     Heartbeat,

@@ -153,7 +153,8 @@ def test_a_limited_editor_sees_and_acts_on_only_their_sites(
     pending = select(Message.id).where(Message.status == "pending").order_by(Message.id)
     mine = session.scalar(pending.where(Message.appointment_id == people["north"].id))
     theirs = session.scalar(pending.where(Message.appointment_id == south.id))
-    assert mine and theirs
+    assert mine is not None
+    assert theirs is not None
     outbox = s.get("/studio/outbox", params={"status": "pending"}).text
     assert f"/studio/outbox/{mine}" in outbox
     assert f'/studio/outbox/{theirs}"' not in outbox

@@ -259,11 +259,11 @@ def test_stop_between_the_checks_and_the_send_is_honoured(api, session, twilio):
     claimed: list[int] = []
     with clock.frozen_at(NOW + timedelta(seconds=1)):
         service.tick(dispatch=claimed.extend)
-        ready, _ = send._prepare(claimed)
+        ready, _ = send.prepare(claimed)
     [text_id] = [mid for mid, item in ready if hasattr(item, "to_phone")]
     session.add(SmsSuppression(phone=PHONE, reason="stop", source="reply"))
     session.commit()
-    started, stopped = send._mark_started(claimed)
+    started, stopped = send.mark_started(claimed)
     assert stopped == {text_id}
     assert text_id not in started
     session.expire_all()
