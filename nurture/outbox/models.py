@@ -55,7 +55,9 @@ class Message(Base):
         UniqueConstraint("enrollment_id", "step_id"),
         UniqueConstraint("appointment_id", "reminder", "channel"),
         UniqueConstraint("broadcast_id", "lead_id"),
-        Index("ix_messages_status_due_at", "status", "due_at"),
+        # Claiming reads the oldest due rows in (due_at, id) order straight from this index,
+        # even when thousands share one due time (a broadcast, an import).
+        Index("ix_messages_status_due_at_id", "status", "due_at", "id"),
         # reclaim_expired reads only rows in flight whose lease ran out.
         Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
         # Planning counts a step's messages per variant to keep the split even.
