@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import benchlib
 import psutil
@@ -120,22 +122,24 @@ def run(args: argparse.Namespace, server: FakeSendGrid, url: str, tmp: Path) -> 
     stack = benchlib.start_stack(env=env, logdir=tmp, procs=args.procs, beat=False)
     result = Run(main_pid=stack.worker.proc.pid)
     server.reset()
+    csv = args.csv.open("w", buffering=1) if args.csv else None
     try:
-        t0 = drain(args, server, stack, result, env, tmp)
-        # the last answers are recorded after the server counted them
-        benchlib.wait_for(
-            lambda: benchlib.sent_window(first, last)[0] >= args.n,
-            timeout=120,
-            what="every accepted email recorded as sent",
-            poll=1.0,
-        )
+        t0, complete = drain(args, server, stack, result, env, tmp, csv)
+        if complete:  # the last answers are recorded after the server counted them
+            benchlib.wait_for(
+                lambda: benchlib.sent_window(first, last)[0] >= args.n,
+                timeout=120,
+                what="every accepted email recorded as sent",
+                poll=1.0,
+            )
         stats = server.stats()
         per_id = server.per_id()
     finally:
         stack.stop()
-    if args.csv:
-        write_csv(args.csv, result)
-    report(args, result, t0, first, last, stats, per_id)
+        if csv:
+            csv.close()
+            print(f"wrote {len(result.samples)} samples to {args.csv}")
+    report(args, result, t0, first, last, stats, per_id, complete)
 
 
 def drain(
@@ -145,8 +149,13 @@ def drain(
     result: Run,
     env: dict[str, str],
     tmp: Path,
-) -> float:
-    """Start beat, sample until the fake server accepted --n emails; return the epoch start."""
+    csv: TextIO | None,
+) -> tuple[float, bool]:
+    """Start beat, sample until the fake server accepted --n emails.
+
+    Returns the epoch second beat started and whether the drain completed: after
+    --max-seconds, ^C or SIGTERM it stops early, so what was sampled is still reported.
+    """
     worker = stack.worker
     procs: dict[int, psutil.Process] = {}
     t_start = time.perf_counter()
@@ -163,6 +172,16 @@ def drain(
             except psutil.NoSuchProcess:
                 del procs[pid]
         result.samples.append(Sample(time.perf_counter() - t_start, accepted, rss))
+        if csv:
+            if len(result.samples) == 1:
+                csv.write("seconds,accepted,processes,total_mb,main_mb,children_mb,mb_by_pid\n")
+            main_mb = rss.get(result.main_pid, 0.0)
+            total = sum(rss.values())
+            by_pid = ";".join(f"{pid}={mb:.1f}" for pid, mb in rss.items())
+            csv.write(
+                f"{result.samples[-1].seconds:.1f},{accepted},{len(rss)},{total:.1f},"
+                f"{main_mb:.1f},{total - main_mb:.1f},{by_pid}\n"
+            )
 
     sample(0)
     t0 = time.time()
@@ -172,37 +191,31 @@ def drain(
     stack.beat = beat
     accepted = 0
     next_report = 0.1
-    while accepted < args.n:
-        time.sleep(args.interval)
-        if worker.proc.poll() is not None:
-            raise RuntimeError(f"worker died:\n{worker.log_text()[-3000:]}")
-        if beat.proc.poll() is not None:
-            raise RuntimeError(f"beat died:\n{beat.log_text()[-3000:]}")
-        accepted = server.stats()["accepted"]
-        sample(accepted)
-        s = result.samples[-1]
-        if accepted >= args.n * next_report:
-            print(
-                f"  {s.seconds:6.0f}s  {accepted:>9} accepted  worker RSS {s.total:7.1f} MB "
-                f"({len(s.rss)} processes)  load {load()}",
-                flush=True,
-            )
-            next_report = (int(accepted / args.n * 10) + 1) / 10
-        if s.seconds > args.max_seconds:
-            raise RuntimeError(f"only {accepted} of {args.n} accepted after {s.seconds:.0f}s")
-    return t0
-
-
-def write_csv(path: Path, result: Run) -> None:
-    """One row per sample: seconds, accepted, total MB, then MB per worker pid (blank: gone)."""
-    names = [name(result, pid) for pid in result.pids]
-    with path.open("w") as f:
-        f.write("seconds,accepted,processes,total_mb," + ",".join(names) + "\n")
-        for s in result.samples:
-            cells = [f"{s.rss[p]:.1f}" if p in s.rss else "" for p in result.pids]
-            f.write(f"{s.seconds:.1f},{s.accepted},{len(s.rss)},{s.total:.1f}," + ",".join(cells))
-            f.write("\n")
-    print(f"wrote {len(result.samples)} samples to {path}")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while accepted < args.n:
+            time.sleep(args.interval)
+            if worker.proc.poll() is not None:
+                raise RuntimeError(f"worker died:\n{worker.log_text()[-3000:]}")
+            if beat.proc.poll() is not None:
+                raise RuntimeError(f"beat died:\n{beat.log_text()[-3000:]}")
+            accepted = server.stats()["accepted"]
+            sample(accepted)
+            s = result.samples[-1]
+            if accepted >= args.n * next_report:
+                print(
+                    f"  {s.seconds:6.0f}s  {accepted:>9} accepted  worker RSS {s.total:7.1f} MB "
+                    f"({len(s.rss)} processes)  load {load()}",
+                    flush=True,
+                )
+                next_report = (int(accepted / args.n * 10) + 1) / 10
+            if s.seconds > args.max_seconds:
+                print(f"STOPPED after --max-seconds: {accepted} of {args.n} accepted")
+                return t0, False
+    except KeyboardInterrupt:
+        print(f"STOPPED by a signal: {accepted} of {args.n} accepted")
+        return t0, False
+    return t0, True
 
 
 def name(result: Run, pid: int) -> str:
@@ -224,16 +237,18 @@ def report(
     last: int,
     stats: dict[str, int],
     per_id: dict[str, int],
+    complete: bool,
 ) -> None:
     samples = result.samples
     ready, end = samples[0], samples[-1]
     warm = at_share(samples, args.n, WARM_SHARE)
     sent, _, hi = benchlib.sent_window(first, last)
-    assert hi is not None
-    rate = args.n / (hi - t0)
+    hi = hi if hi is not None else t0 + end.seconds
+    rate = sent / max(hi - t0, 1e-9)
     rate_warm = (end.accepted - warm.accepted) / max(end.seconds - warm.seconds, 1e-9)
+    done = "" if complete else f"PARTIAL: {sent} of "
     print(
-        f"\nworker memory: {args.n} emails sent in {hi - t0:.0f}s = {rate:.0f} emails/s "
+        f"\nworker memory: {done}{args.n} emails sent in {hi - t0:.0f}s = {rate:.0f} emails/s "
         f"(after warm-up: {rate_warm:.0f} emails/s); {args.procs} prefork children, batches of "
         f"{args.batch}, {args.send_concurrency} sends in flight, fake SendGrid 0 ms; "
         f"{len(samples)} samples every {args.interval:g}s; warm-up baseline = first sample "
@@ -265,15 +280,16 @@ def report(
     if set(result.pids) != set(ready.rss):
         print(f"  note: the pool's children changed: pids {result.pids} over the run")
     print("  total worker RSS at shares of the drain (seconds / accepted: MB, vs warm):")
-    points = [at_share(samples, args.n, share) for share in MILESTONES]
+    shares = [x for x in MILESTONES if end.accepted >= args.n * x] or [end.accepted / args.n]
     print(
         "    "
         + "  ".join(
             f"{share:.0%} {s.seconds:.0f}s/{s.accepted}: {s.total:.1f} ({s.total - w:+.1f})"
-            for share, s in zip(MILESTONES, points, strict=True)
+            for share in shares
+            for s in [at_share(samples, args.n, share)]
         )
     )
-    verify(args.n, first, last, stats, per_id, sent)
+    verify(args.n, first, last, stats, per_id, sent, complete)
 
 
 def row(label: str, ready: float | None, warm: float, mx: float, end: float) -> str:
@@ -285,9 +301,18 @@ def row(label: str, ready: float | None, warm: float, mx: float, end: float) -> 
 
 
 def verify(
-    n: int, first: int, last: int, stats: dict[str, int], per_id: dict[str, int], sent: int
+    n: int,
+    first: int,
+    last: int,
+    stats: dict[str, int],
+    per_id: dict[str, int],
+    sent: int,
+    complete: bool,
 ) -> None:
-    """Every seeded email sent exactly once: the outbox's statuses and the server's per-id count."""
+    """Every seeded email sent exactly once: the outbox's statuses and the server's per-id count.
+
+    After a partial drain only "at most once" can be checked: no id accepted twice or unseeded.
+    """
     wanted = {str(i) for i in range(first, last + 1)}
     twice = {mid: c for mid, c in per_id.items() if c > 1}
     missing = wanted - set(per_id)
@@ -300,6 +325,12 @@ def verify(
         f"{len(wanted & set(per_id))} of {len(wanted)} outbox ids, {len(twice)} more than once, "
         f"{len(missing)} missing, {len(stray)} unexpected"
     )
+    if not complete:
+        if twice or stray:
+            raise SystemExit(
+                f"FAILED: duplicates {sorted(twice)[:10]}, unexpected {sorted(stray)[:10]}"
+            )
+        raise SystemExit("PARTIAL run: memory figures above cover only what was drained")
     if twice or missing or stray or sent != n or counts != {"sent": n} or stats["accepted"] != n:
         raise SystemExit(
             f"FAILED: duplicates {sorted(twice)[:10]}, missing {sorted(missing)[:10]}, "
