@@ -59,6 +59,12 @@ class SendGridState:
         self.script: deque[Scripted] = deque()
         self.latency = 0.0
         self.rate_limit: int | None = None
+        # Once this many emails are accepted, hold each later request after accepting it
+        # (its emails went out) and before answering, until `release` is set: a client killed
+        # meanwhile dies with its request in flight. `held` counts the requests waiting.
+        self.hold_after: int | None = None
+        self.held = 0
+        self.release = threading.Event()
         # GET /v3/suppression/<list>: entries as SendGrid returns them.
         self.suppression_lists: dict[str, list[dict[str, Any]]] = {
             "bounces": [],
@@ -376,6 +382,13 @@ def _handler(state: SendGridState) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 state.accepted.append(body)
+                sent = sum(len(b.get("personalizations") or ()) for b in state.accepted)
+                hold = state.hold_after is not None and sent > state.hold_after
+                state.held += hold
+            if hold:
+                state.release.wait(120)
+                with state.lock:
+                    state.held -= 1
             self._answer(202, None, {"X-Message-Id": uuid.uuid4().hex[:22]})
 
         def _over_limit(self) -> bool:

@@ -94,15 +94,20 @@ def test_kill_9_worker_mid_batch_with_two_racing_beats(
                 log=log,
             ),
         ):
+            # After 200 emails the server holds each request it accepts: the worker is killed
+            # while one is in flight (its emails went out; the worker never hears so).
+            sendgrid.state.hold_after = 200
             with running(worker_args, env=env, cwd=tmp_path, log=log) as first:
                 wait_for(
-                    lambda: len(sendgrid.state.emails()) >= 200,
+                    lambda: sendgrid.state.held >= 1,
                     timeout=120,
-                    what="200 sends",
+                    what="a request in flight after 200 sends",
                     log=log,
                 )
                 os.killpg(first.pid, signal.SIGKILL)
                 first.wait()
+            sendgrid.state.hold_after = None
+            sendgrid.state.release.set()
             killed_at = len(sendgrid.state.emails())
             assert any(len(b["personalizations"]) > 1 for b in sendgrid.state.accepted)
             assert killed_at < len(ids), "the worker finished before it could be killed"

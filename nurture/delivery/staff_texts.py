@@ -2,6 +2,8 @@
 
 An answer is an outbox row like every text (channel sms), keyed by the form it was typed in,
 so pressing Send twice sends once; the engine claims, re-checks (STOP, consent) and records it.
+An answer that names a condition (messages/privacy_words.py) is refused: texts show on lock
+screens.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from nurture.core.config import get_settings
 from nurture.leads import consent
+from nurture.messages.privacy_words import CONDITION_WORDS
 from nurture.outbox import plan as outbox
 from nurture.outbox.models import Channel, Message, SmsSuppression, Stream, TextReply
 
@@ -80,6 +83,13 @@ def plan_answer(
         raise AnswerRefused("Write the answer first.")
     if len(text) > MAX_ANSWER:
         raise AnswerRefused(f"The answer is {len(text)} characters; keep it under {MAX_ANSWER}.")
+    health = CONDITION_WORDS.search(text)
+    if health is not None:
+        raise AnswerRefused(
+            f"Leave out \u201c{health.group(0)}\u201d: a text shows on a lock screen, where anyone "
+            "holding the phone can read it. Keep to times and places, and ask them to call the "
+            "clinic to talk about their health."
+        )
     lead_id = lead_of(session, phone)
     why_not = refusal(session, phone=phone, lead_id=lead_id)
     if why_not is not None:

@@ -400,10 +400,10 @@ def _insert_many(session: Session, model: type[Any], rows: list[dict[str, Any]])
 
 
 def export_csv(session: Session, fh: TextIO, *, only: Select[Any] | None = None) -> int:
-    """Write every lead (or those whose ids `only` selects) with the import columns plus status;
-    return how many."""
+    """Write every lead (or those whose ids `only` selects) with the import columns, their
+    location and status; return how many. The file imports back as it is."""
     writer = csvsafe.writer(fh)
-    writer.writerow([*COLUMNS, "status"])
+    writer.writerow([*COLUMNS, "location", "status"])
     count = 0
     consent = (
         select(ConsentRecord.lead_id, ConsentRecord.confirmed_at, ConsentRecord.source)
@@ -429,6 +429,7 @@ def export_csv(session: Session, fh: TextIO, *, only: Select[Any] | None = None)
                 when.isoformat() if when else "",
                 source,
                 lead.language,
+                lead.location_key or "",
                 lead.status,
             ]
         )

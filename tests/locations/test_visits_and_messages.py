@@ -18,10 +18,12 @@ from nurture.appointments.models import Appointment
 from nurture.cli import main
 from nurture.core import clock
 from nurture.core.config import get_settings
+from nurture.delivery.facts import gather
 from nurture.leads.models import Lead
 from nurture.locations import service as locations
 from nurture.locations.models import Location
 from nurture.messages.contexts import lead_context
+from nurture.outbox.models import Message
 from tests.factories import make_lead, outbox_messages, text_part
 from tests.ticking import tick_here
 
@@ -204,6 +206,26 @@ def test_marketing_uses_the_leads_site_and_reviews_the_visited_one(session, two_
     assert context["review_url"] == "https://reviews.example.com/north"
     # The clinic's own details stay beside the site's.
     assert context["clinic"]["name"] == get_settings().clinic_name
+    # The delivery engine reads the visited sites of a whole batch in one query, and gives
+    # the same answer: the latest visit they came to (a later no-show does not count).
+    for days, site, status in ((2, "south", "attended"), (1, "north", "no_show")):
+        session.add(
+            Appointment(
+                lead_id=lead.id,
+                starts_at=NOW - timedelta(days=days),
+                timezone="America/New_York",
+                location_key=site,
+                status=status,
+            )
+        )
+    session.flush()
+    drip = Message(key="drip-1", stream="marketing", lead_id=lead.id)
+    drip.broadcast_id = 0  # any marketing row of the lead's: gather() reads their visits
+    facts = gather(session, [drip], NOW)
+    assert facts.visited == {lead.id: "south"}
+    batch = lead_context(lead, content="step-1", visited=facts.visited[lead.id])
+    assert batch == lead_context(lead, content="step-1")
+    assert batch["review_url"] == "https://reviews.example.com/south"
 
 
 def test_closures_hold_only_that_sites_emails(session, two_sites) -> None:

@@ -106,6 +106,21 @@ def test_no_answer_after_stop_or_without_consent(studio, session, twilio):
     assert studio.get("/studio/texts/numbers/not-a-number").status_code == 404
 
 
+def test_an_answer_that_names_a_condition_is_refused_and_kept_in_the_form(studio, session, twilio):
+    _book(session)
+    for body in ("Sorry your legs are still numb, see you at 9", "Tu ciática: ven a las 9"):
+        form = {**_form(studio), "body": body}
+        with clock.frozen_at(NOW + timedelta(minutes=1)):
+            refused = studio.post(THREAD + "/answer", form)
+        assert refused.status_code == 422
+        assert "lock screen" in html.unescape(refused.text)
+        assert html.escape(body) in refused.text  # what they typed is still there to edit
+    assert session.scalar(select(func.count()).where(Message.template == "staff_reply")) == 0
+    form = {**_form(studio), "body": "See you at 9 tomorrow. Park behind the building."}
+    with clock.frozen_at(NOW + timedelta(minutes=1)):
+        assert studio.post(THREAD + "/answer", form).status_code == 303
+
+
 def test_results_count_texts_by_kind_and_replies(studio, session, twilio):
     _book(session)
     tick(NOW + timedelta(seconds=1))
