@@ -11,9 +11,9 @@ from nurture.appointments import service
 from nurture.appointments.schemas import AppointmentIn
 from nurture.core import clock
 from tests.browser import browser
+from tests.delivery.texts.helpers import PHONE
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD
-from tests.texts.helpers import PHONE
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from nurture.core import clock
 from nurture.delivery import replies
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, TextReply
 from nurture.staff.models import AuditEntry
-from tests.texts.helpers import NOW, PHONE, VISIT, tick
+from tests.delivery.texts.helpers import NOW, PHONE, VISIT, tick
 
 THREAD = f"/studio/texts/numbers/{PHONE.lstrip('+')}"
 

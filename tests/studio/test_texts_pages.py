@@ -14,7 +14,7 @@ from nurture.core import clock
 from nurture.messages.text_checks import problems
 from nurture.outbox.models import Message, TextReply
 from nurture.rendering import segments
-from tests.texts.helpers import NOW, PHONE, VISIT, tick
+from tests.delivery.texts.helpers import NOW, PHONE, VISIT, tick
 
 
 def _book(session) -> int:  # type: ignore[no-untyped-def]

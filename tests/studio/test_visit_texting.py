@@ -14,8 +14,8 @@ from nurture.leads.models import ConsentRecord
 from nurture.outbox.models import Message, MessageStatus
 from nurture.staff.models import AuditEntry
 from tests.appointments.test_calcom import SECRET, T0, booking, post
+from tests.delivery.texts.helpers import NOW, PHONE, VISIT
 from tests.studio.conftest import Studio
-from tests.texts.helpers import NOW, PHONE, VISIT
 
 
 def _texts(session) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from nurture.cli import main
 from nurture.core import clock
-from tests.texts.helpers import NOW
+from tests.delivery.texts.helpers import NOW
 
 
 @pytest.fixture

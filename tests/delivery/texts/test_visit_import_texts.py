@@ -12,7 +12,7 @@ from nurture.cli import main
 from nurture.core import clock
 from nurture.leads.models import ConsentRecord
 from nurture.outbox.models import Message
-from tests.texts.helpers import NOW, PHONE
+from tests.delivery.texts.helpers import NOW, PHONE
 
 HEADER = "external_id,email,starts_at,timezone,status,phone,sms_consent\n"
 FUTURE = "2026-03-27T10:00:00+01:00"

@@ -12,7 +12,7 @@ from nurture.delivery import send, service
 from nurture.delivery.channels.registry import get_backend, get_text_backend
 from nurture.leads.models import ConsentRecord
 from nurture.outbox.models import Message, MessageAttempt, MessageStatus, SmsSuppression
-from tests.texts.helpers import NOW, PHONE, VISIT, booking, tick
+from tests.delivery.texts.helpers import NOW, PHONE, VISIT, booking, tick
 from tests.twilio_server import Scripted
 
 

@@ -15,7 +15,7 @@ from nurture.outbox.models import (
     SmsSuppression,
     TextReply,
 )
-from tests.texts.helpers import NOW, PHONE, VISIT, booking, tick
+from tests.delivery.texts.helpers import NOW, PHONE, VISIT, booking, tick
 from tests.twilio_server import Scripted
 
 REPLY_URL = "https://nurture.test/webhooks/twilio"
