@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from nurture.broadcasts.models import Broadcast
 from nurture.broadcasts.results import broadcast_results
 from nurture.core.config import get_settings
 from nurture.enrollments.variant_results import variant_tests
+from nurture.leads.models import LeadStatus
 from nurture.leads.segments import Segment
 from nurture.rendering.safety import SAFETY, SAFETY_ES
 from tests.broadcasts.test_planning import make_broadcast, rows
@@ -123,3 +125,28 @@ def test_sequence_results_can_be_read_one_language_at_a_time(session, studio: St
     assert _sent_per_step(studio.get("/studio/results/ab?language=en").text)["welcome"] == 2
     # A language the clinic does not offer shows every email, never an error.
     assert _sent_per_step(studio.get("/studio/results/ab?language=xx").text)["welcome"] == 5
+
+
+def test_a_draft_says_how_many_readers_get_the_original_for_want_of_their_language(
+    session, studio: Studio
+) -> None:
+    _people(session)
+    make_lead(
+        session, email_address="out@example.com", status=LeadStatus.NO_CONSENT
+    ).language = "es"
+    session.commit()
+    broadcast = make_broadcast(session, schedule=False)
+    page = studio.get(f"/studio/broadcasts/{broadcast.id}").text
+    assert (
+        "<strong>2</strong> of them read Spanish. This broadcast has no Spanish version, so they "
+        "get it in English." in page
+    )
+    assert (
+        studio.post(f"/studio/broadcasts/{broadcast.id}/languages/es", SPANISH).status_code == 303
+    )
+    session.expire_all()
+    assert session.get(Broadcast, broadcast.id).translations["es"]["subject"] == SPANISH["subject"]
+    assert "untranslated" not in studio.get(f"/studio/broadcasts/{broadcast.id}").text
+    # A group of English readers only has nobody to warn about.
+    english = make_broadcast(session, Segment(language="en"), schedule=False)
+    assert "untranslated" not in studio.get(f"/studio/broadcasts/{english.id}").text
