@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from nurture.appointments import attendance
@@ -19,6 +18,7 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
+from nurture.delivery.text_stops import suppress_number
 from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.outbox.models import (
@@ -33,7 +33,9 @@ from nurture.rendering.dates import format_visit_time
 
 CONFIRM = frozenset({"C", "Y", "YES", "CONFIRM", "CONFIRMED"})
 RESCHEDULE = frozenset({"R", "RESCHEDULE"})
-STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Twilio's own opt-out words include REVOKE and OPTOUT: it stops texting the number on them, so
+# the clinic must too.
+STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START = frozenset({"START", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO"})
 # Carrier and Twilio codes that say a number cannot (or will not) take texts any more:
@@ -57,30 +59,6 @@ class Answer:
 def keyword(body: str) -> str:
     """Return the reply as a keyword: its one word, upper case, without punctuation."""
     return body.strip().strip(".!?,;:\"'").upper()
-
-
-def _suppress(session: Session, *, phone: str, reason: str, source: str, now: datetime) -> bool:
-    """Add `phone` to the SMS suppression list; False when it was already there."""
-    if session.scalar(select(SmsSuppression.id).where(SmsSuppression.phone == phone)):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(SmsSuppression(phone=phone, reason=reason, source=source, created_at=now))
-    except IntegrityError:
-        return False  # another request listed it first
-    # Nothing planned for the number goes any more; a text already claimed is checked again
-    # just before its send (delivery.service).
-    session.execute(
-        update(Message)
-        .where(
-            Message.channel == Channel.SMS,
-            Message.to_phone == phone,
-            Message.status == MessageStatus.PENDING,
-        )
-        .values(status=MessageStatus.SUPPRESSED, last_error=f"the number gets no texts ({reason})")
-        .execution_options(synchronize_session=False)
-    )
-    return True
 
 
 def next_visit(session: Session, *, phone: str, now: datetime) -> Appointment | None:
@@ -112,7 +90,7 @@ def handle_reply(
     word = keyword(body)
     visit: Appointment | None = None
     if word in STOP:
-        first = _suppress(session, phone=phone, reason=STOP_REASON, source="reply", now=now)
+        first = suppress_number(session, phone=phone, reason=STOP_REASON, source="reply", now=now)
         # Carriers require one answer to an opt-out; a repeated STOP gets none.
         text = (
             f"{c.clinic_name}: you will get no more texts from us. Reply START to resume."
@@ -222,7 +200,7 @@ def record_status(
             message.last_error = f"Twilio: {status}" + (f" (error {code})" if code else "")
     to = form.get("To") or (message.to_phone if message is not None else None)
     if code in SUPPRESSING_CODES and to:
-        _suppress(session, phone=to, reason=f"error {code}", source="status", now=now)
+        suppress_number(session, phone=to, reason=f"error {code}", source="status", now=now)
     session.flush()
     return status
 

@@ -149,6 +149,15 @@ def test_an_unsubscribed_number_fails_permanently(api, session, twilio):
     [text] = [m for m in _texts(session) if m.attempts]
     assert text.status == MessageStatus.FAILED
     assert "21610" in (text.last_error or "")
+    # Twilio answered the patient's STOP itself: the number joins the SMS suppression list and
+    # the visit's other texts stop here instead of each failing at Twilio.
+    [listed] = session.scalars(select(SmsSuppression))
+    assert (listed.phone, listed.reason, listed.source) == (PHONE, "error 21610", "send")
+    rest = [m for m in _texts(session) if m.id != text.id]
+    assert rest
+    assert {m.status for m in rest} == {MessageStatus.SUPPRESSED}
+    tick(VISIT - timedelta(hours=48))
+    assert twilio.state.requests == 1
 
 
 def test_an_invalid_number_fails_permanently(api, session, twilio):

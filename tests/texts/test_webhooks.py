@@ -127,7 +127,8 @@ def test_r_answers_how_to_change_it(api, client, twilio, session):
 
 
 def test_stop_words_stop_every_text_at_once_and_are_answered_once(api, client, twilio, session):
-    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT"):
+    # The words, and REVOKE and OPTOUT, which Twilio's own opt-out handling acts on too.
+    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT", "revoke", "OPTOUT"):
         session.execute(SmsSuppression.__table__.delete())
         session.commit()
         api("POST", "/api/appointments", json=booking(external_id=f"x-{word}"))
