@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nurture.appointments import attendance
@@ -18,7 +18,7 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
-from nurture.delivery.text_stops import suppress_number
+from nurture.delivery.text_stops import resume_number, suppress_number
 from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.outbox.models import (
@@ -26,7 +26,6 @@ from nurture.outbox.models import (
     DeliveryEvent,
     Message,
     MessageStatus,
-    SmsSuppression,
     TextReply,
 )
 from nurture.rendering.dates import format_visit_time
@@ -99,7 +98,7 @@ def handle_reply(
         )
         answer = Answer("stop", text)
     elif word in START:
-        session.execute(delete(SmsSuppression).where(SmsSuppression.phone == phone))
+        resume_number(session, phone=phone, now=now)
         answer = Answer(
             "start", f"{c.clinic_name}: texts about your visits are back on. Reply STOP to stop."
         )

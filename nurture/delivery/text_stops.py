@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.outbox.models import Channel, Message, MessageStatus, SmsSuppression
+
+# How a text held back by the list says why (here and in delivery.texts.check_text).
+HELD_BACK = "the number gets no texts"
 
 
 def suppress_number(
@@ -36,7 +39,30 @@ def suppress_number(
             Message.to_phone == phone,
             Message.status == MessageStatus.PENDING,
         )
-        .values(status=MessageStatus.SUPPRESSED, last_error=f"the number gets no texts ({reason})")
+        .values(status=MessageStatus.SUPPRESSED, last_error=f"{HELD_BACK} ({reason})")
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+def resume_number(session: Session, *, phone: str, now: datetime) -> int:
+    """Take `phone` off the list (START): its texts held back by the list and still ahead go.
+
+    Only rows the list itself stopped and whose time has not come are planned again; each is
+    checked as ever when it is due (consent, the visit as it stands, quiet hours).
+    """
+    session.execute(delete(SmsSuppression).where(SmsSuppression.phone == phone))
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.channel == Channel.SMS,
+            Message.to_phone == phone,
+            Message.status == MessageStatus.SUPPRESSED,
+            Message.attempts == 0,
+            Message.due_at > now,
+            Message.last_error.startswith(HELD_BACK),
+        )
+        .values(status=MessageStatus.PENDING, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -74,6 +74,26 @@ def test_the_clinics_mix_of_channels(api, session, settings):
     assert len(list(emails)) == 4
 
 
+def test_an_email_only_clinic_plans_no_texts_and_stops_those_already_planned(
+    api, session, twilio, settings
+):
+    api("POST", "/api/appointments", json=booking())
+    assert len(_texts(session)) == 4
+    settings(reminder_channels="email")
+    api("POST", "/api/appointments", json=booking(external_id="e2", email="b@example.com"))
+    # The second visit gets no texts at all; the first's planned texts are held at send time.
+    assert len(_texts(session)) == 4
+    tick(NOW + timedelta(seconds=1))
+    assert twilio.state.requests == 0
+    [confirmation] = [m for m in _texts(session) if m.reminder == "confirmation@r0"]
+    assert confirmation.status == MessageStatus.CANCELLED
+    assert "switched off" in (confirmation.last_error or "")
+    emails = session.scalars(
+        select(Message).where(Message.channel == "email", Message.reminder == "confirmation@r0")
+    )
+    assert {m.status for m in emails} == {MessageStatus.SENT}
+
+
 def test_texts_go_through_the_twilio_client_once_with_opt_out_on_the_first(api, session, twilio):
     api("POST", "/api/appointments", json=booking())
     outcomes = tick(NOW + timedelta(seconds=1))

@@ -215,3 +215,38 @@ def test_a_report_settles_a_text_whose_send_timed_out(api, client, twilio, sessi
     session.refresh(text)
     assert text.status == MessageStatus.SENT
     assert text.provider_message_id == accepted["sid"]
+
+
+def test_start_sends_the_visits_texts_still_ahead_and_never_one_already_sent(
+    api, client, twilio, session
+):
+    from nurture.core import clock
+
+    _booked(api, twilio)  # the confirmation went out
+    _reply(api, client, twilio, "STOP")
+    session.expire_all()
+    texts = list(session.scalars(select(Message).where(Message.channel == "sms")))
+    assert {m.template: m.status for m in texts if m.template != "appointment_confirmation"} == {
+        "appointment_reminder": MessageStatus.SUPPRESSED,
+        "appointment_nudge": MessageStatus.SUPPRESSED,
+    }
+    # Nothing goes while the number is stopped.
+    tick(VISIT - timedelta(hours=48))
+    assert len(twilio.state.accepted) == 1
+    with clock.frozen_at(VISIT - timedelta(hours=47)):
+        answer = _post(client, twilio, REPLY_URL, _inbound("UNSTOP"))
+    assert "back on" in answer.text
+    session.expire_all()
+    due = {
+        m.due_at: m.status for m in session.scalars(select(Message).where(Message.channel == "sms"))
+    }
+    # The 48 h reminder's time passed while stopped: it stays held, never sent late; what is
+    # still ahead (the nudge, the 2 h reminder) goes again.
+    assert due.pop(min(due)) == MessageStatus.SENT
+    assert due.pop(min(due)) == MessageStatus.SUPPRESSED
+    assert set(due.values()) == {MessageStatus.PENDING}
+    tick(VISIT - timedelta(hours=24))
+    tick(VISIT - timedelta(hours=2))
+    bodies = twilio.state.bodies_to(PHONE)
+    assert len(bodies) == 1 + len(due)
+    assert len(set(bodies)) == len(bodies)
