@@ -12,6 +12,7 @@ from nurture.delivery import send, service
 from nurture.delivery.channels.registry import get_backend, get_text_backend
 from nurture.leads.models import ConsentRecord
 from nurture.outbox.models import Message, MessageAttempt, MessageStatus, SmsSuppression
+from nurture.rendering import segments
 from tests.texts.helpers import NOW, PHONE, VISIT, booking, tick
 from tests.twilio_server import Scripted
 
@@ -113,6 +114,8 @@ def test_texts_go_through_the_twilio_client_once_with_opt_out_on_the_first(api, 
     bodies = twilio.state.bodies_to(PHONE)
     assert len(bodies) == 2
     assert "STOP" not in bodies[1]
+    # Each fits one GSM-7 segment, the opt-out line included.
+    assert [(n.encoding, n.segments) for n in map(segments.count, bodies)] == [("GSM-7", 1)] * 2
     # Nothing is ever sent twice.
     tick(VISIT - timedelta(hours=48) + timedelta(minutes=5))
     assert len(twilio.state.bodies_to(PHONE)) == 2
@@ -317,3 +320,28 @@ def test_a_spanish_patient_gets_spanish_texts_with_a_spanish_opt_out(api, sessio
     assert "vie, 27 de mar" in sent["Body"]  # the day, in Spanish
     [text] = [m for m in _texts(session) if m.status == MessageStatus.SENT]
     assert text.language == "es"
+
+
+def test_every_shipped_text_fits_one_segment_even_as_the_first_with_its_opt_out_line(
+    api, session
+):
+    from nurture.appointments.models import Appointment
+    from nurture.delivery import texts
+    from nurture.messages.contexts import appointment_context, clinic_context
+
+    created = api("POST", "/api/appointments", json=booking()).json()
+    appointment = session.get(Appointment, created["id"])
+    assert appointment is not None
+    context = {**clinic_context(), **appointment_context(appointment)}
+    names = sorted(p.stem for p in (settings_dir() / "texts").glob("*.txt"))
+    assert len(names) == 5
+    for name in names:
+        body = f"{texts.render_text(name, context, {})} {texts.OPT_OUT}"
+        counted = segments.count(body)
+        assert (counted.encoding, counted.segments) == ("GSM-7", 1), (body, counted.units)
+
+
+def settings_dir():  # type: ignore[no-untyped-def]
+    from nurture.core.config import get_settings
+
+    return get_settings().templates_dir
