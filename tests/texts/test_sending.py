@@ -322,9 +322,7 @@ def test_a_spanish_patient_gets_spanish_texts_with_a_spanish_opt_out(api, sessio
     assert text.language == "es"
 
 
-def test_every_shipped_text_fits_one_segment_even_as_the_first_with_its_opt_out_line(
-    api, session
-):
+def test_every_shipped_text_fits_one_segment_even_as_the_first_with_its_opt_out_line(api, session):
     from nurture.appointments.models import Appointment
     from nurture.delivery import texts
     from nurture.messages.contexts import appointment_context, clinic_context
