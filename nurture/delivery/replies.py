@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.appointments import attendance
@@ -81,10 +82,20 @@ def next_visit(session: Session, *, phone: str, now: datetime) -> Appointment | 
 def handle_reply(
     session: Session, *, sid: str, phone_raw: str, body: str, now: datetime
 ) -> Answer | None:
-    """Act on a patient's text once per Twilio message SID; None for one already handled."""
-    if session.scalar(select(TextReply.id).where(TextReply.provider_sid == sid)):
-        return None
+    """Act on a patient's text once per Twilio message SID; None for one already handled.
+
+    The SID is claimed first: Twilio sending the text again, or two requests for it at once,
+    meet the unique key before anything is done, and the later one does nothing.
+    """
     phone = maybe_e164(phone_raw, country=get_settings().clinic_country) or phone_raw[:20]
+    reply = TextReply(
+        provider_sid=sid, from_phone=phone, body=body[:1600], action="received", received_at=now
+    )
+    try:
+        with session.begin_nested():
+            session.add(reply)
+    except IntegrityError:
+        return None
     c = clinic.effective()
     word = keyword(body)
     visit: Appointment | None = None
@@ -113,17 +124,9 @@ def handle_reply(
         answer = _answer_visit(session, visit, confirm=word in CONFIRM, now=now)
     else:
         answer = Answer("inbox", None)
-    session.add(
-        TextReply(
-            provider_sid=sid,
-            from_phone=phone,
-            body=body[:1600],
-            action=answer.action,
-            appointment_id=visit.id if visit is not None else None,
-            lead_id=visit.lead_id if visit is not None else _lead_of(session, phone),
-            received_at=now,
-        )
-    )
+    reply.action = answer.action
+    reply.appointment_id = visit.id if visit is not None else None
+    reply.lead_id = visit.lead_id if visit is not None else _lead_of(session, phone)
     session.flush()
     return answer
 
@@ -170,25 +173,27 @@ def record_status(
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     if not sid or status not in STATUSES:
         return "ignored"
-    event_id = f"twilio:{sid}:{status}"
-    if session.scalar(select(DeliveryEvent.id).where(DeliveryEvent.provider_event_id == event_id)):
-        return "duplicate"
     message = _message_for(session, sid=sid, message_id=message_id)
     code = form.get("ErrorCode") or None
     payload: dict[str, Any] = {
         k: form[k] for k in ("MessageSid", "MessageStatus", "ErrorCode", "To") if k in form
     }
-    session.add(
-        DeliveryEvent(
-            provider_event_id=event_id,
-            message_id=message.id if message is not None else None,
-            event=f"sms_{status}",
-            occurred_at=now,
-            received_at=now,
-            processed_at=now,
-            payload=payload,
-        )
+    event = DeliveryEvent(
+        provider_event_id=f"twilio:{sid}:{status}",
+        message_id=message.id if message is not None else None,
+        event=f"sms_{status}",
+        occurred_at=now,
+        received_at=now,
+        processed_at=now,
+        payload=payload,
     )
+    # The report is claimed before it acts: the same report twice (a retry, or two at once)
+    # meets the unique key, and the later one does nothing.
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        return "duplicate"
     if message is not None:
         if message.status == MessageStatus.UNKNOWN:
             # Twilio has it: the text went out; it is never sent again.

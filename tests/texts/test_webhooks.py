@@ -3,8 +3,10 @@ signs them (the `twilio` package's RequestValidator.compute_signature, see twili
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from nurture.appointments.models import Appointment
@@ -250,3 +252,55 @@ def test_start_sends_the_visits_texts_still_ahead_and_never_one_already_sent(
     bodies = twilio.state.bodies_to(PHONE)
     assert len(bodies) == 1 + len(due)
     assert len(set(bodies)) == len(bodies)
+
+
+def test_the_same_text_posted_twice_at_once_acts_once_and_never_500s(api, client, twilio, session):
+    """PostgreSQL: another request holds the SID's row, uncommitted, while this one arrives."""
+    import threading
+
+    from sqlalchemy import text
+
+    from nurture.core import clock
+    from nurture.core.db import session_factory
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("two writers at once need PostgreSQL (SQLite has one writer)")
+    _booked(api, twilio)
+    form = _inbound("STOP", sid="SM" + "f" * 32)
+    first = session_factory()()
+    first.add(
+        TextReply(
+            provider_sid=form["MessageSid"],
+            from_phone=PHONE,
+            body="STOP",
+            action="stop",
+            received_at=NOW,
+        )
+    )
+    first.flush()  # the first request's row, not yet committed
+    answers: list = []  # type: ignore[type-arg]
+
+    def post() -> None:
+        with clock.frozen_at(NOW + timedelta(minutes=5)):
+            answers.append(_post(client, twilio, REPLY_URL, form))
+
+    second = threading.Thread(target=post)
+    second.start()
+    waiting = (
+        "select count(*) from pg_stat_activity"
+        " where wait_event_type = 'Lock' and datname = current_database()"
+    )
+    deadline = time.monotonic() + 30
+    while session.execute(text(waiting)).scalar() == 0:
+        session.rollback()
+        assert time.monotonic() < deadline, "the second request never waited for the first"
+        time.sleep(0.02)
+    first.commit()
+    first.close()
+    second.join(timeout=30)
+    [answer] = answers
+    assert answer.status_code == 200
+    assert "<Message>" not in answer.text  # the first request answers; this one does nothing
+    session.expire_all()
+    assert len(list(session.scalars(select(TextReply)))) == 1
+    assert session.scalar(select(SmsSuppression.id)) is None  # only the first request acts
