@@ -221,6 +221,24 @@ def test_unreachable_twilio_is_transient(api, session, settings):
     assert "could not reach Twilio" in (text.last_error or "")
 
 
+def test_a_wrong_auth_token_holds_the_text_until_the_account_is_fixed(
+    api, session, twilio, settings
+):
+    settings(twilio_auth_token="y" * 32)
+    api("POST", "/api/appointments", json=booking())
+    tick(NOW + timedelta(seconds=1))
+    [text] = [m for m in _texts(session) if m.attempts]
+    assert text.status == MessageStatus.PENDING
+    assert "Twilio 401 (code 20003)" in (text.last_error or "")
+    assert twilio.state.accepted == []
+    settings(twilio_auth_token=twilio.state.auth_token)
+    session.refresh(text)
+    tick(text.due_at + timedelta(seconds=1))
+    session.refresh(text)
+    assert text.status == MessageStatus.SENT
+    assert len(twilio.state.accepted) == 1
+
+
 def test_quiet_hours_move_a_text_to_the_morning(api, session, twilio):
     late = datetime(2026, 3, 23, 21, 30, tzinfo=UTC)  # 22:30 in Berlin
     api("POST", "/api/appointments", json=booking(), at=late)
