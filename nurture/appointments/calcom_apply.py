@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.appointments import outcomes, service
@@ -179,9 +180,16 @@ def _requested(
     if request is not None and request.requested_at >= created_at:
         return {"status": "unchanged"}
     if request is None:
-        request = CalcomRequest(external_id=key, replaces=old_key, requested_at=created_at)
-        session.add(request)
-    request.replaces, request.requested_at = old_key, created_at
+        try:
+            with session.begin_nested():
+                session.add(
+                    CalcomRequest(external_id=key, replaces=old_key, requested_at=created_at)
+                )
+        except IntegrityError:
+            # A copy of the same request was stored at the same moment: one row is enough.
+            return {"status": "unchanged"}
+    else:
+        request.replaces, request.requested_at = old_key, created_at
     session.flush()
     waiting = _current(session, old_key) or _aliased(session, old_key)
     return {

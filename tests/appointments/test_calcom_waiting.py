@@ -233,3 +233,31 @@ def test_a_no_show_of_an_old_visit_never_seen_here_is_history(client, session) -
     [visit] = visits(session)
     assert visit.status == "no_show"
     assert _journeys(session) == []
+
+
+def test_two_copies_of_one_request_at_once_store_it_once(client, session, monkeypatch) -> None:
+    """The second copy reads no row (the first commits just after), then finds it on insert."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    from nurture.appointments.models import CalcomRequest
+
+    post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
+    assert (
+        post(client, "BOOKING_REQUESTED", _request(), T0 + timedelta(minutes=10)).status_code == 200
+    )
+    real_get = OrmSession.get
+
+    def unseen(self, entity, ident, **kw):  # type: ignore[no-untyped-def]
+        return None if entity is CalcomRequest else real_get(self, entity, ident, **kw)
+
+    monkeypatch.setattr(OrmSession, "get", unseen)
+    again = post(client, "BOOKING_REQUESTED", _request(), T0 + timedelta(minutes=11))
+    monkeypatch.undo()
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "unchanged"
+    session.expire_all()
+    [row] = session.scalars(select(CalcomRequest))
+    assert (row.external_id, row.replaces) == ("calcom:u2", "calcom:u1")
+    # The confirmation still finds it.
+    confirmed = post(client, "BOOKING_CREATED", booking("u2", LATER), T0 + timedelta(minutes=20))
+    assert confirmed.json()["status"] == "rescheduled"
