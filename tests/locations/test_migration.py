@@ -1,4 +1,4 @@
-"""Migration 0026 on a database with today's clinic settings: the clinic becomes `main`."""
+"""Migration 0025 on a database with today's clinic settings: the clinic becomes `main`."""
 
 from __future__ import annotations
 
