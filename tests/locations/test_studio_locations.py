@@ -233,3 +233,23 @@ def test_the_default_location_stays(admin_studio, session, two_sites) -> None:
     # Removing it would have let the next site added bring it back unasked.
     assert CliRunner().invoke(main, ["locations", "remove", "north"]).exit_code == 0
     assert sorted(session.scalars(select(Location.key))) == ["main", "south"]
+
+
+def test_the_step_preview_shows_the_location_picked(  # type: ignore[no-untyped-def]
+    admin_studio, session, two_sites, sequences_loaded
+) -> None:
+    import re
+
+    live = admin_studio.get("/studio/sequences/recall").text
+    step = re.findall(r'/studio/sequences/recall/steps/(\d+)"', live)[0]
+    url = f"/studio/sequences/recall/steps/{step}"
+    default = admin_studio.get(url).text
+    assert "+1 312 555 0199" not in default
+    assert '<option value="south" >South Clinic</option>' in default  # the picker
+    south = admin_studio.get(url, params={"location": "south"}).text
+    assert "+1 312 555 0199" in south
+    assert "https://book.example.com/south" in south
+    assert '<option value="south" selected>South Clinic</option>' in south
+    north = admin_studio.get(url, params={"location": "north"}).text
+    assert "+1 212 555 0101" in north
+    assert "+1 312 555 0199" not in north
