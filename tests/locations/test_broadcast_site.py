@@ -25,10 +25,17 @@ def test_a_broadcast_to_south_reaches_south_only(admin_studio, session, two_site
     assert 'value="south"' in new  # the location is among who gets it
     audience = admin_studio.get("/studio/broadcasts/audience", params={"location": "south"})
     assert audience.json()["matching"] == 1
+    # The preview shows the email as South's people get it, with South's booking page.
+    shown = admin_studio.post("/studio/broadcasts/preview", {**ALL_DAY, "location": ["south"]})
+    assert "https://book.example.com/south?" in shown.json()["html"]
+    both = admin_studio.post("/studio/broadcasts/preview", {**ALL_DAY, "location": []})
+    assert "https://book.example.com/south?" not in both.json()["html"]
     made = admin_studio.post("/studio/broadcasts", {**ALL_DAY, "location": ["south"]})
     assert made.status_code == 303, made.text
     broadcast = session.scalars(select(Broadcast)).one()
     assert broadcast.segment["locations"] == ["south"]
+    draft = admin_studio.get(f"/studio/broadcasts/{broadcast.id}").text
+    assert "https://book.example.com/south?" in draft
     listed = admin_studio.get("/studio/broadcasts", params={"location": "south"}).text
     assert f'/studio/broadcasts/{broadcast.id}"' in listed
     elsewhere = admin_studio.get("/studio/broadcasts", params={"location": "north"}).text
