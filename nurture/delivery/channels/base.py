@@ -88,6 +88,10 @@ class OutgoingText:
         return self.body[:60]
 
 
+# The reason of a PermanentError for a recipient who opted out at the provider (Twilio's 21610).
+UNSUBSCRIBED = "unsubscribed"
+
+
 class DeliveryError(Exception):
     """Base class: the email was not accepted by the provider."""
 

@@ -13,6 +13,7 @@ from twilio.rest import Client
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    UNSUBSCRIBED,
     OutgoingText,
     PermanentError,
     TransientError,
@@ -40,7 +41,7 @@ def classify(exc: TwilioRestException) -> PermanentError | TransientError:
     if exc.status >= 500:
         return TransientError(detail)
     if exc.code in PERMANENT_CODES or 400 <= exc.status < 500:
-        reason = "unsubscribed" if exc.code == 21610 else "rejected"
+        reason = UNSUBSCRIBED if exc.code == 21610 else "rejected"
         return PermanentError(detail, reason=reason)
     return TransientError(detail)  # pragma: no cover - every status is handled above
 
