@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nurture.core.keyfile import load_or_create
 from nurture.core.served_url import recorded
+from nurture.core.web_address import has_web_host
 
 # The value earlier releases shipped as a default: public, so refused everywhere.
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -331,11 +332,11 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("clinic_logo_url", "review_url")
+    @field_validator("booking_url", "clinic_logo_url", "review_url")
     @classmethod
     def _https(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
-        if value and not value.startswith("https://"):
+        if value and not has_web_host(value):
             raise ValueError(f"NURTURE_{str(info.field_name).upper()} must be an https:// address")
         return value
 

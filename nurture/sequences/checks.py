@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
 from nurture.core import headers
+from nurture.core.web_address import has_web_host
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (
@@ -145,14 +145,11 @@ def link_problem(href: str, own_address: str = "") -> str | None:
     if lowered.startswith(("mailto:", "tel:")):
         return None if href.split(":", 1)[1].strip() else f"a link has no address: {href}"
     if href.startswith("#"):
-        return None
+        # "#" alone is the placeholder people type for "link to come": it goes nowhere.
+        return None if href.strip("#") else "a link has no address (#): fill in where it goes"
     if not lowered.startswith("https://"):
         return f"link is not https: {href}"
-    try:
-        host = urlsplit(href).hostname
-    except ValueError:
-        host = None
-    if not host or "." not in host.strip("."):
+    if not has_web_host(href):
         return f"a link has no web address after https:// ({href}): fill in where it goes"
     return None
 
