@@ -168,11 +168,19 @@ def _links(source: StepSource, html: str) -> list[Problem]:
     return found
 
 
-def _rendered_links(source: StepSource, body: str, context: dict[str, Any]) -> list[Problem]:
-    """Check each link of the body as rendered: a variable or expression can make any link."""
+def _rendered_links(
+    source: StepSource, body: str, context: dict[str, Any], written: str
+) -> list[Problem]:
+    """Check each link of the body as rendered: a variable or expression can make any link.
+
+    Links written out in `written` (the body before rendering) were checked already.
+    """
     own = str(context.get("base_url") or "")
+    checked = {m.group(1).strip() for m in _HREF.finditer(written)}
     found = []
     for match in _HREF.finditer(body):
+        if match.group(1).strip() in checked:
+            continue
         message = link_problem(match.group(1), own)
         if message is not None:
             found.append(Problem(source.body_field, f"{message} (as the email would send it)"))
@@ -298,7 +306,7 @@ def check_step(
             body = get_renderer().render_body(body_html, context)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
             return Checked([*found, *failed(exc)], None)
-        found += _rendered_links(source, body, context)
+        found += _rendered_links(source, body, context, body_html)
         found += _subject_header(email)
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():

@@ -85,3 +85,13 @@ def test_a_web_address_needs_https_and_a_host(url: str, ok: bool) -> None:
     from nurture.core.web_address import has_web_host
 
     assert has_web_host(url) is ok
+
+
+def test_each_dead_link_is_reported_once() -> None:
+    # A link written out is checked as written; only links Jinja makes are checked again rendered.
+    found = _errors(StepSource("Hello", "", "", None, "[a](https://) [b]({{ 'https://?x' }})"))
+    assert found == [
+        "Markdown body: a link has no web address after https:// (https://): fill in where it goes",
+        "Markdown body: a link has no web address after https:// (https://?x): fill in where it"
+        " goes (as the email would send it)",
+    ]
