@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
 
-from babel import Locale, UnknownLocaleError
-from pydantic import (
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nurture.core.keyfile import load_or_create
 from nurture.core.served_url import recorded
-from nurture.core.web_address import has_web_host
+from nurture.core.setting_types import (
+    AccentColor,
+    ChannelList,
+    CommaInts,
+    CountryCode,
+    DateList,
+    HttpsAddress,
+    LanguageTags,
+    LocaleName,
+    OriginList,
+    ProxyList,
+    RateText,
+    TimeZoneName,
+)
 
 # The value earlier releases shipped as a default: public, so refused everywhere.
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -64,15 +67,15 @@ class Settings(BaseSettings):
     track_marketing_opens: bool = True
     track_marketing_clicks: bool = True
     refuse_role_addresses: bool = False
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    signup_rate_per_ip: str = "10/minute"
-    signup_rate_per_address: str = "5/hour"
+    cors_origins: OriginList = Field(default_factory=list)
+    signup_rate_per_ip: RateText = "10/minute"
+    signup_rate_per_address: RateText = "5/hour"
     # A day's signups from one network (an IPv4 address, or an IPv6 /64: one household or
     # office gets a whole /64) and confirmation emails one check-inbox page may ask for.
-    signup_rate_per_network_daily: str = "100/day"
-    signup_rate_per_ticket_daily: str = "5/day"
+    signup_rate_per_network_daily: RateText = "100/day"
+    signup_rate_per_ticket_daily: RateText = "5/day"
     purge_unconfirmed_days: int = Field(default=30, ge=1)
-    reminder_offsets_hours: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [48, 2])
+    reminder_offsets_hours: CommaInts = Field(default_factory=lambda: [48, 2])
     # Hours before a visit that a patient who has not confirmed gets one nudge (0: none).
     confirm_nudge_hours: int = Field(default=24, ge=0, le=24 * 14)
     quiet_start_hour: int = Field(default=21, ge=0, le=23)
@@ -107,11 +110,9 @@ class Settings(BaseSettings):
     twilio_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     sms_rate_per_second: int = Field(default=0, ge=0)
     # Where national phone numbers are read (ISO 3166 country code, e.g. US, GB, DE).
-    clinic_country: str = "US"
+    clinic_country: CountryCode = "US"
     # Which channels carry visit reminders; texts need a phone number and SMS consent too.
-    reminder_channels: Annotated[list[Literal["email", "sms"]], NoDecode] = Field(
-        default=["email", "sms"]
-    )
+    reminder_channels: ChannelList = Field(default=["email", "sms"])
     smtp_host: str = "localhost"
     smtp_port: int = 1025
     smtp_username: str | None = None
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     worker_concurrency: int | None = Field(default=None, ge=1, le=64)
     # Addresses (or networks) of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto
     # `nurture web` believes; "*" trusts every client, which only a private network allows.
-    forwarded_allow_ips: str = "127.0.0.1,::1"
+    forwarded_allow_ips: ProxyList = "127.0.0.1,::1"
     log_format: Literal["text", "json"] = "text"
     tick_batch_size: int = Field(default=200, ge=1, le=10_000)
     claim_lease_seconds: int = Field(default=300, ge=10)
@@ -158,26 +159,26 @@ class Settings(BaseSettings):
     studio_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     studio_lockout_failures: int = Field(default=5, ge=1)
     studio_lockout_minutes: int = Field(default=15, ge=1)
-    studio_signin_rate_per_ip: str = "10/minute"
+    studio_signin_rate_per_ip: RateText = "10/minute"
 
     clinic_name: str = "Example Spine & Nerve Clinic"
     clinic_address: str = "123 Example Street, Suite 4, Springfield, EX 00000"
     clinic_phone: str = "+1 555 010 0000"
     # Shown on the public pages with the clinic's name as its alt text; https only, so a page
     # served over https never loads a mixed-content image.
-    clinic_logo_url: str = ""
-    clinic_timezone: str = "America/New_York"
+    clinic_logo_url: HttpsAddress = ""
+    clinic_timezone: TimeZoneName = "America/New_York"
     # The language and conventions of every date and time a patient reads (Babel/CLDR locale).
-    clinic_locale: str = "en_US"
+    clinic_locale: LocaleName = "en_US"
     # The languages patients may read pages and messages in (BCP 47 tags); the first is the
     # clinic's default, for anyone whose language is not known or not offered.
-    languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es"])
-    clinic_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
-    booking_url: str = "https://booking.example.com/example-spine-and-nerve"
+    languages: LanguageTags = Field(default_factory=lambda: ["en", "es"])
+    clinic_closures: DateList = Field(default_factory=list)
+    booking_url: HttpsAddress = "https://booking.example.com/example-spine-and-nerve"
     # Where a patient leaves a review (every patient is asked); empty skips review requests.
-    review_url: str = ""
+    review_url: HttpsAddress = ""
     # Buttons in emails and on pages; white text on it must reach 4.5:1 contrast.
-    accent_color: str = "#0b5cad"
+    accent_color: AccentColor = "#0b5cad"
     # Free text shown as written, one line per day or range ("Mon-Fri 8:00-18:00").
     opening_hours: str = ""
     marketing_from_email: str = "news@clinic.example"
@@ -192,46 +193,6 @@ class Settings(BaseSettings):
 
     _generated_key: str | None = PrivateAttr(default=None)
     _recorded_url: str | None = PrivateAttr(default=None)
-
-    @field_validator("clinic_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
-    @field_validator("clinic_locale")
-    @classmethod
-    def _known_locale(cls, value: str) -> str:
-        try:
-            return str(Locale.parse(value.strip().replace("-", "_")))
-        except (ValueError, TypeError, UnknownLocaleError) as exc:
-            raise ValueError(
-                f"unknown locale {value!r} (expected e.g. en_US, en_GB, de_DE)"
-            ) from exc
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _languages(cls, value: object) -> object:
-        from nurture.core.language_tags import check_tag
-
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            return value
-        tags: list[str] = []
-        for part in value:
-            try:
-                tag = check_tag(str(part))
-            except ValueError as exc:
-                raise ValueError(f"NURTURE_LANGUAGES: {exc}") from exc
-            if tag not in tags:
-                tags.append(tag)
-        if not tags:
-            raise ValueError("NURTURE_LANGUAGES must name at least one language, e.g. en,es")
-        return tags
 
     @property
     def default_language(self) -> str:
@@ -259,96 +220,6 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
-
-    @field_validator("forwarded_allow_ips")
-    @classmethod
-    def _proxies(cls, value: str) -> str:
-        from ipaddress import ip_network
-
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-        for part in parts:
-            if part == "*":
-                continue
-            try:
-                ip_network(part, strict=False)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{part!r} is not an IP address or network (e.g. 172.30.255.2 or 10.0.0.0/8)"
-                ) from exc
-        return ",".join(parts)
-
-    @field_validator("reminder_offsets_hours", mode="before")
-    @classmethod
-    def _comma_ints(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [int(part) for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("reminder_channels", mode="before")
-    @classmethod
-    def _comma_channels(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("clinic_country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        import phonenumbers
-
-        code = value.strip().upper()
-        if code not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown country {value!r} (expected a code such as US, GB, DE)")
-        return code
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator(
-        "signup_rate_per_ip",
-        "signup_rate_per_address",
-        "signup_rate_per_network_daily",
-        "signup_rate_per_ticket_daily",
-        "studio_signin_rate_per_ip",
-    )
-    @classmethod
-    def _rate(cls, value: str) -> str:
-        from limits import parse
-
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a rate such as 10/minute") from exc
-        return value
-
-    @field_validator("clinic_closures", mode="before")
-    @classmethod
-    def _comma_dates(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("booking_url", "clinic_logo_url", "review_url")
-    @classmethod
-    def _https(cls, value: str, info: ValidationInfo) -> str:
-        value = value.strip()
-        if value and not has_web_host(value):
-            raise ValueError(f"NURTURE_{str(info.field_name).upper()} must be an https:// address")
-        return value
-
-    @field_validator("accent_color")
-    @classmethod
-    def _accent(cls, value: str) -> str:
-        from nurture.core.colours import check_accent
-
-        try:
-            return check_accent(value)
-        except ValueError as exc:
-            raise ValueError(f"NURTURE_ACCENT_COLOR {exc}") from exc
 
     @field_validator("base_url", "sendgrid_api_host", "twilio_api_base")
     @classmethod

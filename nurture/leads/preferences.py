@@ -14,7 +14,7 @@ from nurture.core.translations import gettext as _
 from nurture.http.deps import SessionDep
 from nurture.http.language import for_lead, switch_links
 from nurture.http.pages import link_problem_page, message_page, render_page
-from nurture.leads import erasure, inbox, service
+from nurture.leads import erasure, inbox, preference_changes, service
 from nurture.leads.choices import TYPE_CHOICES
 from nurture.leads.models import LeadStatus
 from nurture.locations import service as locations
@@ -59,7 +59,9 @@ def _preferences(
     )
 
 
-def _saved_notice(changes: service.PreferenceChanges, timezone: str, language: str) -> str:
+def _saved_notice(
+    changes: preference_changes.PreferenceChanges, timezone: str, language: str
+) -> str:
     parts = []
     if changes.type_changed:
         parts.append(_("Saved. Your next emails will match."))
@@ -106,7 +108,7 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
         moved = wanted is not None and wanted.key != locations.site(lead.location_key).key
         if moved and wanted is not None:
             lead.location_key = wanted.key
-        changes = service.update_preferences(
+        changes = preference_changes.update_preferences(
             session,
             lead=lead,
             now=now,
@@ -128,7 +130,7 @@ async def preferences_update(token: str, request: Request, session: SessionDep) 
         if chosen == lead.language:
             notice = _("No change needed.")
         else:
-            service.change_language(session, lead=lead, language=chosen)
+            preference_changes.change_language(session, lead=lead, language=chosen)
             for_lead(chosen)
             notice = _("Saved. Our pages and emails will be in this language.")
     elif action == "unsubscribe":

@@ -22,7 +22,7 @@ from nurture.enrollments.models import Enrollment, EnrollmentStatus
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.http.errors import errors_text
-from nurture.leads import erasure, segments, tags, timeline
+from nurture.leads import erasure, preference_changes, segments, tags, timeline
 from nurture.leads import service as leads
 from nurture.leads.models import Lead
 from nurture.leads.schemas import check_timezone
@@ -139,7 +139,7 @@ def lead_action(
     if action == "pause":
         if weeks not in ("2", "4"):
             return redirect(request, back, "Pause for 2 or 4 weeks.")
-        until = leads.pause(session, lead=lead, weeks=int(weeks), now=now)
+        until = preference_changes.pause(session, lead=lead, weeks=int(weeks), now=now)
         message = f"Paused until {until:%d %B %Y}."
     elif action == "remove":
         ended = exit_active(session, lead_id=lead.id, reason="staff", at=now, keep_broadcasts=True)
@@ -157,7 +157,7 @@ def lead_action(
         if language not in languages.offered():
             return redirect(request, back, "Pick a language from the list.")
         word = segments.language_word(language)
-        changed = leads.change_language(session, lead=lead, language=language)
+        changed = preference_changes.change_language(session, lead=lead, language=language)
         message = f"Language: {word}." if changed else f"Already {word}."
     elif action == "delete":
         if confirm_email.strip().lower() != lead.email:

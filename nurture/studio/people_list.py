@@ -24,7 +24,7 @@ from nurture.core.db import chunked
 from nurture.enrollments.service import exit_active
 from nurture.http.deps import RowId, SessionDep
 from nurture.jobs import service as jobs
-from nurture.leads import segments, tags
+from nurture.leads import preference_changes, segments, tags
 from nurture.leads import service as leads
 from nurture.leads.imports import LeadImportError, check_first_line, export_csv
 from nurture.leads.models import Lead
@@ -243,7 +243,7 @@ def _pause(
         return redirect(request, back, "Nothing was changed: pause for 2 or 4 weeks.")
     until = now
     for lead in _each(session, ids):
-        until = leads.pause(session, lead=lead, weeks=int(weeks), now=now)
+        until = preference_changes.pause(session, lead=lead, weeks=int(weeks), now=now)
     entry = audit.record(
         session,
         staff=staff,
@@ -375,7 +375,7 @@ def undo_pause(entry_id: RowId, request: Request, staff: StaffDep, session: Sess
         lead.id
         for lead in _each(session, ids)
         # A lead paused again since (by themselves or staff) keeps that later pause.
-        if lead.paused_until == until and leads.resume(session, lead=lead, now=now)
+        if lead.paused_until == until and preference_changes.resume(session, lead=lead, now=now)
     ]
     if not resumed:
         return redirect(request, back, "Nothing to undo: none of those leads is paused by it.")

@@ -14,6 +14,7 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
+from nurture.leads import preference_changes
 from nurture.leads import service as leads
 from nurture.leads.models import Lead, LeadStatus
 from nurture.outbox.models import DeliveryEvent, Message, MessageStatus, Stream, Suppression
@@ -70,7 +71,7 @@ def test_consent_and_suppression_are_checked_again_at_send(session) -> None:  # 
     # check is what stops it here.
     session.add(Suppression(email="bounces@example.com", reason="bounce", source="test"))
     pauses = session.scalar(select(Lead).where(Lead.email == "pauses@example.com"))
-    until = leads.pause(session, lead=pauses, weeks=1, now=NOW)
+    until = preference_changes.pause(session, lead=pauses, weeks=1, now=NOW)
     session.commit()
 
     tick(datetime(2026, 3, 3, 8, 0, tzinfo=UTC))
@@ -209,7 +210,7 @@ def test_a_type_change_keeps_a_planned_broadcast_and_unsubscribing_stops_it(sess
     broadcast = make_broadcast(session)
     tick(NOW)  # planned for the morning in Berlin
     new_type = "chronic" if stays.numbness_type != "chronic" else "acute"
-    assert leads.change_type(session, lead=stays, numbness_type=new_type, now=NOW)
+    assert preference_changes.change_type(session, lead=stays, numbness_type=new_type, now=NOW)
     leads.unsubscribe(session, lead=goes, now=NOW)
     session.commit()
     status = {m.lead.email: m.status for m in rows(session, broadcast) if m.lead}

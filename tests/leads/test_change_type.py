@@ -11,7 +11,7 @@ from nurture.delivery import service
 from nurture.delivery.channels.registry import get_backend
 from nurture.enrollments import service as enrollments
 from nurture.enrollments.models import Enrollment
-from nurture.leads import service as leads
+from nurture.leads import preference_changes
 from tests.factories import make_lead
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)  # Monday, 12:00 in Berlin
@@ -53,7 +53,7 @@ def test_a_shared_step_already_read_is_skipped_wherever_it_sits(session, sequenc
 
     changed_at = T0 + timedelta(days=7, hours=1)
     with clock.frozen_at(changed_at):
-        leads.change_type(session, lead=lead, numbness_type="chronic", now=changed_at)
+        preference_changes.change_type(session, lead=lead, numbness_type="chronic", now=changed_at)
     session.commit()
 
     later = _run_days(changed_at, 40)

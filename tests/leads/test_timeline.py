@@ -13,7 +13,7 @@ from nurture.appointments import service as appointments
 from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
 from nurture.core import clock
 from nurture.enrollments.service import enroll, exit_active
-from nurture.leads import service
+from nurture.leads import preference_changes, service
 from nurture.leads.imports import import_file
 from nurture.leads.models import Lead, LeadStatus
 from nurture.leads.schemas import SubscribeRequest
@@ -47,7 +47,9 @@ def test_the_signup_type_and_each_change_are_told(session, sequences_loaded) -> 
     signup(session, kind="acute")
     lead.status = LeadStatus.ACTIVE
     later = clock.now() + timedelta(minutes=5)
-    service.update_preferences(session, lead=lead, now=later, numbness_type="intermittent")
+    preference_changes.update_preferences(
+        session, lead=lead, now=later, numbness_type="intermittent"
+    )
     session.commit()
     found = summaries(session, lead)
     assert found[-1] == "Signed up as chronic numbness"
