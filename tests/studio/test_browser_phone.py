@@ -10,11 +10,13 @@ import pytest
 from playwright.sync_api import expect
 
 from nurture.sequences.models import Step
+from nurture.tasks import run_job
 from tests.browser import browser
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD, Studio
 from tests.studio.crawl import seed
 from tests.studio.test_editor import step_form
+from tests.studio.test_import_jobs import HEADER, upload
 from tests.studio.test_text_answers import _book
 
 pytestmark = pytest.mark.slow
@@ -123,13 +125,16 @@ def assert_losses(message: str) -> None:
     assert "inline styles" in message, message
 
 
-def test_a_refused_text_answer_and_the_leads_hints_read_at_phone_width(
+def test_pages_after_a_post_or_a_job_read_at_phone_width(
     tmp_path: Path, admin_studio: Studio, session, sequences_loaded, twilio
 ) -> None:
-    # Pages reached after a POST are not in the crawl: the refusal of an answer that names a
-    # condition is read here, as is the long import hint on the leads page.
+    # Pages reached after a POST or a worker's job are not in the crawl: the refusal of an
+    # answer that names a condition, a failed import's problems, and the leads page's hint.
     urls = seed(admin_studio, session)
     _book(session)  # a patient who agreed to texts, at the number the crawl reads
+    # A finished import with problems (the crawl reads one still queued): a table of problems.
+    failed = upload(admin_studio, HEADER + "bo@example,Bo,sudden,Berlin,yesterday,x\n" * 3)
+    run_job(failed)
     thread = urls["/texts/numbers/{number}"]
     texting = {
         "twilio_account_sid": twilio.state.account_sid,
@@ -147,6 +152,10 @@ def test_a_refused_text_answer_and_the_leads_hints_read_at_phone_width(
             hint = page.locator(".card", has=page.get_by_role("heading", name="Import leads"))
             hint.screenshot(path=str(tmp_path / "leads-import.png"))
             found = [f"leads: {p}" for p in page.evaluate(MEASURE)]
+            page.goto(f"{base}/studio/jobs/{failed}")
+            expect(page.get_by_text("such as Europe/Berlin").first).to_be_visible()
+            page.locator("main").screenshot(path=str(tmp_path / "import-problems.png"))
+            found += [f"import problems: {p}" for p in page.evaluate(MEASURE)]
             page.goto(base + thread)
             typed = "Sorry your sciatica still hurts; see you at 9"
             page.get_by_label("Your answer").fill(typed)

@@ -44,14 +44,14 @@ def upload(studio: Studio, body: str, name: str = "leads.csv") -> int:
 
 _PROBLEM_ROW = re.compile(
     r'<tr><td class="num">(\d*)</td><td[^>]*>(?:<code>([^<]*)</code>|<span[^>]*>[^<]*</span>)?</td>'
-    r"<td>([^<]*)</td></tr>"
+    r"<td>(.*?)</td></tr>"
 )
 
 
 def problem_rows(page: str) -> list[tuple[str, str, str]]:
     """The (line, column, problem) rows of a failed import's table of problems."""
     return [
-        (line, column, html.unescape(message))
+        (line, column, html.unescape(re.sub(r"<[^>]+>", "", message)))
         for line, column, message in _PROBLEM_ROW.findall(page)
     ]
 
