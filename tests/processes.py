@@ -81,15 +81,20 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving_web(tmp_path: Path, **overrides: str) -> Iterator[str]:
-    """Run `nurture web` on a free port with NURTURE_* overrides; yield its URL once it answers."""
+def serving_web(tmp_path: Path, *, listen: str = "127.0.0.1", **overrides: str) -> Iterator[str]:
+    """Run `nurture web` on a free port with NURTURE_* overrides; yield its URL once it answers.
+
+    `listen` is the address web binds (`0.0.0.0`, as in its container, for every address of
+    this machine); the URL yielded is on 127.0.0.1 either way.
+    """
     import httpx
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = child_env(base_url=base, **overrides)
     log = tmp_path / "web.log"
-    with running(["web", "--port", str(port)], env=env, cwd=tmp_path, log=log):
+    args = ["web", "--host", listen, "--port", str(port)]
+    with running(args, env=env, cwd=tmp_path, log=log):
         wait_for(
             lambda: httpx.get(base + "/healthz", timeout=5).status_code in (200, 503),
             timeout=60,

@@ -12,7 +12,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.processes import free_port
 
@@ -49,15 +49,33 @@ class Relay:
 class SMTPServer:
     """An SMTP relay on 127.0.0.1 at a fixed port, which `stop` takes away and `start` restores."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.relay = Relay()
+        self.login = login  # (user, password) a client must AUTH with, when set
         self._controller: Controller | None = None
 
     def start(self) -> None:
         """Listen (again) on the same port."""
-        self._controller = Controller(self.relay, hostname="127.0.0.1", port=self.port)
+        extra: dict[str, object] = {}
+        if self.login is not None:
+            extra = {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                "auth_require_tls": False,  # the test client speaks plain SMTP on loopback
+            }
+        self._controller = Controller(self.relay, hostname="127.0.0.1", port=self.port, **extra)
         self._controller.start()
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        return AuthResult(success=given == self.login, handled=False)  # the server answers 535
 
     def stop(self) -> None:
         """Stop listening: connections are refused, as during an outage."""

@@ -22,6 +22,8 @@ SIGNUP = {
     "timezone": "America/Chicago",
     "consent": True,
 }
+# Inside the drip's send window in the lead's zone (Chicago), so nothing waits for morning.
+MONDAY_MORNING = datetime(2027, 1, 4, 15, 0, tzinfo=UTC)
 
 
 def tick(at: datetime) -> str:
@@ -121,20 +123,27 @@ def test_drip_emails_respect_the_send_window_in_the_leads_zone(
 
 
 def test_unsubscribe_one_click_stops_pending_email(client, session, sequences_loaded) -> None:
-    client.post("/api/subscribe", json=SIGNUP)
-    start = datetime.now(UTC)
+    from nurture.core import clock
+
+    # Signup and confirmation at a fixed Monday 09:00 in Chicago: the welcome is due at the
+    # tick a second later, whatever the hour of the run or however long the requests take.
+    start = MONDAY_MORNING
+    with clock.frozen_at(start):
+        client.post("/api/subscribe", json=SIGNUP)
     tick(start)
     outbox = get_settings().resolved_outbox_dir
     link = link_in(text_part(outbox_messages(outbox)[0]), "/confirm/")
-    client.post(link.removeprefix("https://nurture.test"))
+    with clock.frozen_at(start):
+        client.post(link.removeprefix("https://nurture.test"))
     tick(start + timedelta(seconds=1))
     welcome = outbox_messages(outbox)[-1]
     target = welcome["List-Unsubscribe"].split(",")[0].strip("<> ")
-    response = client.post(
-        target.removeprefix("https://nurture.test"),
-        content=b"List-Unsubscribe=One-Click",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
+    with clock.frozen_at(start + timedelta(seconds=1)):
+        response = client.post(
+            target.removeprefix("https://nurture.test"),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
     assert response.status_code == 200
     session.expire_all()
     assert session.scalars(select(Lead)).one().status == LeadStatus.UNSUBSCRIBED
@@ -202,8 +211,11 @@ def test_expired_confirmation_link_changes_nothing(client, session, sequences_lo
 
 
 def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid) -> None:
-    client.post("/api/subscribe", json=SIGNUP)
-    start = datetime.now(UTC)
+    from nurture.core import clock
+
+    start = MONDAY_MORNING
+    with clock.frozen_at(start):
+        client.post("/api/subscribe", json=SIGNUP)
     tick(start)
     [confirmation] = sendgrid.state.accepted
     assert confirmation["from"]["email"] == get_settings().transactional_from_email
@@ -212,7 +224,8 @@ def test_same_path_through_sendgrid(client, session, sequences_loaded, sendgrid)
     assert confirmation["tracking_settings"]["click_tracking"]["enable"] is False
     text = confirmation["content"][0]["value"]
     link = link_in(text, "/confirm/")
-    client.post(link.removeprefix("https://nurture.test"))
+    with clock.frozen_at(start):  # the welcome is due at once, whatever the requests took
+        client.post(link.removeprefix("https://nurture.test"))
     tick(start + timedelta(seconds=1))
     welcome = sendgrid.state.emails()[-1]
     assert welcome["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

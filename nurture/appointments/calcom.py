@@ -12,11 +12,19 @@ How Cal.com shapes what it sends (read from its source):
   (`attendeeSeatId`) and lists the seat's booker among everyone seated. A visit here belongs to
   one seat: it is keyed by the uid and the booker's address.
 - A reschedule that needs the host's confirmation comes as BOOKING_REQUESTED with
-  `rescheduleUid`, then BOOKING_CREATED for the new uid once confirmed: the request moves the
-  visit, so the patient keeps one visit and one set of reminders.
+  `rescheduleUid`, then BOOKING_CREATED for the new uid (without `rescheduleUid`) once
+  confirmed, or BOOKING_REJECTED for the new uid when the host turns it down. The request is
+  remembered (`CalcomRequest`) and moves nothing: the visit keeps its time and its reminders
+  until the confirmation moves it, and a rejection leaves it as it was. The patient has one
+  visit and one set of reminders throughout; the time waiting for the host gets none.
 - "Cancel all remaining" of a recurring series sends one BOOKING_CANCELLED that carries the
   series' `recurringEvent` rule (Cal.com's own series id stays inside Cal.com); the visits booked
   in the same series by the same patient that have not started are cancelled with it.
+- A no-show (BOOKING_NO_SHOW_UPDATED, AFTER_GUESTS_CAL_VIDEO_NO_SHOW) may name a booking never
+  seen here (the webhook was added later, or its BOOKING_CREATED was lost). The visit is then
+  first seen as missed and starts what a recent missed visit starts. Cal.com lets a host mark
+  a no-show only once the visit has begun and BOOKING_NO_SHOW_UPDATED carries no start, so its
+  `createdAt` (the marking) stands in for the start; Cal Video's report carries the start.
 - Phone-only bookers have an address `<digits>@sms.cal.com` that must never be mailed.
 """
 
@@ -40,9 +48,9 @@ from nurture.outbox.stops import is_phone_only
 log = logging.getLogger(__name__)
 
 CREATED, RESCHEDULED, CANCELLED = "BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"
-REQUESTED = "BOOKING_REQUESTED"
+REQUESTED, REJECTED = "BOOKING_REQUESTED", "BOOKING_REJECTED"
 NO_SHOW, GUESTS_NO_SHOW = "BOOKING_NO_SHOW_UPDATED", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"
-BOOKINGS = frozenset({CREATED, RESCHEDULED, CANCELLED, REQUESTED})
+BOOKINGS = frozenset({CREATED, RESCHEDULED, CANCELLED, REQUESTED, REJECTED})
 NO_SHOWS = frozenset({NO_SHOW, GUESTS_NO_SHOW})
 HANDLED = BOOKINGS | NO_SHOWS
 # How Cal.com names its video apps in `location` ("integrations:<app>").

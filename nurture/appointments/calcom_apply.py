@@ -12,28 +12,40 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.appointments import service
+from nurture.appointments import outcomes, service
 from nurture.appointments.calcom import (
     CANCELLED,
     NO_SHOW,
     NO_SHOWS,
+    REJECTED,
     REQUESTED,
     RESCHEDULED,
     CalcomError,
     Envelope,
     _attendee,
     _attendees,
+    _first_name,
+    _language,
     _phone,
+    _place,
     _series,
+    _time,
     _uid,
     booking,
     seated,
     visit_key,
 )
-from nurture.appointments.models import Appointment, AppointmentAlias, AppointmentStatus
-from nurture.appointments.schemas import AppointmentPatch
+from nurture.appointments.models import (
+    Appointment,
+    AppointmentAlias,
+    AppointmentStatus,
+    CalcomRequest,
+)
+from nurture.appointments.schemas import AppointmentIn, AppointmentPatch
+from nurture.core.config import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +109,28 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
         if _series(envelope.payload) is not None and cancelled.get("id") is not None:
             cancelled["series_cancelled"] = _cancel_series(session, cancelled["id"], now=now)
         return cancelled
+    if envelope.trigger == REJECTED:
+        return _rejected(session, envelope)
     data = booking(envelope)
     key = data.external_id or visit_key(uid)
     appointment = _current(session, key)
     if appointment is None and _retired(session, key):
         return {"status": "ignored", "reason": "this booking was rescheduled into another"}
-    previous, old_key = None, None
-    if appointment is None and envelope.trigger in (RESCHEDULED, REQUESTED):
-        old = _uid(envelope.payload.get("rescheduleUid"))
-        if old is not None:
-            old_key = visit_key(old, data.email if seated(envelope.payload) else None)
-            previous = _current(session, old_key)
+    old = _uid(envelope.payload.get("rescheduleUid"))
+    moved = old is not None and envelope.trigger in (RESCHEDULED, REQUESTED)
+    old_key = None
+    if old is not None and moved:
+        old_key = visit_key(old, data.email if seated(envelope.payload) else None)
+    if envelope.trigger == REQUESTED:
+        assert old_key is not None  # read_envelope lets through only requests that move a visit
+        return _requested(session, envelope, key, old_key, appointment)
+    if appointment is not None:
+        old_key = None  # the booking is known: whatever it replaced was handled then
+    elif (request := session.get(CalcomRequest, key)) is not None:
+        # The host confirmed a reschedule: this booking replaces the one the request named.
+        old_key = request.replaces
+        session.delete(request)
+    previous = _current(session, old_key) if old_key is not None else None
     target = appointment or previous
     if target is not None and (stale := _order(target, created_at)) is not None:
         return stale
@@ -134,8 +157,67 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
     elif not result.changed:
         state = "unchanged"
     else:
-        state = "rescheduled" if envelope.trigger in (RESCHEDULED, REQUESTED) else "updated"
+        state = (
+            "rescheduled" if old_key is not None or envelope.trigger == RESCHEDULED else "updated"
+        )
     return {"status": state, "id": visit.id}
+
+
+def _requested(
+    session: Session,
+    envelope: Envelope,
+    key: str,
+    old_key: str,
+    appointment: Appointment | None,
+) -> dict[str, Any]:
+    """Remember a reschedule waiting for the host; the visit keeps its time and reminders."""
+    created_at = envelope.created_at
+    assert created_at is not None
+    if appointment is not None:
+        # The confirmation came first (each event travels on its own): the move is done.
+        return {"status": "unchanged", "id": appointment.id}
+    request = session.get(CalcomRequest, key, with_for_update=True)
+    if request is not None and request.requested_at >= created_at:
+        return {"status": "unchanged"}
+    if request is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    CalcomRequest(external_id=key, replaces=old_key, requested_at=created_at)
+                )
+        except IntegrityError:
+            # A copy of the same request was stored at the same moment: one row is enough.
+            return {"status": "unchanged"}
+    else:
+        request.replaces, request.requested_at = old_key, created_at
+    session.flush()
+    waiting = _current(session, old_key) or _aliased(session, old_key)
+    return {
+        "status": "requested",
+        "reason": "the visit keeps its time until the host confirms the move",
+        "id": waiting.id if waiting is not None else None,
+    }
+
+
+def _rejected(session: Session, envelope: Envelope) -> dict[str, Any]:
+    """The host turned a waiting booking down: forget the move it asked for; nothing changes."""
+    uid = envelope.uid or ""
+    people = envelope.payload.get("attendees")
+    emails = [
+        p["email"]
+        for p in (people if isinstance(people, list) else [])
+        if isinstance(p, dict) and isinstance(p.get("email"), str) and p["email"].strip()
+    ]
+    keys = [visit_key(uid)] + [visit_key(uid, email) for email in emails]
+    requests = session.scalars(
+        select(CalcomRequest).where(CalcomRequest.external_id.in_(keys)).with_for_update()
+    ).all()
+    for request in requests:
+        session.delete(request)
+    session.flush()
+    if not requests:
+        return {"status": "ignored", "reason": "no visit was waiting on this booking"}
+    return {"status": "rejected", "reason": "the host turned the move down; the visit stays"}
 
 
 def _cancel(session: Session, envelope: Envelope, key: str, *, now: datetime) -> dict[str, Any]:
@@ -144,6 +226,11 @@ def _cancel(session: Session, envelope: Envelope, key: str, *, now: datetime) ->
     appointment = _current(session, key)
     if appointment is None and _retired(session, key):
         return {"status": "ignored", "reason": "this booking was rescheduled into another"}
+    request = session.get(CalcomRequest, key) if appointment is None else None
+    if request is not None:
+        # The patient withdrew a move still waiting for the host: the visit keeps its time.
+        session.delete(request)
+        return {"status": "ignored", "reason": "the move was withdrawn; the visit stays"}
     if appointment is None:
         # The cancel overtook its booking (each event is sent on its own). The cancelled visit
         # it leaves behind makes the older BOOKING_CREATED, when it comes, an event no newer
@@ -198,12 +285,16 @@ def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str
         missing = flagged  # the host may also clear a mark (noShow false): nothing to start
     else:
         missing = flagged or listed  # "the guest didn't join": every attendee of the booking
-    emails = {str(p.get("email", "")).strip().lower() for p in missing} - {""}
+    emails = {_email(p) for p in missing} - {""}
     keys = [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]
     marked: list[int] = []
+    known = False  # whether any visit of this booking is known here
     for key in keys:
         appointment = _current(session, key) or _aliased(session, key)
-        if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+        if appointment is None:
+            continue
+        known = True
+        if appointment.status != AppointmentStatus.BOOKED:
             continue
         if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
             continue
@@ -214,9 +305,72 @@ def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str
             now=now,
         )
         marked.append(appointment.id)
+    if not known:
+        # A booking never seen here (its booking event was lost, or the webhook came later):
+        # each missing person's visit is first seen as missed, and starts what a recent
+        # missed visit starts.
+        people = [p for p in missing if _email(p)]
+        for person in people:
+            key = visit_key(uid) if len(people) == 1 else visit_key(uid, _email(person))
+            marked.append(_first_seen_missed(session, envelope, person, key, now=now))
+    if envelope.trigger == NO_SHOW and not marked:
+        cleared = _cleared(session, uid, [p for p in listed if p.get("noShow") is False], now)
+        if cleared:
+            return {"status": "no_show_cleared", "ids": cleared}
     if not marked:
         return {"status": "ignored", "reason": "no booked visit of this booking was missed"}
     return {"status": "no_show", "ids": marked}
+
+
+def _cleared(session: Session, uid: str, people: list[dict[str, Any]], now: datetime) -> list[int]:
+    """The host took a no-show mark back: the visit counts as held, its no-show follow-up ends."""
+    emails = {_email(p) for p in people} - {""}
+    cleared: list[int] = []
+    for key in [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]:
+        appointment = _current(session, key) or _aliased(session, key)
+        if appointment is None or appointment.status != AppointmentStatus.NO_SHOW:
+            continue
+        if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
+            continue
+        service.mark_outcome(
+            session, appointment=appointment, status=AppointmentStatus.BOOKED, now=now
+        )
+        cleared.append(appointment.id)
+    return cleared
+
+
+def _email(person: dict[str, Any]) -> str:
+    return str(person.get("email", "")).strip().lower()
+
+
+def _first_seen_missed(
+    session: Session, envelope: Envelope, person: dict[str, Any], key: str, *, now: datetime
+) -> int:
+    """Record a visit Cal.com reports missed that was never booked here (see `calcom`)."""
+    created_at = envelope.created_at
+    assert created_at is not None
+    payload = envelope.payload
+    # Cal Video's report names the visit's time; a host's mark does not, and comes after the
+    # start, so the marking time stands in for it.
+    start = _time(payload, "startTime") if payload.get("startTime") else created_at
+    end = _time(payload, "endTime") if payload.get("endTime") else start
+    zone = person.get("timeZone")
+    data = AppointmentIn(
+        email=_email(person),
+        first_name=_first_name(person),
+        starts_at=min(start, now),
+        timezone=zone if isinstance(zone, str) else get_settings().clinic_timezone,
+        duration_minutes=min(max(int((end - start).total_seconds() // 60), 5), 480),
+        location=_place(payload),
+        external_id=key,
+        language=_language(person),
+    )
+    visit = outcomes.record_outcome(
+        session, data=data, status=AppointmentStatus.NO_SHOW, now=now
+    ).appointment
+    visit.source_changed_at = created_at
+    session.flush()
+    return visit.id
 
 
 def _aliased(session: Session, key: str) -> Appointment | None:

@@ -74,3 +74,20 @@ class AppointmentAlias(Base):
     appointment_id: Mapped[int] = mapped_column(
         ForeignKey("appointments.id", ondelete="CASCADE"), index=True
     )
+
+
+class CalcomRequest(Base):
+    """A Cal.com reschedule waiting for the host: the booking that would replace a visit.
+
+    The visit keeps its time and reminders until the host confirms (the new booking's
+    BOOKING_CREATED moves it) or rejects (BOOKING_REJECTED: the row goes, nothing moves).
+    """
+
+    __tablename__ = "calcom_requests"
+
+    # The visit key the new booking would have (`calcom.visit_key` of its uid).
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The key of the visit it would move, which may not have arrived yet.
+    replaces: Mapped[str] = mapped_column(String(200))
+    # Cal.com's createdAt of the request, so a replayed older one changes nothing.
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -29,12 +29,25 @@ class Check:
     message: str
 
 
-def _is_default(settings: Settings, name: str) -> bool:
-    return bool(getattr(settings, name) == Settings.model_fields[name].default)
+# The README's .env example is a made-up clinic at your-clinic.com: a copy left unchanged is as
+# much an example as the defaults.
+README_EXAMPLE = {
+    "clinic_name": "Riverside Spine & Nerve",
+    "clinic_address": "1 River Road, Suite 2, Riverside, CA 92501",
+    "clinic_phone": "+1 951 555 0134",
+}
+EXAMPLE_DOMAIN = "your-clinic.com"
 
 
 def _example(name: str, value: Any) -> bool:
-    return bool(value == Settings.model_fields[name].default)
+    """Whether `value` is the default's or the README's, not the clinic's own."""
+    text = str(value).lower()
+    return bool(
+        value == Settings.model_fields[name].default
+        or value == README_EXAMPLE.get(name)
+        or EXAMPLE_DOMAIN in text
+        or text.endswith(".example")
+    )
 
 
 def studio_overrides(settings: Settings) -> tuple[dict[str, Any], str | None]:
@@ -156,7 +169,7 @@ def run_checks(settings: Settings) -> list[Check]:
     ):
         value = getattr(settings, name)
         expect(
-            not _is_default(settings, name) and not value.endswith(".example"),
+            not _example(name, value),
             f"{label} is {value}",
             f"{label} is the example {value}; set NURTURE_{name.upper()}",
         )
@@ -191,10 +204,11 @@ def run_checks(settings: Settings) -> list[Check]:
         f"clinic phone is {shown('clinic_phone')}",
         f"set NURTURE_CLINIC_PHONE{studio} (the example clinic's phone is in every reminder)",
     )
+    base_url = settings.resolved_base_url
     expect(
-        settings.resolved_base_url.startswith("https://"),
-        f"links use {settings.resolved_base_url}",
-        f"NURTURE_BASE_URL must be https:// (now {settings.resolved_base_url})",
+        base_url.startswith("https://") and EXAMPLE_DOMAIN not in base_url,
+        f"links use {base_url}",
+        f"NURTURE_BASE_URL must be https:// at the clinic's own address (now {base_url})",
     )
     booking = details.booking_url
     expect(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from nurture.appointments.models import Appointment, AppointmentStatus
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
 from nurture.core.phones import maybe_e164
+from nurture.delivery.text_stops import resume_number, suppress_number
 from nurture.locations import service as locations
 from nurture.messages import links
 from nurture.outbox.models import (
@@ -26,14 +27,15 @@ from nurture.outbox.models import (
     DeliveryEvent,
     Message,
     MessageStatus,
-    SmsSuppression,
     TextReply,
 )
 from nurture.rendering.dates import format_visit_time
 
 CONFIRM = frozenset({"C", "Y", "YES", "CONFIRM", "CONFIRMED"})
 RESCHEDULE = frozenset({"R", "RESCHEDULE"})
-STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Twilio's own opt-out words include REVOKE and OPTOUT: it stops texting the number on them, so
+# the clinic must too.
+STOP = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START = frozenset({"START", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO"})
 # Carrier and Twilio codes that say a number cannot (or will not) take texts any more:
@@ -59,30 +61,6 @@ def keyword(body: str) -> str:
     return body.strip().strip(".!?,;:\"'").upper()
 
 
-def _suppress(session: Session, *, phone: str, reason: str, source: str, now: datetime) -> bool:
-    """Add `phone` to the SMS suppression list; False when it was already there."""
-    if session.scalar(select(SmsSuppression.id).where(SmsSuppression.phone == phone)):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(SmsSuppression(phone=phone, reason=reason, source=source, created_at=now))
-    except IntegrityError:
-        return False  # another request listed it first
-    # Nothing planned for the number goes any more; a text already claimed is checked again
-    # just before its send (delivery.service).
-    session.execute(
-        update(Message)
-        .where(
-            Message.channel == Channel.SMS,
-            Message.to_phone == phone,
-            Message.status == MessageStatus.PENDING,
-        )
-        .values(status=MessageStatus.SUPPRESSED, last_error=f"the number gets no texts ({reason})")
-        .execution_options(synchronize_session=False)
-    )
-    return True
-
-
 def next_visit(session: Session, *, phone: str, now: datetime) -> Appointment | None:
     """Return the soonest booked visit ahead whose texts go to `phone`."""
     texted = select(Message.appointment_id).where(
@@ -104,15 +82,25 @@ def next_visit(session: Session, *, phone: str, now: datetime) -> Appointment | 
 def handle_reply(
     session: Session, *, sid: str, phone_raw: str, body: str, now: datetime
 ) -> Answer | None:
-    """Act on a patient's text once per Twilio message SID; None for one already handled."""
-    if session.scalar(select(TextReply.id).where(TextReply.provider_sid == sid)):
-        return None
+    """Act on a patient's text once per Twilio message SID; None for one already handled.
+
+    The SID is claimed first: Twilio sending the text again, or two requests for it at once,
+    meet the unique key before anything is done, and the later one does nothing.
+    """
     phone = maybe_e164(phone_raw, country=get_settings().clinic_country) or phone_raw[:20]
+    reply = TextReply(
+        provider_sid=sid, from_phone=phone, body=body[:1600], action="received", received_at=now
+    )
+    try:
+        with session.begin_nested():
+            session.add(reply)
+    except IntegrityError:
+        return None
     c = clinic.effective()
     word = keyword(body)
     visit: Appointment | None = None
     if word in STOP:
-        first = _suppress(session, phone=phone, reason=STOP_REASON, source="reply", now=now)
+        first = suppress_number(session, phone=phone, reason=STOP_REASON, source="reply", now=now)
         # Carriers require one answer to an opt-out; a repeated STOP gets none.
         text = (
             f"{c.clinic_name}: you will get no more texts from us. Reply START to resume."
@@ -121,7 +109,7 @@ def handle_reply(
         )
         answer = Answer("stop", text)
     elif word in START:
-        session.execute(delete(SmsSuppression).where(SmsSuppression.phone == phone))
+        resume_number(session, phone=phone, now=now)
         answer = Answer(
             "start", f"{c.clinic_name}: texts about your visits are back on. Reply STOP to stop."
         )
@@ -136,17 +124,9 @@ def handle_reply(
         answer = _answer_visit(session, visit, confirm=word in CONFIRM, now=now)
     else:
         answer = Answer("inbox", None)
-    session.add(
-        TextReply(
-            provider_sid=sid,
-            from_phone=phone,
-            body=body[:1600],
-            action=answer.action,
-            appointment_id=visit.id if visit is not None else None,
-            lead_id=visit.lead_id if visit is not None else _lead_of(session, phone),
-            received_at=now,
-        )
-    )
+    reply.action = answer.action
+    reply.appointment_id = visit.id if visit is not None else None
+    reply.lead_id = visit.lead_id if visit is not None else _lead_of(session, phone)
     session.flush()
     return answer
 
@@ -193,25 +173,27 @@ def record_status(
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     if not sid or status not in STATUSES:
         return "ignored"
-    event_id = f"twilio:{sid}:{status}"
-    if session.scalar(select(DeliveryEvent.id).where(DeliveryEvent.provider_event_id == event_id)):
-        return "duplicate"
     message = _message_for(session, sid=sid, message_id=message_id)
     code = form.get("ErrorCode") or None
     payload: dict[str, Any] = {
         k: form[k] for k in ("MessageSid", "MessageStatus", "ErrorCode", "To") if k in form
     }
-    session.add(
-        DeliveryEvent(
-            provider_event_id=event_id,
-            message_id=message.id if message is not None else None,
-            event=f"sms_{status}",
-            occurred_at=now,
-            received_at=now,
-            processed_at=now,
-            payload=payload,
-        )
+    event = DeliveryEvent(
+        provider_event_id=f"twilio:{sid}:{status}",
+        message_id=message.id if message is not None else None,
+        event=f"sms_{status}",
+        occurred_at=now,
+        received_at=now,
+        processed_at=now,
+        payload=payload,
     )
+    # The report is claimed before it acts: the same report twice (a retry, or two at once)
+    # meets the unique key, and the later one does nothing.
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        return "duplicate"
     if message is not None:
         if message.status == MessageStatus.UNKNOWN:
             # Twilio has it: the text went out; it is never sent again.
@@ -222,7 +204,7 @@ def record_status(
             message.last_error = f"Twilio: {status}" + (f" (error {code})" if code else "")
     to = form.get("To") or (message.to_phone if message is not None else None)
     if code in SUPPRESSING_CODES and to:
-        _suppress(session, phone=to, reason=f"error {code}", source="status", now=now)
+        suppress_number(session, phone=to, reason=f"error {code}", source="status", now=now)
     session.flush()
     return status
 

@@ -21,6 +21,8 @@ from nurture.core.headers import UnsafeHeader
 from nurture.delivery import texts
 from nurture.delivery.cap import capped, within_window
 from nurture.delivery.channels.base import (
+    UNSUBSCRIBED,
+    PermanentError,
     TransientError,
     UnknownOutcome,
     checked,
@@ -31,6 +33,7 @@ from nurture.delivery.forms import Forms
 from nurture.delivery.retries import gave_up, retry_delay, retry_window
 from nurture.delivery.sending import Outgoing, Result
 from nurture.delivery.settle import advance_if_step
+from nurture.delivery.text_stops import suppress_number
 from nurture.enrollments import service as enrollments
 from nurture.enrollments import variants
 from nurture.leads.models import Lead
@@ -331,8 +334,30 @@ def record(results: Sequence[Result]) -> list[Outcome]:
         if rows:
             _update_by_id(session, rows)
             session.execute(insert(MessageAttempt), attempts)  # one multi-row INSERT
+        _list_unsubscribed(session, messages, by_id, now)
         variants.plan_many(session, plans)
     return outcomes
+
+
+def _list_unsubscribed(
+    session: Session, messages: Sequence[Message], by_id: dict[int, Result], now: datetime
+) -> None:
+    """Put numbers Twilio refused as unsubscribed (21610) on the SMS suppression list.
+
+    Twilio answers STOP itself on its default opt-out words, so a number can be opted out at
+    Twilio before the reply reaches the clinic: its later texts stop here rather than each fail.
+    """
+    for message in messages:
+        error = by_id[message.id].error
+        if (
+            isinstance(error, PermanentError)
+            and error.reason == UNSUBSCRIBED
+            and texts.is_text(message)
+            and message.to_phone
+        ):
+            suppress_number(
+                session, phone=message.to_phone, reason="error 21610", source="send", now=now
+            )
 
 
 def _apply(

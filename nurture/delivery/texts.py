@@ -20,6 +20,7 @@ from nurture.delivery.channels.base import OutgoingText
 from nurture.delivery.facts import Facts, Hold, check_appointment
 from nurture.delivery.language import reader_language
 from nurture.delivery.staff_texts import STAFF_REPLY
+from nurture.delivery.text_stops import HELD_BACK
 from nurture.leads import consent
 from nurture.messages.contexts import appointment_context, clinic_context
 from nurture.outbox.models import Channel, Message, MessageStatus, SmsSuppression
@@ -159,7 +160,7 @@ def check_text(message: Message, facts: Facts, now: datetime) -> Hold | None:
         return Hold(MessageStatus.CANCELLED, "the text has no number or person any more")
     reason = facts.sms_suppressed.get(phone)
     if reason is not None:
-        return Hold(MessageStatus.SUPPRESSED, f"the number gets no texts ({reason})")
+        return Hold(MessageStatus.SUPPRESSED, f"{HELD_BACK} ({reason})")
     if message.lead_id not in facts.sms_consent:
         return Hold(MessageStatus.CANCELLED, "no SMS consent")
     if not get_settings().texts_enabled:

@@ -302,7 +302,7 @@ def stop_everything(session: Session, *, lead: Lead, now: datetime) -> None:
     """Stop every email to the lead, the reminders of booked visits included (their choice).
 
     An unsubscribe stops marketing only; this is the patient's explicit "nothing at all",
-    recorded as a suppression (see delivery.stops). Staff can lift it from the suppression list.
+    recorded as a suppression (see outbox.stops). Staff can lift it from the suppression list.
     """
     from nurture.leads.suppressions import suppress
     from nurture.outbox.stops import EVERYTHING

@@ -73,7 +73,9 @@ KIND_WORDS = {
     "lead": "Lead",
     "consent": "Consent",
     "email": "Email",
+    "text": "Text",
     "event": "Email event",
+    "text_event": "Text event",
     "enrollment": "Sequence",
     "appointment": "Visit",
 }
@@ -288,8 +290,13 @@ def timeline(session: Session, lead: Lead) -> list[Entry]:
         entries.append(Entry(m.sent_at or m.due_at, kind, names[m.id], m.status, m.id))
     for e in rows["events"]:
         what = PROVIDER_EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
+        kind = "event"
+        if e.event.startswith("sms_"):
+            kind = "text_event"
+            code = (e.payload or {}).get("ErrorCode")
+            what += f" (Twilio error {code})" if code else ""
         email = names.get(e.message_id, "an email") if e.message_id is not None else "an email"
-        entries.append(Entry(e.occurred_at, "event", f"{what}: {email}", "", e.message_id))
+        entries.append(Entry(e.occurred_at, kind, f"{what}: {email}", "", e.message_id))
     for enrollment, sequence in rows["enrollments"]:
         entries.append(Entry(enrollment.enrolled_at, "enrollment", f"Started {sequence}"))
         if enrollment.ended_at and enrollment.status == EnrollmentStatus.COMPLETED:

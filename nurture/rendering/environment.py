@@ -26,6 +26,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from nurture.core.config import get_settings
+from nurture.core.languages import default as default_language
 from nurture.core.languages import formatting_locale
 from nurture.rendering.buttons import BUTTON_COLOUR, bulletproof_buttons
 from nurture.rendering.dates import format_day, format_visit_time
@@ -130,6 +131,7 @@ class EmailRenderer:
         for env in (self.html_env, self.text_env):
             env.globals["safety"] = SAFETY  # the layout's warning signs, one list for all
             env.globals["words"] = WORDS_EN  # the layout's fixed words (see language_context)
+            env.globals["lang_query"] = ""  # links to the site's pages: in the email's language
             env.filters["visit_time"] = _visit_time  # how every visit time reads
             env.filters["day"] = _day  # a day, in the email's language
         self._strings: dict[tuple[bool, str], Template] = {}
@@ -283,6 +285,8 @@ def language_context(language: str | None) -> dict[str, Any]:
         "words": words_for(language),
         "safety": safety_for(language),
         "locale": formatting_locale(language),
+        # The privacy notice and the landing page know no lead: the link names the language.
+        "lang_query": "" if language == default_language() else f"?lang={language}",
     }
 
 

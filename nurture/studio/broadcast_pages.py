@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,13 @@ from nurture.broadcasts.audience import audience
 from nurture.broadcasts.models import Broadcast, BroadcastStatus
 from nurture.broadcasts.planning import pending_count, segment_of
 from nurture.broadcasts.results import COLUMNS, STATES, broadcast_results
-from nurture.core import clock
+from nurture.core import clock, languages
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import DeliveryError
 from nurture.delivery.proofs import send_proof
 from nurture.http.deps import RowId, SessionDep
-from nurture.leads.segments import describe
+from nurture.leads.segments import Segment, describe
+from nurture.sequences.translations import language_name
 from nurture.staff import audit
 from nurture.studio import site_scope
 from nurture.studio.broadcasts import broadcast_or_404
@@ -40,6 +42,23 @@ def _days(raw: str) -> tuple[int, str | None]:
     return days, None
 
 
+def _untranslated(
+    session: Session, broadcast: Broadcast, segment: Segment
+) -> list[tuple[str, int]]:
+    """Each language the broadcast lacks, with how many who would get it read that language.
+
+    They get the original, in the clinic's default language.
+    """
+    missing: list[tuple[str, int]] = []
+    for tag in languages.offered()[1:]:
+        if tag in (broadcast.translations or {}) or segment.language not in (None, tag):
+            continue
+        found = audience(session, segment=replace(segment, language=tag), sample_size=0)
+        if found.eligible:
+            missing.append((language_name(tag), found.eligible))
+    return missing
+
+
 def _page(
     request: Request,
     staff: Any,
@@ -54,7 +73,9 @@ def _page(
     segment = segment_of(broadcast)
     context: dict[str, Any] = {"segment_words": describe(segment)}
     if broadcast.status in (BroadcastStatus.DRAFT, BroadcastStatus.SCHEDULED):
-        context["audience"] = audience(session, segment=site_scope.scoped(segment, staff))
+        scoped = site_scope.scoped(segment, staff)
+        context["audience"] = audience(session, segment=scoped)
+        context["untranslated"] = _untranslated(session, broadcast, scoped)
     if broadcast.status == BroadcastStatus.DRAFT:
         checked = broadcasts.check_content(
             broadcast.subject, broadcast.preheader, broadcast.body_markdown

@@ -242,3 +242,31 @@ def test_doctor_checks_the_twilio_settings_and_reminds_about_a2p_10dlc(settings:
     assert "[ok  ] texts are sent from MG" in _doctor().output
     settings(reminder_channels="email")
     assert "text messages are off" in _doctor().output
+
+
+def test_the_readme_env_example_left_unchanged_fails(settings: Any) -> None:
+    """The README's .env describes a made-up clinic: a copy nobody edited must not pass."""
+    from tests.test_compose import _readme_env
+
+    example = {
+        name.removeprefix("NURTURE_").lower(): value
+        for name, value in _readme_env().items()
+        if name.startswith("NURTURE_") and value
+    }
+    settings(**{**example, "env": "production", "secret_key": "s" * 40, "sendgrid_api_key": "SG"})
+    output = _doctor().output
+    for line in (
+        "[FAIL] set NURTURE_CLINIC_NAME",
+        "[FAIL] set NURTURE_CLINIC_ADDRESS",
+        "[FAIL] set NURTURE_CLINIC_PHONE",
+        "[FAIL] set NURTURE_BOOKING_URL",
+        "[FAIL] marketing sender is the example news@your-clinic.com",
+        "[FAIL] transactional sender is the example appointments@your-clinic.com",
+        "[FAIL] NURTURE_BASE_URL must be https:// at the clinic's own address",
+    ):
+        assert line in output, line
+    settings(**LIVE, **{k: v for k, v in SMTP_LIVE.items() if k.startswith(("clinic", "booking"))})
+    output = _doctor().output
+    for name in ("clinic name", "postal address", "clinic phone", "booking link", "links use"):
+        assert f"[ok  ] {name}" in output, name
+    assert "sender is the example" not in output

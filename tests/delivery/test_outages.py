@@ -29,6 +29,7 @@ from nurture.outbox import plan as planning
 from nurture.outbox.models import Message, MessageStatus, Stream
 from nurture.studio.auth import create_staff
 from tests.factories import make_lead
+from tests.sendgrid_server import Scripted
 from tests.smtp_server import SMTPServer
 from tests.studio.conftest import PASSWORD, Studio
 from tests.ticking import tick_here as _tick
@@ -156,6 +157,93 @@ def test_a_twelve_hour_outage_loses_nothing_and_the_drip_goes_on(
         ready = client.get("/readyz")
         assert _gauge(client, "nurture_backlog_degraded") == 0
     assert (ready.status_code, ready.json()["status"]) == (200, "ok")
+
+
+def test_a_day_of_sendgrid_answering_503_loses_nothing_and_the_drip_goes_on(
+    session, sequences_loaded, sendgrid
+) -> None:
+    """The same through SendGrid's API (tests/sendgrid_server.py), down with 503 for a day."""
+    sendgrid.state.script.extend(Scripted(status=503) for _ in range(1000))
+    welcome, confirm = _start(session)
+    at = START
+    # Down until 22 hours in: retries wait at most an hour, so both are due again by the time
+    # SendGrid is back, the next morning.
+    while at <= START + timedelta(hours=22):
+        assert {o.status for o in _tick(at)} <= {"pending"}
+        at += timedelta(minutes=20)
+    for message_id in (welcome, confirm):
+        row = _row(session, message_id)
+        assert (row.status, row.retrying_since) == (MessageStatus.PENDING, START)
+        assert row.attempts > OLD_GIVE_UP
+        assert "503" in (row.last_error or "")
+    assert sendgrid.state.accepted == []
+
+    sendgrid.state.script.clear()
+    back = START + timedelta(days=1)  # Tuesday, 10:00 in Berlin
+    sent = [o.message_id for o in _tick(back) if o.status == "sent"]
+    assert sorted(sent) == sorted([welcome, confirm])
+    assert _tick(back + timedelta(hours=2)) == []
+    assert sorted(sendgrid.state.recipients()) == ["lead@example.com", "new@example.com"]
+    [_, second] = _drip(session)
+    assert (second.status, second.due_at) == (MessageStatus.PENDING, back + timedelta(days=3))
+
+
+def test_a_revoked_key_for_a_day_loses_nothing_and_sends_each_email_once_it_is_fixed(
+    session, sequences_loaded, sendgrid, settings
+) -> None:
+    """SendGrid refusing the clinic's key (401) is the clinic's to fix, not the patients' fault."""
+    settings(sendgrid_api_key="SG.revoked")
+    welcome, confirm = _start(session)
+    at = START
+    while at <= START + timedelta(hours=22):
+        assert {o.status for o in _tick(at)} <= {"pending"}
+        at += timedelta(minutes=20)
+    for message_id in (welcome, confirm):
+        row = _row(session, message_id)
+        assert (row.status, row.retrying_since) == (MessageStatus.PENDING, START)
+        assert "401" in (row.last_error or "")
+    assert sendgrid.state.accepted == []
+
+    settings(sendgrid_api_key=sendgrid.state.api_key)
+    back = START + timedelta(days=1)
+    sent = [o.message_id for o in _tick(back) if o.status == "sent"]
+    assert sorted(sent) == sorted([welcome, confirm])
+    assert _tick(back + timedelta(hours=2)) == []
+    assert sorted(sendgrid.state.recipients()) == ["lead@example.com", "new@example.com"]
+
+
+def test_a_refused_smtp_login_holds_mail_until_the_password_is_fixed(
+    session, sequences_loaded, settings
+) -> None:
+    """A 535 to AUTH is the clinic's password, not the recipient: the email waits and goes once."""
+    server = SMTPServer(login=("clinic", "right-password"))
+    server.start()
+    try:
+        settings(
+            email_backend="smtp",
+            smtp_host="127.0.0.1",
+            smtp_port=str(server.port),
+            smtp_username="clinic",
+            smtp_password="old-password",
+            smtp_starttls="false",
+        )
+        welcome, confirm = _start(session)
+        assert {o.status for o in _tick(START)} == {"pending"}
+        for message_id in (welcome, confirm):
+            row = _row(session, message_id)
+            assert (row.status, row.retrying_since) == (MessageStatus.PENDING, START)
+            assert "SMTP 535" in (row.last_error or "")
+        assert server.relay.envelopes == []
+
+        settings(smtp_password="right-password")
+        back = START + timedelta(hours=2)
+        assert sorted(o.message_id for o in _tick(back) if o.status == "sent") == sorted(
+            [welcome, confirm]
+        )
+        assert _tick(back + timedelta(hours=2)) == []
+        assert len(server.relay.envelopes) == 2
+    finally:
+        server.stop()
 
 
 def test_given_up_after_its_window_with_a_reason_staff_read_and_the_drip_goes_on(

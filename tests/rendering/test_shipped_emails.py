@@ -105,6 +105,11 @@ def test_preview_writes_a_gallery(tmp_path: Path) -> None:
     assert (tmp_path / "chronic-basics__sciatic-nerve.html").is_file()
     text = (tmp_path / "chronic-basics__sciatic-nerve.txt").read_text()
     assert text.startswith("Subject: A quick anatomy lesson")
+    # Every offered language, each email named by its language (the default's unnamed).
+    spanish = (tmp_path / "es__chronic-basics__sciatic-nerve.txt").read_text()
+    assert spanish.startswith("Subject: Una breve lección de anatomía")
+    assert (tmp_path / "es__transactional__appointment_reminder__acute.html").is_file()
+    assert 'lang="es"' in (tmp_path / "es__transactional__confirm__acute.html").read_text()
 
 
 @pytest.mark.slow

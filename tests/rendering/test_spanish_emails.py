@@ -28,6 +28,8 @@ def test_every_spanish_email_passes_the_checks_and_carries_the_full_box() -> Non
         "Dolor que va y viene",
         "Adormecimiento",
         "Su sintoma",  # typed without its accent
+        "Ciatica",
+        "Su pierna esta semana",
     ],
 )
 def test_spanish_condition_words_are_refused_in_subjects_and_preheaders(subject: str) -> None:

@@ -176,3 +176,19 @@ def test_an_answer_waits_for_daytime_and_a_timeout_is_unknown_never_resent(studi
     session.refresh(answer)
     assert answer.status == MessageStatus.UNKNOWN
     assert answer.attempts == 1
+
+
+def test_the_timeline_names_a_texts_status_report_and_twilios_error_code(studio, session, twilio):
+    _book(session)
+    tick(NOW + timedelta(seconds=1))
+    [sent] = twilio.state.accepted
+    url, form = twilio.state.status_callback(sent["sid"], "undelivered", error_code=30007)
+    signature = twilio.state.signed(url, form)
+    path = url.removeprefix("https://nurture.test")
+    answer = studio.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+    assert answer.json() == {"result": "undelivered"}
+    text = session.scalar(select(Message).where(Message.provider_message_id == sent["sid"]))
+    assert text is not None
+    page = html.unescape(studio.get(f"/studio/leads/{text.lead_id}").text)
+    assert "Text not delivered (Twilio error 30007): Text: booking confirmation" in page
+    assert "Text event" in page

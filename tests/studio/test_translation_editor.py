@@ -108,3 +108,24 @@ def test_the_language_tab_previews_the_translation_as_typed_without_saving(
     assert studio.post(f"{url}/preview", {}).json() == {"problems": []}
     session.expire_all()
     assert session.get(Step, step_id).translations == before  # a preview saves nothing
+
+
+def test_the_test_send_is_the_email_in_that_language(
+    studio: Studio, session, sequences_loaded
+) -> None:
+    from nurture.core.config import get_settings
+    from nurture.rendering.safety import SAFETY_ES
+    from tests.factories import outbox_messages, text_part
+
+    step_id, *_ = open_draft(studio)
+    url = f"/studio/sequences/{SLUG}/edit/steps/{step_id}/languages/es"
+    assert studio.post(f"{url}/test", SPANISH).status_code == 200
+    [proof] = outbox_messages(get_settings().resolved_outbox_dir)
+    assert proof["Subject"] == f"[Test] {SPANISH['subject']}"
+    body = text_part(proof)
+    assert "Una lectura corta." in body
+    assert all(flag in body for flag in SAFETY_ES.red_flags)
+    assert "Cancelar su suscripción con un solo clic:" in body
+    html = proof.get_body(preferencelist=("html",))
+    assert html is not None
+    assert 'lang="es"' in html.get_content()

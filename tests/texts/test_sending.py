@@ -12,6 +12,7 @@ from nurture.delivery import send, service
 from nurture.delivery.channels.registry import get_backend, get_text_backend
 from nurture.leads.models import ConsentRecord
 from nurture.outbox.models import Message, MessageAttempt, MessageStatus, SmsSuppression
+from nurture.rendering import segments
 from tests.texts.helpers import NOW, PHONE, VISIT, booking, tick
 from tests.twilio_server import Scripted
 
@@ -74,6 +75,26 @@ def test_the_clinics_mix_of_channels(api, session, settings):
     assert len(list(emails)) == 4
 
 
+def test_an_email_only_clinic_plans_no_texts_and_stops_those_already_planned(
+    api, session, twilio, settings
+):
+    api("POST", "/api/appointments", json=booking())
+    assert len(_texts(session)) == 4
+    settings(reminder_channels="email")
+    api("POST", "/api/appointments", json=booking(external_id="e2", email="b@example.com"))
+    # The second visit gets no texts at all; the first's planned texts are held at send time.
+    assert len(_texts(session)) == 4
+    tick(NOW + timedelta(seconds=1))
+    assert twilio.state.requests == 0
+    [confirmation] = [m for m in _texts(session) if m.reminder == "confirmation@r0"]
+    assert confirmation.status == MessageStatus.CANCELLED
+    assert "switched off" in (confirmation.last_error or "")
+    emails = session.scalars(
+        select(Message).where(Message.channel == "email", Message.reminder == "confirmation@r0")
+    )
+    assert {m.status for m in emails} == {MessageStatus.SENT}
+
+
 def test_texts_go_through_the_twilio_client_once_with_opt_out_on_the_first(api, session, twilio):
     api("POST", "/api/appointments", json=booking())
     outcomes = tick(NOW + timedelta(seconds=1))
@@ -93,6 +114,8 @@ def test_texts_go_through_the_twilio_client_once_with_opt_out_on_the_first(api, 
     bodies = twilio.state.bodies_to(PHONE)
     assert len(bodies) == 2
     assert "STOP" not in bodies[1]
+    # Each fits one GSM-7 segment, the opt-out line included.
+    assert [(n.encoding, n.segments) for n in map(segments.count, bodies)] == [("GSM-7", 1)] * 2
     # Nothing is ever sent twice.
     tick(VISIT - timedelta(hours=48) + timedelta(minutes=5))
     assert len(twilio.state.bodies_to(PHONE)) == 2
@@ -149,6 +172,15 @@ def test_an_unsubscribed_number_fails_permanently(api, session, twilio):
     [text] = [m for m in _texts(session) if m.attempts]
     assert text.status == MessageStatus.FAILED
     assert "21610" in (text.last_error or "")
+    # Twilio answered the patient's STOP itself: the number joins the SMS suppression list and
+    # the visit's other texts stop here instead of each failing at Twilio.
+    [listed] = session.scalars(select(SmsSuppression))
+    assert (listed.phone, listed.reason, listed.source) == (PHONE, "error 21610", "send")
+    rest = [m for m in _texts(session) if m.id != text.id]
+    assert rest
+    assert {m.status for m in rest} == {MessageStatus.SUPPRESSED}
+    tick(VISIT - timedelta(hours=48))
+    assert twilio.state.requests == 1
 
 
 def test_an_invalid_number_fails_permanently(api, session, twilio):
@@ -187,6 +219,24 @@ def test_unreachable_twilio_is_transient(api, session, settings):
     [text] = [m for m in _texts(session) if m.attempts]
     assert text.status == MessageStatus.PENDING
     assert "could not reach Twilio" in (text.last_error or "")
+
+
+def test_a_wrong_auth_token_holds_the_text_until_the_account_is_fixed(
+    api, session, twilio, settings
+):
+    settings(twilio_auth_token="y" * 32)
+    api("POST", "/api/appointments", json=booking())
+    tick(NOW + timedelta(seconds=1))
+    [text] = [m for m in _texts(session) if m.attempts]
+    assert text.status == MessageStatus.PENDING
+    assert "Twilio 401 (code 20003)" in (text.last_error or "")
+    assert twilio.state.accepted == []
+    settings(twilio_auth_token=twilio.state.auth_token)
+    session.refresh(text)
+    tick(text.due_at + timedelta(seconds=1))
+    session.refresh(text)
+    assert text.status == MessageStatus.SENT
+    assert len(twilio.state.accepted) == 1
 
 
 def test_quiet_hours_move_a_text_to_the_morning(api, session, twilio):
@@ -288,3 +338,26 @@ def test_a_spanish_patient_gets_spanish_texts_with_a_spanish_opt_out(api, sessio
     assert "vie, 27 de mar" in sent["Body"]  # the day, in Spanish
     [text] = [m for m in _texts(session) if m.status == MessageStatus.SENT]
     assert text.language == "es"
+
+
+def test_every_shipped_text_fits_one_segment_even_as_the_first_with_its_opt_out_line(api, session):
+    from nurture.appointments.models import Appointment
+    from nurture.delivery import texts
+    from nurture.messages.contexts import appointment_context, clinic_context
+
+    created = api("POST", "/api/appointments", json=booking()).json()
+    appointment = session.get(Appointment, created["id"])
+    assert appointment is not None
+    context = {**clinic_context(), **appointment_context(appointment)}
+    names = sorted(p.stem for p in (settings_dir() / "texts").glob("*.txt"))
+    assert len(names) == 5
+    for name in names:
+        body = f"{texts.render_text(name, context, {})} {texts.OPT_OUT}"
+        counted = segments.count(body)
+        assert (counted.encoding, counted.segments) == ("GSM-7", 1), (body, counted.units)
+
+
+def settings_dir():  # type: ignore[no-untyped-def]
+    from nurture.core.config import get_settings
+
+    return get_settings().templates_dir

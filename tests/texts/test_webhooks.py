@@ -3,8 +3,10 @@ signs them (the `twilio` package's RequestValidator.compute_signature, see twili
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from nurture.appointments.models import Appointment
@@ -127,7 +129,8 @@ def test_r_answers_how_to_change_it(api, client, twilio, session):
 
 
 def test_stop_words_stop_every_text_at_once_and_are_answered_once(api, client, twilio, session):
-    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT"):
+    # The issue's words, and REVOKE and OPTOUT, which Twilio's own opt-out handling acts on too.
+    for word in ("STOP", "stopall", "Unsubscribe", "CANCEL", "end", "QUIT", "revoke", "OPTOUT"):
         session.execute(SmsSuppression.__table__.delete())
         session.commit()
         api("POST", "/api/appointments", json=booking(external_id=f"x-{word}"))
@@ -214,3 +217,90 @@ def test_a_report_settles_a_text_whose_send_timed_out(api, client, twilio, sessi
     session.refresh(text)
     assert text.status == MessageStatus.SENT
     assert text.provider_message_id == accepted["sid"]
+
+
+def test_start_sends_the_visits_texts_still_ahead_and_never_one_already_sent(
+    api, client, twilio, session
+):
+    from nurture.core import clock
+
+    _booked(api, twilio)  # the confirmation went out
+    _reply(api, client, twilio, "STOP")
+    session.expire_all()
+    texts = list(session.scalars(select(Message).where(Message.channel == "sms")))
+    assert {m.template: m.status for m in texts if m.template != "appointment_confirmation"} == {
+        "appointment_reminder": MessageStatus.SUPPRESSED,
+        "appointment_nudge": MessageStatus.SUPPRESSED,
+    }
+    # Nothing goes while the number is stopped.
+    tick(VISIT - timedelta(hours=48))
+    assert len(twilio.state.accepted) == 1
+    with clock.frozen_at(VISIT - timedelta(hours=47)):
+        answer = _post(client, twilio, REPLY_URL, _inbound("UNSTOP"))
+    assert "back on" in answer.text
+    session.expire_all()
+    due = {
+        m.due_at: m.status for m in session.scalars(select(Message).where(Message.channel == "sms"))
+    }
+    # The 48 h reminder's time passed while stopped: it stays held, never sent late; what is
+    # still ahead (the nudge, the 2 h reminder) goes again.
+    assert due.pop(min(due)) == MessageStatus.SENT
+    assert due.pop(min(due)) == MessageStatus.SUPPRESSED
+    assert set(due.values()) == {MessageStatus.PENDING}
+    tick(VISIT - timedelta(hours=24))
+    tick(VISIT - timedelta(hours=2))
+    bodies = twilio.state.bodies_to(PHONE)
+    assert len(bodies) == 1 + len(due)
+    assert len(set(bodies)) == len(bodies)
+
+
+def test_the_same_text_posted_twice_at_once_acts_once_and_never_500s(api, client, twilio, session):
+    """PostgreSQL: another request holds the SID's row, uncommitted, while this one arrives."""
+    import threading
+
+    from sqlalchemy import text
+
+    from nurture.core import clock
+    from nurture.core.db import session_factory
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("two writers at once need PostgreSQL (SQLite has one writer)")
+    _booked(api, twilio)
+    form = _inbound("STOP", sid="SM" + "f" * 32)
+    first = session_factory()()
+    first.add(
+        TextReply(
+            provider_sid=form["MessageSid"],
+            from_phone=PHONE,
+            body="STOP",
+            action="stop",
+            received_at=NOW,
+        )
+    )
+    first.flush()  # the first request's row, not yet committed
+    answers: list = []  # type: ignore[type-arg]
+
+    def post() -> None:
+        with clock.frozen_at(NOW + timedelta(minutes=5)):
+            answers.append(_post(client, twilio, REPLY_URL, form))
+
+    second = threading.Thread(target=post)
+    second.start()
+    waiting = (
+        "select count(*) from pg_stat_activity"
+        " where wait_event_type = 'Lock' and datname = current_database()"
+    )
+    deadline = time.monotonic() + 30
+    while session.execute(text(waiting)).scalar() == 0:
+        session.rollback()
+        assert time.monotonic() < deadline, "the second request never waited for the first"
+        time.sleep(0.02)
+    first.commit()
+    first.close()
+    second.join(timeout=30)
+    [answer] = answers
+    assert answer.status_code == 200
+    assert "<Message>" not in answer.text  # the first request answers; this one does nothing
+    session.expire_all()
+    assert len(list(session.scalars(select(TextReply)))) == 1
+    assert session.scalar(select(SmsSuppression.id)) is None  # only the first request acts

@@ -80,3 +80,28 @@ def test_favicon_exists(client) -> None:
     assert icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"
     assert '<link rel="icon" href="/favicon.ico">' in client.get("/").text
+
+
+def test_error_pages_speak_the_browsers_language(client) -> None:
+    spanish = {**BROWSER, "Accept-Language": "es-419,es;q=0.9"}
+    wrong_method = client.get("/subscribe", headers=spanish)
+    assert wrong_method.status_code == 405
+    assert '<html lang="es">' in wrong_method.text
+    assert 'href="/privacy?lang=es"' in wrong_method.text
+    bad_link = client.get("/confirm/not-a-token", headers=spanish)
+    assert bad_link.status_code == 400
+    assert "Este enlace no funciona" in bad_link.text
+    switched = client.get("/no-such-page?lang=es", headers=BROWSER)
+    assert "No encontramos esa página" in switched.text
+    assert '<a href="/no-such-page?lang=en" lang="en" hreflang="en">English</a>' in switched.text
+    app = create_app()
+
+    def boom() -> None:
+        raise RuntimeError("kaput")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, base_url="https://nurture.test", raise_server_exceptions=False) as c:
+        crash = c.get("/boom", headers=spanish)
+        assert crash.status_code == 500
+        assert '<html lang="es">' in crash.text
+        assert "Algo falló de nuestro lado" in crash.text

@@ -88,6 +88,15 @@ class OutgoingText:
         return self.body[:60]
 
 
+# The reason of a PermanentError for a recipient who opted out at the provider (Twilio's 21610).
+UNSUBSCRIBED = "unsubscribed"
+
+# The reason of a TransientError when the provider refuses the clinic's own account (a revoked
+# key, a wrong password, a sender not yet verified): nothing about the recipient is wrong, so the
+# message waits on the retry schedule, for as long as it makes sense, until the account is fixed.
+ACCOUNT_REFUSED = "account"
+
+
 class DeliveryError(Exception):
     """Base class: the email was not accepted by the provider."""
 

@@ -39,6 +39,7 @@ from nurture import __version__
 from nurture.core.config import Settings
 from nurture.delivery.channels import sendgrid_batch as batch
 from nurture.delivery.channels.base import (
+    ACCOUNT_REFUSED,
     Backend,
     DeliveryError,
     OutgoingEmail,
@@ -111,6 +112,8 @@ def raise_for_status(status: int, body: Any, headers: Mapping[str, str] | None) 
         raise TransientError(detail, retry_at=reset, reason="rate_limited")
     if status >= 500:
         raise TransientError(detail)
+    if status in (401, 403):  # the clinic's key or sender, not the recipient
+        raise TransientError(detail, reason=ACCOUNT_REFUSED)
     raise PermanentError(detail)
 
 

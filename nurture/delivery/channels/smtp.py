@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    ACCOUNT_REFUSED,
     Backend,
     DeliveryError,
     OutgoingEmail,
@@ -127,6 +128,11 @@ class _Session:
             self.close()
             raise PermanentError(
                 f"recipient refused: {exc.recipients}", reason="recipient_refused"
+            ) from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()  # the clinic's SMTP login, not the recipient
+            raise TransientError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", reason=ACCOUNT_REFUSED
             ) from exc
         except smtplib.SMTPResponseException as exc:
             self.close()

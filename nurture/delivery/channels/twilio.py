@@ -13,6 +13,8 @@ from twilio.rest import Client
 
 from nurture.core.config import Settings
 from nurture.delivery.channels.base import (
+    ACCOUNT_REFUSED,
+    UNSUBSCRIBED,
     OutgoingText,
     PermanentError,
     TransientError,
@@ -39,8 +41,10 @@ def classify(exc: TwilioRestException) -> PermanentError | TransientError:
         return TransientError(detail, reason="rate_limited")
     if exc.status >= 500:
         return TransientError(detail)
+    if exc.status == 401:  # the clinic's account SID or token, not the recipient
+        return TransientError(detail, reason=ACCOUNT_REFUSED)
     if exc.code in PERMANENT_CODES or 400 <= exc.status < 500:
-        reason = "unsubscribed" if exc.code == 21610 else "rejected"
+        reason = UNSUBSCRIBED if exc.code == 21610 else "rejected"
         return PermanentError(detail, reason=reason)
     return TransientError(detail)  # pragma: no cover - every status is handled above
 

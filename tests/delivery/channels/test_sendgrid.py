@@ -10,6 +10,7 @@ import pytest
 
 from nurture.core.config import get_settings
 from nurture.delivery.channels.base import (
+    ACCOUNT_REFUSED,
     OutgoingEmail,
     PermanentError,
     TransientError,
@@ -54,10 +55,13 @@ def test_accepted_email_returns_message_id_and_payload_is_complete(sendgrid) -> 
     assert body["categories"] == ["marketing"]
 
 
-def test_wrong_key_is_permanent_with_providers_message(sendgrid, settings) -> None:
+def test_a_wrong_key_is_the_clinics_to_fix_and_retried_with_the_providers_message(
+    sendgrid, settings
+) -> None:
     settings(sendgrid_api_key="SG.wrong")
-    with pytest.raises(PermanentError, match="401: .*authorization grant is invalid"):
+    with pytest.raises(TransientError, match="401: .*authorization grant is invalid") as refused:
         get_backend().send(EMAIL)
+    assert refused.value.reason == ACCOUNT_REFUSED
     assert sendgrid.state.accepted == []
 
 
