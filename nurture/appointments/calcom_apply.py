@@ -313,9 +313,30 @@ def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str
         for person in people:
             key = visit_key(uid) if len(people) == 1 else visit_key(uid, _email(person))
             marked.append(_first_seen_missed(session, envelope, person, key, now=now))
+    if envelope.trigger == NO_SHOW and not marked:
+        cleared = _cleared(session, uid, [p for p in listed if p.get("noShow") is False], now)
+        if cleared:
+            return {"status": "no_show_cleared", "ids": cleared}
     if not marked:
         return {"status": "ignored", "reason": "no booked visit of this booking was missed"}
     return {"status": "no_show", "ids": marked}
+
+
+def _cleared(session: Session, uid: str, people: list[dict[str, Any]], now: datetime) -> list[int]:
+    """The host took a no-show mark back: the visit counts as held, its no-show follow-up ends."""
+    emails = {_email(p) for p in people} - {""}
+    cleared: list[int] = []
+    for key in [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]:
+        appointment = _current(session, key) or _aliased(session, key)
+        if appointment is None or appointment.status != AppointmentStatus.NO_SHOW:
+            continue
+        if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
+            continue
+        service.mark_outcome(
+            session, appointment=appointment, status=AppointmentStatus.BOOKED, now=now
+        )
+        cleared.append(appointment.id)
+    return cleared
 
 
 def _email(person: dict[str, Any]) -> str:

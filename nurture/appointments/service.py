@@ -390,9 +390,19 @@ def cancel(session: Session, *, appointment: Appointment, now: datetime) -> Appo
 def mark_outcome(
     session: Session, *, appointment: Appointment, status: str, now: datetime
 ) -> Appointment:
+    was = appointment.status
     appointment.status = status
     appointment.updated_at = now
     cancel_unsent(session, appointment, f"the visit is marked {status}")
+    if was == AppointmentStatus.NO_SHOW and status != AppointmentStatus.NO_SHOW:
+        enrollments.withdraw_started_by(  # the mark was a mistake: no "we missed you"
+            session,
+            lead_id=appointment.lead_id,
+            trigger=Trigger.NO_SHOW,
+            audience=get_settings().no_show_audience,
+            since=appointment.starts_at,
+            at=now,
+        )
     outcome_follows(session, appointment, now)
     session.flush()
     return appointment

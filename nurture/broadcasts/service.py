@@ -77,9 +77,15 @@ def source_of(subject: str, preheader: str, body_markdown: str) -> checks.StepSo
     return checks.StepSource(subject, preheader, "", None, body_markdown)
 
 
-def check_content(subject: str, preheader: str, body_markdown: str) -> checks.Checked:
-    """Run the step checks on a broadcast's content (template, privacy, links, size)."""
-    return checks.check_step(source_of(subject, preheader, body_markdown))
+def check_content(
+    subject: str, preheader: str, body_markdown: str, *, location_key: str | None = None
+) -> checks.Checked:
+    """Run the step checks on a broadcast's content (template, privacy, links, size).
+
+    The sample it is rendered for is of `location_key` (a broadcast to one location's people).
+    """
+    source = source_of(subject, preheader, body_markdown)
+    return checks.check_step(source, location_key=location_key)
 
 
 def _content_issues(checked: checks.Checked) -> list[Issue]:

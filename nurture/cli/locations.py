@@ -45,6 +45,10 @@ def locations_add(
         "review_url": review_url,
     }
     values, errors = edit.parse(form)
+    if "timezone" in errors:  # the studio names its list of cities; a shell has none
+        errors["timezone"] = (
+            f"--timezone: {zone!r} is not a time zone; give one like America/Chicago."
+        )
     if errors:
         raise click.ClickException("nothing added:\n" + "\n".join(errors.values()))
     now = clock.now()

@@ -26,6 +26,7 @@ from nurture.core import dates
 from nurture.core.colours import check_accent
 from nurture.core.config import Settings, get_settings
 from nurture.core.names import clean_first_name
+from nurture.core.web_address import has_web_host
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,10 @@ def _clean(spec: Field, raw: str, settings: Settings) -> Any:
     if spec.kind in ("line", "name"):
         return clean_first_name(value, max_length=spec.max_length)
     if spec.kind == "url":
-        if not value.startswith("https://") or len(value) <= len("https://") or " " in value:
-            raise ValueError("must be an https:// address")
+        if not has_web_host(value):
+            raise ValueError(
+                "must be a web address starting https://, such as https://clinic.example"
+            )
         return value
     if spec.kind == "colour":
         return check_accent(value)

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     # clinic's default, for anyone whose language is not known or not offered.
     languages: LanguageTags = Field(default_factory=lambda: ["en", "es"])
     clinic_closures: DateList = Field(default_factory=list)
-    booking_url: str = "https://booking.example.com/example-spine-and-nerve"
+    booking_url: HttpsAddress = "https://booking.example.com/example-spine-and-nerve"
     # Where a patient leaves a review (every patient is asked); empty skips review requests.
     review_url: HttpsAddress = ""
     # Buttons in emails and on pages; white text on it must reach 4.5:1 contrast.

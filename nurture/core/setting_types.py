@@ -15,6 +15,8 @@ from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 from pydantic_settings import NoDecode
 
+from nurture.core.web_address import has_web_host
+
 
 def _known_zone(value: str) -> str:
     try:
@@ -110,7 +112,7 @@ def _comma_dates(value: object) -> object:
 
 def _https(value: str, info: ValidationInfo) -> str:
     value = value.strip()
-    if value and not value.startswith("https://"):
+    if value and not has_web_host(value):
         raise ValueError(f"NURTURE_{str(info.field_name).upper()} must be an https:// address")
     return value
 
@@ -144,7 +146,7 @@ OriginList = Annotated[list[str], NoDecode, BeforeValidator(_comma_origins)]
 RateText = Annotated[str, AfterValidator(_rate)]
 # Days (YYYY-MM-DD), comma-separated in the environment.
 DateList = Annotated[list[date], NoDecode, BeforeValidator(_comma_dates)]
-# An https:// address, or empty for none.
+# An https:// address with a host (see web_address), or empty for none.
 HttpsAddress = Annotated[str, AfterValidator(_https)]
 # A button colour that white text can be read on (#rrggbb).
 AccentColor = Annotated[str, AfterValidator(_accent)]

@@ -65,6 +65,16 @@ def refusal(session: Session, *, phone: str, lead_id: int | None) -> str | None:
     return None
 
 
+def _whole_words(text: str, found: re.Match[str]) -> str:
+    """The words as typed around a match of a word's stem ("sciatica", not "sciatic")."""
+    start, end = found.start(), found.end()
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return text[start:end]
+
+
 def plan_answer(
     session: Session, *, phone: str, body: str, once: str, now: datetime
 ) -> tuple[Message, bool]:
@@ -85,8 +95,9 @@ def plan_answer(
         raise AnswerRefused(f"The answer is {len(text)} characters; keep it under {MAX_ANSWER}.")
     health = CONDITION_WORDS.search(text)
     if health is not None:
+        word = _whole_words(text, health)
         raise AnswerRefused(
-            f"Leave out \u201c{health.group(0)}\u201d: a text shows on a lock screen, where anyone "
+            f"Leave out \u201c{word}\u201d: a text shows on a lock screen, where anyone "
             "holding the phone can read it. Keep to times and places, and ask them to call the "
             "clinic to talk about their health."
         )

@@ -175,6 +175,46 @@ def reach_goal(session: Session, *, lead_id: int, goal: str, at: datetime) -> in
     return len(ended)
 
 
+def withdraw_started_by(
+    session: Session,
+    *,
+    lead_id: int,
+    trigger: str,
+    audience: str | None,
+    since: datetime,
+    at: datetime,
+) -> int:
+    """End what an event took back had started: journeys of `trigger`, or the `audience` drip.
+
+    Only enrollments begun at or after `since` (the event's time) end; their unsent email is
+    cancelled. A visit marked missed by mistake and then corrected stops its "we missed you".
+    """
+    active = session.scalars(
+        select(Enrollment).where(
+            Enrollment.lead_id == lead_id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+            Enrollment.enrolled_at >= since,
+        )
+    ).all()
+    ended = [
+        e.id
+        for e in active
+        if e.version.trigger == trigger or (audience and e.version.sequence.audience == audience)
+    ]
+    for enrollment in active:
+        if enrollment.id in ended:
+            end(enrollment, reason=f"{trigger} withdrawn", at=at)
+    if ended:
+        session.execute(
+            update(Message)
+            .where(Message.enrollment_id.in_(ended), Message.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.CANCELLED, last_error=f"{trigger} was taken back")
+            .execution_options(synchronize_session="fetch")
+        )
+    session.flush()
+    return len(ended)
+
+
 def keys_sent(session: Session, *, lead_id: int) -> frozenset[str]:
     """Return the step keys of every drip email this lead has been sent, or may have been."""
     # An email whose send has started (or whose outcome is unknown) may be in the lead's inbox

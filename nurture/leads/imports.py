@@ -224,7 +224,10 @@ def _when(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO-8601 time") from exc
+        raise ValueError(
+            f"{text!r} is not a date and time such as 2026-03-01 09:30 (UTC) "
+            "or 2026-03-01 09:30+01:00"
+        ) from exc
     return dates.check_moment(moment, naive_zone=UTC)
 
 

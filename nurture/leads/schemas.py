@@ -55,7 +55,9 @@ class InputModel(BaseModel):
 def check_timezone(value: str) -> str:
     """Return `value` if it names an IANA time zone."""
     if value not in _ZONES:
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin")
+        raise ValueError(
+            f"unknown time zone {value!r}; name a region and a city, such as Europe/Berlin"
+        )
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:

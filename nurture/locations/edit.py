@@ -134,10 +134,13 @@ def remove(session: Session, key: str) -> Location:
     row = session.get(Location, key)
     if row is None:
         raise ValueError(f"there is no location {key!r}")
+    if key == service.MAIN:
+        # Visits and leads that name no site belong to `main`, and so does any added later
+        # without one: it stays, and can be renamed to read as a site of its own.
+        raise ValueError(
+            f"{service.MAIN!r} is the default location and stays; give it another name instead"
+        )
     visits, leads = service.usage(session, key)
-    if key == service.MAIN and visits + leads == 0:
-        # Visits and leads without a site belong to the default one, `main`.
-        visits, leads = service.usage(session, None)
     if visits or leads:
         raise ValueError(
             f"location {key!r} is still used by {visits} visit(s) and {leads} lead(s); "

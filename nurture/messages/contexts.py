@@ -30,6 +30,10 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
             "starts_at": appointment.starts_at,
             "timezone": appointment.timezone,
             "address": appointment.location or site.address,
+            # A place described in words (one-site installs) gets a map of those words.
+            "map_url": locations.map_link(appointment.location)
+            if appointment.location
+            else site.map_url,
             "duration_minutes": appointment.duration_minutes,
         },
         "manage_url": links.visit_url(appointment.id),

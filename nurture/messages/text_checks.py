@@ -1,7 +1,8 @@
 """What every visit text must say, and what none may: checked on the template's source.
 
-A text is read on a lock screen by whoever holds the phone: it names the clinic, the day,
-time and place, and how to answer; never a condition, a numbness type or why the visit is.
+A text is read on a lock screen by whoever holds the phone: it names the clinic (or the
+visit's location), the day, time and place, and how to answer; never a condition, a numbness
+type or why the visit is.
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ FORBIDDEN = re.compile(
     + privacy_words.SPANISH,
     re.I,
 )
-REQUIRED = (
-    ("clinic.name", "the clinic's name ({{ clinic.name }})"),
-    ("visit.starts_at", "the day and time ({{ visit.starts_at|visit_time(...) }})"),
-)
+NAME = re.compile(r"(clinic|location)\.name")
+REQUIRED = (("visit.starts_at", "the day and time ({{ visit.starts_at|visit_time(...) }})"),)
 PLACE = ("visit.address", "the place ({{ visit.address }})")
 ANSWER = re.compile(r"Reply C|Responda C|(clinic|location)\.phone|manage_url|change_url", re.I)
 
@@ -28,6 +27,8 @@ ANSWER = re.compile(r"Reply C|Responda C|(clinic|location)\.phone|manage_url|cha
 def problems(name: str, source: str) -> list[str]:
     """Return what is missing from (or must not be in) the text template `name`."""
     found: list[str] = []
+    if not NAME.search(source):
+        found.append("It must say the clinic's name ({{ location.name }} or {{ clinic.name }}).")
     wanted = list(REQUIRED)
     if name != "appointment_cancellation":
         wanted.append(PLACE)

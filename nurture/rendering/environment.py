@@ -317,10 +317,13 @@ def _locale(context: Context) -> Locale | None:
 
 
 def _accent(context: dict[str, Any]) -> str:
-    """The button colour: the clinic's accent, chosen per render (CSS is inlined per template)."""
-    clinic = context.get("clinic")
-    colour = clinic.get("accent_color") if isinstance(clinic, dict) else None
-    return colour if isinstance(colour, str) else BUTTON_COLOUR
+    """The button colour: the location's (else the clinic's) accent, chosen per render."""
+    for source in ("location", "clinic"):
+        details = context.get(source)
+        colour = details.get("accent_color") if isinstance(details, dict) else None
+        if isinstance(colour, str) and colour:
+            return colour
+    return BUTTON_COLOUR
 
 
 @lru_cache(maxsize=4)

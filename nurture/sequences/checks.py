@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 
 from nurture.core import headers
+from nurture.core.web_address import has_web_host
 from nurture.leads.models import NumbnessType
 from nurture.messages.contexts import lead_context
 from nurture.messages.preview import (
@@ -145,14 +145,11 @@ def link_problem(href: str, own_address: str = "") -> str | None:
     if lowered.startswith(("mailto:", "tel:")):
         return None if href.split(":", 1)[1].strip() else f"a link has no address: {href}"
     if href.startswith("#"):
-        return None
+        # "#" alone is the placeholder people type for "link to come": it goes nowhere.
+        return None if href.strip("#") else "a link has no address (#): fill in where it goes"
     if not lowered.startswith("https://"):
         return f"link is not https: {href}"
-    try:
-        host = urlsplit(href).hostname
-    except ValueError:
-        host = None
-    if not host or "." not in host.strip("."):
+    if not has_web_host(href):
         return f"a link has no web address after https:// ({href}): fill in where it goes"
     return None
 
@@ -171,11 +168,19 @@ def _links(source: StepSource, html: str) -> list[Problem]:
     return found
 
 
-def _rendered_links(source: StepSource, body: str, context: dict[str, Any]) -> list[Problem]:
-    """Check each link of the body as rendered: a variable or expression can make any link."""
+def _rendered_links(
+    source: StepSource, body: str, context: dict[str, Any], written: str
+) -> list[Problem]:
+    """Check each link of the body as rendered: a variable or expression can make any link.
+
+    Links written out in `written` (the body before rendering) were checked already.
+    """
     own = str(context.get("base_url") or "")
+    checked = {m.group(1).strip() for m in _HREF.finditer(written)}
     found = []
     for match in _HREF.finditer(body):
+        if match.group(1).strip() in checked:
+            continue
         message = link_problem(match.group(1), own)
         if message is not None:
             found.append(Problem(source.body_field, f"{message} (as the email would send it)"))
@@ -301,7 +306,7 @@ def check_step(
             body = get_renderer().render_body(body_html, context)
         except Exception as exc:  # noqa: BLE001 - any template error is a message at the step
             return Checked([*found, *failed(exc)], None)
-        found += _rendered_links(source, body, context)
+        found += _rendered_links(source, body, context, body_html)
         found += _subject_header(email)
         others: dict[str, RenderedEmail] = {}
         for who, name in OTHER_FIRST_NAMES.items():

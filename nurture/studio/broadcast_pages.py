@@ -77,8 +77,10 @@ def _page(
         context["audience"] = audience(session, segment=scoped)
         context["untranslated"] = _untranslated(session, broadcast, scoped)
     if broadcast.status == BroadcastStatus.DRAFT:
+        # A broadcast to one location's people is shown as they get it.
+        one = sorted(segment.locations) if len(segment.locations) == 1 else [None]
         checked = broadcasts.check_content(
-            broadcast.subject, broadcast.preheader, broadcast.body_markdown
+            broadcast.subject, broadcast.preheader, broadcast.body_markdown, location_key=one[0]
         )
         context["email"] = checked.email
         context["problems"] = [p for p in checked.errors if p.field != "text"]

@@ -20,6 +20,7 @@ from nurture.http.deps import RowId, SessionDep
 from nurture.leads import tags
 from nurture.leads.models import LeadStatus, NumbnessType
 from nurture.leads.segments import STATUS_WORDS, describe, parse_segment, segment_from_json
+from nurture.locations import service as locations
 from nurture.outbox.models import Message, MessageStatus
 from nurture.sequences import checks
 from nurture.sequences.models import Sequence
@@ -299,11 +300,14 @@ async def preview_draft(
 def _preview(session: Session, values: dict[str, str | list[str]]) -> JSONResponse:
     """Render a broadcast as typed (in a worker thread: Markdown and Jinja take CPU time)."""
     _, issues, checked = broadcasts.read_fields(session, values)
-    if checked is None:
+    aimed = [k for k in values.get("location") or [] if k in locations.keys()]
+    if checked is None or len(aimed) == 1:
         # Not written yet: the layout alone, so the preview shows from the first keystroke.
+        # Aimed at one location: shown as its people get it (its booking page and phone).
         text = {name: values.get(name) for name in ("subject", "preheader", "markdown")}
         checked = broadcasts.check_content(
-            *(value if isinstance(value, str) else "" for value in text.values())
+            *(value if isinstance(value, str) else "" for value in text.values()),
+            location_key=aimed[0] if len(aimed) == 1 else None,
         )
     result: dict[str, Any] = {
         "problems": [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
 from nurture.core import languages
@@ -22,7 +24,22 @@ def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     return value.astimezone(ZoneInfo(get_settings().clinic_timezone)).strftime(fmt)
 
 
+# A date or a time in a message (2026-03-01, 09:30+01:00): each one piece a browser must not
+# break at its hyphens or sign, or "2026-" ends one line and "03-01" starts the next.
+_DATE_OR_TIME = re.compile(r"\d{4}-\d\d-\d\d|\d\d:\d\d(?::\d\d)?(?:Z|[+-]\d\d:\d\d)?")
+
+
+def _whole_dates(message: object) -> Markup:
+    """Escape `message`, keeping each date or time in it on one line."""
+    return Markup(
+        _DATE_OR_TIME.sub(
+            lambda m: f'<span class="nowrap">{m.group(0)}</span>', str(escape(message))
+        )
+    )
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["whole_dates"] = _whole_dates
 templates.env.filters["tz"] = ZoneInfo
 # What a sequence's start date means, for the simulator and anything else naming triggers.
 templates.env.globals["moment_of"] = moment_of

@@ -154,9 +154,11 @@ def _ticked(fields: dict[str, list[str]]) -> list[int]:
     return sorted({int(v) for v in fields.get("lead", []) if v.isdigit() and len(v) < 19})
 
 
-def _each(session: Session, ids: list[int]) -> Iterator[Lead]:
+def _each(session: Session, ids: list[int], staff: StaffUser | None = None) -> Iterator[Lead]:
+    """Yield the leads `ids` (only those within `staff`'s sites, when given)."""
+    kept = [] if staff is None else site_scope.lead_filter(staff)
     for chunk in chunked(ids):
-        query = select(Lead).where(Lead.id.in_(chunk)).order_by(Lead.id)
+        query = select(Lead).where(Lead.id.in_(chunk), *kept).order_by(Lead.id)
         yield from session.scalars(query.options(selectinload(Lead.consents)))
 
 
@@ -373,7 +375,8 @@ def undo_pause(entry_id: RowId, request: Request, staff: StaffDep, session: Sess
     now = clock.now()
     resumed = [
         lead.id
-        for lead in _each(session, ids)
+        # Another account's pause may name people beyond this account's sites: not theirs.
+        for lead in _each(session, ids, staff)
         # A lead paused again since (by themselves or staff) keeps that later pause.
         if lead.paused_until == until and preference_changes.resume(session, lead=lead, now=now)
     ]

@@ -195,6 +195,31 @@ def test_an_unmarked_no_show_of_a_booking_never_seen_here_starts_nothing(client,
     assert _journeys(session) == []
 
 
+def test_a_no_show_mark_taken_back_ends_the_we_missed_you_journey(client, session) -> None:
+    """handleMarkNoShow.ts sends the same trigger with `noShow: false` when the host un-marks."""
+    _no_show_journey(session)
+    post(client, "BOOKING_CREATED", booking("u7", VISIT), T0)
+    after = VISIT + timedelta(hours=1)
+    person = {"email": "cal@example.com", "noShow": True}
+    marked = {"bookingUid": "u7", "bookingId": 1007, "attendees": [person]}
+    assert post(client, "BOOKING_NO_SHOW_UPDATED", marked, after, at=after).json()["status"] == (
+        "no_show"
+    )
+    assert _journeys(session) == [("cal@example.com", "active")]
+    later = after + timedelta(minutes=10)
+    cleared = {**marked, "attendees": [{**person, "noShow": False}]}
+    response = post(client, "BOOKING_NO_SHOW_UPDATED", cleared, later, at=later)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "no_show_cleared"
+    [visit] = visits(session)
+    assert visit.status == "booked"  # past and booked: it took place
+    assert _journeys(session) == [("cal@example.com", "exited")]
+    unsent = session.scalars(
+        select(Message).where(Message.enrollment_id.is_not(None), Message.status == "pending")
+    ).all()
+    assert unsent == []
+
+
 def test_cal_video_reports_a_missed_visit_never_seen_here_with_its_time(client, session) -> None:
     _no_show_journey(session)
     after = VISIT + timedelta(minutes=15)

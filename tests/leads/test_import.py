@@ -42,12 +42,12 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(
         "line 4: numbness_type: 'sudden' is not one of acute, chronic, intermittent, unsure",
         "line 5: timezone: unknown time zone",
         "line 6: email: ok@example.com already appears on line 2",
-        "line 7: consent_at: 'yesterday' is not an ISO-8601 time",
+        "line 7: consent_at: 'yesterday' is not a date and time such as 2026-03-01 09:30",
         # Every problem of a line, not only its first.
         "line 8: email: not a valid email address",
         "line 8: numbness_type: 'sudden' is not one of",
         "line 8: timezone: unknown time zone",
-        "line 8: consent_at: 'soon' is not an ISO-8601 time",
+        "line 8: consent_at: 'soon' is not a date and time such as",
     ):
         assert line in result.output
     assert _count(session, Lead) == 0

@@ -111,6 +111,14 @@ def test_logo_must_be_https(settings) -> None:
         Settings(clinic_logo_url="http://clinic.example/logo.png")
 
 
+@pytest.mark.parametrize("field", ["booking_url", "clinic_logo_url", "review_url"])
+@pytest.mark.parametrize("url", ["https://", "https://?x=1", "https:///book"])
+def test_installed_addresses_need_a_host(field: str, url: str) -> None:
+    # Every email links the booking page: "https://" would send a link to nowhere.
+    with pytest.raises(ValidationError, match=f"NURTURE_{field.upper()}"):
+        Settings(**{field: url})
+
+
 def test_privacy_notice_says_what_is_kept_why_and_for_how_long(client, settings) -> None:
     settings(purge_unconfirmed_days="45")
     page = client.get("/privacy")

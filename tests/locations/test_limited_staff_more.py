@@ -226,3 +226,26 @@ def test_journey_totals_count_only_the_sites_people(  # type: ignore[no-untyped-
     assert north_editor.sign_in(ADMIN).status_code == 303
     assert re.search(r'id="entered">3<', north_editor.get(url).text)
     assert re.search(r'id="entered">1<', north_editor.get(url, params={"location": "main"}).text)
+
+
+def test_undoing_someone_elses_pause_resumes_only_the_editors_people(  # type: ignore[no-untyped-def]
+    north_editor: Studio, make_staff, session, people
+) -> None:
+    make_staff(ADMIN, "admin")
+    assert north_editor.sign_in(ADMIN).status_code == 303
+    paused = north_editor.post(
+        "/studio/leads/bulk", {"action": "pause", "weeks": "2", "scope": "all"}
+    )
+    assert paused.status_code == 303
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "leads.bulk_pause"))
+    undo = f"/studio/leads/bulk/undo/{entry.one().id}"
+    everyone = {v.lead_id for v in people.values()}
+    session.expire_all()
+    assert {i for i in everyone if session.get(Lead, i).paused_until} == everyone
+    assert north_editor.sign_in(EDITOR).status_code == 303
+    assert north_editor.post(undo).status_code == 303
+    session.expire_all()
+    still = {i for i in everyone if session.get(Lead, i).paused_until}
+    assert still == everyone - {people["north"].lead_id}
+    resumed = session.scalars(select(AuditEntry).where(AuditEntry.action == "leads.bulk_resume"))
+    assert resumed.one().after["ids"] == [people["north"].lead_id]

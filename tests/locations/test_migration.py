@@ -1,11 +1,16 @@
-"""Migration 0026 on a database with today's clinic settings: the clinic becomes `main`."""
+"""Migration 0025 on a database with today's clinic settings: the clinic becomes `main`."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.engine import make_url
 
 from nurture.clinic import service as clinic
 from nurture.core.config import get_settings
@@ -13,8 +18,29 @@ from nurture.core.migrate import alembic_config
 from nurture.locations import service as locations
 
 
-def test_the_clinic_settings_become_the_first_location(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+@pytest.fixture
+def old_database(tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database of the kind the suite runs on (a scratch one on PostgreSQL)."""
+    url = os.environ.get("NURTURE_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        yield sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        return
+    name = f"nurture_migration_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.create_engine(make_url(url).set(database=name))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_the_clinic_settings_become_the_first_location(old_database: sa.Engine) -> None:
+    engine = old_database
+    on_postgresql = os.environ.get("NURTURE_DATABASE_URL", "").startswith("postgresql")
+    assert engine.dialect.name == ("postgresql" if on_postgresql else "sqlite")
     cfg = alembic_config()
     try:
         with engine.begin() as connection:

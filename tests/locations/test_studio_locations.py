@@ -219,3 +219,37 @@ def test_staff_change_a_persons_site_from_their_page(admin_studio, session, peop
     assert session.get(Lead, lead_id).location_key == "north"
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "lead.location")).one()
     assert (entry.before["location"], entry.after["location"]) == (None, "north")
+
+
+def test_the_default_location_stays(admin_studio, session, two_sites) -> None:
+    refused = CliRunner().invoke(main, ["locations", "remove", "main"])
+    assert refused.exit_code == 1
+    assert "'main' is the default location and stays" in refused.output
+    page = admin_studio.get("/studio/admin/locations").text
+    assert 'action="/studio/admin/locations/north/remove"' in page
+    assert 'action="/studio/admin/locations/main/remove"' not in page
+    posted = admin_studio.post("/studio/admin/locations/main/remove")
+    assert "the default location and stays" in admin_studio.get(posted.headers["location"]).text
+    # Removing it would have let the next site added bring it back unasked.
+    assert CliRunner().invoke(main, ["locations", "remove", "north"]).exit_code == 0
+    assert sorted(session.scalars(select(Location.key))) == ["main", "south"]
+
+
+def test_the_step_preview_shows_the_location_picked(  # type: ignore[no-untyped-def]
+    admin_studio, session, two_sites, sequences_loaded
+) -> None:
+    import re
+
+    live = admin_studio.get("/studio/sequences/recall").text
+    step = re.findall(r'/studio/sequences/recall/steps/(\d+)"', live)[0]
+    url = f"/studio/sequences/recall/steps/{step}"
+    default = admin_studio.get(url).text
+    assert "+1 312 555 0199" not in default
+    assert '<option value="south" >South Clinic</option>' in default  # the picker
+    south = admin_studio.get(url, params={"location": "south"}).text
+    assert "+1 312 555 0199" in south
+    assert "https://book.example.com/south" in south
+    assert '<option value="south" selected>South Clinic</option>' in south
+    north = admin_studio.get(url, params={"location": "north"}).text
+    assert "+1 212 555 0101" in north
+    assert "+1 312 555 0199" not in north

@@ -149,20 +149,30 @@ def _calcom(client, uid: str, **payload: object):  # type: ignore[no-untyped-def
         )
 
 
-def test_calcom_bookings_map_by_event_type_or_place(client, session, settings, two_sites) -> None:
+def test_calcom_bookings_map_by_event_type_or_place(  # type: ignore[no-untyped-def]
+    admin_studio, client, session, settings, two_sites
+) -> None:
     settings(calcom_webhook_secret="calcom-test-secret")
-    south = session.get(Location, "south")
-    south.calcom_event_types = ["42"]
-    north = session.get(Location, "north")
-    north.calcom_places = ["Springfield practice"]
-    session.commit()
-    locations.invalidate()
+    # Set up in the studio, on each location's page.
+    page = admin_studio.get("/studio/admin/locations/south").text
+    assert 'name="calcom_event_types"' in page
+    assert 'name="calcom_places"' in page
+    for key, field, value in (
+        ("south", "calcom_event_types", "42, 30min-south"),
+        ("north", "calcom_places", "Springfield practice"),
+    ):
+        saved = admin_studio.post(f"/studio/admin/locations/{key}", {field: value})
+        assert saved.status_code == 303, saved.text
+    session.expire_all()
+    assert session.get(Location, "south").calcom_event_types == ["42", "30min-south"]
     assert _calcom(client, "by-type", eventTypeId=42, location="anywhere").status_code == 200
     assert _calcom(client, "by-place", eventTypeId=7, location="Springfield Practice").status_code
     assert _calcom(client, "by-none", eventTypeId=7, location="a park").status_code == 200
+    slug = _calcom(client, "by-slug", eventTypeId=8, type="30min-south", location="a park")
+    assert slug.status_code == 200
     session.expire_all()
     found = {a.external_id: a.location_key for a in session.scalars(select(Appointment))}
-    assert sorted(found.values(), key=str) == sorted(["south", "north", None], key=str)
+    assert sorted(found.values(), key=str) == sorted(["south", "north", None, "south"], key=str)
 
 
 def test_signups_choose_a_site(client, session, two_sites) -> None:

@@ -72,6 +72,19 @@ def test_sequences_have_the_planned_shape() -> None:
     assert "preferences_url" in _body(specs["unsure"].steps[0])
 
 
+def test_shipped_sequences_are_written_in_markdown() -> None:
+    # A marketer opening a shipped step finds the editor they write in, not HTML.
+    in_html = []
+    for path in sequence_files(get_settings().templates_dir / "sequences"):
+        for step in read_sequence_file(path).steps:
+            texts = [(step.key, step), *((step.key, v) for v in step.variants or [])]
+            for key, text in list(texts):
+                texts += [(f"{key} ({lang})", t) for lang, t in (text.translations or {}).items()]
+            in_html += [f"{path.name}: {key}" for key, text in texts if text.html is not None]
+            assert step.markdown is not None
+    assert in_html == []
+
+
 def test_booking_links_carry_campaign_tracking_but_no_health_detail(samples) -> None:  # type: ignore[no-untyped-def]
     import re
 

@@ -42,6 +42,8 @@ def test_a_broadcast_goes_from_segment_to_results(
     ):
         page = b.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
         page.on("dialog", lambda dialog: dialog.accept())  # data-confirm asks before scheduling
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(base + "/studio/login")
         page.get_by_label("Email").fill("editor@clinic.example")
         page.get_by_label("Password").fill(PASSWORD)
@@ -70,6 +72,17 @@ def test_a_broadcast_goes_from_segment_to_results(
         body.type(".\n\n")
         page.get_by_role("button", name="Button").click()
         assert "[[button: Book an assessment | {{ booking_url }}]]" in body.input_value()
+        # Link asks for the address here as in the step editor, and refuses none at all.
+        body.type("See ")
+        page.get_by_role("button", name="Link").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_label("Where does it go?").fill("https://")
+        dialog.get_by_role("button", name="Insert link").click()
+        expect(dialog.get_by_role("alert")).to_be_visible()
+        dialog.get_by_label("Where does it go?").fill("https://clinic.example/hours")
+        dialog.get_by_role("button", name="Insert link").click()
+        assert body.input_value().endswith("See [link words](https://clinic.example/hours)")
+        assert errors == []
         frame = page.frame_locator("#preview-frame")
         frame.locator("strong").get_by_text("until 8 pm").wait_for()
         frame.get_by_text("Hello Sam").wait_for()

@@ -3,17 +3,21 @@ broken mid-word in a table; and the Markdown toolbar's Link, Heading and HTML co
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from nurture.sequences.models import Step
+from nurture.tasks import run_job
 from tests.browser import browser
 from tests.processes import serving_web
 from tests.studio.conftest import PASSWORD, Studio
 from tests.studio.crawl import seed
 from tests.studio.test_editor import step_form
+from tests.studio.test_import_jobs import HEADER, upload
+from tests.studio.test_text_answers import _book
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +123,54 @@ def assert_losses(message: str) -> None:
     """The question before converting names what would be lost."""
     assert "tables" in message, message
     assert "inline styles" in message, message
+
+
+def test_pages_after_a_post_or_a_job_read_at_phone_width(
+    tmp_path: Path, admin_studio: Studio, session, sequences_loaded, twilio
+) -> None:
+    # Pages reached after a POST or a worker's job are not in the crawl: the refusal of an
+    # answer that names a condition, a failed import's problems, and the leads page's hint.
+    urls = seed(admin_studio, session)
+    _book(session)  # a patient who agreed to texts, at the number the crawl reads
+    # A finished import with problems (the crawl reads one still queued): a table of problems.
+    failed = upload(admin_studio, HEADER + "bo@example,Bo,sudden,Berlin,yesterday,x\n" * 3)
+    run_job(failed)
+    thread = urls["/texts/numbers/{number}"]
+    texting = {
+        "twilio_account_sid": twilio.state.account_sid,
+        "twilio_auth_token": twilio.state.auth_token,
+        "twilio_from": "+15550100999",
+        "twilio_api_base": twilio.url,
+    }
+    with serving_web(
+        tmp_path, email_backend="outbox", outbox_dir=str(tmp_path / "o"), **texting
+    ) as base:
+        with browser() as b:
+            page = b.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+            _sign_in(page, base)
+            page.goto(base + urls["/leads"])
+            hint = page.locator(".card", has=page.get_by_role("heading", name="Import leads"))
+            hint.screenshot(path=str(tmp_path / "leads-import.png"))
+            found = [f"leads: {p}" for p in page.evaluate(MEASURE)]
+            page.goto(f"{base}/studio/jobs/{failed}")
+            expect(page.get_by_text("such as Europe/Berlin").first).to_be_visible()
+            page.locator("main").screenshot(path=str(tmp_path / "import-problems.png"))
+            found += [f"import problems: {p}" for p in page.evaluate(MEASURE)]
+            page.goto(base + thread)
+            typed = "Sorry your sciatica still hurts; see you at 9"
+            page.get_by_label("Your answer").fill(typed)
+            page.get_by_role("button", name="Send the answer").click()
+            alert = page.get_by_role("alert")
+            expect(alert).to_contain_text("Leave out \u201csciatica\u201d")
+            expect(page.get_by_label("Your answer")).to_have_value(typed)
+            expect(page.get_by_label("Your answer")).to_have_accessible_description(
+                re.compile("lock screen")
+            )
+            page.locator("main").screenshot(path=str(tmp_path / "refused.png"))
+            found += [f"refused answer: {p}" for p in page.evaluate(MEASURE)]
+            # The refusal sits next to the box it is about, inside the screen.
+            box = alert.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= 390
+    assert not found, "\n".join(found)

@@ -279,3 +279,13 @@ def test_the_logo_heads_every_email_and_links_take_the_accent(
     coloured = [tag for tag in links if "#1b6b36" in tag]
     assert coloured, links
     assert not [tag for tag in links if "#0b5cad" in tag.lower()]
+
+
+@pytest.mark.parametrize("url", ["https://", "https://?ref=email", "https:///book"])
+def test_a_booking_page_without_a_host_is_refused(admin_studio: Any, url: str) -> None:
+    response = admin_studio.post(URL, _form(booking_url=url))
+    assert response.status_code == 422
+    beside = dict(re.findall(r'<p class="error" id="e-(\w+)">([^<]*)</p>', response.text))
+    assert set(beside) == {"booking_url"}
+    assert "such as https://clinic.example" in beside["booking_url"]
+    assert clinic.effective().booking_url == "https://booking.example.com/example-spine-and-nerve"

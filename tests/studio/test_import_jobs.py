@@ -44,14 +44,14 @@ def upload(studio: Studio, body: str, name: str = "leads.csv") -> int:
 
 _PROBLEM_ROW = re.compile(
     r'<tr><td class="num">(\d*)</td><td[^>]*>(?:<code>([^<]*)</code>|<span[^>]*>[^<]*</span>)?</td>'
-    r"<td>([^<]*)</td></tr>"
+    r"<td>(.*?)</td></tr>"
 )
 
 
 def problem_rows(page: str) -> list[tuple[str, str, str]]:
     """The (line, column, problem) rows of a failed import's table of problems."""
     return [
-        (line, column, html.unescape(message))
+        (line, column, html.unescape(re.sub(r"<[^>]+>", "", message)))
         for line, column, message in _PROBLEM_ROW.findall(page)
     ]
 
@@ -74,7 +74,7 @@ def test_upload_queues_a_job_that_a_worker_runs(studio: Studio, session, sequenc
     assert run_job(job_id) == JobStatus.SUCCEEDED
     assert count_leads(session) == 4
     done = studio.get(f"/studio/jobs/{job_id}").text
-    assert "Imported 4 new leads (2 with consent, 2 enrolled)" in done
+    assert "Imported 4 new leads (2 with consent, 2 started on their sequence)" in done
     assert "http-equiv" not in done  # a finished job stops refreshing
     session.expire_all()
     job = session.get(Job, job_id)

@@ -42,6 +42,27 @@ def test_no_studio_page_speaks_programmer(admin_studio: Studio, session, sequenc
     assert not found, "\n".join(found)
 
 
+def test_finished_imports_speak_the_marketers_language(studio: Studio, sequences_loaded) -> None:
+    # The crawl reads a queued import; these are the pages a worker leaves behind.
+    from nurture.tasks import run_job
+    from tests.studio.test_import_jobs import HEADER, upload
+
+    good = upload(
+        studio, HEADER + "ana@example.com,Ana,chronic,Europe/Berlin,2026-06-01T10:00Z,x\n"
+    )
+    bad = upload(studio, HEADER + "bo@example.com,Bo,chronic,Berlin,yesterday,x\n")
+    run_job(good)
+    run_job(bad)
+    found = []
+    for job_id in (good, bad):
+        text = visible_text(studio.get(f"/studio/jobs/{job_id}").text)
+        found += [m.group(0) for word in FORBIDDEN for m in re.finditer(word, text)]
+    assert found == []
+    problems = visible_text(studio.get(f"/studio/jobs/{bad}").text)
+    assert "such as Europe/Berlin" in problems
+    assert "such as 2026-03-01 09:30" in problems
+
+
 def test_the_crawl_reads_every_page(admin_studio: Studio, session, sequences_loaded) -> None:
     from tests.studio.crawl import page_paths
 

@@ -121,7 +121,7 @@ def test_csv_upload_imports_every_row_or_none(studio: Studio, session, sequences
         CSV_HEADER
         + "a@example.com,A,chronic,,2026-01-01T10:00:00Z,old tool\nb@example.com,B,acute,,,\n"
     )
-    assert "Imported 2 new leads (1 with consent, 1 enrolled)" in upload(good)
+    assert "Imported 2 new leads (1 with consent, 1 started on their sequence)" in upload(good)
     statuses = dict(session.execute(select(Lead.email, Lead.status)).all())
     assert statuses == {"a@example.com": "active", "b@example.com": "no_consent"}
 

@@ -108,13 +108,21 @@ def test_no_answer_after_stop_or_without_consent(studio, session, twilio):
 
 def test_an_answer_that_names_a_condition_is_refused_and_kept_in_the_form(studio, session, twilio):
     _book(session)
-    for body in ("Sorry your legs are still numb, see you at 9", "Tu ciática: ven a las 9"):
+    for body, word in (
+        ("Sorry your legs are still numb, see you at 9", "legs"),
+        ("Tu ciática: ven a las 9", "ciática"),
+        ("Sorry about the tingling; see you at 9", "tingling"),
+    ):
         form = {**_form(studio), "body": body}
         with clock.frozen_at(NOW + timedelta(minutes=1)):
             refused = studio.post(THREAD + "/answer", form)
         assert refused.status_code == 422
         assert "lock screen" in html.unescape(refused.text)
         assert html.escape(body) in refused.text  # what they typed is still there to edit
+        # The refusal quotes the word as typed, not the stem the check matched, and the box
+        # it is about points to it.
+        assert f"Leave out \u201c{word}\u201d" in html.unescape(refused.text)
+        assert 'aria-invalid="true" aria-describedby="answer-problem"' in refused.text
     assert session.scalar(select(func.count()).where(Message.template == "staff_reply")) == 0
     form = {**_form(studio), "body": "See you at 9 tomorrow. Park behind the building."}
     with clock.frozen_at(NOW + timedelta(minutes=1)):
