@@ -13,8 +13,8 @@ from nurture.core import clock
 from nurture.core.config import get_settings
 from nurture.locations import service as locations
 from nurture.locations.models import Location
+from tests.delivery.texts.helpers import tick
 from tests.factories import outbox_messages, text_part
-from tests.texts.helpers import tick
 
 NOW = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)  # a Monday, 09:00 in Chicago
 VISIT = datetime(2026, 3, 27, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
