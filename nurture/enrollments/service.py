@@ -155,24 +155,9 @@ def end(enrollment: Enrollment, *, reason: str, at: datetime) -> None:
 
 def reach_goal(session: Session, *, lead_id: int, goal: str, at: datetime) -> int:
     """End the lead's active enrollments that `goal` ends, and cancel their unsent emails."""
-    active = session.scalars(
-        select(Enrollment).where(
-            Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE
-        )
-    ).all()
-    ended = [e.id for e in active if goal in e.version.goals]
-    for enrollment in active:
-        if enrollment.id in ended:
-            end(enrollment, reason=goal, at=at)
-    if ended:
-        session.execute(
-            update(Message)
-            .where(Message.enrollment_id.in_(ended), Message.status == MessageStatus.PENDING)
-            .values(status=MessageStatus.CANCELLED, last_error=f"enrollment ended: {goal}")
-            .execution_options(synchronize_session="fetch")
-        )
-    session.flush()
-    return len(ended)
+    active = _active(session, lead_id=lead_id)
+    ended = [e for e in active if goal in e.version.goals]
+    return _end_all(session, ended, reason=goal, note=f"enrollment ended: {goal}", at=at)
 
 
 def withdraw_started_by(
@@ -184,31 +169,44 @@ def withdraw_started_by(
     since: datetime,
     at: datetime,
 ) -> int:
-    """End what an event took back had started: journeys of `trigger`, or the `audience` drip.
+    """End what an event taken back had started: journeys of `trigger`, or the `audience` drip.
 
     Only enrollments begun at or after `since` (the event's time) end; their unsent email is
     cancelled. A visit marked missed by mistake and then corrected stops its "we missed you".
     """
-    active = session.scalars(
-        select(Enrollment).where(
-            Enrollment.lead_id == lead_id,
-            Enrollment.status == EnrollmentStatus.ACTIVE,
-            Enrollment.enrolled_at >= since,
-        )
-    ).all()
+    active = _active(session, lead_id=lead_id, since=since)
     ended = [
-        e.id
+        e
         for e in active
         if e.version.trigger == trigger or (audience and e.version.sequence.audience == audience)
     ]
-    for enrollment in active:
-        if enrollment.id in ended:
-            end(enrollment, reason=f"{trigger} withdrawn", at=at)
+    note = f"{trigger} was taken back"
+    return _end_all(session, ended, reason=f"{trigger} withdrawn", note=note, at=at)
+
+
+def _active(session: Session, *, lead_id: int, since: datetime | None = None) -> list[Enrollment]:
+    query = select(Enrollment).where(
+        Enrollment.lead_id == lead_id, Enrollment.status == EnrollmentStatus.ACTIVE
+    )
+    if since is not None:
+        query = query.where(Enrollment.enrolled_at >= since)
+    return list(session.scalars(query))
+
+
+def _end_all(
+    session: Session, ended: list[Enrollment], *, reason: str, note: str, at: datetime
+) -> int:
+    """End these enrollments and cancel their unsent email, saying why."""
+    for enrollment in ended:
+        end(enrollment, reason=reason, at=at)
     if ended:
         session.execute(
             update(Message)
-            .where(Message.enrollment_id.in_(ended), Message.status == MessageStatus.PENDING)
-            .values(status=MessageStatus.CANCELLED, last_error=f"{trigger} was taken back")
+            .where(
+                Message.enrollment_id.in_([e.id for e in ended]),
+                Message.status == MessageStatus.PENDING,
+            )
+            .values(status=MessageStatus.CANCELLED, last_error=note)
             .execution_options(synchronize_session="fetch")
         )
     session.flush()
