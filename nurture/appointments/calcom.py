@@ -16,7 +16,9 @@ How Cal.com shapes what it sends (read from its source):
   confirmed, or BOOKING_REJECTED for the new uid when the host turns it down. The request is
   remembered (`CalcomRequest`) and moves nothing: the visit keeps its time and its reminders
   until the confirmation moves it, and a rejection leaves it as it was. The patient has one
-  visit and one set of reminders throughout; the time waiting for the host gets none.
+  visit and one set of reminders throughout; the time waiting for the host gets none. A
+  confirmation that overtakes its request books the new time on its own; the late request then
+  retires the visit it replaces, without a notice.
 - "Cancel all remaining" of a recurring series sends one BOOKING_CANCELLED that carries the
   series' `recurringEvent` rule (Cal.com's own series id stays inside Cal.com); the visits booked
   in the same series by the same patient that have not started are cancelled with it.

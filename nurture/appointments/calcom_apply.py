@@ -123,7 +123,7 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
         old_key = visit_key(old, data.email if seated(envelope.payload) else None)
     if envelope.trigger == REQUESTED:
         assert old_key is not None  # read_envelope lets through only requests that move a visit
-        return _requested(session, envelope, key, old_key, appointment)
+        return _requested(session, envelope, key, old_key, appointment, now=now)
     if appointment is not None:
         old_key = None  # the booking is known: whatever it replaced was handled then
     elif (request := session.get(CalcomRequest, key)) is not None:
@@ -169,12 +169,16 @@ def _requested(
     key: str,
     old_key: str,
     appointment: Appointment | None,
+    *,
+    now: datetime,
 ) -> dict[str, Any]:
     """Remember a reschedule waiting for the host; the visit keeps its time and reminders."""
     created_at = envelope.created_at
     assert created_at is not None
     if appointment is not None:
-        # The confirmation came first (each event travels on its own): the move is done.
+        # The confirmation came first (each event travels on its own) and booked the new time
+        # as a visit of its own: the visit it replaces goes, without a notice.
+        _retire_replaced(session, old_key, appointment, now=now)
         return {"status": "unchanged", "id": appointment.id}
     request = session.get(CalcomRequest, key, with_for_update=True)
     if request is not None and request.requested_at >= created_at:
@@ -197,6 +201,22 @@ def _requested(
         "reason": "the visit keeps its time until the host confirms the move",
         "id": waiting.id if waiting is not None else None,
     }
+
+
+def _retire_replaced(
+    session: Session, old_key: str, appointment: Appointment, *, now: datetime
+) -> None:
+    """End the visit a confirmed move replaced; the patient moved it and needs no notice."""
+    old = _current(session, old_key)
+    if old is None:
+        _retire(session, old_key, appointment)  # its own events, when they come, change nothing
+    elif old.id != appointment.id and old.lead_id == appointment.lead_id:
+        if old.status == AppointmentStatus.BOOKED:
+            old.status = AppointmentStatus.CANCELLED
+            old.revision += 1
+            old.updated_at = now
+            service.cancel_unsent(session, old, "the visit moved to another booking")
+    session.flush()
 
 
 def _rejected(session: Session, envelope: Envelope) -> dict[str, Any]:

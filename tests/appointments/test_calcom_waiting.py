@@ -88,6 +88,23 @@ def test_a_move_waiting_for_the_host_keeps_the_visit_and_its_reminders(client, s
     assert max(due for _, due in after) > VISIT
 
 
+def test_a_confirmed_move_that_overtakes_its_request_leaves_one_visit(client, session) -> None:
+    """Each webhook travels on its own: the host's confirmation (BOOKING_CREATED for the new
+    uid, without `rescheduleUid`) may arrive before the request that names the old booking."""
+    post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
+    confirmed = post(client, "BOOKING_CREATED", booking("u2", LATER), T0 + timedelta(minutes=20))
+    assert confirmed.json()["status"] == "booked"
+    late = post(client, "BOOKING_REQUESTED", _request(), T0 + timedelta(minutes=10))
+    assert late.status_code == 200, late.text
+    old, new = visits(session)
+    assert (old.external_id, old.status) == ("calcom:u1", "cancelled")
+    assert (new.external_id, new.status, new.starts_at) == ("calcom:u2", "booked", LATER)
+    assert {v for v, _ in _reminders(session)} == {new.id}
+    # The patient moved it themselves: no cancellation notice for the old time.
+    templates = {m.template for m in session.scalars(select(Message))}
+    assert "appointment_cancellation" not in templates
+
+
 def test_a_move_the_host_rejects_leaves_the_visit_as_it_was(client, session) -> None:
     post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
     [visit] = visits(session)
