@@ -279,14 +279,12 @@ def test_a_no_show_marks_the_visit_missed_and_starts_the_no_show_journey(client,
     assert enrollment.status == "active"
 
 
-def test_cal_video_reports_a_guest_who_never_joined(client, session) -> None:
-    _no_show_journey(session)
-    post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
-    after = VISIT + timedelta(minutes=15)
-    guest = {
+def guests_missing(uid: str, booking_id: int) -> dict[str, Any]:
+    """AFTER_GUESTS_CAL_VIDEO_NO_SHOW's payload for the VISIT (triggerNoShow/common.ts)."""
+    return {
         "title": "Assessment between Dr Example and Cal Doe",
-        "bookingId": 1002,
-        "bookingUid": "u1",
+        "bookingId": booking_id,
+        "bookingUid": uid,
         "startTime": VISIT.astimezone(UTC).isoformat(),
         "endTime": (VISIT + timedelta(minutes=45)).astimezone(UTC).isoformat(),
         "attendees": [{"name": "Cal Doe", "email": "cal@example.com", "timeZone": "Europe/Berlin"}],
@@ -295,6 +293,13 @@ def test_cal_video_reports_a_guest_who_never_joined(client, session) -> None:
         "webhook": {"id": "w1", "subscriberUrl": "https://clinic.example/webhooks/calcom"},
         "message": "Guest didn't join the call or didn't join before 2026-03-27 10:10:00 +01:00",
     }
+
+
+def test_cal_video_reports_a_guest_who_never_joined(client, session) -> None:
+    _no_show_journey(session)
+    post(client, "BOOKING_CREATED", booking("u1", VISIT), T0)
+    after = VISIT + timedelta(minutes=15)
+    guest = guests_missing("u1", 1002)
     response = post(client, "AFTER_GUESTS_CAL_VIDEO_NO_SHOW", guest, after, at=after)
     assert response.status_code == 200, response.text
     [visit] = visits(session)

@@ -28,7 +28,7 @@ from nurture.enrollments.models import Enrollment
 from nurture.leads.models import Lead
 from nurture.outbox.models import Message, MessageStatus
 from tests.appointments.test_calcom import SECRET, T0, VISIT, booking
-from tests.appointments.test_calcom_shapes import _no_show_journey, post, visits
+from tests.appointments.test_calcom_shapes import _no_show_journey, guests_missing, post, visits
 
 
 @pytest.fixture(autouse=True)
@@ -240,18 +240,7 @@ def test_a_no_show_mark_taken_back_ends_the_we_missed_you_journey(client, sessio
 def test_cal_video_reports_a_missed_visit_never_seen_here_with_its_time(client, session) -> None:
     _no_show_journey(session)
     after = VISIT + timedelta(minutes=15)
-    guest = {
-        "title": "Assessment between Dr Example and Cal Doe",
-        "bookingId": 3003,
-        "bookingUid": "lost-3",
-        "startTime": VISIT.astimezone(UTC).isoformat(),
-        "endTime": (VISIT + timedelta(minutes=45)).astimezone(UTC).isoformat(),
-        "attendees": [{"name": "Cal Doe", "email": "cal@example.com", "timeZone": "Europe/Berlin"}],
-        "participants": [],
-        "eventType": {"id": 42, "teamId": None, "parentId": None, "calVideoSettings": None},
-        "webhook": {"id": "w1", "subscriberUrl": "https://clinic.example/webhooks/calcom"},
-        "message": "Guest didn't join the call",
-    }
+    guest = guests_missing("lost-3", 3003)
     response = post(client, "AFTER_GUESTS_CAL_VIDEO_NO_SHOW", guest, after, at=after)
     assert response.status_code == 200, response.text
     [visit] = visits(session)
