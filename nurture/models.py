@@ -5,7 +5,7 @@ it touches the database: a query that joins or flushes across domains needs ever
 whether or not the code path at hand imported the module that defines it.
 """
 
-from nurture.appointments.models import Appointment, AppointmentAlias, CalcomRequest
+from nurture.appointments.models import Appointment, AppointmentAlias, CalcomRequest, CalcomWaiting
 from nurture.broadcasts.models import Broadcast
 from nurture.clinic.models import ClinicSetting
 from nurture.core.db import Base
@@ -31,6 +31,7 @@ __all__ = [
     "Appointment",
     "AppointmentAlias",
     "CalcomRequest",
+    "CalcomWaiting",
     "AuditEntry",
     "Base",
     "SmsSuppression",

@@ -19,6 +19,15 @@ How Cal.com shapes what it sends (read from its source):
   visit and one set of reminders throughout; the time waiting for the host gets none. A
   confirmation that overtakes its request books the new time on its own; the late request then
   retires the visit it replaces, without a notice.
+- A new recurring series that needs confirmation sends BOOKING_REQUESTED for each occurrence
+  (handleNewRecurringBooking runs handleNewBooking once per date; each request has its own uid
+  and startTime and the series' `recurringEvent` rule). When the host confirms, Cal.com accepts
+  the whole series but sends one BOOKING_CREATED, for the occurrence confirmed
+  (handleConfirmation). Each occurrence's request is therefore remembered (`CalcomWaiting`,
+  see `calcom_series`); that BOOKING_CREATED books every remembered occurrence of the same
+  series and patient that has not started, as if each had its own. A rejection of the series
+  or a cancel forgets them. A request of a single booking is not remembered: its own
+  BOOKING_CREATED books it.
 - "Cancel all remaining" of a recurring series sends one BOOKING_CANCELLED that carries the
   series' `recurringEvent` rule (Cal.com's own series id stays inside Cal.com); the visits booked
   in the same series by the same patient that have not started are cancelled with it.
@@ -113,8 +122,8 @@ def read_envelope(raw: bytes) -> Envelope:
         return Envelope(trigger, None, None, payload)
     if not isinstance(payload, dict):
         raise CalcomError(400, "Expected Cal.com's webhook JSON: payload must be an object.")
-    if trigger == REQUESTED and _uid(payload.get("rescheduleUid")) is None:
-        # A new booking waiting for the host: it becomes a visit with its BOOKING_CREATED.
+    if trigger == REQUESTED and _uid(payload.get("rescheduleUid")) is None and not _series(payload):
+        # A new single booking waiting for the host: its BOOKING_CREATED makes it a visit.
         return Envelope(trigger, None, None, payload)
     uid = _uid(payload.get("bookingUid") if trigger in NO_SHOWS else payload.get("uid"))
     if uid is None or len(uid) > 190:
@@ -263,6 +272,11 @@ def _series(payload: dict[str, Any]) -> str | None:
         return None
     kind = payload.get("eventTypeId")
     return f"calcom:{kind}:{rule.get('freq')}/{rule.get('interval', 1)}"[:120]
+
+
+def waits_in_series(payload: dict[str, Any]) -> bool:
+    """Tell whether a BOOKING_REQUESTED is one occurrence of a new series awaiting the host."""
+    return _uid(payload.get("rescheduleUid")) is None and _series(payload) is not None
 
 
 def _first_name(attendee: dict[str, Any]) -> str:

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nurture.appointments import outcomes, service
+from nurture.appointments import calcom_series, outcomes, service
 from nurture.appointments.calcom import (
     CANCELLED,
+    CREATED,
     NO_SHOW,
     NO_SHOWS,
     REJECTED,
@@ -37,6 +38,7 @@ from nurture.appointments.calcom import (
     booking,
     seated,
     visit_key,
+    waits_in_series,
 )
 from nurture.appointments.models import (
     Appointment,
@@ -111,6 +113,8 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
         return cancelled
     if envelope.trigger == REJECTED:
         return _rejected(session, envelope)
+    if envelope.trigger == REQUESTED and waits_in_series(envelope.payload):
+        return calcom_series.remember(session, envelope)
     data = booking(envelope)
     key = data.external_id or visit_key(uid)
     appointment = _current(session, key)
@@ -160,7 +164,16 @@ def apply(session: Session, envelope: Envelope, *, now: datetime) -> dict[str, A
         state = (
             "rescheduled" if old_key is not None or envelope.trigger == RESCHEDULED else "updated"
         )
-    return {"status": state, "id": visit.id}
+    answer: dict[str, Any] = {"status": state, "id": visit.id}
+    series = _series(envelope.payload)
+    if envelope.trigger == CREATED and series is not None:
+        # The host confirmed a series: Cal.com accepted the rest of it without an event each.
+        rest = calcom_series.confirmed(
+            session, series, data.email, key, created_at=created_at, now=now
+        )
+        if rest:
+            answer["series_booked"] = [apply(session, e, now=now).get("id") for e in rest]
+    return answer
 
 
 def _requested(
@@ -222,6 +235,8 @@ def _retire_replaced(
 def _rejected(session: Session, envelope: Envelope) -> dict[str, Any]:
     """The host turned a waiting booking down: forget the move it asked for; nothing changes."""
     uid = envelope.uid or ""
+    if calcom_series.forget_rejected(session, visit_key(uid)):
+        return {"status": "rejected", "reason": "the host turned the series down; none is booked"}
     people = envelope.payload.get("attendees")
     emails = [
         p["email"]
@@ -251,6 +266,8 @@ def _cancel(session: Session, envelope: Envelope, key: str, *, now: datetime) ->
         # The patient withdrew a move still waiting for the host: the visit keeps its time.
         session.delete(request)
         return {"status": "ignored", "reason": "the move was withdrawn; the visit stays"}
+    if appointment is None and calcom_series.forget_cancelled(session, key, envelope.payload):
+        return {"status": "ignored", "reason": "the booking was still waiting for the host"}
     if appointment is None:
         # The cancel overtook its booking (each event is sent on its own). The cancelled visit
         # it leaves behind makes the older BOOKING_CREATED, when it comes, an event no newer

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nurture.core import clock
@@ -91,3 +92,28 @@ class CalcomRequest(Base):
     replaces: Mapped[str] = mapped_column(String(200))
     # Cal.com's createdAt of the request, so a replayed older one changes nothing.
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalcomWaiting(Base):
+    """One occurrence of a Cal.com recurring series waiting for the host's confirmation.
+
+    Cal.com sends BOOKING_REQUESTED for every occurrence of a series that needs confirmation,
+    but when the host confirms it sends one BOOKING_CREATED (for the occurrence confirmed) and
+    accepts the others in silence. The requests wait here; that BOOKING_CREATED books every
+    remembered occurrence of its series that has not started, and a rejection or a cancel
+    forgets them.
+    """
+
+    __tablename__ = "calcom_waiting"
+
+    # The visit key the occurrence will have (`calcom.visit_key` of its uid).
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # `calcom._series` of the request: event type and recurrence rule.
+    series: Mapped[str] = mapped_column(String(120), index=True)
+    # The booker's address (lower case): a series is one patient's.
+    email: Mapped[str] = mapped_column(String(320))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Cal.com's createdAt of the request, so a replayed older one changes nothing.
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The request's payload, booked as a BOOKING_CREATED once the host confirms.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
