@@ -154,3 +154,13 @@ def test_a_single_booking_waiting_for_the_host_is_booked_by_its_confirmation(
     [visit] = visits(session)
     assert visit.external_id == "calcom:one"
     assert pending(session, visit)
+
+
+def test_cancelling_all_remaining_while_waiting_forgets_the_series(client, session) -> None:
+    _ask(client)
+    cancel = _occurrence(0, status="CANCELLED", cancelledBy="cal@example.com")
+    cancelled = post(client, "BOOKING_CANCELLED", cancel, ASKED + timedelta(minutes=1))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "ignored"
+    assert _waiting(session) == 0
+    assert visits(session) == []
