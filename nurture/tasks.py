@@ -68,12 +68,15 @@ def process_events() -> int:
 @app.task(name=dispatch.PURGE_UNCONFIRMED, ignore_result=True)
 def purge_unconfirmed() -> int:
     """Delete leads that never confirmed their address in time."""
+    from nurture.appointments import calcom_series
     from nurture.core import clock
     from nurture.core.config import get_settings
     from nurture.core.db import session_scope
     from nurture.leads import erasure as leads
 
     with session_scope() as session:
+        # Cal.com requests whose time passed without the host deciding go the same way.
+        calcom_series.forget_past(session, now=clock.now())
         return leads.purge_unconfirmed(
             session, now=clock.now(), days=get_settings().purge_unconfirmed_days
         )

@@ -109,3 +109,10 @@ def forget_cancelled(session: Session, key: str, payload: dict[str, Any]) -> boo
         session.delete(row)
         session.flush()
     return True
+
+
+def forget_past(session: Session, *, now: datetime) -> int:
+    """Forget occurrences whose time has passed undecided: they hold a name and an address."""
+    result = session.execute(delete(CalcomWaiting).where(CalcomWaiting.starts_at < now))
+    session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -17,6 +17,7 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
     The suppression entry is what guarantees the address is never mailed again; the consent
     records stay without lead, IP address or browser so the history of consent can be shown.
     """
+    from nurture.appointments.models import CalcomWaiting
     from nurture.leads.suppressions import suppress
     from nurture.outbox.stops import EVERYTHING
 
@@ -35,6 +36,8 @@ def erase(session: Session, *, lead: Lead, now: datetime) -> None:
             | (DeliveryEvent.payload["email"].as_string() == address)
         )
     )
+    # Cal.com bookings still waiting for the host carry the address too (no lead row yet).
+    session.execute(delete(CalcomWaiting).where(CalcomWaiting.email == address.lower()))
     session.delete(lead)
     session.flush()
 

@@ -22,10 +22,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nurture.appointments import calcom_series
 from nurture.appointments.models import CalcomWaiting
+from nurture.leads.erasure import erase
 from nurture.outbox.models import Message
 from tests.appointments.test_calcom import SECRET, T0, VISIT, booking
 from tests.appointments.test_calcom_shapes import WEEKLY, pending, post, visits
+from tests.factories import make_lead
 
 
 @pytest.fixture(autouse=True)
@@ -164,3 +167,22 @@ def test_cancelling_all_remaining_while_waiting_forgets_the_series(client, sessi
     assert cancelled.json()["status"] == "ignored"
     assert _waiting(session) == 0
     assert visits(session) == []
+
+
+def test_waiting_requests_hold_no_address_past_their_time_or_an_erasure(client, session) -> None:
+    """They carry a name and an address before any visit exists: both go when they must."""
+    _ask(client)
+    lead = make_lead(session, email_address="Cal@Example.com")
+    session.commit()
+    erase(session, lead=lead, now=CONFIRMED)
+    session.commit()
+    assert _waiting(session) == 0
+
+    _ask(client)
+    # Undecided until every date has passed: the sweep that purges unconfirmed signups forgets them.
+    assert calcom_series.forget_past(session, now=VISIT + timedelta(weeks=1, hours=1)) == 2
+    session.commit()
+    assert _waiting(session) == 1
+    assert calcom_series.forget_past(session, now=VISIT + timedelta(weeks=3)) == 1
+    session.commit()
+    assert _waiting(session) == 0
