@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.appointments import calcom_series, outcomes, service
@@ -193,21 +192,10 @@ def _requested(
         # as a visit of its own: the visit it replaces goes, without a notice.
         _retire_replaced(session, old_key, appointment, now=now)
         return {"status": "unchanged", "id": appointment.id}
-    request = session.get(CalcomRequest, key, with_for_update=True)
-    if request is not None and request.requested_at >= created_at:
+    if not calcom_series.keep_newest(
+        session, CalcomRequest, key, requested_at=created_at, replaces=old_key
+    ):
         return {"status": "unchanged"}
-    if request is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    CalcomRequest(external_id=key, replaces=old_key, requested_at=created_at)
-                )
-        except IntegrityError:
-            # A copy of the same request was stored at the same moment: one row is enough.
-            return {"status": "unchanged"}
-    else:
-        request.replaces, request.requested_at = old_key, created_at
-    session.flush()
     waiting = _current(session, old_key) or _aliased(session, old_key)
     return {
         "status": "requested",
@@ -238,11 +226,8 @@ def _rejected(session: Session, envelope: Envelope) -> dict[str, Any]:
     if calcom_series.forget_rejected(session, visit_key(uid)):
         return {"status": "rejected", "reason": "the host turned the series down; none is booked"}
     people = envelope.payload.get("attendees")
-    emails = [
-        p["email"]
-        for p in (people if isinstance(people, list) else [])
-        if isinstance(p, dict) and isinstance(p.get("email"), str) and p["email"].strip()
-    ]
+    listed = [p for p in (people if isinstance(people, list) else []) if isinstance(p, dict)]
+    emails = sorted({_email(p) for p in listed} - {""})
     keys = [visit_key(uid)] + [visit_key(uid, email) for email in emails]
     requests = session.scalars(
         select(CalcomRequest).where(CalcomRequest.external_id.in_(keys)).with_for_update()
@@ -323,17 +308,11 @@ def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str
     else:
         missing = flagged or listed  # "the guest didn't join": every attendee of the booking
     emails = {_email(p) for p in missing} - {""}
-    keys = [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]
+    found = _visits_of(session, uid, emails)
+    known = bool(found)  # whether any visit of this booking is known here
     marked: list[int] = []
-    known = False  # whether any visit of this booking is known here
-    for key in keys:
-        appointment = _current(session, key) or _aliased(session, key)
-        if appointment is None:
-            continue
-        known = True
-        if appointment.status != AppointmentStatus.BOOKED:
-            continue
-        if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
+    for appointment, belongs in found:
+        if not belongs or appointment.status != AppointmentStatus.BOOKED:
             continue
         service.reschedule(
             session,
@@ -361,19 +340,27 @@ def _no_show(session: Session, envelope: Envelope, *, now: datetime) -> dict[str
 
 def _cleared(session: Session, uid: str, people: list[dict[str, Any]], now: datetime) -> list[int]:
     """The host took a no-show mark back: the visit counts as held, its no-show follow-up ends."""
-    emails = {_email(p) for p in people} - {""}
     cleared: list[int] = []
+    for appointment, belongs in _visits_of(session, uid, {_email(p) for p in people} - {""}):
+        if belongs and appointment.status == AppointmentStatus.NO_SHOW:
+            service.mark_outcome(
+                session, appointment=appointment, status=AppointmentStatus.BOOKED, now=now
+            )
+            cleared.append(appointment.id)
+    return cleared
+
+
+def _visits_of(session: Session, uid: str, emails: set[str]) -> list[tuple[Appointment, bool]]:
+    """Each known visit of booking `uid` (its own, or a seat of `emails`), and whether it is
+    one of `emails`' (a booking-wide visit belongs to whoever booked it)."""
+    found: list[tuple[Appointment, bool]] = []
     for key in [visit_key(uid)] + [visit_key(uid, e) for e in sorted(emails)]:
         appointment = _current(session, key) or _aliased(session, key)
-        if appointment is None or appointment.status != AppointmentStatus.NO_SHOW:
-            continue
-        if key == visit_key(uid) and emails and not _lead_email_in(session, appointment, emails):
-            continue
-        service.mark_outcome(
-            session, appointment=appointment, status=AppointmentStatus.BOOKED, now=now
-        )
-        cleared.append(appointment.id)
-    return cleared
+        if appointment is not None:
+            whole = key == visit_key(uid) and bool(emails)
+            belongs = not whole or _lead_email_in(session, appointment, emails)
+            found.append((appointment, belongs))
+    return found
 
 
 def _email(person: dict[str, Any]) -> str:

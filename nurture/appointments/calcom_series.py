@@ -1,4 +1,5 @@
-"""Cal.com recurring series waiting for the host's confirmation (see `calcom`).
+"""Cal.com bookings waiting for the host's confirmation (see `calcom`): recurring series here,
+and the one way a waiting request is kept (`keep_newest`, also for reschedule requests).
 
 Read from Cal.com's source: handleNewRecurringBooking runs handleNewBooking once per date of
 the series, and each run of an event type that needs confirmation sends BOOKING_REQUESTED
@@ -11,14 +12,21 @@ that confirmation books them all (`confirmed`), or a rejection or a cancel forge
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nurture.appointments.calcom import CREATED, Envelope, _series, _uid, booking
-from nurture.appointments.models import Appointment, AppointmentAlias, CalcomWaiting
+from nurture.appointments.models import (
+    Appointment,
+    AppointmentAlias,
+    CalcomRequest,
+    CalcomWaiting,
+)
+
+Waiting = TypeVar("Waiting", CalcomRequest, CalcomWaiting)
 
 
 def remember(session: Session, envelope: Envelope) -> dict[str, Any]:
@@ -32,28 +40,44 @@ def remember(session: Session, envelope: Envelope) -> dict[str, Any]:
     if known is not None or session.get(AppointmentAlias, key) is not None:
         # Its confirmation came first and booked it: the older request changes nothing.
         return {"status": "unchanged", "id": known}
-    fields = {
-        "series": series,
-        "email": data.email.strip().lower(),
-        "starts_at": data.starts_at,
-        "requested_at": created_at,
-        "payload": envelope.payload,
-    }
-    row = session.get(CalcomWaiting, key, with_for_update=True)
-    if row is not None and row.requested_at >= created_at:
+    if not keep_newest(
+        session,
+        CalcomWaiting,
+        key,
+        requested_at=created_at,
+        series=series,
+        email=data.email.strip().lower(),
+        starts_at=data.starts_at,
+        payload=envelope.payload,
+    ):
         return {"status": "unchanged"}
+    return {"status": "requested", "reason": "the visit is booked when the host confirms"}
+
+
+def keep_newest(
+    session: Session,
+    model: type[Waiting],
+    key: str,
+    *,
+    requested_at: datetime,
+    **fields: Any,
+) -> bool:
+    """Keep a request waiting for the host, keyed by the visit it would be; False if a request
+    as new or newer is kept already (a replay, or a copy stored at the same moment)."""
+    row = session.get(model, key, with_for_update=True)
+    if row is not None and row.requested_at >= requested_at:
+        return False
     if row is None:
         try:
             with session.begin_nested():
-                session.add(CalcomWaiting(external_id=key, **fields))
+                session.add(model(external_id=key, requested_at=requested_at, **fields))
         except IntegrityError:
-            # A copy of the same request was stored at the same moment: one row is enough.
-            return {"status": "unchanged"}
+            return False  # a copy of the same request was stored at the same moment
     else:
-        for name, value in fields.items():
+        for name, value in {"requested_at": requested_at, **fields}.items():
             setattr(row, name, value)
     session.flush()
-    return {"status": "requested", "reason": "the visit is booked when the host confirms"}
+    return True
 
 
 def confirmed(
